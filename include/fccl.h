@@ -1,0 +1,203 @@
+/* fccl.h - the whole public C API of fccl, the Fused Collective Communication Library.
+ *
+ * Names, argument order, result codes and semantics follow NCCL (prefix nccl -> fccl),
+ * so porting is a rename. Enum values match NCCL's, so tables indexed by them agree.
+ * C99; every function returns fcclResult_t and never throws.
+ *
+ * Host buffers and the stream argument: fccl runs collectives on host (CPU) memory.
+ * Pass stream = NULL. The call runs the collective on the calling thread and returns
+ * when the result is in the output buffer (inside fcclGroupStart/End: when
+ * fcclGroupEnd returns). A non-NULL stream is rejected with fcclInvalidArgument
+ * until the CUDA backend lands.
+ */
+#ifndef FCCL_H_
+#define FCCL_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FCCL_MAJOR 0
+#define FCCL_MINOR 1
+#define FCCL_PATCH 0
+#define FCCL_SUFFIX ""
+/* Same encoding as NCCL_VERSION_CODE: major*10000 + minor*100 + patch. */
+#define FCCL_VERSION(X, Y, Z) ((X) * 10000 + (Y) * 100 + (Z))
+#define FCCL_VERSION_CODE FCCL_VERSION(FCCL_MAJOR, FCCL_MINOR, FCCL_PATCH)
+
+#if defined(__GNUC__)
+#define FCCL_API __attribute__((visibility("default")))
+#else
+#define FCCL_API
+#endif
+
+/* Binary compatible with cudaStream_t (also a struct CUstream_st*), so a CUDA
+ * stream passes without a cast once device buffers are supported. */
+typedef struct CUstream_st* fcclStream_t;
+
+typedef struct fcclComm* fcclComm_t;
+
+#define FCCL_UNIQUE_ID_BYTES 128
+/* Opaque: the bootstrap root's address plus a random secret. Copy it to every
+ * rank (MPI_Bcast, a file, ...) before fcclCommInitRank. */
+typedef struct {
+  char internal[FCCL_UNIQUE_ID_BYTES];
+} fcclUniqueId;
+
+typedef enum {
+  fcclSuccess = 0,
+  fcclUnhandledCudaError = 1,
+  fcclSystemError = 2,
+  fcclInternalError = 3,
+  fcclInvalidArgument = 4,
+  fcclInvalidUsage = 5,
+  fcclRemoteError = 6,
+  fcclInProgress = 7,
+  fcclNumResults = 8
+} fcclResult_t;
+
+typedef enum {
+  fcclInt8 = 0, fcclChar = 0,
+  fcclUint8 = 1,
+  fcclInt32 = 2, fcclInt = 2,
+  fcclUint32 = 3,
+  fcclInt64 = 4,
+  fcclUint64 = 5,
+  fcclFloat16 = 6, fcclHalf = 6,
+  fcclFloat32 = 7, fcclFloat = 7,
+  fcclFloat64 = 8, fcclDouble = 8,
+  fcclBfloat16 = 9,
+  fcclNumTypes = 10
+} fcclDataType_t;
+
+typedef enum {
+  fcclSum = 0,
+  fcclProd = 1,
+  fcclMax = 2,
+  fcclMin = 3,
+  fcclAvg = 4,
+  fcclNumOps = 5, /* ops created by fcclRedOpCreatePreMulSum are >= fcclNumOps */
+  fcclMaxRedOp = 0x7fffffff
+} fcclRedOp_t;
+
+/* Where the scalar of fcclRedOpCreatePreMulSum lives. fcclScalarHostImmediate:
+ * the value is read once at creation. fcclScalarDevice: the pointer is read at
+ * each collective (host memory for host buffers). */
+typedef enum {
+  fcclScalarDevice = 0,
+  fcclScalarHostImmediate = 1
+} fcclScalarResidence_t;
+
+/* Communicator options. Initialize with FCCL_CONFIG_INITIALIZER, then set fields. */
+typedef struct {
+  size_t size;          /* sizeof(fcclConfig_t), set by the initializer */
+  unsigned int magic;   /* set by the initializer */
+  unsigned int version; /* FCCL_VERSION_CODE, set by the initializer */
+  int blocking;         /* 1 (default): init returns when ready; 0: may return fcclInProgress */
+  int timeoutMs;        /* every wait gives up after this long (default: FCCL_TIMEOUT, 300 s) */
+  const char* netName;  /* communicator name used in log lines and errors */
+  int splitShare;       /* accepted for NCCL compatibility; resources are never shared */
+} fcclConfig_t;
+
+#define FCCL_CONFIG_UNDEF_INT (-2147483647 - 1)
+#define FCCL_CONFIG_UNDEF_PTR NULL
+#define FCCL_CONFIG_MAGIC 0xcafebeef
+#define FCCL_CONFIG_INITIALIZER                                                            \
+  {                                                                                        \
+    sizeof(fcclConfig_t), FCCL_CONFIG_MAGIC, FCCL_VERSION_CODE, FCCL_CONFIG_UNDEF_INT,     \
+        FCCL_CONFIG_UNDEF_INT, FCCL_CONFIG_UNDEF_PTR, FCCL_CONFIG_UNDEF_INT                \
+  }
+
+#define FCCL_SPLIT_NOCOLOR (-1)
+
+/* ---- Version, errors ---------------------------------------------------------------- */
+FCCL_API fcclResult_t fcclGetVersion(int* version);
+FCCL_API const char* fcclGetErrorString(fcclResult_t result);
+/* The last error of this thread (or of comm, if it recorded one) as a sentence that names
+ * what was wrong, where and on which rank. comm may be NULL. Never NULL; "" if none. */
+FCCL_API const char* fcclGetLastError(fcclComm_t comm);
+
+/* ---- Communicator lifecycle ------------------------------------------------------------ */
+/* Starts a bootstrap root in this process (a thread that lives until every rank has
+ * joined or the timeout passes) and returns its address and a fresh secret.
+ * FCCL_COMM_ID=host:port fixes the address; then rank 0's fcclCommInitRank starts the root. */
+FCCL_API fcclResult_t fcclGetUniqueId(fcclUniqueId* uniqueId);
+FCCL_API fcclResult_t fcclCommInitRank(fcclComm_t* comm, int nranks, fcclUniqueId commId, int rank);
+FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* comm, int nranks, fcclUniqueId commId,
+                                             int rank, fcclConfig_t* config);
+/* ndev ranks as threads of this process: comms[i] is rank i. devlist may be NULL
+ * (host ranks have no device). */
+FCCL_API fcclResult_t fcclCommInitAll(fcclComm_t* comms, int ndev, const int* devlist);
+/* Waits for this rank's outstanding work; collectives are synchronous on host
+ * buffers, so this only checks for asynchronous errors. */
+FCCL_API fcclResult_t fcclCommFinalize(fcclComm_t comm);
+/* Frees the communicator. Every rank should call it; it does not wait for peers. */
+FCCL_API fcclResult_t fcclCommDestroy(fcclComm_t comm);
+/* Safe from any thread: a rank blocked in a collective on comm returns an error
+ * promptly; then frees the communicator. */
+FCCL_API fcclResult_t fcclCommAbort(fcclComm_t comm);
+/* Collective over comm: ranks with the same color form a new communicator, ordered
+ * by key then by old rank. color FCCL_SPLIT_NOCOLOR gives *newcomm = NULL. */
+FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclComm_t* newcomm,
+                                    fcclConfig_t* config);
+FCCL_API fcclResult_t fcclCommCount(const fcclComm_t comm, int* count);
+/* Host ranks report device -1. */
+FCCL_API fcclResult_t fcclCommCuDevice(const fcclComm_t comm, int* device);
+FCCL_API fcclResult_t fcclCommUserRank(const fcclComm_t comm, int* rank);
+/* fcclSuccess, fcclInProgress while a non-blocking init runs, or the error that
+ * stopped the communicator (a dead peer, a timeout, an abort). */
+FCCL_API fcclResult_t fcclCommGetAsyncError(fcclComm_t comm, fcclResult_t* asyncError);
+
+/* ---- Reduction operators --------------------------------------------------------------- */
+/* op(x) = sum over ranks of (scalar * x). scalar has type datatype. */
+FCCL_API fcclResult_t fcclRedOpCreatePreMulSum(fcclRedOp_t* op, void* scalar, fcclDataType_t datatype,
+                                               fcclScalarResidence_t residence, fcclComm_t comm);
+FCCL_API fcclResult_t fcclRedOpDestroy(fcclRedOp_t op, fcclComm_t comm);
+
+/* ---- Collectives (counts are in elements, as in NCCL) --------------------------------- */
+/* In place when sendbuff == recvbuff. */
+FCCL_API fcclResult_t fcclAllReduce(const void* sendbuff, void* recvbuff, size_t count,
+                                    fcclDataType_t datatype, fcclRedOp_t op, fcclComm_t comm,
+                                    fcclStream_t stream);
+/* recvbuff on root only (may be NULL elsewhere). In place when sendbuff == recvbuff. */
+FCCL_API fcclResult_t fcclReduce(const void* sendbuff, void* recvbuff, size_t count,
+                                 fcclDataType_t datatype, fcclRedOp_t op, int root, fcclComm_t comm,
+                                 fcclStream_t stream);
+/* sendbuff is read on root only. In place when sendbuff == recvbuff. */
+FCCL_API fcclResult_t fcclBroadcast(const void* sendbuff, void* recvbuff, size_t count,
+                                    fcclDataType_t datatype, int root, fcclComm_t comm,
+                                    fcclStream_t stream);
+/* sendbuff holds nranks*recvcount elements; rank r gets block r reduced.
+ * In place when recvbuff == sendbuff + rank*recvcount elements. */
+FCCL_API fcclResult_t fcclReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
+                                        fcclDataType_t datatype, fcclRedOp_t op, fcclComm_t comm,
+                                        fcclStream_t stream);
+/* recvbuff holds nranks*sendcount elements, block r from rank r.
+ * In place when sendbuff == recvbuff + rank*sendcount elements. */
+FCCL_API fcclResult_t fcclAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
+                                    fcclDataType_t datatype, fcclComm_t comm, fcclStream_t stream);
+/* Block p of sendbuff (count elements) goes to rank p; block p of recvbuff comes
+ * from rank p. Buffers must not overlap. */
+FCCL_API fcclResult_t fcclAlltoAll(const void* sendbuff, void* recvbuff, size_t count,
+                                   fcclDataType_t datatype, fcclComm_t comm, fcclStream_t stream);
+/* Point to point. Outside a group each call completes on its own, so a send waits
+ * for the matching receive; pair them inside fcclGroupStart/End to avoid deadlock. */
+FCCL_API fcclResult_t fcclSend(const void* sendbuff, size_t count, fcclDataType_t datatype, int peer,
+                               fcclComm_t comm, fcclStream_t stream);
+FCCL_API fcclResult_t fcclRecv(void* recvbuff, size_t count, fcclDataType_t datatype, int peer,
+                               fcclComm_t comm, fcclStream_t stream);
+
+/* ---- Groups ----------------------------------------------------------------------------- */
+/* Calls between Start and End are recorded (per thread, nestable) and run at the
+ * outermost fcclGroupEnd: point-to-point operations progress together, then
+ * collectives run in call order. Several communicators of one thread may be mixed. */
+FCCL_API fcclResult_t fcclGroupStart(void);
+FCCL_API fcclResult_t fcclGroupEnd(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FCCL_H_ */

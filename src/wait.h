@@ -1,0 +1,65 @@
+// wait.h - every wait in fccl is bounded and abortable. A wait polls `ready` a few thousand
+// times (cheap when the peer runs on another core), then yields, then sleeps in short
+// naps, because ranks often outnumber cores (8 ranks on 2 cores). The clock and the abort
+// flag are checked every few polls; a timeout returns fcclSystemError / fcclRemoteError with a
+// sentence naming the rank, the operation, its sequence number and what it waited for.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include "fccl.h"
+
+namespace fccl {
+
+struct WaitContext {
+  const std::atomic<int>* abortFlag = nullptr;  // nonzero: stop waiting (fcclCommAbort, dead peer)
+  int64_t timeoutMs = 0;                        // <= 0: use env().timeoutMs
+  int rank = -1;                                // the waiting rank
+  const char* opName = "";                      // "AllReduce", "bootstrap", ...
+  uint64_t opSeq = 0;                           // the operation's sequence number on the comm
+  int peer = -1;                                // the rank waited for (-1: several or unknown)
+  const char* what = "";                        // "data from peer", "free slot at peer", ...
+};
+
+class Waiter {
+ public:
+  explicit Waiter(const WaitContext& ctx);
+  // Call once per failed poll of the condition. fcclSuccess: poll again. Otherwise the
+  // wait is over (timeout or abort) and lastError() holds the sentence.
+  inline fcclResult_t pause() {
+    if (++polls_ < spinLimit_) {
+      cpuRelax();
+      return fcclSuccess;
+    }
+    return slowPause();
+  }
+
+ private:
+  static inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+  fcclResult_t slowPause();
+  const WaitContext& ctx_;
+  uint64_t polls_ = 0;
+  uint64_t spinLimit_;
+  int64_t deadlineNs_ = 0;
+};
+
+// Polls ready() until it returns true, pausing between polls.
+template <class Ready>
+inline fcclResult_t waitUntil(const WaitContext& ctx, Ready&& ready) {
+  if (ready()) return fcclSuccess;
+  Waiter w(ctx);
+  while (!ready()) {
+    fcclResult_t r = w.pause();
+    if (r != fcclSuccess) return r;
+  }
+  return fcclSuccess;
+}
+
+int64_t nowNs();
+
+}  // namespace fccl
