@@ -31,3 +31,8 @@ bool parseInt64(const char* text, int64_t* out);
 bool parseBool(const char* text, bool* out);
 
 }  // namespace fccl
+
+namespace fccl {
+// Logs the variables the user set, once per process, at INFO (called from comm init).
+void logSetVariablesOnce();
+}  // namespace fccl

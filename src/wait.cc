@@ -1,0 +1,50 @@
+// wait.cc - the slow half of Waiter: after spinLimit_ busy polls, yield; after a while,
+// nap 50 us at a time so oversubscribed ranks leave the core to the rank they wait for.
+// Deadline and abort are checked on every slow pause (every poll past the spin limit).
+#include "wait.h"
+#include <sched.h>
+#include <time.h>
+#include "env.h"
+#include <string>
+#include "error.h"
+
+namespace fccl {
+
+int64_t nowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+Waiter::Waiter(const WaitContext& ctx) : ctx_(ctx), spinLimit_(uint64_t(env().spinCount)) {}
+
+fcclResult_t Waiter::slowPause() {
+  int64_t now = nowNs();
+  if (deadlineNs_ == 0) {
+    int64_t timeoutMs = ctx_.timeoutMs > 0 ? ctx_.timeoutMs : env().timeoutMs;
+    deadlineNs_ = now + timeoutMs * 1000000;
+  }
+  if (ctx_.abortFlag != nullptr && ctx_.abortFlag->load(std::memory_order_relaxed) != 0) {
+    return setErrorQuiet(fcclRemoteError, "rank %d: %s #%llu aborted while waiting for %s%s%s",
+                         ctx_.rank, ctx_.opName, (unsigned long long)ctx_.opSeq, ctx_.what,
+                         ctx_.peer >= 0 ? " of rank " : "",
+                         ctx_.peer >= 0 ? std::to_string(ctx_.peer).c_str() : "");
+  }
+  if (now > deadlineNs_) {
+    int64_t timeoutMs = ctx_.timeoutMs > 0 ? ctx_.timeoutMs : env().timeoutMs;
+    return setError(fcclSystemError, "rank %d: %s #%llu timed out after %lld ms waiting for %s%s%s",
+                    ctx_.rank, ctx_.opName, (unsigned long long)ctx_.opSeq, (long long)timeoutMs,
+                    ctx_.what, ctx_.peer >= 0 ? " of rank " : "",
+                    ctx_.peer >= 0 ? std::to_string(ctx_.peer).c_str() : "");
+  }
+  // Yield for a while first (cheap when the other rank is runnable on this core), then nap.
+  if (polls_ < spinLimit_ + 20000) {
+    sched_yield();
+  } else {
+    timespec nap{0, 50000};
+    nanosleep(&nap, nullptr);
+  }
+  return fcclSuccess;
+}
+
+}  // namespace fccl
