@@ -1,0 +1,260 @@
+// reduce_kernels.cc - the dtype x op reduction loops behind reduceN/scale/divide.
+// Invariants: one pass over memory for any nsrcs (sources folded through an L1-sized tile);
+// every inner loop is a plain elementwise loop GCC vectorizes; ISA-specific code only through
+// target_clones (x86-64) so the library runs on any x86-64 CPU and builds elsewhere.
+#include "collectives/reduce_kernels.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "collectives/half.h"
+
+// Each public entry is a `flatten` dispatcher: all kernel templates inline into it, so each
+// clone compiles the whole loop nest for its ISA and the ifunc picks one at load time.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FCCL_KERNEL_CLONES __attribute__((target_clones("avx2", "default"), flatten))
+#else
+#define FCCL_KERNEL_CLONES __attribute__((flatten))
+#endif
+
+namespace fccl {
+namespace {
+
+template <class T>
+constexpr bool kIs16 = std::is_same_v<T, half_t> || std::is_same_v<T, bfloat16_t>;
+
+// Arithmetic happens in Wide<T>: float for the 16-bit floats, T otherwise.
+template <class T>
+using Wide = std::conditional_t<kIs16<T>, float, T>;
+
+template <class T>
+inline Wide<T> up(T x) {
+  if constexpr (kIs16<T>) return toFloat(x);
+  else return x;
+}
+template <class T>
+inline T down(Wide<T> x) {
+  if constexpr (std::is_same_v<T, half_t>) return toHalf(x);
+  else if constexpr (std::is_same_v<T, bfloat16_t>) return toBfloat16(x);
+  else return x;
+}
+
+// Integer sum/prod go through the unsigned type so overflow wraps instead of being UB.
+struct Sum {
+  template <class T>
+  static T apply(T a, T b) {
+    if constexpr (std::is_integral_v<T>) {
+      using U = std::make_unsigned_t<T>;
+      return T(U(a) + U(b));
+    } else {
+      return down<T>(up(a) + up(b));
+    }
+  }
+};
+struct Prod {
+  template <class T>
+  static T apply(T a, T b) {
+    if constexpr (std::is_integral_v<T>) {
+      using U = std::make_unsigned_t<T>;  // uint8 promotes to int: 255*255 still fits
+      return T(U(a) * U(b));
+    } else {
+      return down<T>(up(a) * up(b));
+    }
+  }
+};
+template <class W>
+inline bool isNan(W x) {
+  if constexpr (std::is_floating_point_v<W>) return x != x;
+  else return false;
+}
+// c ? a : b; on the 16-bit structs selecting the raw bits, as a select of whole structs is not
+// vectorized by GCC 12.
+template <class T>
+inline T pick(bool c, T a, T b) {
+  if constexpr (kIs16<T>) return T{uint16_t(c ? a.bits : b.bits)};
+  else return c ? a : b;
+}
+// Max/min return one operand unchanged (no rounding); a NaN operand wins so it is not lost
+// by the reduction. Written as compare+select, which maps to vcmpps/vblendvps.
+struct Max {
+  template <class T>
+  static T apply(T a, T b) {
+    return pick(up(a) > up(b) || isNan(up(a)), a, b);
+  }
+};
+struct Min {
+  template <class T>
+  static T apply(T a, T b) {
+    return pick(up(a) < up(b) || isNan(up(a)), a, b);
+  }
+};
+
+// out[i] = a[i] op b[i]. out may equal a or b exactly (distance-0 dependence, which ivdep
+// allows); without ivdep GCC's runtime overlap check sends the in-place case to scalar code.
+template <class Op, class T>
+inline void pairLoop(T* out, const T* a, const T* b, size_t n) {
+#pragma GCC ivdep
+  for (size_t i = 0; i < n; ++i) out[i] = Op::apply(a[i], b[i]);
+}
+
+// Bytes of one fold tile: with the sources streaming through, it stays in a 32 KiB L1.
+constexpr size_t kTileBytes = 8192;
+
+template <class T>
+bool aligned(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % alignof(T) == 0;
+}
+
+template <class Op, class T>
+void reduceTyped(void* dstv, const void* const* srcs, int n, size_t count) {
+  if (count == 0 || n < 1) return;
+  if (n == 1) {
+    if (dstv != srcs[0]) std::memcpy(dstv, srcs[0], count * sizeof(T));
+    return;
+  }
+  constexpr size_t kTile = kTileBytes / sizeof(T);
+  alignas(64) T acc[kTile];
+  bool allAligned = aligned<T>(dstv);
+  for (int k = 0; k < n; ++k) allAligned = allAligned && aligned<T>(srcs[k]);
+  if (!allAligned) {
+    // Rare: element-misaligned pointers. Stage each tile through aligned buffers (memcpy
+    // has no alignment needs); all sources of a tile are read before dst's tile is written.
+    alignas(64) T in[kTile];
+    char* dst = static_cast<char*>(dstv);
+    for (size_t off = 0; off < count; off += kTile) {
+      const size_t len = std::min(kTile, count - off), bytes = len * sizeof(T);
+      std::memcpy(acc, static_cast<const char*>(srcs[0]) + off * sizeof(T), bytes);
+      for (int k = 1; k < n; ++k) {
+        std::memcpy(in, static_cast<const char*>(srcs[k]) + off * sizeof(T), bytes);
+        pairLoop<Op>(acc, acc, in, len);
+      }
+      std::memcpy(dst + off * sizeof(T), acc, bytes);
+    }
+    return;
+  }
+  T* dst = static_cast<T*>(dstv);
+  const T* s0 = static_cast<const T*>(srcs[0]);
+  const T* last = static_cast<const T*>(srcs[n - 1]);
+  if (n == 2) {
+    pairLoop<Op>(dst, s0, last, count);
+    return;
+  }
+  // n >= 3: fold the sources into acc tile by tile (one pass over memory), the last step
+  // writing dst. dst may alias any source: its tile is written after every source's tile
+  // was read.
+  const T* s1 = static_cast<const T*>(srcs[1]);
+  for (size_t off = 0; off < count; off += kTile) {
+    const size_t len = std::min(kTile, count - off);
+    pairLoop<Op>(acc, s0 + off, s1 + off, len);
+    for (int k = 2; k < n - 1; ++k) pairLoop<Op>(acc, acc, static_cast<const T*>(srcs[k]) + off, len);
+    pairLoop<Op>(dst + off, acc, last + off, len);
+  }
+}
+
+// dst[i] = f(src[i]); dst == src allowed. Misaligned pointers are staged like above.
+template <class T, class F>
+inline void mapTyped(void* dstv, const void* srcv, size_t count, F f) {
+  if (aligned<T>(dstv) && aligned<T>(srcv)) {
+    T* dst = static_cast<T*>(dstv);
+    const T* src = static_cast<const T*>(srcv);
+#pragma GCC ivdep
+    for (size_t i = 0; i < count; ++i) dst[i] = f(src[i]);
+    return;
+  }
+  constexpr size_t kTile = kTileBytes / sizeof(T);
+  alignas(64) T buf[kTile];
+  for (size_t off = 0; off < count; off += kTile) {
+    const size_t len = std::min(kTile, count - off), bytes = len * sizeof(T);
+    std::memcpy(buf, static_cast<const char*>(srcv) + off * sizeof(T), bytes);
+    for (size_t i = 0; i < len; ++i) buf[i] = f(buf[i]);
+    std::memcpy(static_cast<char*>(dstv) + off * sizeof(T), buf, bytes);
+  }
+}
+
+// Calls fn(T{}) with the storage type of `type`; false for an unknown type.
+template <class Fn>
+inline bool withType(fcclDataType_t type, Fn&& fn) {
+  switch (type) {
+    case fcclInt8: fn(int8_t{}); return true;
+    case fcclUint8: fn(uint8_t{}); return true;
+    case fcclInt32: fn(int32_t{}); return true;
+    case fcclUint32: fn(uint32_t{}); return true;
+    case fcclInt64: fn(int64_t{}); return true;
+    case fcclUint64: fn(uint64_t{}); return true;
+    case fcclFloat16: fn(half_t{}); return true;
+    case fcclFloat32: fn(float{}); return true;
+    case fcclFloat64: fn(double{}); return true;
+    case fcclBfloat16: fn(bfloat16_t{}); return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+size_t dtypeSize(fcclDataType_t t) {
+  size_t size = 0;
+  withType(t, [&](auto x) { size = sizeof(x); });
+  return size;
+}
+
+const char* dtypeName(fcclDataType_t t) {
+  static const char* const kNames[fcclNumTypes] = {"int8",  "uint8", "int32",  "uint32", "int64",
+                                                   "uint64", "half", "float", "double", "bfloat16"};
+  return (t >= 0 && t < fcclNumTypes) ? kNames[t] : "unknown";
+}
+
+const char* redOpName(fcclRedOp_t op) {
+  static const char* const kNames[fcclNumOps] = {"sum", "prod", "max", "min", "avg"};
+  if (op >= 0 && op < fcclNumOps) return kNames[op];
+  return (op >= fcclNumOps && op < fcclMaxRedOp) ? "mulsum" : "unknown";
+}
+
+FCCL_KERNEL_CLONES void reduceN(fcclDataType_t type, fcclRedOp_t op, void* dst,
+                                const void* const* srcs, int nsrcs, size_t count) {
+  withType(type, [&](auto x) {
+    using T = decltype(x);
+    switch (op) {
+      case fcclProd: reduceTyped<Prod, T>(dst, srcs, nsrcs, count); break;
+      case fcclMax: reduceTyped<Max, T>(dst, srcs, nsrcs, count); break;
+      case fcclMin: reduceTyped<Min, T>(dst, srcs, nsrcs, count); break;
+      default: reduceTyped<Sum, T>(dst, srcs, nsrcs, count); break;  // sum, avg, premulsum
+    }
+  });
+}
+
+FCCL_KERNEL_CLONES void scale(fcclDataType_t type, void* dst, const void* src, const void* scalar,
+                              size_t count) {
+  withType(type, [&](auto x) {
+    using T = decltype(x);
+    T s;
+    std::memcpy(&s, scalar, sizeof(T));
+    mapTyped<T>(dst, src, count, [s](T v) { return Prod::apply(v, s); });
+  });
+}
+
+FCCL_KERNEL_CLONES void divide(fcclDataType_t type, void* dst, const void* src, int divisor,
+                               size_t count) {
+  if (divisor < 1) return;  // contract: divisor >= 1 (nranks); also rules out INT_MIN / -1
+  withType(type, [&](auto x) {
+    using T = decltype(x);
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+      // int64 quotient of a T always fits back in T since divisor >= 1.
+      const int64_t d = divisor;
+      mapTyped<T>(dst, src, count, [d](T v) { return T(int64_t(v) / d); });
+    } else if constexpr (std::is_integral_v<T>) {
+      const T d = T(divisor);
+      if (uint64_t(d) != uint64_t(divisor)) {  // divisor exceeds the type (uint8): quotient 0
+        mapTyped<T>(dst, src, count, [](T) { return T(0); });
+      } else {
+        mapTyped<T>(dst, src, count, [d](T v) { return T(v / d); });
+      }
+    } else {
+      const Wide<T> d = Wide<T>(divisor);
+      mapTyped<T>(dst, src, count, [d](T v) { return down<T>(up(v) / d); });
+    }
+  });
+}
+
+}  // namespace fccl
