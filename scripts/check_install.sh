@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# check_install.sh - builds fccl, installs it into a temporary prefix and builds examples/
+# against the installed package both ways a user would: find_package(fccl) (fccl::fccl and
+# fccl::fccl_static) and pkg-config (shared). Then runs each build of the example. Exits nonzero on the first failure.
+#   bash scripts/check_install.sh [build-dir]     (default: build-install/, Release, no tests)
+set -euo pipefail
+
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-$src/build-install}
+jobs=$(nproc 2>/dev/null || echo 2)
+work=$(mktemp -d "${TMPDIR:-/tmp}/fccl-install.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+prefix=$work/prefix
+generator=()
+command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+
+step() { printf '== check_install: %s\n' "$*"; }
+# Runs a command with its output kept in a log, shown (the end of it) only if it fails.
+quiet() {
+  if ! "$@" >"$work/log" 2>&1; then
+    tail -n 40 "$work/log" >&2
+    echo "check_install: failed: $*" >&2
+    return 1
+  fi
+}
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  step "configure $build"
+  quiet cmake -S "$src" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DFCCL_BUILD_TESTS=OFF
+fi
+step "build $build"
+quiet cmake --build "$build" -j "$jobs"
+step "install into $prefix"
+quiet cmake --install "$build" --prefix "$prefix"
+
+for f in include/fccl.h lib/libfccl.a lib/cmake/fccl/fcclConfig.cmake lib/cmake/fccl/fcclConfigVersion.cmake \
+  lib/cmake/fccl/fcclTargets.cmake lib/pkgconfig/fccl.pc; do
+  [ -e "$prefix/$f" ] || { echo "check_install: $f was not installed" >&2; exit 1; }
+done
+ls "$prefix"/lib/libfccl.so* >/dev/null 2>&1 || { echo "check_install: lib/libfccl.so* missing" >&2; exit 1; }
+
+step "examples with find_package(fccl)"
+quiet cmake -S "$src/examples" -B "$work/ex" "${generator[@]}" -DCMAKE_PREFIX_PATH="$prefix"
+quiet cmake --build "$work/ex" -j "$jobs"
+
+step "example with pkg-config (as README.md shows it)"
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+# shellcheck disable=SC2046  # pkg-config prints several words on purpose
+quiet cc -std=c99 -Wall -Wextra "$src/examples/allreduce.c" -o "$work/allreduce_pc" \
+  $(pkg-config --cflags --libs fccl) -lpthread -Wl,-rpath,"$prefix/lib"
+
+step "run the examples"
+status=0
+for exe in "$work/ex/allreduce" "$work/ex/allreduce_static" "$work/allreduce_pc"; do
+  if timeout 120 "$exe"; then
+    echo "   $(basename "$exe"): passed"
+  else
+    echo "   $(basename "$exe"): FAILED (exit $?)" >&2
+    status=1
+  fi
+done
+exit $status
