@@ -15,13 +15,14 @@
 #include <cstdint>
 #include <memory>
 #include "fccl.h"
+#include "socket.h"
 
 namespace fccl {
 
 // The unique id's layout (fits in FCCL_UNIQUE_ID_BYTES).
 struct UniqueIdContents {
   uint64_t magic;           // kUniqueIdMagic; anything else is a corrupted id
-  sockaddr_storage addr;    // the root's address (IPv4 or IPv6)
+  SocketAddress addr;       // the root's address (IPv4 or IPv6; sockaddr_storage is too big)
   uint8_t secret[32];       // random; proves that a connecting rank was given this id
 };
 static_assert(sizeof(UniqueIdContents) <= FCCL_UNIQUE_ID_BYTES, "unique id too large");
@@ -55,6 +56,8 @@ class Bootstrap {
 
   int rank() const { return rank_; }
   int nranks() const { return nranks_; }
+  // What rank r announced at init (host hash, pid, ...); valid for 0 <= r < nranks().
+  const PeerInfo& peer(int r) const;
 
   // data holds nranks blocks of `bytes`; block rank() is this rank's contribution; on
   // return every block is filled. Every rank must call with the same bytes.
