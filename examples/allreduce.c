@@ -11,14 +11,14 @@
 #define NRANKS 2
 #define COUNT (1 << 20)
 
-#define CHECK(call)                                                                           \
-  do {                                                                                        \
-    fcclResult_t r_ = (call);                                                                 \
-    if (r_ != fcclSuccess) {                                                                  \
-      fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, #call,               \
-              fcclGetErrorString(r_), fcclGetLastError(NULL));                                \
-      return (void*)1;                                                                        \
-    }                                                                                         \
+#define CHECK(call)                                                                                     \
+  do {                                                                                                  \
+    fcclResult_t r_ = (call);                                                                           \
+    if (r_ != fcclSuccess) {                                                                            \
+      fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, #call, fcclGetErrorString(r_), \
+              fcclGetLastError(NULL));                                                                  \
+      return (void*)1;                                                                                  \
+    }                                                                                                   \
   } while (0)
 
 struct rank_args {

@@ -1,0 +1,20 @@
+# common.sh - sourced by main.sh and test.sh: the repository root, the job count and one
+# configure step, so both scripts build build/ the same way.
+
+FCCL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FCCL_JOBS=$(nproc 2>/dev/null || echo 2)
+
+# fccl_configure BUILD_DIR [cmake -D options...]: Release; Ninja for a new build dir when
+# available (an existing build dir keeps the generator it was made with).
+fccl_configure() {
+  local build=$1
+  shift
+  local gen=()
+  if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja >/dev/null 2>&1; then gen=(-G Ninja); fi
+  cmake -S "$FCCL_ROOT" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+}
+
+# Open MPI refuses to start as root unless told it is meant (containers, CI runners).
+if [ "$(id -u)" -eq 0 ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi

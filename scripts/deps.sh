@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# deps.sh - installs the Debian packages fccl's build, tests and benchmarks need, only those
+# missing (checked with dpkg), quietly; apt-get update runs only when something is missing.
+# Runs as root directly, otherwise through sudo. FCCL_SKIP_DEPS=1 skips it entirely.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git  # toolchain
+  libgtest-dev libgmock-dev libbenchmark-dev        # tests, micro-benchmarks
+  libhwloc-dev hwloc                                # topology (src/topo.cc), lstopo
+  libopenmpi-dev openmpi-bin                        # mpi_perf and the Open MPI reference run
+  python3 python3-matplotlib                        # perf plots
+  clang-format                                      # the format check in .ci/run
+)
+
+if [ "${FCCL_SKIP_DEPS:-0}" = 1 ]; then
+  echo "deps: FCCL_SKIP_DEPS=1, not checking packages"
+  exit 0
+fi
+if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+  echo "deps: not a Debian system; make sure these (or their equivalents) are installed: ${packages[*]}" >&2
+  exit 0
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "deps: missing ${missing[*]}, and neither root nor sudo is available to install them" >&2
+  exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-qq -o Dpkg::Use-Pty=0 -o APT::Get::Assume-Yes=true)
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update >/dev/null
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install --no-install-recommends \
+  "${missing[@]}" >/dev/null
+echo "deps: done"
