@@ -194,7 +194,8 @@ void Root::replyError(RootClient& c, fcclResult_t code, const char* fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(out.msg.text, sizeof(out.msg.text), fmt, ap);
   va_end(ap);
-  FCCL_WARN("bootstrap root: refusing %s: %s", socketAddressToString(c.from).c_str(), out.msg.text);
+  FCCL_WARN("bootstrap root: error reply to rank %d at %s: %s", c.frame.hello.rank,
+            socketAddressToString(c.from).c_str(), out.msg.text);
   // A few hundred bytes fit in any socket buffer: this does not wait on a slow client.
   socketSendAll(c.fd, &out, sizeof(out), ioLimitAfterMs(1000));
   socketClose(&c.fd);
@@ -235,7 +236,7 @@ bool Root::serve(RootClient& c) {
       return false;
     }
     if (h.type != kMsgHello || h.length != sizeof(RootHello)) {
-      snprintf(why, sizeof(why), "bad hello header (type %u, length %llu; expected type %u, length %zu)",
+      snprintf(why, sizeof(why), "bad hello header: type %u, length %llu (expected type %u, length %zu)",
                h.type, (unsigned long long)h.length, unsigned(kMsgHello), sizeof(RootHello));
       reject(c, why);
       return false;
