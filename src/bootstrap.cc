@@ -375,10 +375,12 @@ void Root::run() {
     pending_.swap(still);
     checkJoinedAlive();
   }
-  if (nranks_ > 0 && joinedCount_ == nranks_) sendTable();
-  for (RootClient& c : pending_) socketClose(&c.fd);
-  for (RootClient& j : joined_) socketClose(&j.fd);
+  // Stop listening first: with FCCL_COMM_ID the next communicator's root binds this same
+  // port as soon as its rank 0 gets here, which may be right after it receives the table.
   socketClose(&listenFd_);
+  for (RootClient& c : pending_) socketClose(&c.fd);
+  if (nranks_ > 0 && joinedCount_ == nranks_) sendTable();
+  for (RootClient& j : joined_) socketClose(&j.fd);
 }
 
 fcclResult_t startRootThread(int listenFd, const uint8_t secret[32]) {

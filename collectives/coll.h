@@ -1,0 +1,63 @@
+// coll.h - the entry points of the algorithm layer: a task (what to compute) and a context
+// (this rank's connectors, scratch, sequence state), and one run function per algorithm
+// family. The executor in src/ picks the algorithm; nothing here reads the environment.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include "fccl.h"
+#include "src/wait.h"
+#include "transports/transport.h"
+
+namespace fccl {
+
+enum class CollKind : uint8_t {
+  AllReduce = 1,
+  Reduce,
+  Broadcast,
+  ReduceScatter,
+  AllGather,
+  AlltoAll,
+  Send,
+  Recv,
+};
+const char* collName(CollKind k);  // "AllReduce", ...
+
+struct CollTask {
+  CollKind kind;
+  const void* send;
+  void* recv;
+  size_t count;        // NCCL's count argument (per-rank block for ReduceScatter / AllGather / AlltoAll)
+  fcclDataType_t type;
+  fcclRedOp_t op;      // base op: sum / prod / max / min
+  const void* premulScalar = nullptr;  // PreMulSum: scale inputs by this value of `type`
+  int avgDivisor = 1;  // Avg: divide the sum by this
+  int root = 0;        // Reduce / Broadcast root, or Send / Recv peer
+};
+
+// Sequencing state of the direct algorithm (see direct.cc).
+struct DirectState {
+  uint64_t seq = 0;
+  bool lastReadAll = true;
+};
+
+struct CollContext {
+  int rank;
+  int nranks;
+  Connections* conns;
+  size_t chunkBytes;     // FIFO slot bytes
+  size_t directBytes;    // capacity of a direct slot
+  char* scratch;         // chunkBytes of scratch
+  uint32_t tag;          // operation tag checked on the wire
+  WaitContext wait;
+  DirectState* direct;
+};
+
+// Bytes this rank publishes for the direct algorithm (must fit directBytes).
+size_t directPublishBytes(const CollTask& t, int nranks);
+
+fcclResult_t runRing(CollContext& ctx, const CollTask& t);
+fcclResult_t runDirect(CollContext& ctx, const CollTask& t);
+// A batch of Send/Recv tasks (and AlltoAll expanded into them) progressing together.
+fcclResult_t runP2p(CollContext& ctx, const CollTask* tasks, size_t ntasks);
+
+}  // namespace fccl

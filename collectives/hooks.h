@@ -1,0 +1,53 @@
+// hooks.h - the per-chunk hook points where fused computation runs inside a collective
+// (DESIGN.md "Algorithms and hooks"). A hook type provides:
+//   load(desc, dst, src)   : when a rank first reads its own input chunk; writes the transformed
+//                            chunk to dst (a FIFO slot or scratch). Only called if kHasLoad.
+//   reduced(desc, data)    : in place on a fully reduced chunk, on the rank that owns it.
+//   gathered(desc, data)   : in place on a replicated chunk this rank received (all-gather phase).
+// A hook may not allocate, block or synchronize: it runs on whatever thread drives the
+// collective, between two FIFO operations. The identity hook compiles to nothing.
+#pragma once
+#include <cstddef>
+#include <cstring>
+#include "collectives/reduce_kernels.h"
+#include "fccl.h"
+
+namespace fccl {
+
+struct ChunkDesc {
+  size_t offset;  // first element of the chunk within the logical tensor (block-relative for RS/AG)
+  size_t count;   // elements
+  int step;       // step of the algorithm (0 = first send)
+  int block;      // which rank's block the chunk belongs to
+};
+
+struct IdentityHook {
+  static constexpr bool kHasLoad = false;
+  static constexpr bool kHasReduced = false;
+  static constexpr bool kHasGathered = false;
+  void load(const ChunkDesc&, void*, const void*) {}
+  void reduced(const ChunkDesc&, void*) {}
+  void gathered(const ChunkDesc&, void*) {}
+};
+
+// The hook behind NCCL's own post-ops: PreMulSum scales each input as it is loaded, Avg
+// divides the reduced sum by nranks (integers truncate, like NCCL's FuncSumPostDiv).
+struct CollHook {
+  static constexpr bool kHasLoad = true;
+  static constexpr bool kHasReduced = true;
+  static constexpr bool kHasGathered = false;
+  fcclDataType_t type;
+  const void* scalar = nullptr;  // non-null: PreMulSum
+  int divisor = 1;               // > 1: Avg
+
+  void load(const ChunkDesc& d, void* dst, const void* src) {
+    if (scalar != nullptr) scale(type, dst, src, scalar, d.count);
+    else if (dst != src) memcpy(dst, src, d.count * dtypeSize(type));
+  }
+  void reduced(const ChunkDesc& d, void* data) {
+    if (divisor > 1) divide(type, data, data, divisor, d.count);
+  }
+  void gathered(const ChunkDesc&, void*) {}
+};
+
+}  // namespace fccl

@@ -1,0 +1,68 @@
+// run_ring.cc - instantiates the ring algorithms with the host primitives and the right hook:
+// the identity hook when there is no post-op (the common case compiles to plain copies and
+// reductions), CollHook for Avg and PreMulSum.
+#include "collectives/all_gather_ring.h"
+#include "collectives/allreduce_ring.h"
+#include "collectives/broadcast_ring.h"
+#include "collectives/coll.h"
+#include "collectives/prims_host.h"
+#include "collectives/reduce_ring.h"
+#include "collectives/reduce_scatter_ring.h"
+
+namespace fccl {
+
+namespace {
+
+template <class Hook>
+fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
+  const size_t elem = dtypeSize(t.type);
+  const int n = ctx.nranks;
+  RingArgs a{ctx.rank, n, t.count, elem, ctx.chunkBytes / elem, t.root,
+             static_cast<const char*>(t.send), static_cast<char*>(t.recv)};
+  if (n == 1) {
+    // Alone: every collective is a (hooked) local copy of this rank's data.
+    PrimsArgs pa{t.type, t.op, elem, ctx.tag, ctx.scratch, ctx.wait};
+    HostPrims<Hook> p(nullptr, nullptr, pa, hook);
+    if (t.kind == CollKind::Reduce && t.recv == nullptr) return fcclSuccess;
+    return p.localCopy(a.send, a.recv, ChunkDesc{0, t.count, 0, 0});
+  }
+  SendConn* next = &ctx.conns->send[ringMod(ctx.rank + 1, n)];
+  RecvConn* prev = &ctx.conns->recv[ringMod(ctx.rank - 1, n)];
+  PrimsArgs pa{t.type, t.op, elem, ctx.tag, ctx.scratch, ctx.wait};
+  HostPrims<Hook> p(next, prev, pa, hook);
+  switch (t.kind) {
+    case CollKind::AllReduce: return allReduceRing(p, a);
+    case CollKind::ReduceScatter: return reduceScatterRing(p, a);
+    case CollKind::AllGather: return allGatherRing(p, a);
+    case CollKind::Broadcast: return broadcastRing(p, a);
+    case CollKind::Reduce: return reduceRing(p, a);
+    default: return setError(fcclInternalError, "ring: %s has no ring algorithm", collName(t.kind));
+  }
+}
+
+}  // namespace
+
+fcclResult_t runRing(CollContext& ctx, const CollTask& t) {
+  if (t.premulScalar == nullptr && t.avgDivisor <= 1) {
+    IdentityHook hook;
+    return runRingWithHook(ctx, t, hook);
+  }
+  CollHook hook{t.type, t.premulScalar, t.avgDivisor};
+  return runRingWithHook(ctx, t, hook);
+}
+
+const char* collName(CollKind k) {
+  switch (k) {
+    case CollKind::AllReduce: return "AllReduce";
+    case CollKind::Reduce: return "Reduce";
+    case CollKind::Broadcast: return "Broadcast";
+    case CollKind::ReduceScatter: return "ReduceScatter";
+    case CollKind::AllGather: return "AllGather";
+    case CollKind::AlltoAll: return "AlltoAll";
+    case CollKind::Send: return "Send";
+    case CollKind::Recv: return "Recv";
+  }
+  return "unknown";
+}
+
+}  // namespace fccl

@@ -1,0 +1,62 @@
+// comm.h - the communicator: everything a rank owns (bootstrap, connections, scratch,
+// tuning, user reduction ops, error state). No global mutable state: all of it hangs off
+// this object. A fcclComm is used by one thread at a time (as in NCCL); only abortFlag and
+// asyncError may be touched from other threads.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+#include "fccl.h"
+#include "collectives/coll.h"
+#include "src/bootstrap.h"
+#include "transports/transport.h"
+
+namespace fccl {
+
+// A user-created reduction operator (fcclRedOpCreatePreMulSum).
+struct UserRedOp {
+  bool inUse = false;
+  fcclDataType_t type = fcclFloat32;
+  fcclScalarResidence_t residence = fcclScalarHostImmediate;
+  alignas(8) unsigned char value[8] = {};  // the immediate scalar
+  const void* pointer = nullptr;            // fcclScalarDevice: read at each call
+};
+
+struct TuningParams {
+  size_t chunkBytes;       // FIFO slot size = ring pipeline chunk
+  int nslots;              // FIFO depth
+  size_t directMaxBytes;   // largest per-rank publication of the direct algorithm
+};
+
+}  // namespace fccl
+
+struct fcclComm {
+  int rank = 0;
+  int nranks = 0;
+  uint64_t commHash = 0;
+  std::string name;
+  int64_t timeoutMs = 0;
+
+  std::unique_ptr<fccl::Bootstrap> bootstrap;
+  std::vector<fccl::PeerInfo> peers;
+  fccl::Connections conns;
+  fccl::TuningParams tuning{};
+
+  // Every collective and p2p batch bumps opCount (it tags chunks on the wire); the direct
+  // algorithm keeps its own sequence, which indexes its publication slots.
+  uint64_t opCount = 0;
+  fccl::DirectState direct;
+
+  std::vector<char> scratch;  // one chunk, for load hooks that transform the input
+  std::vector<fccl::UserRedOp> userOps;
+
+  std::atomic<int> abortFlag{0};
+  std::atomic<int> asyncError{fcclSuccess};
+  std::atomic<int> activeCalls{0};  // fcclCommAbort waits for these to leave
+  std::thread initThread;           // non-blocking init
+  std::string lastErrorText;
+};

@@ -1,0 +1,112 @@
+// enqueue.cc - the executor for host buffers: picks the algorithm (tuner), builds the
+// algorithm context (connectors, scratch, operation tag, wait context) and runs it on the
+// calling thread. Errors that leave peers mid-operation are recorded on the communicator.
+#include "src/enqueue.h"
+#include <algorithm>
+#include <string>
+#include "collectives/reduce_kernels.h"
+#include "src/checks.h"
+#include "src/error.h"
+#include "src/tuner.h"
+
+namespace fccl {
+
+namespace {
+
+// Tag on the wire: 24 bits of the operation number and the collective kind, so ranks that
+// called different collectives (or skipped one) are detected at the first chunk.
+uint32_t opTag(uint64_t opCount, CollKind kind) {
+  return (uint32_t(opCount & 0xffffff) << 8) | uint32_t(kind);
+}
+
+CollContext makeContext(fcclComm* comm, CollKind kind) {
+  CollContext ctx;
+  ctx.rank = comm->rank;
+  ctx.nranks = comm->nranks;
+  ctx.conns = &comm->conns;
+  ctx.chunkBytes = comm->tuning.chunkBytes;
+  ctx.directBytes = comm->tuning.directMaxBytes;
+  ctx.scratch = comm->scratch.data();
+  ctx.tag = opTag(comm->opCount, kind);
+  ctx.wait.abortFlag = &comm->abortFlag;
+  ctx.wait.timeoutMs = comm->timeoutMs;
+  ctx.wait.rank = comm->rank;
+  ctx.wait.opName = collName(kind);
+  ctx.wait.opSeq = comm->opCount;
+  ctx.direct = &comm->direct;
+  return ctx;
+}
+
+fcclResult_t recordFailure(fcclComm* comm, fcclResult_t res) {
+  if (res == fcclSuccess) return res;
+  int expected = fcclSuccess;
+  if (comm->asyncError.compare_exchange_strong(expected, res)) comm->lastErrorText = lastError();
+  return res;
+}
+
+fcclResult_t runCollective(fcclComm* comm, const CollTask& t) {
+  ++comm->opCount;
+  CollContext ctx = makeContext(comm, t.kind);
+  Algo algo = chooseAlgo(comm, t);
+  FCCL_TRACE_LOG(kLogColl, "%s #%llu count %zu type %s algo %s", collName(t.kind),
+                 (unsigned long long)comm->opCount, t.count, dtypeName(t.type), algoName(algo));
+  if (algo == Algo::Direct) return runDirect(ctx, t);
+  if (t.kind != CollKind::AlltoAll) return runRing(ctx, t);
+  // AlltoAll beyond the direct size: n pairwise exchanges progressing together.
+  const size_t blockBytes = t.count * dtypeSize(t.type);
+  std::vector<CollTask> p2p;
+  p2p.reserve(2 * comm->nranks);
+  for (int p = 0; p < comm->nranks; ++p) {
+    CollTask s = t, r = t;
+    s.kind = CollKind::Send;
+    s.send = static_cast<const char*>(t.send) + p * blockBytes;
+    s.root = p;
+    r.kind = CollKind::Recv;
+    r.recv = static_cast<char*>(t.recv) + p * blockBytes;
+    r.root = p;
+    p2p.push_back(s);
+    p2p.push_back(r);
+  }
+  return runP2p(ctx, p2p.data(), p2p.size());
+}
+
+}  // namespace
+
+fcclResult_t commCheckUsable(fcclComm* comm, const char* api) {
+  int err = comm->asyncError.load();
+  if (err == fcclInProgress) {
+    // A non-blocking init still running: wait for it here (the call is on the same comm).
+    if (comm->initThread.joinable()) comm->initThread.join();
+    err = comm->asyncError.load();
+  }
+  if (comm->abortFlag.load() != 0)
+    return setError(fcclInvalidUsage, "%s: rank %d: the communicator was aborted", api, comm->rank);
+  if (err != fcclSuccess)
+    return setError(static_cast<fcclResult_t>(err), "%s: rank %d: the communicator failed earlier and cannot be used: %s",
+                    api, comm->rank, comm->lastErrorText.c_str());
+  return fcclSuccess;
+}
+
+fcclResult_t executeTasks(fcclComm* comm, const std::vector<CollTask>& tasks) {
+  logSetRank(comm->rank);
+  comm->activeCalls.fetch_add(1);
+  fcclResult_t res = fcclSuccess;
+  std::vector<CollTask> p2p;
+  for (const CollTask& t : tasks)
+    if (t.kind == CollKind::Send || t.kind == CollKind::Recv) p2p.push_back(t);
+  if (!p2p.empty()) {
+    ++comm->opCount;
+    CollContext ctx = makeContext(comm, p2p[0].kind);
+    ctx.wait.opName = p2p.size() == 1 ? collName(p2p[0].kind) : "Send/Recv group";
+    res = runP2p(ctx, p2p.data(), p2p.size());
+  }
+  for (size_t i = 0; i < tasks.size() && res == fcclSuccess; ++i)
+    if (tasks[i].kind != CollKind::Send && tasks[i].kind != CollKind::Recv) res = runCollective(comm, tasks[i]);
+  // Invalid usage detected before anything moved (a self-send without its receive) leaves the
+  // communicator intact; anything else may have left peers mid-operation.
+  if (res != fcclSuccess) recordFailure(comm, res);
+  comm->activeCalls.fetch_sub(1);
+  return res;
+}
+
+}  // namespace fccl

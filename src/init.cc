@@ -1,0 +1,317 @@
+// init.cc - communicator lifecycle: unique id, init (blocking and not), init-all as threads,
+// split, finalize, destroy, abort, queries, version and error strings.
+// Init order: bootstrap (find peers) -> transports (shm FIFOs + direct areas) -> scratch.
+#include <unistd.h>
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <thread>
+#include <vector>
+#include "collectives/reduce_kernels.h"
+#include "src/argcheck.h"
+#include "src/checks.h"
+#include "src/enqueue.h"
+#include "src/env.h"
+#include "src/error.h"
+#include "src/topo.h"
+#include "src/tuner.h"
+#include "src/wait.h"
+
+using namespace fccl;
+
+namespace {
+
+fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, int rank) {
+  logSetRank(rank);
+  FCCL_CHECK(Bootstrap::create(id, rank, nranks, comm->timeoutMs, &comm->abortFlag, &comm->bootstrap));
+  comm->peers.resize(nranks);
+  for (int r = 0; r < nranks; ++r) comm->peers[r] = comm->bootstrap->peer(r);
+  comm->commHash = comm->peers[rank].commHash;
+  comm->tuning = defaultTuning(nranks);
+
+  TransportSetup setup{rank, nranks, comm->commHash, comm->bootstrap.get(), &comm->peers,
+                       FifoShape{comm->tuning.nslots, comm->tuning.chunkBytes, comm->tuning.directMaxBytes}};
+  FCCL_CHECK(transportsSetup(setup, &comm->conns));
+  comm->scratch.assign(comm->tuning.chunkBytes, 0);
+
+  if (rank == 0) {
+    Topology topo;
+    if (topoDetect(&topo) == fcclSuccess) FCCL_INFO(kLogInit, "%s", topo.summary.c_str());
+  }
+  FCCL_INFO(kLogInit, "comm %p%s%s rank %d nranks %d pid %d host %s: transport %s to every peer; ring %d -> %d -> %d",
+            (void*)comm, comm->name.empty() ? "" : " name ", comm->name.c_str(), rank, nranks, (int)getpid(),
+            comm->peers[rank].hostname, comm->conns.transportName, (rank + nranks - 1) % nranks, rank,
+            (rank + 1) % nranks);
+  FCCL_INFO(kLogTuning, "chunk %zu bytes x %d slots per FIFO; direct algorithm up to %zu bytes per rank",
+            comm->tuning.chunkBytes, comm->tuning.nslots, comm->tuning.directMaxBytes);
+  return fcclSuccess;
+}
+
+fcclResult_t checkConfig(const fcclConfig_t* config) {
+  if (config == nullptr) return fcclSuccess;
+  if (config->magic != FCCL_CONFIG_MAGIC || config->size < sizeof(fcclConfig_t) - sizeof(int))
+    return setError(fcclInvalidArgument, "fcclCommInitRankConfig: config was not initialized with "
+                                         "FCCL_CONFIG_INITIALIZER (bad magic or size)");
+  if (config->blocking != FCCL_CONFIG_UNDEF_INT && config->blocking != 0 && config->blocking != 1)
+    return setError(fcclInvalidArgument, "fcclCommInitRankConfig: config.blocking must be 0 or 1, not %d",
+                    config->blocking);
+  if (config->timeoutMs != FCCL_CONFIG_UNDEF_INT && config->timeoutMs <= 0)
+    return setError(fcclInvalidArgument, "fcclCommInitRankConfig: config.timeoutMs must be positive, not %d",
+                    config->timeoutMs);
+  return fcclSuccess;
+}
+
+void freeComm(fcclComm* comm) {
+  if (comm->initThread.joinable()) comm->initThread.join();
+  delete comm;
+}
+
+}  // namespace
+
+extern "C" {
+
+FCCL_API fcclResult_t fcclGetVersion(int* version) {
+  if (version == nullptr) return setError(fcclInvalidArgument, "fcclGetVersion: version is NULL");
+  *version = FCCL_VERSION_CODE;
+  return fcclSuccess;
+}
+
+FCCL_API const char* fcclGetErrorString(fcclResult_t result) {
+  switch (result) {
+    case fcclSuccess: return "no error";
+    case fcclUnhandledCudaError: return "unhandled cuda error (run with FCCL_DEBUG=INFO for details)";
+    case fcclSystemError: return "unhandled system error (run with FCCL_DEBUG=INFO for details)";
+    case fcclInternalError: return "internal error - please report this issue to the fccl developers";
+    case fcclInvalidArgument: return "invalid argument (run with FCCL_DEBUG=WARN for details)";
+    case fcclInvalidUsage: return "invalid usage (run with FCCL_DEBUG=WARN for details)";
+    case fcclRemoteError: return "remote process exited or there was a network error";
+    case fcclInProgress: return "FCCL operation in progress";
+    default: return "unknown result code";
+  }
+}
+
+FCCL_API const char* fcclGetLastError(fcclComm_t comm) {
+  const char* own = lastError();
+  if (own[0] != '\0' || comm == nullptr) return own;
+  return comm->lastErrorText.c_str();
+}
+
+FCCL_API fcclResult_t fcclGetUniqueId(fcclUniqueId* uniqueId) {
+  if (uniqueId == nullptr) return setError(fcclInvalidArgument, "fcclGetUniqueId: uniqueId is NULL");
+  logSetVariablesOnce();
+  return bootstrapGetUniqueId(uniqueId);
+}
+
+FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fcclUniqueId commId, int rank,
+                                             fcclConfig_t* config) {
+  logSetVariablesOnce();
+  if (newcomm == nullptr) return setError(fcclInvalidArgument, "fcclCommInitRank: comm (the output pointer) is NULL");
+  *newcomm = nullptr;
+  if (nranks < 1) return setError(fcclInvalidArgument, "fcclCommInitRank: nranks %d must be at least 1", nranks);
+  if (rank < 0 || rank >= nranks)
+    return setError(fcclInvalidArgument, "fcclCommInitRank: rank %d is out of range [0, %d)", rank, nranks);
+  FCCL_CHECK(checkConfig(config));
+  fcclComm* comm = new (std::nothrow) fcclComm();
+  if (comm == nullptr) return setError(fcclSystemError, "fcclCommInitRank: out of memory");
+  comm->rank = rank;
+  comm->nranks = nranks;
+  comm->timeoutMs = env().timeoutMs;
+  bool blocking = true;
+  if (config != nullptr) {
+    if (config->timeoutMs != FCCL_CONFIG_UNDEF_INT) comm->timeoutMs = config->timeoutMs;
+    if (config->netName != nullptr) comm->name = config->netName;
+    if (config->blocking == 0) blocking = false;
+  }
+  if (!blocking) {
+    // Returns at once; fcclCommGetAsyncError reports fcclInProgress until init is done.
+    comm->asyncError.store(fcclInProgress);
+    *newcomm = comm;
+    comm->initThread = std::thread([comm, nranks, commId, rank] {
+      fcclResult_t res;
+      try {
+        res = commInitImpl(comm, nranks, commId, rank);
+      } catch (...) {
+        res = setError(fcclSystemError, "fcclCommInitRank: rank %d: out of memory", rank);
+      }
+      if (res != fcclSuccess) comm->lastErrorText = lastError();
+      comm->asyncError.store(res);
+    });
+    return fcclInProgress;
+  }
+  fcclResult_t res;
+  try {
+    res = commInitImpl(comm, nranks, commId, rank);
+  } catch (const std::bad_alloc&) {
+    res = setError(fcclSystemError, "fcclCommInitRank: rank %d: out of memory", rank);
+  }
+  if (res != fcclSuccess) {
+    freeComm(comm);
+    return res;
+  }
+  *newcomm = comm;
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclCommInitRank(fcclComm_t* newcomm, int nranks, fcclUniqueId commId, int rank) {
+  return fcclCommInitRankConfig(newcomm, nranks, commId, rank, nullptr);
+}
+
+FCCL_API fcclResult_t fcclCommInitAll(fcclComm_t* comms, int ndev, const int* devlist) {
+  (void)devlist;  // host ranks have no device
+  if (comms == nullptr) return setError(fcclInvalidArgument, "fcclCommInitAll: comms is NULL");
+  if (ndev < 1) return setError(fcclInvalidArgument, "fcclCommInitAll: ndev %d must be at least 1", ndev);
+  fcclUniqueId id;
+  FCCL_CHECK(fcclGetUniqueId(&id));
+  std::vector<fcclResult_t> results(ndev, fcclSuccess);
+  std::vector<std::string> errors(ndev);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ndev; ++r)
+    threads.emplace_back([&, r] {
+      results[r] = fcclCommInitRank(&comms[r], ndev, id, r);
+      if (results[r] != fcclSuccess) errors[r] = lastError();
+    });
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < ndev; ++r) {
+    if (results[r] == fcclSuccess) continue;
+    for (int k = 0; k < ndev; ++k)
+      if (comms[k] != nullptr) {
+        fcclCommDestroy(comms[k]);
+        comms[k] = nullptr;
+      }
+    return setErrorQuiet(results[r], "%s", errors[r].c_str());
+  }
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclCommFinalize(fcclComm_t comm) {
+  FCCL_CHECK(checkComm("fcclCommFinalize", comm));
+  return commCheckUsable(comm, "fcclCommFinalize");
+}
+
+FCCL_API fcclResult_t fcclCommDestroy(fcclComm_t comm) {
+  if (comm == nullptr) return fcclSuccess;  // as NCCL
+  freeComm(comm);
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclCommAbort(fcclComm_t comm) {
+  if (comm == nullptr) return fcclSuccess;
+  comm->abortFlag.store(1);
+  if (comm->bootstrap) comm->bootstrap->abort();
+  if (comm->initThread.joinable()) comm->initThread.join();
+  // A thread blocked in a collective sees the flag within one slow poll; wait for it to leave
+  // before freeing what it uses (bounded: a thread that never returns is a bug we report).
+  int64_t deadline = nowNs() + int64_t(10) * 1000000000;
+  while (comm->activeCalls.load() > 0 && nowNs() < deadline) usleep(1000);
+  if (comm->activeCalls.load() > 0) {
+    FCCL_WARN("fcclCommAbort: rank %d: a call is still running on the communicator after 10 s; leaking it",
+              comm->rank);
+    return fcclSuccess;
+  }
+  delete comm;
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclComm_t* newcomm, fcclConfig_t* config) {
+  FCCL_CHECK(checkComm("fcclCommSplit", comm));
+  if (newcomm == nullptr) return setError(fcclInvalidArgument, "fcclCommSplit: newcomm is NULL");
+  FCCL_CHECK(commCheckUsable(comm, "fcclCommSplit"));
+  if (color < 0 && color != FCCL_SPLIT_NOCOLOR)
+    return setError(fcclInvalidArgument, "fcclCommSplit: rank %d: color %d must be >= 0 or FCCL_SPLIT_NOCOLOR",
+                    comm->rank, color);
+  *newcomm = nullptr;
+  struct Entry {
+    int color, key, rank;
+  };
+  const int n = comm->nranks;
+  std::vector<Entry> all(n);
+  all[comm->rank] = Entry{color, key, comm->rank};
+  FCCL_CHECK(comm->bootstrap->allGather(all.data(), sizeof(Entry)));
+  if (color == FCCL_SPLIT_NOCOLOR) return fcclSuccess;
+  std::vector<Entry> members;
+  for (const Entry& e : all)
+    if (e.color == color) members.push_back(e);
+  std::sort(members.begin(), members.end(),
+            [](const Entry& a, const Entry& b) { return a.key != b.key ? a.key < b.key : a.rank < b.rank; });
+  int newRank = 0;
+  while (members[newRank].rank != comm->rank) ++newRank;
+  // The first member creates the new id and hands it to the others.
+  const uint32_t tag = 0x53504c00u | uint32_t(comm->opCount++ & 0xff);  // "SPL"
+  fcclUniqueId id;
+  if (newRank == 0) {
+    FCCL_CHECK(bootstrapGetUniqueId(&id));
+    for (size_t i = 1; i < members.size(); ++i)
+      FCCL_CHECK(comm->bootstrap->send(members[i].rank, tag, &id, sizeof(id)));
+  } else {
+    FCCL_CHECK(comm->bootstrap->recv(members[0].rank, tag, &id, sizeof(id)));
+  }
+  fcclConfig_t inherited = FCCL_CONFIG_INITIALIZER;
+  if (config == nullptr) {
+    inherited.timeoutMs = int(std::min<int64_t>(comm->timeoutMs, 0x7fffffff));
+    config = &inherited;
+  }
+  return fcclCommInitRankConfig(newcomm, int(members.size()), id, newRank, config);
+}
+
+FCCL_API fcclResult_t fcclCommCount(const fcclComm_t comm, int* count) {
+  FCCL_CHECK(checkComm("fcclCommCount", comm));
+  if (count == nullptr) return setError(fcclInvalidArgument, "fcclCommCount: count is NULL");
+  *count = comm->nranks;
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclCommCuDevice(const fcclComm_t comm, int* device) {
+  FCCL_CHECK(checkComm("fcclCommCuDevice", comm));
+  if (device == nullptr) return setError(fcclInvalidArgument, "fcclCommCuDevice: device is NULL");
+  *device = -1;
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclCommUserRank(const fcclComm_t comm, int* rank) {
+  FCCL_CHECK(checkComm("fcclCommUserRank", comm));
+  if (rank == nullptr) return setError(fcclInvalidArgument, "fcclCommUserRank: rank is NULL");
+  *rank = comm->rank;
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclCommGetAsyncError(fcclComm_t comm, fcclResult_t* asyncError) {
+  FCCL_CHECK(checkComm("fcclCommGetAsyncError", comm));
+  if (asyncError == nullptr) return setError(fcclInvalidArgument, "fcclCommGetAsyncError: asyncError is NULL");
+  *asyncError = static_cast<fcclResult_t>(comm->asyncError.load());
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclRedOpCreatePreMulSum(fcclRedOp_t* op, void* scalar, fcclDataType_t datatype,
+                                               fcclScalarResidence_t residence, fcclComm_t comm) {
+  FCCL_CHECK(checkComm("fcclRedOpCreatePreMulSum", comm));
+  if (op == nullptr) return setError(fcclInvalidArgument, "fcclRedOpCreatePreMulSum: op is NULL");
+  if (scalar == nullptr) return setError(fcclInvalidArgument, "fcclRedOpCreatePreMulSum: scalar is NULL");
+  if (static_cast<unsigned>(datatype) >= fcclNumTypes)
+    return setError(fcclInvalidArgument, "fcclRedOpCreatePreMulSum: datatype %d is not valid", int(datatype));
+  if (residence != fcclScalarDevice && residence != fcclScalarHostImmediate)
+    return setError(fcclInvalidArgument, "fcclRedOpCreatePreMulSum: residence %d is not valid", int(residence));
+  size_t slot = 0;
+  while (slot < comm->userOps.size() && comm->userOps[slot].inUse) ++slot;
+  if (slot == comm->userOps.size()) comm->userOps.emplace_back();
+  UserRedOp& u = comm->userOps[slot];
+  u.inUse = true;
+  u.type = datatype;
+  u.residence = residence;
+  u.pointer = scalar;
+  memcpy(u.value, scalar, dtypeSize(datatype));
+  *op = static_cast<fcclRedOp_t>(fcclNumOps + int(slot));
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclRedOpDestroy(fcclRedOp_t op, fcclComm_t comm) {
+  FCCL_CHECK(checkComm("fcclRedOpDestroy", comm));
+  int v = static_cast<int>(op);
+  size_t slot = size_t(v) - fcclNumOps;
+  if (v < fcclNumOps || slot >= comm->userOps.size() || !comm->userOps[slot].inUse)
+    return setError(fcclInvalidArgument, "fcclRedOpDestroy: op %d was not created by fcclRedOpCreatePreMulSum on "
+                                         "this communicator", v);
+  comm->userOps[slot].inUse = false;
+  return fcclSuccess;
+}
+
+}  // extern "C"

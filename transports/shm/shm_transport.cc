@@ -1,0 +1,109 @@
+// shm_transport.cc - the shared-memory transport. Each rank creates one segment holding the
+// FIFOs it receives on (one per peer) and its direct-publication area; peers map it by the
+// name exchanged through the bootstrap, and the owner unlinks it once every rank has mapped
+// every segment (a barrier), so a crash later leaves nothing behind in /dev/shm.
+//
+// Segment layout: [DirectCtrl][2 x (DirectSlotHeader + directBytes)][nranks x (FifoCtrl + nslots x slotBytes)]
+#include <unistd.h>
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include "src/bootstrap.h"
+#include "src/checks.h"
+#include "src/env.h"
+#include "src/error.h"
+#include "transports/shm/shm_segment.h"
+#include "transports/transport.h"
+
+namespace fccl {
+namespace {
+
+constexpr size_t kNameBytes = 96;
+
+size_t roundUp(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+struct Layout {
+  size_t directSlot;  // one direct slot: header + payload
+  size_t fifo;        // one FIFO: control + slots
+  size_t fifosOffset;
+  size_t total;
+
+  Layout(const FifoShape& s, int nranks) {
+    directSlot = sizeof(DirectSlotHeader) + roundUp(s.directBytes, 64);
+    fifo = roundUp(sizeof(FifoCtrl), 64) + size_t(s.nslots) * roundUp(s.slotBytes, 64);
+    fifosOffset = sizeof(DirectCtrl) + 2 * directSlot;
+    total = fifosOffset + size_t(nranks) * fifo;
+  }
+  FifoCtrl* fifoCtrl(char* base, int peer) const {
+    return reinterpret_cast<FifoCtrl*>(base + fifosOffset + size_t(peer) * fifo);
+  }
+  char* fifoSlots(char* base, int peer) const {
+    return base + fifosOffset + size_t(peer) * fifo + roundUp(sizeof(FifoCtrl), 64);
+  }
+  DirectView direct(char* base) const {
+    DirectView v;
+    v.ctrl = reinterpret_cast<DirectCtrl*>(base);
+    for (int k = 0; k < 2; ++k) {
+      char* slot = base + sizeof(DirectCtrl) + k * directSlot;
+      v.header[k] = reinterpret_cast<DirectSlotHeader*>(slot);
+      v.data[k] = slot + sizeof(DirectSlotHeader);
+    }
+    return v;
+  }
+};
+
+std::atomic<uint64_t> segmentCounter{0};  // makes names unique within a process
+
+}  // namespace
+
+fcclResult_t transportsSetup(const TransportSetup& s, Connections* out) {
+  const std::vector<PeerInfo>& peers = *s.peers;
+  for (int p = 0; p < s.nranks; ++p) {
+    if (peers[p].hostHash != peers[s.rank].hostHash)
+      return setError(fcclInvalidUsage,
+                      "rank %d: rank %d runs on host %s and rank %d on host %s; ranks on different hosts "
+                      "need the socket transport, which this build of fccl does not have yet",
+                      s.rank, p, peers[p].hostname, s.rank, peers[s.rank].hostname);
+  }
+  Layout layout(s.shape, s.nranks);
+  std::vector<char> names(kNameBytes * s.nranks, 0);
+  snprintf(names.data() + kNameBytes * s.rank, kNameBytes, "/%s-%016" PRIx64 "-r%d-p%d-%" PRIu64,
+           env().shmDir.c_str(), s.commHash, s.rank, (int)getpid(), segmentCounter.fetch_add(1));
+
+  auto own = std::make_shared<ShmSegment>();
+  FCCL_CHECK(own->create(names.data() + kNameBytes * s.rank, layout.total));
+  // The exchange doubles as a barrier: after it, every segment exists.
+  fcclResult_t res = s.bootstrap->allGather(names.data(), kNameBytes);
+  if (res != fcclSuccess) return res;  // `own` unlinks on destruction
+
+  std::vector<std::shared_ptr<ShmSegment>> segs(s.nranks);
+  segs[s.rank] = own;
+  for (int p = 0; p < s.nranks; ++p) {
+    if (p == s.rank) continue;
+    names[kNameBytes * p + kNameBytes - 1] = '\0';  // never trust a peer's string
+    segs[p] = std::make_shared<ShmSegment>();
+    FCCL_CHECK(segs[p]->attach(names.data() + kNameBytes * p, layout.total));
+  }
+  FCCL_CHECK(s.bootstrap->barrier());  // every rank mapped every segment
+  own->unlink();
+
+  out->send.assign(s.nranks, SendConn());
+  out->recv.assign(s.nranks, RecvConn());
+  out->direct.assign(s.nranks, DirectView());
+  for (int p = 0; p < s.nranks; ++p) {
+    char* peerBase = segs[p]->base();
+    out->direct[p] = layout.direct(peerBase);
+    if (p == s.rank) continue;
+    // I send into my FIFO inside p's segment and receive from p's FIFO inside mine.
+    out->send[p] = SendConn(layout.fifoCtrl(peerBase, s.rank), layout.fifoSlots(peerBase, s.rank),
+                            s.shape.nslots, roundUp(s.shape.slotBytes, 64), p);
+    out->recv[p] = RecvConn(layout.fifoCtrl(own->base(), p), layout.fifoSlots(own->base(), p),
+                            s.shape.nslots, roundUp(s.shape.slotBytes, 64), p);
+  }
+  for (auto& seg : segs) out->resources.push_back(seg);
+  out->transportName = "shm";
+  return fcclSuccess;
+}
+
+}  // namespace fccl
