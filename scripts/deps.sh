@@ -38,9 +38,13 @@ else
 fi
 
 echo "deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt_opts=(-qq -o Dpkg::Use-Pty=0 -o APT::Get::Assume-Yes=true)
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update >/dev/null
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install --no-install-recommends \
-  "${missing[@]}" >/dev/null
+log=$(mktemp "${TMPDIR:-/tmp}/fccl-deps.XXXXXX")
+trap 'rm -f "$log"' EXIT
+apt=(env DEBIAN_FRONTEND=noninteractive apt-get -qq -y -o Dpkg::Use-Pty=0)
+if ! { "${as_root[@]}" "${apt[@]}" update && "${as_root[@]}" "${apt[@]}" install --no-install-recommends \
+  "${missing[@]}"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "deps: apt-get failed (output above)" >&2
+  exit 1
+fi
 echo "deps: done"
