@@ -296,6 +296,7 @@ bool CollRun::verify() {
 }
 
 bool runCollCase(const CollCase& c, fcclComm_t comm, int rank, int nranks) {
+  noteProgress(c.describe(nranks));
   CollRun run(c, rank, nranks);
   fcclResult_t res;
   if (c.coll == Coll::SendRecv) {

@@ -33,6 +33,7 @@ struct RankContext {
   std::vector<std::string>* sink = nullptr;  // threads mode
   int fd = -1;                          // processes mode: write end of the pipe
   int count = 0;
+  std::string note;                     // threads mode: last noteProgress
 };
 
 namespace {
@@ -100,6 +101,23 @@ void recordFailure(const char* file, int line, const std::string& message) {
   }
 }
 
+constexpr uint32_t kNoteFlag = 0x80000000u;  // frame length bit: a progress note
+
+void noteProgress(const std::string& what) {
+  RankContext* ctx = tlsContext;
+  if (!ctx) return;
+  std::lock_guard<std::mutex> lock(ctx->mu);
+  if (ctx->sink) {
+    ctx->note = what;
+  } else if (ctx->fd >= 0) {
+    std::string text = what.substr(0, kMaxMessageBytes);
+    uint32_t len = (uint32_t)text.size() | kNoteFlag;
+    std::string frame(reinterpret_cast<const char*>(&len), sizeof(len));
+    frame += text;
+    writeAll(ctx->fd, frame.data(), frame.size());
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Threads
 namespace {
@@ -159,6 +177,8 @@ RunResult runThreads(int nranks, const RawBody& body, const fcclUniqueId& id, in
     std::lock_guard<std::mutex> l(st->contexts[r]->mu);
     for (const std::string& m : st->messages[r]) result.report += strf("rank %d: ", r) + m + "\n";
     if (st->contexts[r]->count > 0) result.ok = false;
+    if (!st->done[r] && !st->contexts[r]->note.empty())
+      result.report += strf("rank %d: did not finish; last progress note: ", r) + st->contexts[r]->note + "\n";
   }
   if (!finished) {
     result.ok = false;
@@ -182,15 +202,18 @@ struct Child {
   int status = 0;
   std::string buffer;   // partial frames
   std::vector<std::string> messages;
+  std::string note;     // last progress note
 };
 
 void drainFrames(Child& c) {
   while (c.buffer.size() >= sizeof(uint32_t)) {
-    uint32_t len;
-    memcpy(&len, c.buffer.data(), sizeof(len));
-    if (c.buffer.size() < sizeof(len) + len) break;
-    c.messages.push_back(c.buffer.substr(sizeof(len), len));
-    c.buffer.erase(0, sizeof(len) + len);
+    uint32_t word;
+    memcpy(&word, c.buffer.data(), sizeof(word));
+    uint32_t len = word & ~kNoteFlag;
+    if (c.buffer.size() < sizeof(word) + len) break;
+    if (word & kNoteFlag) c.note = c.buffer.substr(sizeof(word), len);
+    else c.messages.push_back(c.buffer.substr(sizeof(word), len));
+    c.buffer.erase(0, sizeof(word) + len);
   }
 }
 
@@ -301,6 +324,10 @@ RunResult runProcesses(int nranks, const RawBody& body, const fcclUniqueId& id, 
     }
     for (const std::string& m : c.messages) result.report += strf("rank %d: ", r) + m + "\n";
     if (!c.messages.empty()) result.ok = false;
+    bool clean = c.exited && WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0;
+    if (!clean && !c.note.empty())
+      result.report += strf("rank %d: %s; last progress note: ", r, c.exited ? "died" : "did not finish") +
+                       c.note + "\n";
     if (!c.exited) continue;
     if (WIFSIGNALED(c.status)) {
       result.ok = false;

@@ -42,6 +42,9 @@ RunResult runRanksRaw(int nranks, Mode mode, RawBody body, int timeoutSec = kDef
 // count is kept, so a sweep with one bad kernel does not print a million lines.
 void recordFailure(const char* file, int line, const std::string& message);
 bool rankFailed();  // this rank has recorded at least one failure
+// Remembers what this rank is doing now (e.g. the case of a sweep); shown only for a rank
+// that hangs or crashes, so the report names the case it was in.
+void noteProgress(const std::string& what);
 int currentRank();  // -1 outside a body
 
 std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

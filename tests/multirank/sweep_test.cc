@@ -1,0 +1,122 @@
+// sweep_test.cc - the correctness sweep: every collective x dtype x op x in/out-of-place x
+// count x nranks {1,2,3,4,8} x ranks as threads and as processes, verified against exact
+// references (tests/harness/coll_check.h). Communicator setup is the slow part, so each
+// (nranks, mode, part) is one test with one communicator that loops over its cases:
+//   small: the full matrix (7 collectives x 10 dtypes x 5 ops x counts {0,1,7,1023} x in/out)
+//   large: count 65537 for every collective x dtype (sum; float32 also prod/max/min/avg), and
+//          (1<<20)+3 for float32 and int32 sum on every collective.
+// AlltoAll and SendRecv have no in-place form (bad_input_test checks in-place AlltoAll is
+// refused). A call that returns an error is recorded and the sweep goes on (an error that
+// every rank sees, e.g. an unsupported dtype, keeps the ranks in step and lists every case).
+#include <gtest/gtest.h>
+
+#include <tuple>
+#include <vector>
+
+#include "coll_check.h"
+#include "dtypes.h"
+#include "harness.h"
+
+using namespace fccltest;
+
+namespace {
+
+enum class Part { Small, Large };
+
+const fcclRedOp_t kOps[] = {fcclSum, fcclProd, fcclMax, fcclMin, fcclAvg};
+const Coll kColls[] = {Coll::AllReduce, Coll::Reduce,   Coll::Broadcast, Coll::ReduceScatter,
+                       Coll::AllGather, Coll::AlltoAll, Coll::SendRecv};
+
+// Appends c (out-of-place and, where the collective has one, in-place) with a root and
+// Reduce's NULL-recvbuff-off-root variant rotating over the case index.
+void addBoth(std::vector<CollCase>* cases, CollCase c, int nranks) {
+  for (int inPlace = 0; inPlace < 2; ++inPlace) {
+    if (inPlace && !collSupportsInPlace(c.coll)) continue;
+    CollCase k = c;
+    size_t idx = cases->size();
+    k.inPlace = inPlace;
+    k.seed = idx + 1;
+    k.root = collHasRoot(c.coll) ? (int)(idx % nranks) : 0;
+    k.nullNonRootRecv = c.coll == Coll::Reduce && !inPlace && idx % 2 == 1;
+    cases->push_back(k);
+  }
+}
+
+std::vector<CollCase> buildCases(Part part, int nranks) {
+  std::vector<CollCase> cases;
+  if (part == Part::Small) {
+    for (Coll coll : kColls) {
+      for (fcclDataType_t dt : kAllDtypes) {
+        for (fcclRedOp_t op : kOps) {
+          if (!collReduces(coll) && op != fcclSum) continue;
+          for (size_t count : {0, 1, 7, 1023}) {
+            CollCase c;
+            c.coll = coll;
+            c.dt = dt;
+            c.op = op;
+            c.count = count;
+            addBoth(&cases, c, nranks);
+          }
+        }
+      }
+    }
+    return cases;
+  }
+  for (Coll coll : kColls) {
+    for (fcclDataType_t dt : kAllDtypes) {
+      for (fcclRedOp_t op : kOps) {
+        if (op != fcclSum && (!collReduces(coll) || dt != fcclFloat32)) continue;
+        CollCase c;
+        c.coll = coll;
+        c.dt = dt;
+        c.op = op;
+        c.count = 65537;
+        addBoth(&cases, c, nranks);
+      }
+    }
+    for (fcclDataType_t dt : {fcclFloat32, fcclInt32}) {
+      CollCase c;
+      c.coll = coll;
+      c.dt = dt;
+      c.count = (1 << 20) + 3;
+      addBoth(&cases, c, nranks);
+    }
+  }
+  return cases;
+}
+
+constexpr int kMaxCallErrors = 20;
+
+using SweepParam = std::tuple<int, Mode, Part>;
+
+class Sweep : public ::testing::TestWithParam<SweepParam> {};
+
+TEST_P(Sweep, MatchesReference) {
+  auto [nranks, mode, part] = GetParam();
+  RunResult r = runRanks(
+      nranks, mode,
+      [part](fcclComm_t comm, int rank, int n) {
+        std::vector<CollCase> cases = buildCases(part, n);
+        int errors = 0;
+        for (const CollCase& c : cases) {
+          if (!runCollCase(c, comm, rank, n) && ++errors >= kMaxCallErrors) {
+            RCHECK(false, "%d calls returned errors; stopping the sweep", errors);
+          }
+        }
+      },
+      180);
+  EXPECT_TRUE(r.ok) << "nranks=" << nranks << " mode=" << modeName(mode) << "\n" << r.report;
+}
+
+std::string paramName(const ::testing::TestParamInfo<SweepParam>& info) {
+  auto [nranks, mode, part] = info.param;
+  return strf("N%d_%s_%s", nranks, modeName(mode), part == Part::Small ? "small" : "large");
+}
+
+INSTANTIATE_TEST_SUITE_P(All, Sweep,
+                         ::testing::Combine(::testing::Values(1, 2, 3, 4, 8),
+                                            ::testing::Values(Mode::Threads, Mode::Processes),
+                                            ::testing::Values(Part::Small, Part::Large)),
+                         paramName);
+
+}  // namespace
