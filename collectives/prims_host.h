@@ -7,6 +7,7 @@
 // collectives get an error instead of a silently wrong result.
 #pragma once
 #include <cstring>
+#include "collectives/copy.h"
 #include "collectives/hooks.h"
 #include "collectives/reduce_kernels.h"
 #include "src/error.h"
@@ -25,6 +26,7 @@ struct PrimsArgs {
   fcclRedOp_t op;     // base op for reduceN (sum for avg / premulsum)
   size_t elemSize;
   uint32_t tag;       // identifies the operation on the wire
+  bool streamOutput;  // large operation: write the output with streaming stores (copy.h)
   char* scratch;      // one slot of scratch for load hooks
   WaitContext wait;   // who waits for what, for timeout / abort messages
 };
@@ -64,7 +66,7 @@ class HostPrims {
     prev_->release();
     if constexpr (Hook::kHasReduced) hook_.reduced(d, out);
     next_->post(bytes(d), a_.tag);
-    memcpy(dst, out, bytes(d));  // the slot stays ours to read until next releases it
+    copyToOutput(dst, out, bytes(d), a_.streamOutput);  // the slot stays ours to read until next releases it
     return fcclSuccess;
   }
   // Final step of reduce-scatter / reduce at the root: reduce straight into the output.
@@ -85,7 +87,7 @@ class HostPrims {
     memcpy(out, in, bytes(d));
     prev_->release();
     next_->post(bytes(d), a_.tag);
-    memcpy(dst, out, bytes(d));
+    copyToOutput(dst, out, bytes(d), a_.streamOutput);
     if constexpr (Hook::kHasGathered) hook_.gathered(d, dst);
     return fcclSuccess;
   }
@@ -93,7 +95,7 @@ class HostPrims {
   fcclResult_t recv(char* dst, const ChunkDesc& d) {
     const char* in;
     FCCL_PRIMS_CHECK(waitPrev(d, &in));
-    memcpy(dst, in, bytes(d));
+    copyToOutput(dst, in, bytes(d), a_.streamOutput);
     prev_->release();
     if constexpr (Hook::kHasGathered) hook_.gathered(d, dst);
     return fcclSuccess;
@@ -104,7 +106,7 @@ class HostPrims {
     FCCL_PRIMS_CHECK(acquireNext(&out));
     memcpy(out, src, bytes(d));
     next_->post(bytes(d), a_.tag);
-    if (dst != src) memcpy(dst, out, bytes(d));
+    if (dst != src) copyToOutput(dst, out, bytes(d), a_.streamOutput);
     return fcclSuccess;
   }
   // One rank alone: the loaded input is the reduced result.

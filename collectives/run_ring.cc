@@ -21,14 +21,16 @@ fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
              static_cast<const char*>(t.send), static_cast<char*>(t.recv)};
   if (n == 1) {
     // Alone: every collective is a (hooked) local copy of this rank's data.
-    PrimsArgs pa{t.type, t.op, elem, ctx.tag, ctx.scratch, ctx.wait};
+    PrimsArgs pa{t.type, t.op, elem, ctx.tag, false, ctx.scratch, ctx.wait};
     HostPrims<Hook> p(nullptr, nullptr, pa, hook);
     if (t.kind == CollKind::Reduce && t.recv == nullptr) return fcclSuccess;
     return p.localCopy(a.send, a.recv, ChunkDesc{0, t.count, 0, 0});
   }
   SendConn* next = &ctx.conns->send[ringMod(ctx.rank + 1, n)];
   RecvConn* prev = &ctx.conns->recv[ringMod(ctx.rank - 1, n)];
-  PrimsArgs pa{t.type, t.op, elem, ctx.tag, ctx.scratch, ctx.wait};
+  // Streaming stores pay off once the output no longer fits in the caches (measured: 8 MiB).
+  const bool streaming = t.count * elem * (t.kind == CollKind::AllGather ? n : 1) >= (size_t(8) << 20);
+  PrimsArgs pa{t.type, t.op, elem, ctx.tag, streaming, ctx.scratch, ctx.wait};
   HostPrims<Hook> p(next, prev, pa, hook);
   switch (t.kind) {
     case CollKind::AllReduce: return allReduceRing(p, a);

@@ -40,6 +40,7 @@ struct fcclComm {
   uint64_t commHash = 0;
   std::string name;
   int64_t timeoutMs = 0;
+  uint64_t spinLimit = 0;  // busy polls before a wait yields; small when ranks outnumber cores
 
   std::unique_ptr<fccl::Bootstrap> bootstrap;
   std::vector<fccl::PeerInfo> peers;

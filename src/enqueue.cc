@@ -30,6 +30,7 @@ CollContext makeContext(fcclComm* comm, CollKind kind) {
   ctx.tag = opTag(comm->opCount, kind);
   ctx.wait.abortFlag = &comm->abortFlag;
   ctx.wait.timeoutMs = comm->timeoutMs;
+  ctx.wait.spinLimit = comm->spinLimit;
   ctx.wait.rank = comm->rank;
   ctx.wait.opName = collName(kind);
   ctx.wait.opSeq = comm->opCount;

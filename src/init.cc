@@ -34,10 +34,18 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   FCCL_CHECK(transportsSetup(setup, &comm->conns));
   comm->scratch.assign(comm->tuning.chunkBytes, 0);
 
-  if (rank == 0) {
-    Topology topo;
-    if (topoDetect(&topo) == fcclSuccess) FCCL_INFO(kLogInit, "%s", topo.summary.c_str());
-  }
+  Topology topo;
+  FCCL_CHECK(topoDetect(&topo));
+  if (rank == 0) FCCL_INFO(kLogInit, "%s", topo.summary.c_str());
+  // Ranks of this communicator that share our host; all of them today (shm only).
+  int localRanks = 0;
+  for (const PeerInfo& p : comm->peers) localRanks += p.hostHash == comm->peers[rank].hostHash;
+  const int cpus = std::max<int>(1, int(topo.processCpus.size()));
+  // Oversubscribed: the peer we wait for may need our core, so spin only briefly.
+  comm->spinLimit = localRanks > cpus ? 64 : uint64_t(env().spinCount);
+  if (localRanks > cpus)
+    FCCL_INFO(kLogInit, "%d ranks share %d CPUs: waits yield after %llu polls", localRanks, cpus,
+              (unsigned long long)comm->spinLimit);
   FCCL_INFO(kLogInit, "comm %p%s%s rank %d nranks %d pid %d host %s: transport %s to every peer; ring %d -> %d -> %d",
             (void*)comm, comm->name.empty() ? "" : " name ", comm->name.c_str(), rank, nranks, (int)getpid(),
             comm->peers[rank].hostname, comm->conns.transportName, (rank + nranks - 1) % nranks, rank,

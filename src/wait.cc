@@ -16,7 +16,8 @@ int64_t nowNs() {
   return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-Waiter::Waiter(const WaitContext& ctx) : ctx_(ctx), spinLimit_(uint64_t(env().spinCount)) {}
+Waiter::Waiter(const WaitContext& ctx)
+    : ctx_(ctx), spinLimit_(ctx.spinLimit > 0 ? ctx.spinLimit : uint64_t(env().spinCount)) {}
 
 fcclResult_t Waiter::slowPause() {
   int64_t now = nowNs();

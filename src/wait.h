@@ -18,6 +18,7 @@ struct WaitContext {
   uint64_t opSeq = 0;                           // the operation's sequence number on the comm
   int peer = -1;                                // the rank waited for (-1: several or unknown)
   const char* what = "";                        // "data from peer", "free slot at peer", ...
+  uint64_t spinLimit = 0;                       // busy polls before yielding (0: FCCL_SPIN_COUNT)
 };
 
 class Waiter {
