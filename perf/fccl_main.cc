@@ -259,6 +259,10 @@ int toolMain(int argc, char** argv) {
     }
   }
 
+  if (coll.hasRoot && o.root >= job.ranks()) {
+    std::fprintf(stderr, "%s: -r %d: there are only %d ranks\n", coll.name, o.root, job.ranks());
+    return 1;
+  }
   int version = 0;
   fcclGetVersion(&version);
   if (job.proc == 0) {
