@@ -5,14 +5,13 @@
 #   bash scripts/check_install.sh [build-dir]     (default: build-install/, Release, no tests)
 set -euo pipefail
 
-src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+src=$FCCL_ROOT
 build=${1:-$src/build-install}
-jobs=$(nproc 2>/dev/null || echo 2)
+jobs=$FCCL_JOBS
 work=$(mktemp -d "${TMPDIR:-/tmp}/fccl-install.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
-generator=()
-command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 
 step() { printf '== check_install: %s\n' "$*"; }
 # Runs a command with its output kept in a log, shown (the end of it) only if it fails.
@@ -26,7 +25,7 @@ quiet() {
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
   step "configure $build"
-  quiet cmake -S "$src" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DFCCL_BUILD_TESTS=OFF
+  quiet fccl_configure "$build" -DFCCL_BUILD_TESTS=OFF
 fi
 step "build $build"
 quiet cmake --build "$build" -j "$jobs"
@@ -40,7 +39,7 @@ done
 ls "$prefix"/lib/libfccl.so* >/dev/null 2>&1 || { echo "check_install: lib/libfccl.so* missing" >&2; exit 1; }
 
 step "examples with find_package(fccl)"
-quiet cmake -S "$src/examples" -B "$work/ex" "${generator[@]}" -DCMAKE_PREFIX_PATH="$prefix"
+quiet fccl_cmake_configure "$src/examples" "$work/ex" -DCMAKE_PREFIX_PATH="$prefix"
 quiet cmake --build "$work/ex" -j "$jobs"
 
 step "example with pkg-config (as README.md shows it)"
