@@ -50,6 +50,7 @@ struct fcclComm {
   // Every collective and p2p batch bumps opCount (it tags chunks on the wire); the direct
   // algorithm keeps its own sequence, which indexes its publication slots.
   uint64_t opCount = 0;
+  uint64_t p2pCount = 0;  // point-to-point batches, for messages only
   fccl::DirectState direct;
 
   std::vector<char> scratch;  // one chunk, for load hooks that transform the input

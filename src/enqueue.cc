@@ -96,8 +96,10 @@ fcclResult_t executeTasks(fcclComm* comm, const std::vector<CollTask>& tasks) {
   for (const CollTask& t : tasks)
     if (t.kind == CollKind::Send || t.kind == CollKind::Recv) p2p.push_back(t);
   if (!p2p.empty()) {
-    ++comm->opCount;
+    // Point-to-point batches involve only some ranks, so they must not advance opCount (the
+    // collective sequence every rank shares); they count separately.
     CollContext ctx = makeContext(comm, p2p[0].kind);
+    ctx.wait.opSeq = ++comm->p2pCount;
     ctx.wait.opName = p2p.size() == 1 ? collName(p2p[0].kind) : "Send/Recv group";
     res = runP2p(ctx, p2p.data(), p2p.size());
   }
