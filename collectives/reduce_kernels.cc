@@ -1,7 +1,7 @@
 // reduce_kernels.cc - the dtype x op reduction loops behind reduceN/scale/divide.
 // Invariants: one pass over memory for any nsrcs (sources folded through an L1-sized tile);
-// every inner loop is a plain elementwise loop GCC vectorizes; ISA-specific code only through
-// target_clones (x86-64) so the library runs on any x86-64 CPU and builds elsewhere.
+// every inner loop is a plain elementwise loop GCC vectorizes; ISA-specific code only behind
+// target_clones or a cpuid check (x86-64), so it runs on any x86-64 CPU and builds elsewhere.
 #include "collectives/reduce_kernels.h"
 
 #include <algorithm>
