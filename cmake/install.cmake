@@ -16,8 +16,6 @@ install(TARGETS fccl fccl_static
 install(FILES ${PROJECT_SOURCE_DIR}/include/fccl.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 install(EXPORT fcclTargets NAMESPACE fccl:: FILE fcclTargets.cmake DESTINATION ${FCCL_CMAKE_DIR})
-# Lets a project that adds fccl with add_subdirectory/FetchContent use the same names.
-export(EXPORT fcclTargets NAMESPACE fccl:: FILE ${PROJECT_BINARY_DIR}/fcclTargets.cmake)
 
 # Whether the static library needs hwloc at link time (fcclConfig.cmake recreates
 # PkgConfig::HWLOC for it; fccl.pc lists it in Requires.private).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check_install.sh - builds fccl, installs it into a temporary prefix and builds examples/
 # against the installed package both ways a user would: find_package(fccl) (fccl::fccl and
-# fccl::fccl_static) and pkg-config (shared). Then runs each build of the example. Exits nonzero on the first failure.
+# fccl::fccl_static) and pkg-config (shared), then runs each build of the example. Exits
+# nonzero if a step fails (build steps stop at once; every example runs before the verdict).
 #   bash scripts/check_install.sh [build-dir]     (default: build-install/, Release, no tests)
 set -euo pipefail
 
