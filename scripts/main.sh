@@ -13,7 +13,8 @@ cmake --build build -j "$FCCL_JOBS"
 echo
 echo "== allreduce, 2 ranks: fccl vs Open MPI"
 if [ -f perf/compare.sh ]; then
-  bash perf/compare.sh
+  # Tools from build/; raw outputs, tables and plots into build/perf-results/.
+  bash perf/compare.sh --bin build/perf -d build/perf-results
 elif [ -x build/perf/all_reduce_perf ]; then
   echo "(perf/compare.sh not there yet: fccl alone, no Open MPI reference)"
   build/perf/all_reduce_perf -b 8 -e 256M -f 4 -t 2
