@@ -98,7 +98,7 @@ typedef struct {
   unsigned int version; /* FCCL_VERSION_CODE, set by the initializer */
   int blocking;         /* 1 (default): init returns when ready; 0: may return fcclInProgress */
   int timeoutMs;        /* every wait gives up after this long (default: FCCL_TIMEOUT, 300 s) */
-  const char* netName;  /* communicator name used in log lines and errors */
+  const char* commName; /* communicator name shown in log lines and errors (as NCCL 2.23+) */
   int splitShare;       /* accepted for NCCL compatibility; resources are never shared */
 } fcclConfig_t;
 

@@ -43,6 +43,14 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   const int cpus = std::max<int>(1, int(topo.processCpus.size()));
   // Oversubscribed: the peer we wait for may need our core, so spin only briefly.
   comm->spinLimit = localRanks > cpus ? 64 : uint64_t(env().spinCount);
+  if (env().setAffinity) {
+    // One PU per local rank, in rank order, among the PUs this process may use.
+    int localIndex = 0;
+    for (int r = 0; r < rank; ++r) localIndex += comm->peers[r].hostHash == comm->peers[rank].hostHash;
+    int cpu = topo.processCpus.empty() ? localIndex % std::max(1, topo.npus)
+                                       : topo.processCpus[localIndex % topo.processCpus.size()];
+    if (topoBindThread({cpu}) == fcclSuccess) FCCL_INFO(kLogInit, "rank %d bound to PU %d (FCCL_SET_AFFINITY)", rank, cpu);
+  }
   if (localRanks > cpus)
     FCCL_INFO(kLogInit, "%d ranks share %d CPUs: waits yield after %llu polls", localRanks, cpus,
               (unsigned long long)comm->spinLimit);
@@ -127,7 +135,7 @@ FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fc
   bool blocking = true;
   if (config != nullptr) {
     if (config->timeoutMs != FCCL_CONFIG_UNDEF_INT) comm->timeoutMs = config->timeoutMs;
-    if (config->netName != nullptr) comm->name = config->netName;
+    if (config->commName != nullptr) comm->name = config->commName;
     if (config->blocking == 0) blocking = false;
   }
   if (!blocking) {

@@ -216,7 +216,12 @@ fcclResult_t socketFindInterface(SocketAddress* out, std::string* ifname) {
       best[slot] = ia;
     }
   }
-  const ifaddrs* pick = best[0] ? best[0] : best[1] ? best[1] : loop[0] ? loop[0] : loop[1];
+  // Without FCCL_SOCKET_IFNAME, loopback comes first for now: every rank of a communicator
+  // must share one host until the socket transport lands (transport.h), so the bootstrap
+  // never needs to leave the machine. With several hosts, this becomes NCCL's rule
+  // (first non-loopback, non-docker interface).
+  const ifaddrs* pick = filter.set ? (best[0] ? best[0] : best[1])
+                                   : (loop[0] ? loop[0] : loop[1] ? loop[1] : best[0] ? best[0] : best[1]);
   if (!pick) {
     freeifaddrs(list);
     if (filter.set)

@@ -16,12 +16,14 @@ class Bootstrap;
 struct PeerInfo;
 
 // A rank's publication area for the latency ("direct") algorithm: two slots used
-// alternately by operation sequence number, each with a header line and payload.
-struct alignas(64) DirectSlotHeader {
+// alternately by operation sequence number, each a 16-byte header followed directly by the
+// payload, so a small message and its flag share one cache line (one miss for the reader).
+struct DirectSlotHeader {
   std::atomic<uint64_t> seq;  // the direct-operation number whose data is in the slot
   uint32_t bytes;
   uint32_t tag;
 };
+static_assert(sizeof(DirectSlotHeader) == 16, "payload starts 16 bytes into the slot");
 struct alignas(64) DirectCtrl {
   std::atomic<uint64_t> doneSeq;  // the last direct operation this rank finished reading for
 };

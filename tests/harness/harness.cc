@@ -367,7 +367,7 @@ RunResult runRanks(int nranks, Mode mode, Body body, int timeoutSec, int commTim
       [body, commTimeoutMs](const fcclUniqueId& id, int rank, int n) {
         fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
         config.timeoutMs = commTimeoutMs;
-        config.netName = "fccltest";
+        config.commName = "fccltest";
         fcclComm_t comm = nullptr;
         fcclResult_t r = fcclCommInitRankConfig(&comm, n, id, rank, &config);
         if (r != fcclSuccess) {

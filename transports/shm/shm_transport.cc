@@ -30,7 +30,7 @@ struct Layout {
   size_t total;
 
   Layout(const FifoShape& s, int nranks) {
-    directSlot = sizeof(DirectSlotHeader) + roundUp(s.directBytes, 64);
+    directSlot = roundUp(sizeof(DirectSlotHeader) + s.directBytes, 64);
     fifo = roundUp(sizeof(FifoCtrl), 64) + size_t(s.nslots) * roundUp(s.slotBytes, 64);
     fifosOffset = sizeof(DirectCtrl) + 2 * directSlot;
     total = fifosOffset + size_t(nranks) * fifo;
@@ -73,6 +73,9 @@ fcclResult_t transportsSetup(const TransportSetup& s, Connections* out) {
 
   auto own = std::make_shared<ShmSegment>();
   FCCL_CHECK(own->create(names.data() + kNameBytes * s.rank, layout.total));
+  // Touch every page now, from the receiving rank: the pages land on its NUMA node (first
+  // touch) and the first collective pays no page faults.
+  memset(own->base(), 0, layout.total);
   // The exchange doubles as a barrier: after it, every segment exists.
   fcclResult_t res = s.bootstrap->allGather(names.data(), kNameBytes);
   if (res != fcclSuccess) return res;  // `own` unlinks on destruction
