@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <thread>
 
 #include "buffers.h"
+#include "coll_check.h"
 #include "dtypes.h"
 #include "harness.h"
 
@@ -122,3 +124,28 @@ TEST(HarnessProcesses, CrashIsReportedWithSignal) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, HarnessModes, ::testing::Values(Mode::Threads, Mode::Processes),
                          [](const auto& info) { return std::string(modeName(info.param)); });
+
+// The sweep's verification must not be vacuous: a call that never ran, or a write past the
+// output, has to be reported for every collective.
+TEST(HarnessCollCheck, VerifyCatchesMissingCallAndStrayWrites) {
+  for (int k = 0; k < kNumColls; ++k) {
+    RunResult r = runRanksRaw(1, Mode::Threads, [k](const fcclUniqueId&, int, int) {
+      const int nranks = 3, rank = 1;
+      CollCase c;
+      c.coll = (Coll)k;
+      c.dt = fcclInt32;
+      c.count = 5;
+      c.root = 1;
+      CollRun notCalled(c, rank, nranks);
+      RVERIFY(!notCalled.verify(), "%s: unwritten output passed", collName(c.coll));
+      CollRun stray(c, rank, nranks);
+      memcpy(static_cast<char*>(stray.recvPtr()) - 1, "x", 1);
+      RVERIFY(!stray.verify(), "%s: write before recvbuff passed", collName(c.coll));
+    }, 20);
+    EXPECT_FALSE(r.ok);
+    // Only verify()'s own messages: the RVERIFYs above must not fire.
+    EXPECT_EQ(r.report.find("passed"), std::string::npos) << r.report;
+    EXPECT_NE(r.report.find("output elements wrong"), std::string::npos) << r.report;
+    EXPECT_NE(r.report.find("wrote outside recvbuff"), std::string::npos) << r.report;
+  }
+}
