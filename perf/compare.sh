@@ -138,7 +138,11 @@ for np in "${nps[@]}"; do
              "mpi(us)", "busbw", "bw f/m", "t m/f", "f/bound"
       for (i = 1; i <= n; i++) {
         s = order[i]
-        r1 = (s in mb && mb[s] > 0) ? sprintf("%9.2f", fb[s] / mb[s]) : sprintf("%9s", "-")
+        # Same size and N: the busbw ratio equals the time ratio; the printed busbw has only
+        # two decimals, so below 1 GB/s it is taken from the times.
+        if (!(s in mtm) || ft[s] <= 0) r1 = sprintf("%9s", "-")
+        else if (fb[s] >= 1 && mb[s] >= 1) r1 = sprintf("%9.2f", fb[s] / mb[s])
+        else r1 = sprintf("%9.2f", mtm[s] / ft[s])
         r2 = (s in mtm && ft[s] > 0) ? sprintf("%9.2f", mtm[s] / ft[s]) : sprintf("%9s", "-")
         r3 = bound > 0 ? sprintf("%8.2f", fb[s] / bound) : sprintf("%8s", "-")
         printf "  %10s  %10s %8s  %10s %8s  %s %s  %s\n", s, ft[s], fb[s],
