@@ -324,9 +324,9 @@ RunResult runProcesses(int nranks, const RawBody& body, const fcclUniqueId& id, 
     }
     for (const std::string& m : c.messages) result.report += strf("rank %d: ", r) + m + "\n";
     if (!c.messages.empty()) result.ok = false;
-    bool clean = c.exited && WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0;
-    if (!clean && !c.note.empty())
-      result.report += strf("rank %d: %s; last progress note: ", r, c.exited ? "died" : "did not finish") +
+    bool died = !c.exited || WIFSIGNALED(c.status);  // a failing rank exits 1: its messages say why
+    if (died && !c.note.empty())
+      result.report += strf("rank %d: %s; last progress note: ", r, c.exited ? "killed" : "did not finish") +
                        c.note + "\n";
     if (!c.exited) continue;
     if (WIFSIGNALED(c.status)) {
