@@ -4,6 +4,7 @@
 // configured from this snapshot.
 #include "env.h"
 #include <strings.h>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -14,10 +15,13 @@
 namespace fccl {
 
 bool parseInt64(const char* text, int64_t* out) {
+  // Decimal only, optional '-', nothing else: "010" is ten, " 12" / "+12" / "0x10" are rejected.
   if (text == nullptr || *text == '\0') return false;
+  if (!(isdigit(static_cast<unsigned char>(text[0])) || (text[0] == '-' && isdigit(static_cast<unsigned char>(text[1])))))
+    return false;
   errno = 0;
   char* end = nullptr;
-  long long v = strtoll(text, &end, 0);
+  long long v = strtoll(text, &end, 10);
   if (errno != 0 || end == text || *end != '\0') return false;
   *out = v;
   return true;
