@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "bootstrap_wire.h"
 #include "checks.h"
 #include "error.h"
 #include "wait.h"
@@ -20,30 +21,11 @@ namespace {
 
 constexpr int64_t kTimeoutMs = 20000;  // generous: 8 ranks share 2 cores
 
-// The root's wire format, mirrored from bootstrap.cc (private there) so a test can play a
-// hostile or half-finished client.
-constexpr uint64_t kWireMagic = 0x6663636c424f4f54ull;
-struct WireHeader {
-  uint64_t magic;
-  uint32_t type;
-  uint32_t tag;
-  uint64_t length;
-};
-struct RootHello {
-  uint8_t secret[32];
-  int32_t rank;
-  int32_t nranks;
-  int64_t timeoutMs;
-  SocketAddress listenAddr;
-  PeerInfo info;
-};
+// The root's wire format (bootstrap_wire.h), so a test can play a hostile or half-finished
+// client.
 struct HelloFrame {
   WireHeader hdr;
   RootHello hello;
-};
-struct ErrorMsg {
-  int32_t code;
-  char text[252];
 };
 
 struct RankResult {
@@ -65,27 +47,21 @@ std::vector<RankResult> runRanks(int n, Body body) {
   return out;
 }
 
-UniqueIdContents contents(const fcclUniqueId& id) {
-  UniqueIdContents c;
-  memcpy(&c, id.internal, sizeof(c));
-  return c;
-}
-
 HelloFrame makeHello(const fcclUniqueId& id, int rank, int nranks, int64_t timeoutMs) {
   HelloFrame f{};
-  f.hdr = {kWireMagic, 1, 0, sizeof(RootHello)};
-  memcpy(f.hello.secret, contents(id).secret, 32);
+  f.hdr = makeHeader(kMsgHello, 0, sizeof(RootHello));
+  memcpy(f.hello.secret, idContents(id).secret, 32);
   f.hello.rank = rank;
   f.hello.nranks = nranks;
   f.hello.timeoutMs = timeoutMs;
-  f.hello.listenAddr = contents(id).addr;  // never used: these clients are not real ranks
+  f.hello.listenAddr = idContents(id).addr;  // never used: these clients are not real ranks
   f.hello.info.rank = rank;
   return f;
 }
 
 int rawConnect(const fcclUniqueId& id) {
   int fd = -1;
-  EXPECT_TRUE(socketConnect(contents(id).addr, ioLimitAfterMs(5000), &fd).ok());
+  EXPECT_TRUE(socketConnect(idContents(id).addr, ioLimitAfterMs(5000), &fd).ok());
   return fd;
 }
 
@@ -182,7 +158,7 @@ TEST(Bootstrap, RootSurvivesHostileClients) {
   EXPECT_TRUE(waitForClose(wrongSecret));
 
   int huge = rawConnect(id);  // a length field that must not size an allocation
-  WireHeader h = {kWireMagic, 1, 0, ~uint64_t(0)};
+  WireHeader h = makeHeader(kMsgHello, 0, ~uint64_t(0));
   ASSERT_TRUE(socketSendAll(huge, &h, sizeof(h), lim()).ok());
   EXPECT_TRUE(waitForClose(huge));
 

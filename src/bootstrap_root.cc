@@ -1,0 +1,375 @@
+// bootstrap_root.cc - unique ids and the bootstrap root: the thread fcclGetUniqueId starts,
+// which collects every rank's hello and sends each the table of ranks (see bootstrap.h; the
+// wire format is in bootstrap_wire.h). The root is single-threaded and never blocks on one
+// client (it polls all of them), so garbage or silent connections cannot stop real ranks
+// from joining.
+#include <poll.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bootstrap.h"
+#include "bootstrap_wire.h"
+#include "checks.h"
+#include "debug.h"
+#include "env.h"
+#include "error.h"
+#include "wait.h"
+
+namespace fccl {
+
+namespace {
+
+// 256 bits from text: four differently seeded lanes, each lane also keyed by the previous one
+// so the lanes are not independent functions of the same FNV state.
+void hash256(const std::string& text, uint8_t out[32]) {
+  uint64_t prev = 0x6663636c53454352ull;  // "fcclSECR"
+  for (int lane = 0; lane < 4; lane++) {
+    prev = hash64(text.data(), text.size(), prev + 0x9e3779b97f4a7c15ull * uint64_t(lane + 1));
+    memcpy(out + 8 * lane, &prev, 8);
+  }
+}
+
+// ---- the root ----
+
+struct RootClient {
+  int fd = -1;
+  SocketAddress from{};
+  size_t got = 0;  // bytes of `frame` received so far
+  struct {
+    WireHeader hdr;
+    RootHello hello;
+  } frame{};
+  int64_t joinNs = 0;
+};
+
+class Root {
+ public:
+  Root(int listenFd, const uint8_t secret[32], int64_t timeoutMs)
+      : listenFd_(listenFd), timeoutMs_(timeoutMs > 0 ? timeoutMs : int64_t(1) << 40) {
+    memcpy(secret_, secret, 32);
+  }
+  void run();
+
+ private:
+  void acceptNew();
+  // Reads what is available; false when the client was dropped (or moved to joined_).
+  bool serve(RootClient& c);
+  void reject(RootClient& c, const char* why);  // WARN, close
+  void replyError(RootClient& c, fcclResult_t code, const char* fmt, ...)
+      __attribute__((format(printf, 4, 5)));
+  void join(RootClient& c);
+  void checkJoinedAlive();
+  void sendTable();
+  void timeOut();
+
+  int listenFd_;
+  uint8_t secret_[32];
+  int64_t timeoutMs_;
+  int nranks_ = 0;      // fixed by the first valid hello
+  int firstRank_ = -1;  // the rank whose hello fixed nranks_
+  int joinedCount_ = 0;
+  std::vector<RootClient> joined_;  // by rank; fd < 0 while not joined
+  std::vector<RootClient> pending_;
+};
+
+void Root::reject(RootClient& c, const char* why) {
+  FCCL_WARN("bootstrap root: rejected connection from %s: %s",
+            socketAddressToString(c.from).c_str(), why);
+  socketClose(&c.fd);
+}
+
+void Root::replyError(RootClient& c, fcclResult_t code, const char* fmt, ...) {
+  struct {
+    WireHeader hdr;
+    ErrorMsg msg;
+  } out{};
+  out.hdr = makeHeader(kMsgError, 0, sizeof(ErrorMsg));
+  out.msg.code = code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(out.msg.text, sizeof(out.msg.text), fmt, ap);
+  va_end(ap);
+  FCCL_WARN("bootstrap root: error reply to rank %d at %s: %s", c.frame.hello.rank,
+            socketAddressToString(c.from).c_str(), out.msg.text);
+  // A few hundred bytes fit in any socket buffer: this does not wait on a slow client.
+  socketSendAll(c.fd, &out, sizeof(out), ioLimitAfterMs(1000));
+  socketClose(&c.fd);
+}
+
+void Root::acceptNew() {
+  for (;;) {
+    RootClient c;
+    socklen_t len = sizeof(c.from);
+    c.fd = accept4(listenFd_, &c.from.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c.fd < 0) return;  // EAGAIN (drained) or a transient error: poll again
+    if (int(pending_.size()) >= kMaxPendingConnections) {
+      reject(c, "too many unidentified connections");
+      continue;
+    }
+    pending_.push_back(c);
+  }
+}
+
+bool Root::serve(RootClient& c) {
+  char* buf = reinterpret_cast<char*>(&c.frame);
+  size_t want = c.got < sizeof(WireHeader) ? sizeof(WireHeader) : sizeof(c.frame);
+  ssize_t n = recv(c.fd, buf + c.got, want - c.got, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
+  if (n <= 0) {
+    char why[96];
+    snprintf(why, sizeof(why), "truncated hello (connection closed after %zu of %zu bytes)",
+             c.got, sizeof(c.frame));
+    reject(c, why);
+    return false;
+  }
+  c.got += size_t(n);
+  if (c.got == sizeof(WireHeader)) {
+    const WireHeader& h = c.frame.hdr;
+    char why[128];
+    if (h.magic != kWireMagic) {
+      reject(c, "not an fccl bootstrap hello (bad magic)");
+      return false;
+    }
+    if (h.type != kMsgHello || h.length != sizeof(RootHello)) {
+      snprintf(why, sizeof(why), "bad hello header: type %u, length %llu (expected type %u, length %zu)",
+               h.type, (unsigned long long)h.length, unsigned(kMsgHello), sizeof(RootHello));
+      reject(c, why);
+      return false;
+    }
+  }
+  if (c.got < sizeof(c.frame)) return true;
+  const RootHello& h = c.frame.hello;
+  if (!sameSecret(h.secret, secret_)) {
+    reject(c, "wrong secret");
+    return false;
+  }
+  if (h.nranks < 1 || h.nranks > kMaxRanks) {
+    replyError(c, fcclInvalidUsage, "rank %d says nranks=%d, outside [1, %d]", h.rank, h.nranks,
+               kMaxRanks);
+    return false;
+  }
+  if (h.rank < 0 || h.rank >= h.nranks) {
+    replyError(c, fcclInvalidUsage, "rank %d is out of range for nranks=%d", h.rank, h.nranks);
+    return false;
+  }
+  if (nranks_ == 0) {
+    nranks_ = h.nranks;
+    firstRank_ = h.rank;
+    joined_.resize(size_t(nranks_));
+  } else if (h.nranks != nranks_) {
+    replyError(c, fcclInvalidUsage, "rank %d says nranks=%d but rank %d said nranks=%d", h.rank,
+               h.nranks, firstRank_, nranks_);
+    return false;
+  }
+  if (joined_[h.rank].fd >= 0) {
+    replyError(c, fcclInvalidUsage, "rank %d joined twice (first from %s, again from %s)", h.rank,
+               socketAddressToString(joined_[h.rank].from).c_str(),
+               socketAddressToString(c.from).c_str());
+    return false;
+  }
+  join(c);
+  return false;
+}
+
+void Root::join(RootClient& c) {
+  int r = c.frame.hello.rank;
+  c.joinNs = nowNs();
+  joined_[r] = c;
+  c.fd = -1;  // ownership moved
+  joinedCount_++;
+  FCCL_INFO(kLogBootstrap, "bootstrap root: rank %d of %d joined from %s (%d/%d)", r, nranks_,
+            socketAddressToString(joined_[r].from).c_str(), joinedCount_, nranks_);
+}
+
+// A joined rank sends nothing more; readable means it closed (gave up, crashed): free its slot
+// so it does not count as present, and a restarted rank may take it.
+void Root::checkJoinedAlive() {
+  std::vector<pollfd> pfds;
+  for (const RootClient& j : joined_)
+    if (j.fd >= 0) pfds.push_back({j.fd, POLLIN, 0});
+  if (pfds.empty() || poll(pfds.data(), pfds.size(), 0) <= 0) return;
+  for (const pollfd& p : pfds) {
+    if (!p.revents) continue;
+    for (RootClient& j : joined_) {
+      if (j.fd != p.fd) continue;
+      FCCL_INFO(kLogBootstrap, "bootstrap root: rank %d left before all ranks joined",
+                j.frame.hello.rank);
+      socketClose(&j.fd);
+      joinedCount_--;
+    }
+  }
+}
+
+void Root::sendTable() {
+  std::vector<char> buf(sizeof(WireHeader) + size_t(nranks_) * sizeof(TableEntry));
+  WireHeader h = makeHeader(kMsgTable, 0, uint64_t(nranks_) * sizeof(TableEntry));
+  memcpy(buf.data(), &h, sizeof(h));
+  for (int r = 0; r < nranks_; r++) {
+    TableEntry e;
+    e.listenAddr = joined_[r].frame.hello.listenAddr;
+    e.info = joined_[r].frame.hello.info;
+    e.info.rank = r;
+    memcpy(buf.data() + sizeof(h) + size_t(r) * sizeof(e), &e, sizeof(e));
+  }
+  for (RootClient& j : joined_) {
+    IoStatus st = socketSendAll(j.fd, buf.data(), buf.size(), ioLimitAfterMs(timeoutMs_ < 60000 ? timeoutMs_ : 60000));
+    if (!st.ok())
+      FCCL_WARN("bootstrap root: could not send the table to rank %d: %s", j.frame.hello.rank,
+                ioStatusString(st).c_str());
+    socketClose(&j.fd);
+  }
+  FCCL_INFO(kLogBootstrap, "bootstrap root: all %d ranks joined; table sent, root exits", nranks_);
+}
+
+void Root::timeOut() {
+  std::string missing;
+  int nMissing = 0;
+  for (int r = 0; r < nranks_; r++) {
+    if (joined_[r].fd >= 0) continue;
+    if (nMissing < 8) missing += (nMissing ? ", " : "") + std::to_string(r);
+    nMissing++;
+  }
+  if (nMissing > 8) missing += ", ...";
+  for (RootClient& j : joined_) {
+    if (j.fd < 0) continue;
+    int64_t waitedMs = (nowNs() - j.joinNs) / 1000000;
+    replyError(j, fcclRemoteError, "timed out after %lld ms waiting for rank%s %s (%d of %d ranks joined the root)",
+               (long long)waitedMs, nMissing > 1 ? "s" : "", missing.c_str(), joinedCount_, nranks_);
+  }
+  FCCL_WARN("bootstrap root: giving up, %d of %d ranks joined (missing: %s)", joinedCount_,
+            nranks_, nranks_ ? missing.c_str() : "all");
+}
+
+void Root::run() {
+  logSetRank(-1);
+  const int64_t rootDeadlineNs = nowNs() + timeoutMs_ * 1000000;
+  while (nranks_ == 0 || joinedCount_ < nranks_) {
+    // Report before the earliest joined rank gives up, so it learns who is missing.
+    int64_t deadlineNs = rootDeadlineNs;
+    for (const RootClient& j : joined_)
+      if (j.fd >= 0 && j.frame.hello.timeoutMs > 0)
+        deadlineNs = std::min(deadlineNs, j.joinNs + j.frame.hello.timeoutMs * 1000000);
+    int64_t now = nowNs();
+    if (now >= deadlineNs) {
+      timeOut();
+      break;
+    }
+    std::vector<pollfd> pfds;
+    pfds.push_back({listenFd_, POLLIN, 0});
+    for (const RootClient& c : pending_) pfds.push_back({c.fd, POLLIN, 0});
+    int64_t leftMs = (deadlineNs - now) / 1000000 + 1;
+    poll(pfds.data(), pfds.size(), int(leftMs < 100 ? leftMs : 100));
+    if (pfds[0].revents) acceptNew();
+    // pending_ may have grown in acceptNew; the new ones are served on the next turn.
+    std::vector<RootClient> still;
+    for (size_t i = 0; i + 1 < pfds.size(); i++) {
+      RootClient& c = pending_[i];
+      if (!pfds[i + 1].revents || serve(c)) still.push_back(c);
+    }
+    for (size_t i = pfds.size() - 1; i < pending_.size(); i++) still.push_back(pending_[i]);
+    pending_.swap(still);
+    checkJoinedAlive();
+  }
+  // Stop listening first: with FCCL_COMM_ID the next communicator's root binds this same
+  // port as soon as its rank 0 gets here, which may be right after it receives the table.
+  socketClose(&listenFd_);
+  for (RootClient& c : pending_) socketClose(&c.fd);
+  if (nranks_ > 0 && joinedCount_ == nranks_) sendTable();
+  for (RootClient& j : joined_) socketClose(&j.fd);
+}
+
+fcclResult_t startRootThread(int listenFd, const uint8_t secret[32]) {
+  try {
+    std::thread([listenFd, secret = std::vector<uint8_t>(secret, secret + 32),
+                 timeoutMs = env().timeoutMs]() {
+      try {
+        Root(listenFd, secret.data(), timeoutMs).run();
+      } catch (const std::exception& e) {
+        FCCL_WARN("bootstrap root: stopped: %s", e.what());
+      }
+    }).detach();
+  } catch (const std::exception& e) {
+    close(listenFd);
+    return setError(fcclSystemError, "cannot start the bootstrap root thread: %s", e.what());
+  }
+  return fcclSuccess;
+}
+
+}  // namespace
+
+// ---- unique ids ----
+
+fcclResult_t bootstrapIdFromEnv(fcclUniqueId* id) {
+  UniqueIdContents c;
+  memset(&c, 0, sizeof(c));
+  c.magic = kUniqueIdMagic;
+  FCCL_CHECK(socketAddressParse(env().commId, &c.addr));
+  // Every rank derives the same secret; without FCCL_COMM_SECRET it is a fixed string, which
+  // still keeps jobs that use another secret (or a random unique id) apart.
+  hash256(env().commSecret.empty() ? std::string("fccl default bootstrap secret v1")
+                                   : env().commSecret,
+          c.secret);
+  memset(id, 0, sizeof(*id));
+  memcpy(id->internal, &c, sizeof(c));
+  return fcclSuccess;
+}
+
+fcclResult_t bootstrapStartRoot(const fcclUniqueId& id) {
+  UniqueIdContents c = idContents(id);
+  if (c.magic != kUniqueIdMagic || !validAddress(c.addr))
+    return setError(fcclInvalidArgument, "bootstrap: cannot start a root for a corrupted unique id");
+  int fd = -1;
+  SocketAddress bound;
+  if (socketListen(c.addr, &fd, &bound) != fcclSuccess) {
+    // FCCL_COMM_ID may name this host by an address that is not local as such (NAT, a name
+    // for a VIP): listen on every address with that port instead.
+    SocketAddress any = {};
+    any.sa.sa_family = c.addr.sa.sa_family;
+    if (any.sa.sa_family == AF_INET) {
+      any.sin.sin_port = c.addr.sin.sin_port;
+      any.sin.sin_addr.s_addr = htonl(INADDR_ANY);
+    } else {
+      any.sin6.sin6_port = c.addr.sin6.sin6_port;
+      any.sin6.sin6_addr = in6addr_any;
+    }
+    FCCL_CHECK(socketListen(any, &fd, &bound));
+  }
+  FCCL_INFO(kLogBootstrap, "bootstrap root listening on %s", socketAddressToString(bound).c_str());
+  return startRootThread(fd, c.secret);
+}
+
+fcclResult_t bootstrapGetUniqueId(fcclUniqueId* id) {
+  if (!env().commId.empty()) return bootstrapIdFromEnv(id);  // rank 0 starts the root
+  UniqueIdContents c;
+  memset(&c, 0, sizeof(c));
+  c.magic = kUniqueIdMagic;
+  std::string ifname;
+  SocketAddress local;
+  FCCL_CHECK(socketFindInterface(&local, &ifname));
+  int fd = -1;
+  FCCL_CHECK(socketListen(local, &fd, &c.addr));
+  for (size_t got = 0; got < sizeof(c.secret);) {
+    ssize_t n = getrandom(c.secret + got, sizeof(c.secret) - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      close(fd);
+      return setError(fcclSystemError, "fcclGetUniqueId: getrandom failed: %s", strerror(errno));
+    }
+    got += size_t(n);
+  }
+  memset(id, 0, sizeof(*id));
+  memcpy(id->internal, &c, sizeof(c));
+  FCCL_INFO(kLogBootstrap, "bootstrap root listening on %s (interface %s)",
+            socketAddressToString(c.addr).c_str(), ifname.c_str());
+  return startRootThread(fd, c.secret);
+}
+
+}  // namespace fccl

@@ -1,0 +1,125 @@
+// bootstrap_wire.h - the bootstrap's wire format, shared by the root (bootstrap_root.cc), the
+// ranks (bootstrap.cc) and the unit tests' hand-made clients: message header, hellos, table
+// entries, magic numbers, caps, and the helpers that build and check them.
+//
+// Protocol (plain structs in host byte order: every rank runs the same binary):
+//   rank -> root   WireHeader{kWireMagic, kMsgHello, 0, sizeof(RootHello)} + RootHello
+//   root -> rank   WireHeader{kMsgTable, length = nranks * sizeof(TableEntry)} + the table,
+//                  or WireHeader{kMsgError, sizeof(ErrorMsg)} + ErrorMsg, then the root closes
+//   rank -> rank   first message on every new connection: WireHeader{kMsgPeerHello} + PeerHello
+//                  (kConnRing or kConnP2p); then kMsgGather blocks (tag = allGather sequence
+//                  number) on the ring, kMsgP2p messages (tag = the caller's) on p2p connections.
+// Invariants: a header's magic, type and length are checked before its payload is read, and a
+// fixed-size message must carry exactly its struct's size; nothing is allocated from a length
+// read off the wire beyond a fixed cap: the root's table holds at most kMaxRanks entries (a
+// rank reads it only when its length is exactly its own nranks entries), a p2p payload at most
+// kMaxMessageBytes, and the root keeps at most kMaxPendingConnections unidentified clients.
+// Every hello carries the unique id's secret, compared before the hello is acted on.
+#pragma once
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "bootstrap.h"
+#include "fccl.h"
+#include "socket.h"
+
+namespace fccl {
+
+// ---- wire format (same binary on every rank: plain structs, host byte order) ----
+
+constexpr uint64_t kWireMagic = 0x6663636c424f4f54ull;  // "fcclBOOT"
+constexpr size_t kMaxMessageBytes = size_t(1) << 30;    // cap for p2p payloads from peers
+constexpr int kMaxRanks = 1 << 16;                      // cap for the root's table
+constexpr int kMaxPendingConnections = 1024;            // root: unidentified clients at once
+constexpr int64_t kRootReplyGraceMs = 250;              // rank waits this long past its timeout
+                                                        // for the root's "who is missing" reply
+
+enum MsgType : uint32_t {
+  kMsgHello = 1,      // rank -> root: RootHello
+  kMsgTable = 2,      // root -> rank: nranks x TableEntry
+  kMsgError = 3,      // root -> rank: ErrorMsg, then the root closes
+  kMsgPeerHello = 4,  // rank -> rank, first message on a new connection: PeerHello
+  kMsgGather = 5,     // ring allGather block (tag = the call's sequence number)
+  kMsgP2p = 6,        // tagged point-to-point message
+};
+
+struct WireHeader {
+  uint64_t magic;
+  uint32_t type;
+  uint32_t tag;
+  uint64_t length;  // payload bytes that follow
+};
+
+struct RootHello {
+  uint8_t secret[32];
+  int32_t rank;
+  int32_t nranks;
+  int64_t timeoutMs;  // the rank gives up after this; the root reports who is missing by then
+  SocketAddress listenAddr;
+  PeerInfo info;
+};
+
+struct TableEntry {
+  SocketAddress listenAddr;
+  PeerInfo info;
+};
+
+struct ErrorMsg {
+  int32_t code;  // fcclResult_t
+  char text[252];
+};
+
+enum PeerConnKind : int32_t { kConnRing = 1, kConnP2p = 2 };
+
+struct PeerHello {
+  uint8_t secret[32];
+  int32_t rank;
+  int32_t kind;  // PeerConnKind
+};
+
+inline WireHeader makeHeader(MsgType type, uint32_t tag, uint64_t length) {
+  WireHeader h;
+  h.magic = kWireMagic;
+  h.type = type;
+  h.tag = tag;
+  h.length = length;
+  return h;
+}
+
+// ---- hashing (not cryptographic: the secret only keeps stale or foreign jobs out) ----
+
+inline uint64_t mix64(uint64_t x) {  // splitmix64's finalizer: every input bit reaches every output bit
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+inline uint64_t hash64(const void* data, size_t n, uint64_t seed) {  // FNV-1a, seeded, then mixed
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  uint64_t h = 0xcbf29ce484222325ull ^ mix64(seed);
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  return mix64(h ^ n);
+}
+
+inline bool sameSecret(const uint8_t* a, const uint8_t* b) {
+  uint8_t diff = 0;  // constant time, out of habit
+  for (int i = 0; i < 32; i++) diff |= a[i] ^ b[i];
+  return diff == 0;
+}
+
+inline UniqueIdContents idContents(const fcclUniqueId& id) {
+  UniqueIdContents c;
+  memcpy(&c, id.internal, sizeof(c));
+  return c;
+}
+
+inline bool validAddress(const SocketAddress& a) {
+  return a.sa.sa_family == AF_INET || a.sa.sa_family == AF_INET6;
+}
+
+}  // namespace fccl
