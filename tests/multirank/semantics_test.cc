@@ -113,6 +113,11 @@ TEST_P(Semantics, CommQueries) {
     runCollCase(c, comm, rank, n);
     RCHECK_FCCL(fcclCommGetAsyncError(comm, &async), comm);
     RVERIFY(async == fcclSuccess, "async error %d after a good AllReduce", (int)async);
+    // count 0: nothing is read or written, so NULL buffers are fine (as in NCCL).
+    RVERIFY(fcclAllReduce(nullptr, nullptr, 0, fcclFloat32, fcclSum, comm, nullptr) == fcclSuccess,
+            "AllReduce count 0 with NULL buffers: %s", fcclGetLastError(comm));
+    RVERIFY(fcclAllGather(nullptr, nullptr, 0, fcclInt8, comm, nullptr) == fcclSuccess,
+            "AllGather count 0 with NULL buffers: %s", fcclGetLastError(comm));
     RCHECK_FCCL(fcclCommFinalize(comm), comm);
   });
   EXPECT_RANKS_OK(r);
