@@ -278,7 +278,7 @@ size_t lastSecretByte() {
 }
 
 // Rank 2 holds the id with a wrong secret: the root closes its connection, so its init fails
-// (fcclRemoteError "connection closed" per src/bootstrap.cc; fcclSystemError on a reset;
+// (fcclRemoteError "connection closed", see src/bootstrap_root.cc; fcclSystemError on a reset;
 // fcclInvalidUsage if the root answers). Ranks 0 and 1 never see rank 2 and give up at
 // their 2 s timeout with an error. Nobody hangs and nobody succeeds.
 TEST_P(BadJoin, WrongSecret) {
