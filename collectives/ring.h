@@ -21,13 +21,5 @@ struct RingArgs {
 
 inline int ringMod(int x, int n) { return ((x % n) + n) % n; }
 
-// Elements per rank-block of one ring loop over `remaining` elements: an even share, rounded
-// up to a cache line so every chunk but the last starts aligned, capped at one slot.
-inline size_t ringShare(size_t remaining, int nranks, size_t elemSize, size_t chunkElems) {
-  size_t line = std::max<size_t>(1, 64 / elemSize);
-  size_t share = (remaining + nranks - 1) / nranks;
-  share = (share + line - 1) / line * line;
-  return std::min(share, chunkElems);
-}
 
 }  // namespace fccl

@@ -236,6 +236,8 @@ FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclCom
     return setError(fcclInvalidArgument, "fcclCommSplit: rank %d: color %d must be >= 0 or FCCL_SPLIT_NOCOLOR",
                     comm->rank, color);
   *newcomm = nullptr;
+  // A split is a collective of the parent: every rank, NOCOLOR included, advances its sequence.
+  const uint32_t tag = 0x53504c00u | uint32_t(comm->opCount++ & 0xff);  // "SPL"
   struct Entry {
     int color, key, rank;
   };
@@ -252,7 +254,6 @@ FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclCom
   int newRank = 0;
   while (members[newRank].rank != comm->rank) ++newRank;
   // The first member creates the new id and hands it to the others.
-  const uint32_t tag = 0x53504c00u | uint32_t(comm->opCount++ & 0xff);  // "SPL"
   fcclUniqueId id;
   if (newRank == 0) {
     FCCL_CHECK(bootstrapGetUniqueId(&id));
