@@ -21,5 +21,4 @@ struct RingArgs {
 
 inline int ringMod(int x, int n) { return ((x % n) + n) % n; }
 
-
 }  // namespace fccl
