@@ -26,12 +26,12 @@ struct CollTask {
   CollKind kind;
   const void* send;
   void* recv;
-  size_t count;        // NCCL's count argument (per-rank block for ReduceScatter / AllGather / AlltoAll)
+  size_t count;  // NCCL's count argument (per-rank block for ReduceScatter / AllGather / AlltoAll)
   fcclDataType_t type;
-  fcclRedOp_t op;      // base op: sum / prod / max / min
+  fcclRedOp_t op;                      // base op: sum / prod / max / min
   const void* premulScalar = nullptr;  // PreMulSum: scale inputs by this value of `type`
-  int avgDivisor = 1;  // Avg: divide the sum by this
-  int root = 0;        // Reduce / Broadcast root, or Send / Recv peer
+  int avgDivisor = 1;                  // Avg: divide the sum by this
+  int root = 0;                        // Reduce / Broadcast root, or Send / Recv peer
 };
 
 // Sequencing state of the direct algorithm (see direct.cc).
@@ -44,10 +44,10 @@ struct CollContext {
   int rank;
   int nranks;
   Connections* conns;
-  size_t chunkBytes;     // FIFO slot bytes
-  size_t directBytes;    // capacity of a direct slot
-  char* scratch;         // chunkBytes of scratch
-  uint32_t tag;          // operation tag checked on the wire
+  size_t chunkBytes;   // FIFO slot bytes
+  size_t directBytes;  // capacity of a direct slot
+  char* scratch;       // chunkBytes of scratch
+  uint32_t tag;        // operation tag checked on the wire
   WaitContext wait;
   DirectState* direct;
 };

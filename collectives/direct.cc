@@ -17,22 +17,26 @@ namespace fccl {
 
 namespace {
 
-bool publishes(const CollTask& t, int rank) {
-  return t.kind != CollKind::Broadcast || rank == t.root;
-}
+bool publishes(const CollTask& t, int rank) { return t.kind != CollKind::Broadcast || rank == t.root; }
 bool readsAll(const CollTask& t, int rank) {
   switch (t.kind) {
-    case CollKind::Broadcast: return false;
-    case CollKind::Reduce: return rank == t.root;
-    default: return true;
+    case CollKind::Broadcast:
+      return false;
+    case CollKind::Reduce:
+      return rank == t.root;
+    default:
+      return true;
   }
 }
 bool readsPeer(const CollTask& t, int rank, int peer) {
   if (peer == rank) return false;
   switch (t.kind) {
-    case CollKind::Broadcast: return peer == t.root;
-    case CollKind::Reduce: return rank == t.root;
-    default: return true;
+    case CollKind::Broadcast:
+      return peer == t.root;
+    case CollKind::Reduce:
+      return rank == t.root;
+    default:
+      return true;
   }
 }
 
@@ -42,8 +46,10 @@ size_t directPublishBytes(const CollTask& t, int nranks) {
   size_t elem = dtypeSize(t.type);
   switch (t.kind) {
     case CollKind::ReduceScatter:
-    case CollKind::AlltoAll: return t.count * nranks * elem;
-    default: return t.count * elem;
+    case CollKind::AlltoAll:
+      return t.count * nranks * elem;
+    default:
+      return t.count * elem;
   }
 }
 
@@ -88,10 +94,11 @@ fcclResult_t runDirect(CollContext& ctx, const CollTask& t) {
     w.what = "the peer's published data";
     FCCL_CHECK(waitUntil(w, [&] { return h->seq.load(std::memory_order_acquire) == seq; }));
     if (h->tag != ctx.tag || h->bytes != pubBytes)
-      return setError(fcclInvalidUsage,
-                      "rank %d: %s #%llu expected %zu bytes (tag %08x) from rank %d but it published %u bytes "
-                      "(tag %08x): the ranks called different collectives, counts or datatypes",
-                      me, w.opName, (unsigned long long)w.opSeq, pubBytes, ctx.tag, p, h->bytes, h->tag);
+      return setError(
+          fcclInvalidUsage,
+          "rank %d: %s #%llu expected %zu bytes (tag %08x) from rank %d but it published %u bytes "
+          "(tag %08x): the ranks called different collectives, counts or datatypes",
+          me, w.opName, (unsigned long long)w.opSeq, pubBytes, ctx.tag, p, h->bytes, h->tag);
   }
 
   const void* srcs[64];

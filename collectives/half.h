@@ -52,9 +52,9 @@ constexpr half_t toHalf(float f) {
   // Normal: rebias, then add 0x0fff plus the lowest kept bit (ties to even); a carry out of
   // the mantissa bumps the exponent, up to inf for 65520 <= |f| < 65536.
   const uint32_t nrm = (a - ((127u - 15u) << 23) + 0x0fffu + ((a >> 13) & 1u)) >> 13;
-  const uint32_t mag = detail::select(a > 0x7f800000u, nan,
-                                      detail::select(a >= (143u << 23), 0x7c00u,
-                                                     detail::select(a < (113u << 23), sub, nrm)));
+  const uint32_t mag =
+      detail::select(a > 0x7f800000u, nan,
+                     detail::select(a >= (143u << 23), 0x7c00u, detail::select(a < (113u << 23), sub, nrm)));
   return half_t{uint16_t(mag | sign)};
 }
 

@@ -41,8 +41,10 @@ struct CollHook {
   int divisor = 1;               // > 1: Avg
 
   void load(const ChunkDesc& d, void* dst, const void* src) {
-    if (scalar != nullptr) scale(type, dst, src, scalar, d.count);
-    else if (dst != src) memcpy(dst, src, d.count * dtypeSize(type));
+    if (scalar != nullptr)
+      scale(type, dst, src, scalar, d.count);
+    else if (dst != src)
+      memcpy(dst, src, d.count * dtypeSize(type));
   }
   void reduced(const ChunkDesc& d, void* data) {
     if (divisor > 1) divide(type, data, data, divisor, d.count);

@@ -46,16 +46,19 @@ fcclResult_t runP2p(CollContext& ctx, const CollTask* tasks, size_t ntasks) {
   while (!selfSends.empty() && !selfRecvs.empty()) {
     Transfer s = selfSends.front(), r = selfRecvs.front();
     if (s.bytes != r.bytes)
-      return setError(fcclInvalidUsage, "rank %d: fcclSend of %zu bytes to itself met an fcclRecv of %zu bytes",
-                      ctx.rank, s.bytes, r.bytes);
+      return setError(fcclInvalidUsage,
+                      "rank %d: fcclSend of %zu bytes to itself met an fcclRecv of %zu bytes", ctx.rank,
+                      s.bytes, r.bytes);
     if (r.buf != s.buf) memmove(r.buf, s.buf, s.bytes);
     selfSends.pop_front();
     selfRecvs.pop_front();
     pending -= 2;
   }
   if (!selfSends.empty() || !selfRecvs.empty())
-    return setError(fcclInvalidUsage, "rank %d: a send to itself has no matching receive in the same group (or "
-                    "vice versa)", ctx.rank);
+    return setError(fcclInvalidUsage,
+                    "rank %d: a send to itself has no matching receive in the same group (or "
+                    "vice versa)",
+                    ctx.rank);
 
   WaitContext& w = ctx.wait;
   std::unique_ptr<Waiter> waiter;  // created when progress stalls, reset when it resumes
@@ -82,10 +85,11 @@ fcclResult_t runP2p(CollContext& ctx, const CollTask* tasks, size_t ntasks) {
         const SlotMeta* meta;
         if (!ctx.conns->recv[p].tryPeek(&data, &meta)) break;
         if (meta->tag != kP2pTag || meta->msgBytes != r.bytes || meta->bytes > r.bytes - r.done)
-          return setError(fcclInvalidUsage,
-                          "rank %d: fcclRecv of %zu bytes from rank %d, but rank %d sent %llu bytes (tag %08x)%s",
-                          ctx.rank, r.bytes, p, p, (unsigned long long)meta->msgBytes, meta->tag,
-                          meta->tag != kP2pTag ? ": it is running a collective, not a send" : "");
+          return setError(
+              fcclInvalidUsage,
+              "rank %d: fcclRecv of %zu bytes from rank %d, but rank %d sent %llu bytes (tag %08x)%s",
+              ctx.rank, r.bytes, p, p, (unsigned long long)meta->msgBytes, meta->tag,
+              meta->tag != kP2pTag ? ": it is running a collective, not a send" : "");
         memcpy(r.buf + r.done, data, meta->bytes);
         r.done += meta->bytes;
         ctx.conns->recv[p].release();

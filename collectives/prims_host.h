@@ -13,17 +13,17 @@
 #include "src/error.h"
 #include "transports/fifo.h"
 
-#define FCCL_PRIMS_CHECK(call)              \
-  do {                                      \
-    fcclResult_t r_ = (call);               \
-    if (r_ != fcclSuccess) return r_;       \
+#define FCCL_PRIMS_CHECK(call)        \
+  do {                                \
+    fcclResult_t r_ = (call);         \
+    if (r_ != fcclSuccess) return r_; \
   } while (0)
 
 namespace fccl {
 
 struct PrimsArgs {
   fcclDataType_t type;
-  fcclRedOp_t op;     // base op for reduceN (sum for avg / premulsum)
+  fcclRedOp_t op;  // base op for reduceN (sum for avg / premulsum)
   size_t elemSize;
   uint32_t tag;       // identifies the operation on the wire
   bool streamOutput;  // large operation: write the output with streaming stores (copy.h)
@@ -111,8 +111,10 @@ class HostPrims {
   }
   // One rank alone: the loaded input is the reduced result.
   fcclResult_t localCopy(const char* src, char* dst, const ChunkDesc& d) {
-    if constexpr (Hook::kHasLoad) hook_.load(d, dst, src);
-    else if (dst != src) memmove(dst, src, bytes(d));
+    if constexpr (Hook::kHasLoad)
+      hook_.load(d, dst, src);
+    else if (dst != src)
+      memmove(dst, src, bytes(d));
     if constexpr (Hook::kHasReduced) hook_.reduced(d, dst);
     return fcclSuccess;
   }
@@ -134,16 +136,19 @@ class HostPrims {
     fcclResult_t r = prev_->wait(in, &meta, a_.wait);
     if (r != fcclSuccess) return r;
     if (meta->tag != a_.tag || meta->bytes != bytes(d))
-      return setError(fcclInvalidUsage,
-                      "rank %d: %s #%llu expected a chunk of %zu bytes (tag %08x) from rank %d but got %u bytes "
-                      "(tag %08x): the ranks called different collectives, counts or datatypes",
-                      a_.wait.rank, a_.wait.opName, (unsigned long long)a_.wait.opSeq, bytes(d), a_.tag,
-                      prev_->peer(), meta->bytes, meta->tag);
+      return setError(
+          fcclInvalidUsage,
+          "rank %d: %s #%llu expected a chunk of %zu bytes (tag %08x) from rank %d but got %u bytes "
+          "(tag %08x): the ranks called different collectives, counts or datatypes",
+          a_.wait.rank, a_.wait.opName, (unsigned long long)a_.wait.opSeq, bytes(d), a_.tag, prev_->peer(),
+          meta->bytes, meta->tag);
     return fcclSuccess;
   }
   void loadInto(const ChunkDesc& d, char* out, const char* src) {
-    if constexpr (Hook::kHasLoad) hook_.load(d, out, src);
-    else memcpy(out, src, bytes(d));
+    if constexpr (Hook::kHasLoad)
+      hook_.load(d, out, src);
+    else
+      memcpy(out, src, bytes(d));
   }
   void reduceInto(const ChunkDesc& d, char* out, const char* in, const char* src) {
     const char* own = src;

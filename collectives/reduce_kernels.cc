@@ -33,14 +33,19 @@ using Wide = std::conditional_t<kIs16<T>, float, T>;
 
 template <class T>
 inline Wide<T> up(T x) {
-  if constexpr (kIs16<T>) return toFloat(x);
-  else return x;
+  if constexpr (kIs16<T>)
+    return toFloat(x);
+  else
+    return x;
 }
 template <class T>
 inline T down(Wide<T> x) {
-  if constexpr (std::is_same_v<T, half_t>) return toHalf(x);
-  else if constexpr (std::is_same_v<T, bfloat16_t>) return toBfloat16(x);
-  else return x;
+  if constexpr (std::is_same_v<T, half_t>)
+    return toHalf(x);
+  else if constexpr (std::is_same_v<T, bfloat16_t>)
+    return toBfloat16(x);
+  else
+    return x;
 }
 
 // Integer sum/prod go through the unsigned type so overflow wraps instead of being UB.
@@ -68,15 +73,19 @@ struct Prod {
 };
 template <class W>
 inline bool isNan(W x) {
-  if constexpr (std::is_floating_point_v<W>) return x != x;
-  else return false;
+  if constexpr (std::is_floating_point_v<W>)
+    return x != x;
+  else
+    return false;
 }
 // c ? a : b; on the 16-bit structs selecting the raw bits, as a select of whole structs is not
 // vectorized by GCC 12.
 template <class T>
 inline T pick(bool c, T a, T b) {
-  if constexpr (kIs16<T>) return T{uint16_t(c ? a.bits : b.bits)};
-  else return c ? a : b;
+  if constexpr (kIs16<T>)
+    return T{uint16_t(c ? a.bits : b.bits)};
+  else
+    return c ? a : b;
 }
 // Max/min return one operand unchanged (no rounding); a NaN operand wins so it is not lost
 // by the reduction. Written as compare+select, which maps to vcmpps/vblendvps.
@@ -107,8 +116,8 @@ __attribute__((target("avx"))) inline __m256 apply8(__m256 x, __m256 y) {
 }
 
 template <class Op>
-__attribute__((target("avx,f16c"), noinline)) void pairLoopF16C(half_t* out, const half_t* a,
-                                                                const half_t* b, size_t n) {
+__attribute__((target("avx,f16c"), noinline)) void pairLoopF16C(half_t* out, const half_t* a, const half_t* b,
+                                                                size_t n) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
@@ -125,12 +134,12 @@ __attribute__((target("avx,f16c"), noinline)) void pairLoopF16C(half_t* out, con
 template <class Op>
 __attribute__((target("avx2"), noinline)) void pairLoopBf16Avx2(bfloat16_t* out, const bfloat16_t* a,
                                                                 const bfloat16_t* b, size_t n) {
-  const __m256i zero = _mm256_setzero_si256(), bias = _mm256_set1_epi32(0x7fff),
-                one = _mm256_set1_epi32(1), quiet = _mm256_set1_epi32(0x40);
+  const __m256i zero = _mm256_setzero_si256(), bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1),
+                quiet = _mm256_set1_epi32(0x40);
   auto round = [&](__m256 f) __attribute__((target("avx2"))) {
     const __m256i x = _mm256_castps_si256(f), hi = _mm256_srli_epi32(x, 16);
-    const __m256i r = _mm256_srli_epi32(
-        _mm256_add_epi32(_mm256_add_epi32(x, bias), _mm256_and_si256(hi, one)), 16);
+    const __m256i r =
+        _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, bias), _mm256_and_si256(hi, one)), 16);
     const __m256 nan = _mm256_cmp_ps(f, f, _CMP_UNORD_Q);
     return _mm256_blendv_epi8(r, _mm256_or_si256(hi, quiet), _mm256_castps_si256(nan));
   };
@@ -252,17 +261,38 @@ inline void mapTyped(void* dstv, const void* srcv, size_t count, F f) {
 template <class Fn>
 inline bool withType(fcclDataType_t type, Fn&& fn) {
   switch (type) {
-    case fcclInt8: fn(int8_t{}); return true;
-    case fcclUint8: fn(uint8_t{}); return true;
-    case fcclInt32: fn(int32_t{}); return true;
-    case fcclUint32: fn(uint32_t{}); return true;
-    case fcclInt64: fn(int64_t{}); return true;
-    case fcclUint64: fn(uint64_t{}); return true;
-    case fcclFloat16: fn(half_t{}); return true;
-    case fcclFloat32: fn(float{}); return true;
-    case fcclFloat64: fn(double{}); return true;
-    case fcclBfloat16: fn(bfloat16_t{}); return true;
-    default: return false;
+    case fcclInt8:
+      fn(int8_t{});
+      return true;
+    case fcclUint8:
+      fn(uint8_t{});
+      return true;
+    case fcclInt32:
+      fn(int32_t{});
+      return true;
+    case fcclUint32:
+      fn(uint32_t{});
+      return true;
+    case fcclInt64:
+      fn(int64_t{});
+      return true;
+    case fcclUint64:
+      fn(uint64_t{});
+      return true;
+    case fcclFloat16:
+      fn(half_t{});
+      return true;
+    case fcclFloat32:
+      fn(float{});
+      return true;
+    case fcclFloat64:
+      fn(double{});
+      return true;
+    case fcclBfloat16:
+      fn(bfloat16_t{});
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -275,8 +305,8 @@ size_t dtypeSize(fcclDataType_t t) {
 }
 
 const char* dtypeName(fcclDataType_t t) {
-  static const char* const kNames[fcclNumTypes] = {"int8",  "uint8", "int32",  "uint32", "int64",
-                                                   "uint64", "half", "float", "double", "bfloat16"};
+  static const char* const kNames[fcclNumTypes] = {"int8",   "uint8", "int32", "uint32", "int64",
+                                                   "uint64", "half",  "float", "double", "bfloat16"};
   return (t >= 0 && t < fcclNumTypes) ? kNames[t] : "unknown";
 }
 
@@ -286,15 +316,23 @@ const char* redOpName(fcclRedOp_t op) {
   return (op >= fcclNumOps && op < fcclMaxRedOp) ? "mulsum" : "unknown";
 }
 
-FCCL_KERNEL_CLONES void reduceN(fcclDataType_t type, fcclRedOp_t op, void* dst,
-                                const void* const* srcs, int nsrcs, size_t count) {
+FCCL_KERNEL_CLONES void reduceN(fcclDataType_t type, fcclRedOp_t op, void* dst, const void* const* srcs,
+                                int nsrcs, size_t count) {
   withType(type, [&](auto x) {
     using T = decltype(x);
     switch (op) {
-      case fcclProd: reduceTyped<Prod, T>(dst, srcs, nsrcs, count); break;
-      case fcclMax: reduceTyped<Max, T>(dst, srcs, nsrcs, count); break;
-      case fcclMin: reduceTyped<Min, T>(dst, srcs, nsrcs, count); break;
-      default: reduceTyped<Sum, T>(dst, srcs, nsrcs, count); break;  // sum, avg, premulsum
+      case fcclProd:
+        reduceTyped<Prod, T>(dst, srcs, nsrcs, count);
+        break;
+      case fcclMax:
+        reduceTyped<Max, T>(dst, srcs, nsrcs, count);
+        break;
+      case fcclMin:
+        reduceTyped<Min, T>(dst, srcs, nsrcs, count);
+        break;
+      default:
+        reduceTyped<Sum, T>(dst, srcs, nsrcs, count);
+        break;  // sum, avg, premulsum
     }
   });
 }
@@ -309,8 +347,7 @@ FCCL_KERNEL_CLONES void scale(fcclDataType_t type, void* dst, const void* src, c
   });
 }
 
-FCCL_KERNEL_CLONES void divide(fcclDataType_t type, void* dst, const void* src, int divisor,
-                               size_t count) {
+FCCL_KERNEL_CLONES void divide(fcclDataType_t type, void* dst, const void* src, int divisor, size_t count) {
   if (divisor < 1) return;  // contract: divisor >= 1 (nranks); also rules out INT_MIN / -1
   withType(type, [&](auto x) {
     using T = decltype(x);

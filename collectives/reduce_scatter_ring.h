@@ -21,7 +21,8 @@ fcclResult_t reduceScatterRing(Prims& p, const RingArgs& a) {
       FCCL_CHECK(p.recvReduceSend(src(block), ChunkDesc{off, count, step++, block}));
     }
     // Our own block arrives with everyone else's contribution: add ours, store the result.
-    FCCL_CHECK(p.recvReduceCopy(src(a.rank), a.recv + off * a.elemSize, ChunkDesc{off, count, step++, a.rank}));
+    FCCL_CHECK(
+        p.recvReduceCopy(src(a.rank), a.recv + off * a.elemSize, ChunkDesc{off, count, step++, a.rank}));
   }
   return fcclSuccess;
 }

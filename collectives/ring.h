@@ -11,7 +11,7 @@ namespace fccl {
 struct RingArgs {
   int rank;
   int nranks;
-  size_t count;       // AllReduce/Broadcast/Reduce: elements; ReduceScatter/AllGather: per-rank block
+  size_t count;  // AllReduce/Broadcast/Reduce: elements; ReduceScatter/AllGather: per-rank block
   size_t elemSize;
   size_t chunkElems;  // at most one FIFO slot
   int root;           // Broadcast / Reduce

@@ -17,8 +17,14 @@ template <class Hook>
 fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
   const size_t elem = dtypeSize(t.type);
   const int n = ctx.nranks;
-  RingArgs a{ctx.rank, n, t.count, elem, ctx.chunkBytes / elem, t.root,
-             static_cast<const char*>(t.send), static_cast<char*>(t.recv)};
+  RingArgs a{ctx.rank,
+             n,
+             t.count,
+             elem,
+             ctx.chunkBytes / elem,
+             t.root,
+             static_cast<const char*>(t.send),
+             static_cast<char*>(t.recv)};
   if (n == 1) {
     // Alone: every collective is a (hooked) local copy of this rank's data.
     PrimsArgs pa{t.type, t.op, elem, ctx.tag, false, ctx.scratch, ctx.wait};
@@ -33,12 +39,18 @@ fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
   PrimsArgs pa{t.type, t.op, elem, ctx.tag, streaming, ctx.scratch, ctx.wait};
   HostPrims<Hook> p(next, prev, pa, hook);
   switch (t.kind) {
-    case CollKind::AllReduce: return allReduceRing(p, a);
-    case CollKind::ReduceScatter: return reduceScatterRing(p, a);
-    case CollKind::AllGather: return allGatherRing(p, a);
-    case CollKind::Broadcast: return broadcastRing(p, a);
-    case CollKind::Reduce: return reduceRing(p, a);
-    default: return setError(fcclInternalError, "ring: %s has no ring algorithm", collName(t.kind));
+    case CollKind::AllReduce:
+      return allReduceRing(p, a);
+    case CollKind::ReduceScatter:
+      return reduceScatterRing(p, a);
+    case CollKind::AllGather:
+      return allGatherRing(p, a);
+    case CollKind::Broadcast:
+      return broadcastRing(p, a);
+    case CollKind::Reduce:
+      return reduceRing(p, a);
+    default:
+      return setError(fcclInternalError, "ring: %s has no ring algorithm", collName(t.kind));
   }
 }
 
@@ -55,14 +67,22 @@ fcclResult_t runRing(CollContext& ctx, const CollTask& t) {
 
 const char* collName(CollKind k) {
   switch (k) {
-    case CollKind::AllReduce: return "AllReduce";
-    case CollKind::Reduce: return "Reduce";
-    case CollKind::Broadcast: return "Broadcast";
-    case CollKind::ReduceScatter: return "ReduceScatter";
-    case CollKind::AllGather: return "AllGather";
-    case CollKind::AlltoAll: return "AlltoAll";
-    case CollKind::Send: return "Send";
-    case CollKind::Recv: return "Recv";
+    case CollKind::AllReduce:
+      return "AllReduce";
+    case CollKind::Reduce:
+      return "Reduce";
+    case CollKind::Broadcast:
+      return "Broadcast";
+    case CollKind::ReduceScatter:
+      return "ReduceScatter";
+    case CollKind::AllGather:
+      return "AllGather";
+    case CollKind::AlltoAll:
+      return "AlltoAll";
+    case CollKind::Send:
+      return "Send";
+    case CollKind::Recv:
+      return "Recv";
   }
   return "unknown";
 }

@@ -25,7 +25,7 @@ extern "C" {
 #define FCCL_PATCH 0
 #define FCCL_SUFFIX ""
 /* Same encoding as NCCL_VERSION_CODE: major*10000 + minor*100 + patch. */
-#define FCCL_VERSION(X, Y, Z) ((X) * 10000 + (Y) * 100 + (Z))
+#define FCCL_VERSION(X, Y, Z) ((X)*10000 + (Y)*100 + (Z))
 #define FCCL_VERSION_CODE FCCL_VERSION(FCCL_MAJOR, FCCL_MINOR, FCCL_PATCH)
 
 #if defined(__GNUC__)
@@ -60,15 +60,20 @@ typedef enum {
 } fcclResult_t;
 
 typedef enum {
-  fcclInt8 = 0, fcclChar = 0,
+  fcclInt8 = 0,
+  fcclChar = 0,
   fcclUint8 = 1,
-  fcclInt32 = 2, fcclInt = 2,
+  fcclInt32 = 2,
+  fcclInt = 2,
   fcclUint32 = 3,
   fcclInt64 = 4,
   fcclUint64 = 5,
-  fcclFloat16 = 6, fcclHalf = 6,
-  fcclFloat32 = 7, fcclFloat = 7,
-  fcclFloat64 = 8, fcclDouble = 8,
+  fcclFloat16 = 6,
+  fcclHalf = 6,
+  fcclFloat32 = 7,
+  fcclFloat = 7,
+  fcclFloat64 = 8,
+  fcclDouble = 8,
   fcclBfloat16 = 9,
   fcclNumTypes = 10
 } fcclDataType_t;
@@ -105,10 +110,10 @@ typedef struct {
 #define FCCL_CONFIG_UNDEF_INT (-2147483647 - 1)
 #define FCCL_CONFIG_UNDEF_PTR NULL
 #define FCCL_CONFIG_MAGIC 0xcafebeef
-#define FCCL_CONFIG_INITIALIZER                                                            \
-  {                                                                                        \
-    sizeof(fcclConfig_t), FCCL_CONFIG_MAGIC, FCCL_VERSION_CODE, FCCL_CONFIG_UNDEF_INT,     \
-        FCCL_CONFIG_UNDEF_INT, FCCL_CONFIG_UNDEF_PTR, FCCL_CONFIG_UNDEF_INT                \
+#define FCCL_CONFIG_INITIALIZER                                                        \
+  {                                                                                    \
+    sizeof(fcclConfig_t), FCCL_CONFIG_MAGIC, FCCL_VERSION_CODE, FCCL_CONFIG_UNDEF_INT, \
+        FCCL_CONFIG_UNDEF_INT, FCCL_CONFIG_UNDEF_PTR, FCCL_CONFIG_UNDEF_INT            \
   }
 
 #define FCCL_SPLIT_NOCOLOR (-1)
@@ -126,8 +131,8 @@ FCCL_API const char* fcclGetLastError(fcclComm_t comm);
  * FCCL_COMM_ID=host:port fixes the address; then rank 0's fcclCommInitRank starts the root. */
 FCCL_API fcclResult_t fcclGetUniqueId(fcclUniqueId* uniqueId);
 FCCL_API fcclResult_t fcclCommInitRank(fcclComm_t* comm, int nranks, fcclUniqueId commId, int rank);
-FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* comm, int nranks, fcclUniqueId commId,
-                                             int rank, fcclConfig_t* config);
+FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* comm, int nranks, fcclUniqueId commId, int rank,
+                                             fcclConfig_t* config);
 /* ndev ranks as threads of this process: comms[i] is rank i. devlist may be NULL
  * (host ranks have no device). */
 FCCL_API fcclResult_t fcclCommInitAll(fcclComm_t* comms, int ndev, const int* devlist);
@@ -163,13 +168,11 @@ FCCL_API fcclResult_t fcclAllReduce(const void* sendbuff, void* recvbuff, size_t
                                     fcclDataType_t datatype, fcclRedOp_t op, fcclComm_t comm,
                                     fcclStream_t stream);
 /* recvbuff on root only (may be NULL elsewhere). In place when sendbuff == recvbuff. */
-FCCL_API fcclResult_t fcclReduce(const void* sendbuff, void* recvbuff, size_t count,
-                                 fcclDataType_t datatype, fcclRedOp_t op, int root, fcclComm_t comm,
-                                 fcclStream_t stream);
+FCCL_API fcclResult_t fcclReduce(const void* sendbuff, void* recvbuff, size_t count, fcclDataType_t datatype,
+                                 fcclRedOp_t op, int root, fcclComm_t comm, fcclStream_t stream);
 /* sendbuff is read on root only. In place when sendbuff == recvbuff. */
 FCCL_API fcclResult_t fcclBroadcast(const void* sendbuff, void* recvbuff, size_t count,
-                                    fcclDataType_t datatype, int root, fcclComm_t comm,
-                                    fcclStream_t stream);
+                                    fcclDataType_t datatype, int root, fcclComm_t comm, fcclStream_t stream);
 /* sendbuff holds nranks*recvcount elements; rank r gets block r reduced.
  * In place when recvbuff == sendbuff + rank*recvcount elements. */
 FCCL_API fcclResult_t fcclReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,

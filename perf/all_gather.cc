@@ -25,14 +25,13 @@ void init(const DataCtx& d) {
 double algFactor(int n) { return n; }
 double busFactor(int n) { return double(n - 1) / n; }
 
-fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRedOp_t, int,
-                 fcclComm_t comm) {
+fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRedOp_t, int, fcclComm_t comm) {
   return fcclAllGather(s, r, count, t, comm, nullptr);
 }
 
 }  // namespace
 
-const Coll kAllGather = {"all_gather_perf", false, false, InPlace::kChecked, counts, init,
-                         algFactor, busFactor, run};
+const Coll kAllGather = {"all_gather_perf", false,     false, InPlace::kChecked, counts, init,
+                         algFactor,         busFactor, run};
 
 }  // namespace fccl::perf

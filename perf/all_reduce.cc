@@ -25,7 +25,7 @@ fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRed
 
 }  // namespace
 
-const Coll kAllReduce = {"all_reduce_perf", true, false, InPlace::kChecked, counts, init,
-                         algFactor, busFactor, run};
+const Coll kAllReduce = {"all_reduce_perf", true,      false, InPlace::kChecked, counts, init,
+                         algFactor,         busFactor, run};
 
 }  // namespace fccl::perf

@@ -23,14 +23,13 @@ void init(const DataCtx& d) {
 double algFactor(int n) { return n; }
 double busFactor(int n) { return double(n - 1) / n; }
 
-fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRedOp_t, int,
-                 fcclComm_t comm) {
+fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRedOp_t, int, fcclComm_t comm) {
   return fcclAlltoAll(s, r, count, t, comm, nullptr);
 }
 
 }  // namespace
 
-const Coll kAlltoAll = {"alltoall_perf", false, false, InPlace::kNotRun, counts, init, algFactor,
-                        busFactor, run};
+const Coll kAlltoAll = {"alltoall_perf", false,     false, InPlace::kNotRun, counts, init,
+                        algFactor,       busFactor, run};
 
 }  // namespace fccl::perf

@@ -26,7 +26,7 @@ fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRed
 
 }  // namespace
 
-const Coll kBroadcast = {"broadcast_perf", false, true, InPlace::kChecked, counts, init,
-                         algFactor, busFactor, run};
+const Coll kBroadcast = {"broadcast_perf", false,     true, InPlace::kChecked, counts, init,
+                         algFactor,        busFactor, run};
 
 }  // namespace fccl::perf

@@ -20,20 +20,30 @@
 
 namespace fccl::perf {
 
-const fcclDataType_t kTypes[kNumTypes] = {fcclInt8,    fcclUint8,   fcclInt32, fcclUint32,
-                                          fcclInt64,   fcclUint64,  fcclHalf,  fcclFloat,
-                                          fcclDouble,  fcclBfloat16};
-const char* const kTypeNames[kNumTypes] = {"int8",  "uint8", "int32", "uint32", "int64",
-                                           "uint64", "half", "float", "double", "bfloat16"};
+const fcclDataType_t kTypes[kNumTypes] = {fcclInt8,   fcclUint8, fcclInt32, fcclUint32, fcclInt64,
+                                          fcclUint64, fcclHalf,  fcclFloat, fcclDouble, fcclBfloat16};
+const char* const kTypeNames[kNumTypes] = {"int8",   "uint8", "int32", "uint32", "int64",
+                                           "uint64", "half",  "float", "double", "bfloat16"};
 const char* const kOpNames[kNumOps] = {"sum", "prod", "max", "min", "avg", "mulsum"};
 
 size_t typeSize(fcclDataType_t t) {
   switch (t) {
-    case fcclInt8: case fcclUint8: return 1;
-    case fcclHalf: case fcclBfloat16: return 2;
-    case fcclInt32: case fcclUint32: case fcclFloat: return 4;
-    case fcclInt64: case fcclUint64: case fcclDouble: return 8;
-    default: return 0;
+    case fcclInt8:
+    case fcclUint8:
+      return 1;
+    case fcclHalf:
+    case fcclBfloat16:
+      return 2;
+    case fcclInt32:
+    case fcclUint32:
+    case fcclFloat:
+      return 4;
+    case fcclInt64:
+    case fcclUint64:
+    case fcclDouble:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -46,9 +56,7 @@ const char* typeName(fcclDataType_t t) {
 static bool isFloat(fcclDataType_t t) {
   return t == fcclHalf || t == fcclFloat || t == fcclDouble || t == fcclBfloat16;
 }
-static bool isUnsigned(fcclDataType_t t) {
-  return t == fcclUint8 || t == fcclUint32 || t == fcclUint64;
-}
+static bool isUnsigned(fcclDataType_t t) { return t == fcclUint8 || t == fcclUint32 || t == fcclUint64; }
 
 // ---- Options ------------------------------------------------------------------------------------
 
@@ -60,10 +68,23 @@ bool parseSize(const char* s, size_t* bytes) {
   if (end == s || errno != 0 || !(v >= 0)) return false;
   double unit = 1;
   switch (*end) {
-    case 'G': case 'g': unit = 1024.0 * 1024 * 1024; end++; break;
-    case 'M': case 'm': unit = 1024.0 * 1024; end++; break;
-    case 'K': case 'k': unit = 1024.0; end++; break;
-    default: break;
+    case 'G':
+    case 'g':
+      unit = 1024.0 * 1024 * 1024;
+      end++;
+      break;
+    case 'M':
+    case 'm':
+      unit = 1024.0 * 1024;
+      end++;
+      break;
+    case 'K':
+    case 'k':
+      unit = 1024.0;
+      end++;
+      break;
+    default:
+      break;
   }
   if (*end == 'B' || *end == 'b') end++;  // "1MB", "8B": a byte suffix is harmless
   if (*end != '\0') return false;
@@ -126,18 +147,28 @@ int parseOptions(int argc, char** argv, Options* o, bool allowCollective) {
   const char* prog = argc > 0 ? argv[0] : "perf";
   if (const char* s = std::strrchr(prog, '/')) prog = s + 1;
   static const struct option longopts[] = {
-      {"nthreads", required_argument, nullptr, 't'},   {"ngpus", required_argument, nullptr, 'g'},
-      {"minbytes", required_argument, nullptr, 'b'},   {"maxbytes", required_argument, nullptr, 'e'},
-      {"stepbytes", required_argument, nullptr, 'i'},  {"stepfactor", required_argument, nullptr, 'f'},
-      {"iters", required_argument, nullptr, 'n'},      {"agg_iters", required_argument, nullptr, 'm'},
-      {"warmup_iters", required_argument, nullptr, 'w'}, {"run_cycles", required_argument, nullptr, 'N'},
-      {"check", required_argument, nullptr, 'c'},      {"op", required_argument, nullptr, 'o'},
-      {"datatype", required_argument, nullptr, 'd'},   {"root", required_argument, nullptr, 'r'},
-      {"blocking", required_argument, nullptr, 'z'},   {"average", required_argument, nullptr, 'a'},
-      {"parallel_init", required_argument, nullptr, 'p'}, {"stream_null", required_argument, nullptr, 'y'},
+      {"nthreads", required_argument, nullptr, 't'},
+      {"ngpus", required_argument, nullptr, 'g'},
+      {"minbytes", required_argument, nullptr, 'b'},
+      {"maxbytes", required_argument, nullptr, 'e'},
+      {"stepbytes", required_argument, nullptr, 'i'},
+      {"stepfactor", required_argument, nullptr, 'f'},
+      {"iters", required_argument, nullptr, 'n'},
+      {"agg_iters", required_argument, nullptr, 'm'},
+      {"warmup_iters", required_argument, nullptr, 'w'},
+      {"run_cycles", required_argument, nullptr, 'N'},
+      {"check", required_argument, nullptr, 'c'},
+      {"op", required_argument, nullptr, 'o'},
+      {"datatype", required_argument, nullptr, 'd'},
+      {"root", required_argument, nullptr, 'r'},
+      {"blocking", required_argument, nullptr, 'z'},
+      {"average", required_argument, nullptr, 'a'},
+      {"parallel_init", required_argument, nullptr, 'p'},
+      {"stream_null", required_argument, nullptr, 'y'},
       {"timeout", required_argument, nullptr, 'T'},
       {allowCollective ? "collective" : "report_cputime", required_argument, nullptr, 'C'},
-      {"help", no_argument, nullptr, 'h'},             {nullptr, 0, nullptr, 0}};
+      {"help", no_argument, nullptr, 'h'},
+      {nullptr, 0, nullptr, 0}};
   auto bad = [&](int c, const char* what, const char* arg) {
     std::fprintf(stderr, "%s: invalid value '%s' for -%c: %s (see -h)\n", prog, arg, c, what);
     return 1;
@@ -156,8 +187,10 @@ int parseOptions(int argc, char** argv, Options* o, bool allowCollective) {
       case 'g':
         if (!parseLong(optarg, 1, 1024, &v)) return bad(c, "an integer", optarg);
         if (v != 1) {
-          std::fprintf(stderr, "%s: -g %ld: fccl host ranks have no GPUs, -g must be 1; "
-                       "use -t for more ranks per process\n", prog, v);
+          std::fprintf(stderr,
+                       "%s: -g %ld: fccl host ranks have no GPUs, -g must be 1; "
+                       "use -t for more ranks per process\n",
+                       prog, v);
           return 1;
         }
         break;
@@ -207,8 +240,10 @@ int parseOptions(int argc, char** argv, Options* o, bool allowCollective) {
         break;
       }
       case 'd': {
-        static const struct { const char* alias; int index; } aliases[] = {
-            {"char", 0}, {"int", 2}, {"float16", 6}, {"float32", 7}, {"float64", 8}, {"bf16", 9}};
+        static const struct {
+          const char* alias;
+          int index;
+        } aliases[] = {{"char", 0}, {"int", 2}, {"float16", 6}, {"float32", 7}, {"float64", 8}, {"bf16", 9}};
         int found = -2;
         if (std::strcmp(optarg, "all") == 0) found = -1;
         for (int i = 0; i < kNumTypes; i++)
@@ -216,8 +251,10 @@ int parseOptions(int argc, char** argv, Options* o, bool allowCollective) {
         for (auto& a : aliases)
           if (std::strcmp(optarg, a.alias) == 0) found = a.index;
         if (found == -2)
-          return bad(c, "datatype: int8, uint8, int32, uint32, int64, uint64, half, float, "
-                        "double, bfloat16 or all", optarg);
+          return bad(c,
+                     "datatype: int8, uint8, int32, uint32, int64, uint64, half, float, "
+                     "double, bfloat16 or all",
+                     optarg);
         o->typeIndex = found;
         break;
       }
@@ -233,7 +270,9 @@ int parseOptions(int argc, char** argv, Options* o, bool allowCollective) {
         if (!parseLong(optarg, 0, 3, &v)) return bad(c, "average: 0, 1, 2 or 3", optarg);
         o->average = (int)v;
         break;
-      case 'p': case 'y': case 'T':
+      case 'p':
+      case 'y':
+      case 'T':
         if (!parseLong(optarg, -1, 1L << 30, &v)) return bad(c, "an integer", optarg);
         break;
       case 'C':
@@ -262,8 +301,8 @@ int parseOptions(int argc, char** argv, Options* o, bool allowCollective) {
     return 1;
   }
   if (o->minBytes > o->maxBytes) {
-    std::fprintf(stderr, "%s: invalid sizes for 'minbytes' and 'maxbytes': %zu > %zu\n", prog,
-                 o->minBytes, o->maxBytes);
+    std::fprintf(stderr, "%s: invalid sizes for 'minbytes' and 'maxbytes': %zu > %zu\n", prog, o->minBytes,
+                 o->maxBytes);
     return 1;
   }
   return -1;
@@ -283,37 +322,73 @@ namespace {
 
 void storeInt(fcclDataType_t t, void* buf, size_t i, int64_t v) {
   switch (t) {
-    case fcclInt8: ((int8_t*)buf)[i] = (int8_t)v; break;
-    case fcclUint8: ((uint8_t*)buf)[i] = (uint8_t)v; break;
-    case fcclInt32: ((int32_t*)buf)[i] = (int32_t)v; break;
-    case fcclUint32: ((uint32_t*)buf)[i] = (uint32_t)v; break;
-    case fcclInt64: ((int64_t*)buf)[i] = v; break;
-    case fcclUint64: ((uint64_t*)buf)[i] = (uint64_t)v; break;
-    case fcclHalf: ((uint16_t*)buf)[i] = floatToHalf((float)v); break;
-    case fcclBfloat16: ((uint16_t*)buf)[i] = floatToBf16((float)v); break;
-    case fcclFloat: ((float*)buf)[i] = (float)v; break;
-    case fcclDouble: ((double*)buf)[i] = (double)v; break;
-    default: break;
+    case fcclInt8:
+      ((int8_t*)buf)[i] = (int8_t)v;
+      break;
+    case fcclUint8:
+      ((uint8_t*)buf)[i] = (uint8_t)v;
+      break;
+    case fcclInt32:
+      ((int32_t*)buf)[i] = (int32_t)v;
+      break;
+    case fcclUint32:
+      ((uint32_t*)buf)[i] = (uint32_t)v;
+      break;
+    case fcclInt64:
+      ((int64_t*)buf)[i] = v;
+      break;
+    case fcclUint64:
+      ((uint64_t*)buf)[i] = (uint64_t)v;
+      break;
+    case fcclHalf:
+      ((uint16_t*)buf)[i] = floatToHalf((float)v);
+      break;
+    case fcclBfloat16:
+      ((uint16_t*)buf)[i] = floatToBf16((float)v);
+      break;
+    case fcclFloat:
+      ((float*)buf)[i] = (float)v;
+      break;
+    case fcclDouble:
+      ((double*)buf)[i] = (double)v;
+      break;
+    default:
+      break;
   }
 }
 
 void storeDouble(fcclDataType_t t, void* buf, size_t i, double v) {
   switch (t) {
-    case fcclHalf: ((uint16_t*)buf)[i] = floatToHalf((float)v); break;
-    case fcclBfloat16: ((uint16_t*)buf)[i] = floatToBf16((float)v); break;
-    case fcclFloat: ((float*)buf)[i] = (float)v; break;
-    case fcclDouble: ((double*)buf)[i] = v; break;
-    default: storeInt(t, buf, i, (int64_t)v); break;
+    case fcclHalf:
+      ((uint16_t*)buf)[i] = floatToHalf((float)v);
+      break;
+    case fcclBfloat16:
+      ((uint16_t*)buf)[i] = floatToBf16((float)v);
+      break;
+    case fcclFloat:
+      ((float*)buf)[i] = (float)v;
+      break;
+    case fcclDouble:
+      ((double*)buf)[i] = v;
+      break;
+    default:
+      storeInt(t, buf, i, (int64_t)v);
+      break;
   }
 }
 
 double loadDouble(fcclDataType_t t, const void* buf, size_t i) {
   switch (t) {
-    case fcclHalf: return halfToFloat(((const uint16_t*)buf)[i]);
-    case fcclBfloat16: return bf16ToFloat(((const uint16_t*)buf)[i]);
-    case fcclFloat: return ((const float*)buf)[i];
-    case fcclDouble: return ((const double*)buf)[i];
-    default: return 0;
+    case fcclHalf:
+      return halfToFloat(((const uint16_t*)buf)[i]);
+    case fcclBfloat16:
+      return bf16ToFloat(((const uint16_t*)buf)[i]);
+    case fcclFloat:
+      return ((const float*)buf)[i];
+    case fcclDouble:
+      return ((const double*)buf)[i];
+    default:
+      return 0;
   }
 }
 
@@ -330,7 +405,8 @@ int64_t reduceValue(fcclDataType_t t, int op, uint64_t seed, int rank, int nrank
       uint64_t bits = mix(seed, 0xffff, idx);
       return (rank < 6 && ((bits >> rank) & 1)) ? 2 : 1;
     }
-    case 2: case 3: {  // max, min: anything exact; negative only where the type has them
+    case 2:
+    case 3: {  // max, min: anything exact; negative only where the type has them
       uint64_t h = mix(seed, rank, idx) % 241;
       return isUnsigned(t) ? (int64_t)h : (int64_t)h - 120;
     }
@@ -345,25 +421,34 @@ int64_t mulSumScalarValue(int rank) { return 1 + (rank & 1); }
 
 }  // namespace
 
-void fillReduceInput(fcclDataType_t t, int op, uint64_t seed, int rank, int nranks, void* buf,
-                     size_t count, size_t first) {
-  for (size_t i = 0; i < count; i++)
-    storeInt(t, buf, i, reduceValue(t, op, seed, rank, nranks, first + i));
+void fillReduceInput(fcclDataType_t t, int op, uint64_t seed, int rank, int nranks, void* buf, size_t count,
+                     size_t first) {
+  for (size_t i = 0; i < count; i++) storeInt(t, buf, i, reduceValue(t, op, seed, rank, nranks, first + i));
 }
 
-void fillReduceExpected(fcclDataType_t t, int op, uint64_t seed, int nranks, void* buf,
-                        size_t count, size_t first) {
+void fillReduceExpected(fcclDataType_t t, int op, uint64_t seed, int nranks, void* buf, size_t count,
+                        size_t first) {
   for (size_t i = 0; i < count; i++) {
     int64_t acc = reduceValue(t, op, seed, 0, nranks, first + i);
     if (op == kOpMulSum) acc *= mulSumScalarValue(0);
     for (int r = 1; r < nranks; r++) {
       int64_t v = reduceValue(t, op, seed, r, nranks, first + i);
       switch (op) {
-        case 1: acc *= v; break;
-        case 2: acc = std::max(acc, v); break;
-        case 3: acc = std::min(acc, v); break;
-        case kOpMulSum: acc += mulSumScalarValue(r) * v; break;
-        default: acc += v; break;
+        case 1:
+          acc *= v;
+          break;
+        case 2:
+          acc = std::max(acc, v);
+          break;
+        case 3:
+          acc = std::min(acc, v);
+          break;
+        case kOpMulSum:
+          acc += mulSumScalarValue(r) * v;
+          break;
+        default:
+          acc += v;
+          break;
       }
     }
     if (op == 4 && isFloat(t))
@@ -376,8 +461,10 @@ void fillReduceExpected(fcclDataType_t t, int op, uint64_t seed, int nranks, voi
 void fillPattern(fcclDataType_t t, uint64_t seed, void* buf, size_t count, size_t first) {
   // Integers take the hash's low bits (every bit pattern is a value); floats take integers
   // in [-R, R], R the largest run of consecutive integers the format holds.
-  int64_t range = t == fcclHalf ? 2048 : t == fcclBfloat16 ? 256 : t == fcclFloat ? (1 << 24)
-                                                                   : (int64_t)1 << 53;
+  int64_t range = t == fcclHalf       ? 2048
+                  : t == fcclBfloat16 ? 256
+                  : t == fcclFloat    ? (1 << 24)
+                                      : (int64_t)1 << 53;
   for (size_t i = 0; i < count; i++) {
     uint64_t h = mix(seed, 0x5eed, first + i);
     if (isFloat(t))
@@ -392,8 +479,7 @@ void mulSumScalar(fcclDataType_t t, int rank, void* out) {
   storeInt(t, out, 0, mulSumScalarValue(rank));
 }
 
-int64_t countWrong(fcclDataType_t t, int op, int nranks, const void* got, const void* want,
-                   size_t count) {
+int64_t countWrong(fcclDataType_t t, int op, int nranks, const void* got, const void* want, size_t count) {
   int64_t wrong = 0;
   size_t elt = typeSize(t);
   if (op == 4 && isFloat(t)) {
@@ -427,14 +513,13 @@ void printHeader(const Options& o, const char* program, int versionCode, int nTh
   std::printf("# fccl perf tests (nccl-tests 2.19.6 format) fccl-headers=%d fccl-library=%d\n",
               FCCL_VERSION_CODE, versionCode);
   std::printf("# Collective test starting: %s\n", program);
-  std::printf("# nThread %d nGpus %d minBytes %zu maxBytes %zu step: %zu(%s) warmup iters: %d "
-              "iters: %d agg iters: %d validation: %d graph: %d unalign: %d\n",
-              nThreads, 1, o.minBytes, o.maxBytes, o.stepFactor > 1 ? o.stepFactor : o.stepBytes,
-              o.stepFactor > 1 ? "factor" : "bytes", o.warmupIters, o.iters, o.aggIters, o.check,
-              0, 0);
+  std::printf(
+      "# nThread %d nGpus %d minBytes %zu maxBytes %zu step: %zu(%s) warmup iters: %d "
+      "iters: %d agg iters: %d validation: %d graph: %d unalign: %d\n",
+      nThreads, 1, o.minBytes, o.maxBytes, o.stepFactor > 1 ? o.stepFactor : o.stepBytes,
+      o.stepFactor > 1 ? "factor" : "bytes", o.warmupIters, o.iters, o.aggIters, o.check, 0, 0);
   if (o.blocking)
-    std::printf("# Blocking Enabled: host collectives are synchronous, -z %d changes nothing\n",
-                o.blocking);
+    std::printf("# Blocking Enabled: host collectives are synchronous, -z %d changes nothing\n", o.blocking);
   std::printf("#\n");
 }
 
@@ -442,28 +527,29 @@ void printDevicesTitle() { std::printf("# Using devices\n"); }
 
 std::string deviceLine(int rank, int group, int device, const char* what) {
   char line[256];
-  std::snprintf(line, sizeof line, "#  Rank %2d Group %2d Pid %6d on %10s device %2d %s\n", rank,
-                group, (int)getpid(), hostName().c_str(), device, what);
+  std::snprintf(line, sizeof line, "#  Rank %2d Group %2d Pid %6d on %10s device %2d %s\n", rank, group,
+                (int)getpid(), hostName().c_str(), device, what);
   return line;
 }
 
 void printColumnHeader() {
   std::printf("#\n");
-  std::printf("# %10s  %12s  %8s  %6s  %6s           out-of-place                       in-place"
-              "          \n", "", "", "", "", "");
-  std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s %*s\n", "size",
-              "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time",
-              "algbw", "busbw", "#wrong", 0, "");
+  std::printf(
+      "# %10s  %12s  %8s  %6s  %6s           out-of-place                       in-place"
+      "          \n",
+      "", "", "", "", "");
+  std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s %*s\n", "size", "count",
+              "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw", "#wrong",
+              0, "");
   std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s %*s\n", "(B)",
-              "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)",
-              "", 0, "");
+              "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "", 0,
+              "");
   std::fflush(stdout);
 }
 
 void printFooter(const Totals& t, const char* program) {
   double avg = t.bwCount ? t.bwSum / t.bwCount : 0.0;
-  std::printf("# %-20s : %lld %s\n", "Out of bounds values", (long long)t.wrong,
-              t.wrong ? "FAILED" : "OK");
+  std::printf("# %-20s : %lld %s\n", "Out of bounds values", (long long)t.wrong, t.wrong ? "FAILED" : "OK");
   std::printf("# %-20s : %g \n", "Avg bus bandwidth", avg);
   std::printf("#\n");
   std::printf("# Collective test concluded: %s\n", program);
@@ -533,17 +619,25 @@ Totals runBenchmark(const Options& o, const Coll& coll, Rank& r) {
   Totals tot;
   const bool printer = r.rank == 0;
   std::vector<int> types, ops, roots;
-  if (o.typeIndex >= 0) types.push_back(o.typeIndex);
-  else for (int i = 0; i < kNumTypes; i++) types.push_back(i);
-  if (!coll.hasOp) ops.push_back(-1);
-  else if (o.opIndex >= 0) ops.push_back(o.opIndex);
-  else for (int i = 0; i < kOpMulSum; i++) ops.push_back(i);  // "all": as nccl-tests, minus mulsum
-  if (!coll.hasRoot) roots.push_back(-1);
-  else if (o.root >= 0) roots.push_back(o.root);
-  else for (int i = 0; i < r.nranks; i++) roots.push_back(i);
+  if (o.typeIndex >= 0)
+    types.push_back(o.typeIndex);
+  else
+    for (int i = 0; i < kNumTypes; i++) types.push_back(i);
+  if (!coll.hasOp)
+    ops.push_back(-1);
+  else if (o.opIndex >= 0)
+    ops.push_back(o.opIndex);
+  else
+    for (int i = 0; i < kOpMulSum; i++) ops.push_back(i);  // "all": as nccl-tests, minus mulsum
+  if (!coll.hasRoot)
+    roots.push_back(-1);
+  else if (o.root >= 0)
+    roots.push_back(o.root);
+  else
+    for (int i = 0; i < r.nranks; i++) roots.push_back(i);
   if (coll.hasRoot && o.root >= r.nranks)
-    r.fatal("root " + std::to_string(o.root) + " is not a rank (there are " +
-            std::to_string(r.nranks) + " ranks)");
+    r.fatal("root " + std::to_string(o.root) + " is not a rank (there are " + std::to_string(r.nranks) +
+            " ranks)");
 
   // Buffers for the largest size: with 1-byte elements the counts are largest.
   Counts cmax;
@@ -561,7 +655,8 @@ Totals runBenchmark(const Options& o, const Coll& coll, Rank& r) {
     for (int oi : ops) {
       std::string why = r.unsupported(coll, type, oi < 0 ? 0 : oi);
       if (!why.empty()) {
-        if (printer) std::printf("# Skipping %s %s: %s\n", kTypeNames[ti], oi < 0 ? "none" : kOpNames[oi], why.c_str());
+        if (printer)
+          std::printf("# Skipping %s %s: %s\n", kTypeNames[ti], oi < 0 ? "none" : kOpNames[oi], why.c_str());
         continue;
       }
       for (int root : roots) {
@@ -590,8 +685,9 @@ Totals runBenchmark(const Options& o, const Coll& coll, Rank& r) {
             for (int ip = 0; ip < 2; ip++) {
               bool inPlace = ip == 1;
               if (inPlace && coll.inPlace == InPlace::kNotRun) continue;
-              DataCtx d{type, op, root, r.rank, r.nranks, 0, c, inPlace,
-                        inPlace ? recv.c() + c.sendInplaceOffset * r.rank * elt : send.c(),
+              DataCtx d{type,   op,        root,
+                        r.rank, r.nranks,  0,
+                        c,      inPlace,   inPlace ? recv.c() + c.sendInplaceOffset * r.rank * elt : send.c(),
                         recv.p, expected.p};
               // Every in-place input and result lies inside the larger of the two regions.
               size_t span = std::max(c.send, c.recv) * elt;
@@ -623,9 +719,8 @@ Totals runBenchmark(const Options& o, const Coll& coll, Rank& r) {
                 r.barrier();
                 void* result = runOnce(c, inPlace, &err);
                 if (!result) fail(err);
-                int64_t w = g[ip].reportErrors
-                                ? countWrong(type, op, r.nranks, result, expected.p, c.recv)
-                                : 0;
+                int64_t w =
+                    g[ip].reportErrors ? countWrong(type, op, r.nranks, result, expected.p, c.recv) : 0;
                 w = (int64_t)r.reduce((double)w, Agg::kSum);
                 g[ip].wrong += w;
                 if (w) break;
@@ -635,9 +730,9 @@ Totals runBenchmark(const Options& o, const Coll& coll, Rank& r) {
               tot.bwCount++;
             }
             if (printer) {
-              std::printf("%12zu  %12zu  %8s  %6s  %6d%s%s\n", std::max(c.send, c.recv) * elt,
-                          c.param, kTypeNames[ti], oi < 0 ? "none" : kOpNames[oi], root,
-                          groupText(g[0]).c_str(), groupText(g[1]).c_str());
+              std::printf("%12zu  %12zu  %8s  %6s  %6d%s%s\n", std::max(c.send, c.recv) * elt, c.param,
+                          kTypeNames[ti], oi < 0 ? "none" : kOpNames[oi], root, groupText(g[0]).c_str(),
+                          groupText(g[1]).c_str());
               std::fflush(stdout);
             }
             size_t next = o.stepFactor > 1 ? size * o.stepFactor : size + o.stepBytes;

@@ -32,12 +32,12 @@ struct Options {
   int nThreads = 1;
   size_t minBytes = 32u << 20, maxBytes = 32u << 20, stepBytes = 1u << 20, stepFactor = 1;
   int iters = 20, warmupIters = 1, aggIters = 1, runCycles = 1;
-  int check = 1;        // -c: check iterations per size (0: no check)
-  int typeIndex = 7;    // -d: index in kTypes, -1 = all (default float)
-  int opIndex = 0;      // -o: index in kOpNames, -1 = all (default sum)
-  int root = 0;         // -r: -1 = every root
-  int blocking = 0;     // -z: accepted; host collectives are synchronous
-  int average = 1;      // -a: 0 rank 0, 1 avg, 2 min, 3 max
+  int check = 1;                     // -c: check iterations per size (0: no check)
+  int typeIndex = 7;                 // -d: index in kTypes, -1 = all (default float)
+  int opIndex = 0;                   // -o: index in kOpNames, -1 = all (default sum)
+  int root = 0;                      // -r: -1 = every root
+  int blocking = 0;                  // -z: accepted; host collectives are synchronous
+  int average = 1;                   // -a: 0 rank 0, 1 avg, 2 min, 3 max
   const char* collective = nullptr;  // mpi_perf -C
 };
 // Parses argv into *o. Returns -1 to go on, else the exit code (0 after -h, 1 after an
@@ -53,7 +53,11 @@ bool parseSize(const char* s, size_t* bytes);
 struct Counts {
   size_t send = 0, recv = 0, param = 0, sendInplaceOffset = 0, recvInplaceOffset = 0;
 };
-enum class InPlace { kChecked, kTimedOnly, kNotRun };
+enum class InPlace {
+  kChecked,
+  kTimedOnly,
+  kNotRun
+};
 
 // What a collective's init sees: which rank, which data, where the buffers are.
 struct DataCtx {
@@ -77,30 +81,34 @@ struct Coll {
   // algbw = algBytes(count of the row, elt, nranks) / time; busbw = algbw * busFactor.
   double (*algFactor)(int nranks);  // bytes moved per paramcount byte, as nccl-tests
   double (*busFactor)(int nranks);
-  fcclResult_t (*run)(const void* send, void* recv, size_t count, fcclDataType_t type,
-                      fcclRedOp_t op, int root, fcclComm_t comm);
+  fcclResult_t (*run)(const void* send, void* recv, size_t count, fcclDataType_t type, fcclRedOp_t op,
+                      int root, fcclComm_t comm);
 };
-extern const Coll kAllReduce, kReduceScatter, kAllGather, kBroadcast, kReduce, kAlltoAll,
-    kSendRecv;
+extern const Coll kAllReduce, kReduceScatter, kAllGather, kBroadcast, kReduce, kAlltoAll, kSendRecv;
 
 // ---- Exact inputs and references --------------------------------------------------------------
 uint64_t mix(uint64_t seed, uint64_t rank, uint64_t index);
 // Input of a reduction: element index [first, first+count) of rank's contribution.
-void fillReduceInput(fcclDataType_t t, int op, uint64_t seed, int rank, int nranks, void* buf,
-                     size_t count, size_t first);
+void fillReduceInput(fcclDataType_t t, int op, uint64_t seed, int rank, int nranks, void* buf, size_t count,
+                     size_t first);
 // The reduction of all ranks' fillReduceInput, computed here.
-void fillReduceExpected(fcclDataType_t t, int op, uint64_t seed, int nranks, void* buf,
-                        size_t count, size_t first);
+void fillReduceExpected(fcclDataType_t t, int op, uint64_t seed, int nranks, void* buf, size_t count,
+                        size_t first);
 // A non-reduced pattern (gather, broadcast, alltoall, sendrecv), exact in every dtype.
 void fillPattern(fcclDataType_t t, uint64_t seed, void* buf, size_t count, size_t first);
 // The PreMulSum scalar of a rank (1 or 2: exact), stored as dtype t in out[8].
 void mulSumScalar(fcclDataType_t t, int rank, void* out);
 // Number of elements of got that differ from want (avg on float types: within a tolerance).
-int64_t countWrong(fcclDataType_t t, int op, int nranks, const void* got, const void* want,
-                   size_t count);
+int64_t countWrong(fcclDataType_t t, int op, int nranks, const void* got, const void* want, size_t count);
 
 // ---- Ranks, aggregation and the driver --------------------------------------------------------
-enum class Agg { kRank0 = 0, kAvg = 1, kMin = 2, kMax = 3, kSum = 4 };
+enum class Agg {
+  kRank0 = 0,
+  kAvg = 1,
+  kMin = 2,
+  kMax = 3,
+  kSum = 4
+};
 
 // What the driver needs from a launch mode; one object per rank (thread).
 class Rank {
@@ -112,8 +120,8 @@ class Rank {
   virtual void barrier() { reduce(0.0, Agg::kSum); }
   // Runs coll once; returns where the result lives (normally recv), nullptr after an error
   // (then *err holds a sentence). in-place calls get send == recv + offset as fccl documents.
-  virtual void* run(const Coll& coll, const void* send, void* recv, size_t count,
-                    fcclDataType_t type, int op, int root, bool inPlace, std::string* err) = 0;
+  virtual void* run(const Coll& coll, const void* send, void* recv, size_t count, fcclDataType_t type, int op,
+                    int root, bool inPlace, std::string* err) = 0;
   virtual void groupStart() {}
   virtual void groupEnd() {}
   // Empty when the dtype/op runs; else why not (printed once, the combination is skipped).

@@ -72,10 +72,18 @@ class LocalReducer {
     std::unique_lock<std::mutex> lk(m_);
     if (arrived_ == 0) acc_ = identity(how);
     switch (how) {
-      case Agg::kRank0: if (thread == 0) acc_ = v; break;
-      case Agg::kMin: acc_ = std::min(acc_, v); break;
-      case Agg::kMax: acc_ = std::max(acc_, v); break;
-      default: acc_ += v; break;
+      case Agg::kRank0:
+        if (thread == 0) acc_ = v;
+        break;
+      case Agg::kMin:
+        acc_ = std::min(acc_, v);
+        break;
+      case Agg::kMax:
+        acc_ = std::max(acc_, v);
+        break;
+      default:
+        acc_ += v;
+        break;
     }
     uint64_t gen = gen_;
     if (++arrived_ == job_.nThreads) {
@@ -131,8 +139,8 @@ class FcclRank : public Rank {
     return how == Agg::kAvg ? buf / nranks : buf;
   }
 
-  void* run(const Coll& coll, const void* send, void* recv, size_t count, fcclDataType_t type,
-            int op, int root, bool, std::string* err) override {
+  void* run(const Coll& coll, const void* send, void* recv, size_t count, fcclDataType_t type, int op,
+            int root, bool, std::string* err) override {
     fcclRedOp_t fop = (fcclRedOp_t)op;  // kOpNames' order is fccl's enum order for 0..4
     if (coll.hasOp && op == kOpMulSum) {
       char scalar[8];
@@ -200,14 +208,13 @@ void rankThread(const Job& job, const Options& o, Shared& sh, LocalReducer* loca
     if (t == 0) {
       std::vector<char> local(kLineBytes * job.nThreads, 0);
       for (int i = 0; i < job.nThreads; i++)
-        std::memcpy(&local[i * kLineBytes], sh.lines[i].data(),
-                    std::min(sh.lines[i].size(), kLineBytes - 1));
+        std::memcpy(&local[i * kLineBytes], sh.lines[i].data(), std::min(sh.lines[i].size(), kLineBytes - 1));
       all = local;
 #ifdef FCCL_PERF_MPI
       if (job.mpi) {
         all.assign(local.size() * job.nprocs, 0);
-        MPI_Gather(local.data(), (int)local.size(), MPI_CHAR, all.data(), (int)local.size(),
-                   MPI_CHAR, 0, MPI_COMM_WORLD);
+        MPI_Gather(local.data(), (int)local.size(), MPI_CHAR, all.data(), (int)local.size(), MPI_CHAR, 0,
+                   MPI_COMM_WORLD);
       }
 #endif
     }
@@ -253,8 +260,8 @@ int toolMain(int argc, char** argv) {
       const char* port = env("MASTER_PORT");
       if (!addr || !port)
         die(job, "RANK/WORLD_SIZE set but MASTER_ADDR or MASTER_PORT missing (or set FCCL_COMM_ID)");
-      std::string id = std::strchr(addr, ':') ? "[" + std::string(addr) + "]:" + port
-                                              : std::string(addr) + ":" + port;
+      std::string id =
+          std::strchr(addr, ':') ? "[" + std::string(addr) + "]:" + port : std::string(addr) + ":" + port;
       setenv("FCCL_COMM_ID", id.c_str(), 1);  // before the first fccl call
     }
   }

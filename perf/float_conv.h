@@ -29,8 +29,8 @@ inline uint16_t floatToHalf(float f) {
     return (uint16_t)(sign | 0x7c00u | (absx > 0x7f800000u ? 0x0200u | ((absx >> 13) & 0x3ffu) : 0u));
   }
   if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  // rounds to >= 65520: inf
-  if (absx < 0x38800000u) {                                     // below 2^-14: subnormal half or 0
-    if (absx < 0x33000000u) return sign;                         // below 2^-25: rounds to 0
+  if (absx < 0x38800000u) {                                    // below 2^-14: subnormal half or 0
+    if (absx < 0x33000000u) return sign;                       // below 2^-25: rounds to 0
     // value = mant * 2^(e-150) with the implicit bit; the result counts units of 2^-24.
     uint32_t e = absx >> 23;
     uint32_t mant = (absx & 0x7fffffu) | 0x800000u;

@@ -22,9 +22,12 @@ bool parseSize(const char* s, size_t* out) {
   double v = std::strtod(s, &end);
   if (end == s || !(v > 0)) return false;
   double unit = 1;
-  if (*end == 'K' || *end == 'k') unit = 1024.0, end++;
-  else if (*end == 'M' || *end == 'm') unit = 1024.0 * 1024, end++;
-  else if (*end == 'G' || *end == 'g') unit = 1024.0 * 1024 * 1024, end++;
+  if (*end == 'K' || *end == 'k')
+    unit = 1024.0, end++;
+  else if (*end == 'M' || *end == 'm')
+    unit = 1024.0 * 1024, end++;
+  else if (*end == 'G' || *end == 'g')
+    unit = 1024.0 * 1024 * 1024, end++;
   if (*end != '\0') return false;
   *out = (size_t)(v * unit);
   return true;
@@ -45,14 +48,23 @@ int main(int argc, char** argv) {
     switch (c) {
       case 't':
         threads = (int)std::strtol(optarg, &end, 10);
-        if (*end || threads < 1 || threads > 1024) { std::fprintf(stderr, "membw: bad -t '%s'\n", optarg); return 1; }
+        if (*end || threads < 1 || threads > 1024) {
+          std::fprintf(stderr, "membw: bad -t '%s'\n", optarg);
+          return 1;
+        }
         break;
       case 'n':
         reps = (int)std::strtol(optarg, &end, 10);
-        if (*end || reps < 1) { std::fprintf(stderr, "membw: bad -n '%s'\n", optarg); return 1; }
+        if (*end || reps < 1) {
+          std::fprintf(stderr, "membw: bad -n '%s'\n", optarg);
+          return 1;
+        }
         break;
       case 's':
-        if (!parseSize(optarg, &bytes)) { std::fprintf(stderr, "membw: bad -s '%s' (e.g. 256M)\n", optarg); return 1; }
+        if (!parseSize(optarg, &bytes)) {
+          std::fprintf(stderr, "membw: bad -s '%s' (e.g. 256M)\n", optarg);
+          return 1;
+        }
         break;
       default:
         std::printf("usage: membw [-t threads (2)] [-s bytes (256M)] [-n reps (10)]\n");
@@ -62,7 +74,10 @@ int main(int argc, char** argv) {
   size_t share = (bytes / threads + 63) / 64 * 64;
   char* src = (char*)std::aligned_alloc(4096, share * threads + 4096);
   char* dst = (char*)std::aligned_alloc(4096, share * threads + 4096);
-  if (!src || !dst) { std::fprintf(stderr, "membw: cannot allocate 2 x %zu bytes\n", bytes); return 1; }
+  if (!src || !dst) {
+    std::fprintf(stderr, "membw: cannot allocate 2 x %zu bytes\n", bytes);
+    return 1;
+  }
 
   // Each thread first touches its own share (first-touch placement), then copies it reps
   // times; all threads start each repetition together and the slowest one sets the time.
@@ -78,17 +93,20 @@ int main(int argc, char** argv) {
       std::memset(d, 0, share);
       for (int r = 0; r < reps; r++) {
         ready++;
-        while (go.load() <= r) {}
+        while (go.load() <= r) {
+        }
         std::memcpy(d, s, share);
         done++;
       }
     });
   }
   for (int r = 0; r < reps; r++) {
-    while (ready.load() < threads * (r + 1)) {}
+    while (ready.load() < threads * (r + 1)) {
+    }
     t0[r] = now();
     go.store(r + 1);
-    while (done.load() < threads * (r + 1)) {}
+    while (done.load() < threads * (r + 1)) {
+    }
     t1[r] = now();
   }
   for (auto& th : pool) th.join();
@@ -96,7 +114,8 @@ int main(int argc, char** argv) {
   for (int r = 0; r < reps; r++) bestSec = std::min(bestSec, t1[r] - t0[r]);
   double moved = 2.0 * (double)share * threads;  // read + written
   std::printf("# membw: STREAM-like copy, GB/s = (bytes read + bytes written) / time, best of %d\n", reps);
-  std::printf("membw: %d threads %zu bytes copy %.2f GB/s\n", threads, share * threads, moved / bestSec / 1e9);
+  std::printf("membw: %d threads %zu bytes copy %.2f GB/s\n", threads, share * threads,
+              moved / bestSec / 1e9);
   std::free(src);
   std::free(dst);
   return 0;

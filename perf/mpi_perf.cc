@@ -22,31 +22,45 @@ struct Named {
   const char* name;
   const Coll* coll;
 };
-const Named kColls[] = {{"allreduce", &kAllReduce},  {"reduce_scatter", &kReduceScatter},
-                        {"allgather", &kAllGather},  {"broadcast", &kBroadcast},
-                        {"reduce", &kReduce},        {"alltoall", &kAlltoAll}};
+const Named kColls[] = {{"allreduce", &kAllReduce}, {"reduce_scatter", &kReduceScatter},
+                        {"allgather", &kAllGather}, {"broadcast", &kBroadcast},
+                        {"reduce", &kReduce},       {"alltoall", &kAlltoAll}};
 
 MPI_Datatype mpiType(fcclDataType_t t) {
   switch (t) {
-    case fcclInt8: return MPI_INT8_T;
-    case fcclUint8: return MPI_UINT8_T;
-    case fcclInt32: return MPI_INT32_T;
-    case fcclUint32: return MPI_UINT32_T;
-    case fcclInt64: return MPI_INT64_T;
-    case fcclUint64: return MPI_UINT64_T;
-    case fcclFloat: return MPI_FLOAT;
-    case fcclDouble: return MPI_DOUBLE;
-    default: return MPI_DATATYPE_NULL;
+    case fcclInt8:
+      return MPI_INT8_T;
+    case fcclUint8:
+      return MPI_UINT8_T;
+    case fcclInt32:
+      return MPI_INT32_T;
+    case fcclUint32:
+      return MPI_UINT32_T;
+    case fcclInt64:
+      return MPI_INT64_T;
+    case fcclUint64:
+      return MPI_UINT64_T;
+    case fcclFloat:
+      return MPI_FLOAT;
+    case fcclDouble:
+      return MPI_DOUBLE;
+    default:
+      return MPI_DATATYPE_NULL;
   }
 }
 
 MPI_Op mpiOp(int op) {
   switch (op) {
-    case 0: return MPI_SUM;
-    case 1: return MPI_PROD;
-    case 2: return MPI_MAX;
-    case 3: return MPI_MIN;
-    default: return MPI_OP_NULL;
+    case 0:
+      return MPI_SUM;
+    case 1:
+      return MPI_PROD;
+    case 2:
+      return MPI_MAX;
+    case 3:
+      return MPI_MIN;
+    default:
+      return MPI_OP_NULL;
   }
 }
 
@@ -66,15 +80,13 @@ class MpiRank : public Rank {
   void barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
 
   std::string unsupported(const Coll& c, fcclDataType_t t, int op) override {
-    if (mpiType(t) == MPI_DATATYPE_NULL)
-      return std::string("MPI has no ") + typeName(t) + " datatype";
-    if (c.hasOp && mpiOp(op) == MPI_OP_NULL)
-      return std::string("MPI has no ") + kOpNames[op] + " reduction";
+    if (mpiType(t) == MPI_DATATYPE_NULL) return std::string("MPI has no ") + typeName(t) + " datatype";
+    if (c.hasOp && mpiOp(op) == MPI_OP_NULL) return std::string("MPI has no ") + kOpNames[op] + " reduction";
     return "";
   }
 
-  void* run(const Coll& c, const void* send, void* recv, size_t count, fcclDataType_t t, int op,
-            int root, bool inPlace, std::string* err) override {
+  void* run(const Coll& c, const void* send, void* recv, size_t count, fcclDataType_t t, int op, int root,
+            bool inPlace, std::string* err) override {
     if (count > (size_t)INT32_MAX) {
       *err = "count " + std::to_string(count) + " is too large for MPI's int counts";
       return nullptr;
@@ -141,13 +153,11 @@ int mpiMain(int argc, char** argv) {
     names += names.empty() ? c.name : std::string(", ") + c.name;
   }
   if (!coll) {
-    std::fprintf(stderr, "mpi_perf: unknown collective -C '%s' (one of %s)\n", o.collective,
-                 names.c_str());
+    std::fprintf(stderr, "mpi_perf: unknown collective -C '%s' (one of %s)\n", o.collective, names.c_str());
     return 1;
   }
   if (o.nThreads != 1) {
-    std::fprintf(stderr, "mpi_perf: -t %d: MPI ranks are processes; use mpirun -np N\n",
-                 o.nThreads);
+    std::fprintf(stderr, "mpi_perf: -t %d: MPI ranks are processes; use mpirun -np N\n", o.nThreads);
     return 1;
   }
   MPI_Init(&argc, &argv);

@@ -31,7 +31,6 @@ fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRed
 
 }  // namespace
 
-const Coll kReduce = {"reduce_perf", true, true, InPlace::kChecked, counts, init, algFactor,
-                      busFactor, run};
+const Coll kReduce = {"reduce_perf", true, true, InPlace::kChecked, counts, init, algFactor, busFactor, run};
 
 }  // namespace fccl::perf

@@ -29,7 +29,7 @@ fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRed
 
 }  // namespace
 
-const Coll kReduceScatter = {"reduce_scatter_perf", true, false, InPlace::kChecked, counts, init,
-                             algFactor, busFactor, run};
+const Coll kReduceScatter = {
+    "reduce_scatter_perf", true, false, InPlace::kChecked, counts, init, algFactor, busFactor, run};
 
 }  // namespace fccl::perf

@@ -20,8 +20,7 @@ void init(const DataCtx& d) {
 double algFactor(int) { return 1.0; }
 double busFactor(int) { return 1.0; }
 
-fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRedOp_t, int,
-                 fcclComm_t comm) {
+fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRedOp_t, int, fcclComm_t comm) {
   int rank = 0, n = 1;
   fcclResult_t res = fcclCommUserRank(comm, &rank);
   if (res == fcclSuccess) res = fcclCommCount(comm, &n);
@@ -35,7 +34,7 @@ fcclResult_t run(const void* s, void* r, size_t count, fcclDataType_t t, fcclRed
 
 }  // namespace
 
-const Coll kSendRecv = {"sendrecv_perf", false, false, InPlace::kTimedOnly, counts, init,
-                        algFactor, busFactor, run};
+const Coll kSendRecv = {"sendrecv_perf", false,     false, InPlace::kTimedOnly, counts, init,
+                        algFactor,       busFactor, run};
 
 }  // namespace fccl::perf

@@ -33,9 +33,10 @@ fcclResult_t checkTask(const char* api, fcclComm* comm, fcclStream_t stream, Col
   FCCL_CHECK(commCheckUsable(comm, api));
   const int rank = comm->rank, n = comm->nranks;
   if (stream != nullptr)
-    return setError(fcclInvalidArgument,
-                    "%s: rank %d: stream must be NULL for host buffers (device buffers are not supported yet)",
-                    api, rank);
+    return setError(
+        fcclInvalidArgument,
+        "%s: rank %d: stream must be NULL for host buffers (device buffers are not supported yet)", api,
+        rank);
   if (static_cast<unsigned>(t->type) >= fcclNumTypes)
     return setError(fcclInvalidArgument, "%s: rank %d: datatype %d is not a valid fcclDataType_t", api, rank,
                     static_cast<int>(t->type));
@@ -51,13 +52,17 @@ fcclResult_t checkTask(const char* api, fcclComm* comm, fcclStream_t stream, Col
     } else {
       size_t idx = static_cast<size_t>(op) - fcclNumOps;
       if (op < 0 || idx >= comm->userOps.size() || !comm->userOps[idx].inUse)
-        return setError(fcclInvalidArgument, "%s: rank %d: op %d is neither a built-in reduction nor one created "
-                        "by fcclRedOpCreatePreMulSum on this communicator", api, rank, op);
+        return setError(fcclInvalidArgument,
+                        "%s: rank %d: op %d is neither a built-in reduction nor one created "
+                        "by fcclRedOpCreatePreMulSum on this communicator",
+                        api, rank, op);
       const UserRedOp& u = comm->userOps[idx];
       if (u.type != t->type)
-        return setError(fcclInvalidArgument, "%s: rank %d: op %d was created for datatype %s but the call uses %s",
-                        api, rank, op, dtypeName(u.type), dtypeName(t->type));
-      t->premulScalar = u.residence == fcclScalarHostImmediate ? static_cast<const void*>(u.value) : u.pointer;
+        return setError(fcclInvalidArgument,
+                        "%s: rank %d: op %d was created for datatype %s but the call uses %s", api, rank, op,
+                        dtypeName(u.type), dtypeName(t->type));
+      t->premulScalar =
+          u.residence == fcclScalarHostImmediate ? static_cast<const void*>(u.value) : u.pointer;
       t->op = fcclSum;
     }
   }
@@ -69,11 +74,11 @@ fcclResult_t checkTask(const char* api, fcclComm* comm, fcclStream_t stream, Col
                     p2p ? "peer" : "root", t->root, n);
 
   // Elements each buffer holds: blocks of count for the scattered / gathered side.
-  const bool blocked = t->kind == CollKind::ReduceScatter || t->kind == CollKind::AllGather ||
-                       t->kind == CollKind::AlltoAll;
+  const bool blocked =
+      t->kind == CollKind::ReduceScatter || t->kind == CollKind::AllGather || t->kind == CollKind::AlltoAll;
   if (elem != 0 && t->count > SIZE_MAX / elem / (blocked ? size_t(n) : 1))
-    return setError(fcclInvalidArgument, "%s: rank %d: count %zu of %s overflows the address space%s", api, rank,
-                    t->count, dtypeName(t->type), blocked ? " once multiplied by nranks" : "");
+    return setError(fcclInvalidArgument, "%s: rank %d: count %zu of %s overflows the address space%s", api,
+                    rank, t->count, dtypeName(t->type), blocked ? " once multiplied by nranks" : "");
   size_t sendElems = t->count, recvElems = t->count;
   if (t->kind == CollKind::ReduceScatter || t->kind == CollKind::AlltoAll) sendElems *= n;
   if (t->kind == CollKind::AllGather || t->kind == CollKind::AlltoAll) recvElems *= n;

@@ -58,8 +58,8 @@ struct Bootstrap::Impl {
   int listenFd = -1;
   SocketAddress listenAddr{};
   std::vector<TableEntry> peers;
-  int ringNext = -1;  // connection to rank+1 (we send on it)
-  int ringPrev = -1;  // connection from rank-1 (we receive on it)
+  int ringNext = -1;         // connection to rank+1 (we send on it)
+  int ringPrev = -1;         // connection from rank-1 (we receive on it)
   std::vector<int> sendFds;  // per peer: our connection to it (p2p send)
   std::vector<int> recvFds;  // per peer: its connection to us (p2p recv)
   struct Incoming {
@@ -113,17 +113,17 @@ fcclResult_t Bootstrap::Impl::fail(IoStatus st, const char* fmt, ...) {
   va_end(ap);
   switch (st.kind) {
     case IoStatus::kTimeout:
-      return setError(fcclRemoteError, "rank %d: bootstrap timed out after %lld ms waiting for %s",
-                      rank, (long long)timeoutMs, what);
+      return setError(fcclRemoteError, "rank %d: bootstrap timed out after %lld ms waiting for %s", rank,
+                      (long long)timeoutMs, what);
     case IoStatus::kAborted:
       return setError(fcclSystemError, "rank %d: bootstrap aborted while waiting for %s", rank, what);
     case IoStatus::kClosed:
       return setError(fcclRemoteError,
-                      "rank %d: bootstrap connection closed while waiting for %s (did that rank fail?)",
-                      rank, what);
+                      "rank %d: bootstrap connection closed while waiting for %s (did that rank fail?)", rank,
+                      what);
     default:
-      return setError(fcclSystemError, "rank %d: bootstrap socket error while waiting for %s: %s",
-                      rank, what, strerror(st.err));
+      return setError(fcclSystemError, "rank %d: bootstrap socket error while waiting for %s: %s", rank, what,
+                      strerror(st.err));
   }
 }
 
@@ -138,12 +138,11 @@ fcclResult_t Bootstrap::Impl::readHeader(int fd, int peer, const char* what, con
   return fcclSuccess;
 }
 
-fcclResult_t Bootstrap::Impl::connectPeer(int peer, PeerConnKind kind, const IoLimit& lim,
-                                          int* fd) {
+fcclResult_t Bootstrap::Impl::connectPeer(int peer, PeerConnKind kind, const IoLimit& lim, int* fd) {
   const char* what = kind == kConnRing ? "ring connection" : "connection for send";
   IoStatus st = socketConnect(peers[peer].listenAddr, lim, fd);
-  if (!st.ok()) return fail(st, "rank %d (%s to %s)", peer, what,
-                            socketAddressToString(peers[peer].listenAddr).c_str());
+  if (!st.ok())
+    return fail(st, "rank %d (%s to %s)", peer, what, socketAddressToString(peers[peer].listenAddr).c_str());
   track(*fd);
   struct {
     WireHeader hdr;
@@ -160,8 +159,7 @@ fcclResult_t Bootstrap::Impl::connectPeer(int peer, PeerConnKind kind, const IoL
 
 // Accepts connections until the one from `peer` of `kind` arrives; others (p2p connections
 // from ranks that are already further along) are kept in `incoming` for whoever wants them.
-fcclResult_t Bootstrap::Impl::acceptPeer(int peer, PeerConnKind kind, const IoLimit& lim,
-                                         int* fd) {
+fcclResult_t Bootstrap::Impl::acceptPeer(int peer, PeerConnKind kind, const IoLimit& lim, int* fd) {
   const char* what = kind == kConnRing ? "ring connection" : "connection for recv";
   for (size_t i = 0; i < incoming.size(); i++) {
     if (incoming[i].peer == peer && incoming[i].kind == kind) {
@@ -252,12 +250,10 @@ fcclResult_t Bootstrap::Impl::join(const fcclUniqueId& id) {
     fcclResult_t code = msg.code == fcclInvalidUsage || msg.code == fcclInvalidArgument
                             ? fcclResult_t(msg.code)
                             : fcclRemoteError;
-    if (code == fcclRemoteError)
-      return setError(code, "rank %d: bootstrap %s", rank, msg.text);
+    if (code == fcclRemoteError) return setError(code, "rank %d: bootstrap %s", rank, msg.text);
     return setError(code, "rank %d: bootstrap root rejected this rank: %s", rank, msg.text);
   }
-  if (h.magic != kWireMagic || h.type != kMsgTable ||
-      h.length != uint64_t(nranks) * sizeof(TableEntry))
+  if (h.magic != kWireMagic || h.type != kMsgTable || h.length != uint64_t(nranks) * sizeof(TableEntry))
     return setError(fcclInternalError, "rank %d: bootstrap root at %s sent a malformed table", rank,
                     rootName.c_str());
   peers.resize(size_t(nranks));
@@ -266,8 +262,8 @@ fcclResult_t Bootstrap::Impl::join(const fcclUniqueId& id) {
   closeFd(&rootFd);
   sendFds.assign(size_t(nranks), -1);
   recvFds.assign(size_t(nranks), -1);
-  FCCL_INFO(kLogBootstrap, "rank %d/%d: bootstrap joined root %s, listening on %s (%s)", rank,
-            nranks, rootName.c_str(), socketAddressToString(listenAddr).c_str(), ifname.c_str());
+  FCCL_INFO(kLogBootstrap, "rank %d/%d: bootstrap joined root %s, listening on %s (%s)", rank, nranks,
+            rootName.c_str(), socketAddressToString(listenAddr).c_str(), ifname.c_str());
   if (nranks == 1) return fcclSuccess;
 
   // Ring: connect forward first (it completes in the peer's backlog even before the peer
@@ -289,8 +285,7 @@ fcclResult_t Bootstrap::create(const fcclUniqueId& id, int rank, int nranks, int
   if (nranks < 1)
     return setError(fcclInvalidArgument, "fcclCommInitRank: nranks=%d, must be at least 1", nranks);
   if (rank < 0 || rank >= nranks)
-    return setError(fcclInvalidArgument, "fcclCommInitRank: rank=%d is out of range [0, %d)", rank,
-                    nranks);
+    return setError(fcclInvalidArgument, "fcclCommInitRank: rank=%d is out of range [0, %d)", rank, nranks);
   if (timeoutMs <= 0) timeoutMs = env().timeoutMs;
   if (!env().commId.empty() && rank == 0) FCCL_CHECK(bootstrapStartRoot(id));
 
@@ -350,8 +345,8 @@ fcclResult_t Bootstrap::barrier() {
 fcclResult_t Bootstrap::send(int peer, uint32_t tag, const void* data, size_t bytes) {
   Impl& im = *impl_;
   if (peer < 0 || peer >= nranks_)
-    return setError(fcclInvalidArgument, "rank %d: bootstrap send to rank %d, out of range [0, %d)",
-                    rank_, peer, nranks_);
+    return setError(fcclInvalidArgument, "rank %d: bootstrap send to rank %d, out of range [0, %d)", rank_,
+                    peer, nranks_);
   if (bytes > kMaxMessageBytes)
     return setError(fcclInvalidArgument, "rank %d: bootstrap send of %zu bytes exceeds the %zu-byte cap",
                     rank_, bytes, kMaxMessageBytes);
@@ -372,8 +367,8 @@ fcclResult_t Bootstrap::send(int peer, uint32_t tag, const void* data, size_t by
 fcclResult_t Bootstrap::recv(int peer, uint32_t tag, void* data, size_t bytes) {
   Impl& im = *impl_;
   if (peer < 0 || peer >= nranks_)
-    return setError(fcclInvalidArgument, "rank %d: bootstrap recv from rank %d, out of range [0, %d)",
-                    rank_, peer, nranks_);
+    return setError(fcclInvalidArgument, "rank %d: bootstrap recv from rank %d, out of range [0, %d)", rank_,
+                    peer, nranks_);
   for (auto it = im.stash.begin(); it != im.stash.end(); ++it) {
     if (it->peer != peer || it->tag != tag) continue;
     if (it->data.size() != bytes) {
@@ -388,8 +383,9 @@ fcclResult_t Bootstrap::recv(int peer, uint32_t tag, void* data, size_t bytes) {
     return fcclSuccess;
   }
   if (peer == rank_)
-    return setError(fcclInvalidUsage, "rank %d: bootstrap recv from itself with tag %u, but no such send was posted",
-                    rank_, tag);
+    return setError(fcclInvalidUsage,
+                    "rank %d: bootstrap recv from itself with tag %u, but no such send was posted", rank_,
+                    tag);
   IoLimit lim = im.limit();
   if (im.recvFds[peer] < 0) FCCL_CHECK(im.acceptPeer(peer, kConnP2p, lim, &im.recvFds[peer]));
   int fd = im.recvFds[peer];

@@ -21,9 +21,9 @@ namespace fccl {
 
 // The unique id's layout (fits in FCCL_UNIQUE_ID_BYTES).
 struct UniqueIdContents {
-  uint64_t magic;           // kUniqueIdMagic; anything else is a corrupted id
-  SocketAddress addr;       // the root's address (IPv4 or IPv6; sockaddr_storage is too big)
-  uint8_t secret[32];       // random; proves that a connecting rank was given this id
+  uint64_t magic;      // kUniqueIdMagic; anything else is a corrupted id
+  SocketAddress addr;  // the root's address (IPv4 or IPv6; sockaddr_storage is too big)
+  uint8_t secret[32];  // random; proves that a connecting rank was given this id
 };
 static_assert(sizeof(UniqueIdContents) <= FCCL_UNIQUE_ID_BYTES, "unique id too large");
 constexpr uint64_t kUniqueIdMagic = 0x6663636c49443031ull;  // "fcclID01"
@@ -40,8 +40,8 @@ fcclResult_t bootstrapStartRoot(const fcclUniqueId& id);
 struct PeerInfo {
   int rank;
   int pid;
-  uint64_t hostHash;   // ranks with equal hostHash share memory (shm transport)
-  uint64_t commHash;   // the unique id's hash, the same on every rank of a communicator
+  uint64_t hostHash;  // ranks with equal hostHash share memory (shm transport)
+  uint64_t commHash;  // the unique id's hash, the same on every rank of a communicator
   char hostname[64];
 };
 

@@ -81,8 +81,7 @@ class Root {
 };
 
 void Root::reject(RootClient& c, const char* why) {
-  FCCL_WARN("bootstrap root: rejected connection from %s: %s",
-            socketAddressToString(c.from).c_str(), why);
+  FCCL_WARN("bootstrap root: rejected connection from %s: %s", socketAddressToString(c.from).c_str(), why);
   socketClose(&c.fd);
 }
 
@@ -125,8 +124,8 @@ bool Root::serve(RootClient& c) {
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
   if (n <= 0) {
     char why[96];
-    snprintf(why, sizeof(why), "truncated hello (connection closed after %zu of %zu bytes)",
-             c.got, sizeof(c.frame));
+    snprintf(why, sizeof(why), "truncated hello (connection closed after %zu of %zu bytes)", c.got,
+             sizeof(c.frame));
     reject(c, why);
     return false;
   }
@@ -152,8 +151,7 @@ bool Root::serve(RootClient& c) {
     return false;
   }
   if (h.nranks < 1 || h.nranks > kMaxRanks) {
-    replyError(c, fcclInvalidUsage, "rank %d says nranks=%d, outside [1, %d]", h.rank, h.nranks,
-               kMaxRanks);
+    replyError(c, fcclInvalidUsage, "rank %d says nranks=%d, outside [1, %d]", h.rank, h.nranks, kMaxRanks);
     return false;
   }
   if (h.rank < 0 || h.rank >= h.nranks) {
@@ -165,14 +163,13 @@ bool Root::serve(RootClient& c) {
     firstRank_ = h.rank;
     joined_.resize(size_t(nranks_));
   } else if (h.nranks != nranks_) {
-    replyError(c, fcclInvalidUsage, "rank %d says nranks=%d but rank %d said nranks=%d", h.rank,
-               h.nranks, firstRank_, nranks_);
+    replyError(c, fcclInvalidUsage, "rank %d says nranks=%d but rank %d said nranks=%d", h.rank, h.nranks,
+               firstRank_, nranks_);
     return false;
   }
   if (joined_[h.rank].fd >= 0) {
     replyError(c, fcclInvalidUsage, "rank %d joined twice (first from %s, again from %s)", h.rank,
-               socketAddressToString(joined_[h.rank].from).c_str(),
-               socketAddressToString(c.from).c_str());
+               socketAddressToString(joined_[h.rank].from).c_str(), socketAddressToString(c.from).c_str());
     return false;
   }
   join(c);
@@ -200,8 +197,7 @@ void Root::checkJoinedAlive() {
     if (!p.revents) continue;
     for (RootClient& j : joined_) {
       if (j.fd != p.fd) continue;
-      FCCL_INFO(kLogBootstrap, "bootstrap root: rank %d left before all ranks joined",
-                j.frame.hello.rank);
+      FCCL_INFO(kLogBootstrap, "bootstrap root: rank %d left before all ranks joined", j.frame.hello.rank);
       socketClose(&j.fd);
       joinedCount_--;
     }
@@ -220,7 +216,8 @@ void Root::sendTable() {
     memcpy(buf.data() + sizeof(h) + size_t(r) * sizeof(e), &e, sizeof(e));
   }
   for (RootClient& j : joined_) {
-    IoStatus st = socketSendAll(j.fd, buf.data(), buf.size(), ioLimitAfterMs(timeoutMs_ < 60000 ? timeoutMs_ : 60000));
+    IoStatus st =
+        socketSendAll(j.fd, buf.data(), buf.size(), ioLimitAfterMs(timeoutMs_ < 60000 ? timeoutMs_ : 60000));
     if (!st.ok())
       FCCL_WARN("bootstrap root: could not send the table to rank %d: %s", j.frame.hello.rank,
                 ioStatusString(st).c_str());
@@ -241,11 +238,12 @@ void Root::timeOut() {
   for (RootClient& j : joined_) {
     if (j.fd < 0) continue;
     int64_t waitedMs = (nowNs() - j.joinNs) / 1000000;
-    replyError(j, fcclRemoteError, "timed out after %lld ms waiting for rank%s %s (%d of %d ranks joined the root)",
+    replyError(j, fcclRemoteError,
+               "timed out after %lld ms waiting for rank%s %s (%d of %d ranks joined the root)",
                (long long)waitedMs, nMissing > 1 ? "s" : "", missing.c_str(), joinedCount_, nranks_);
   }
-  FCCL_WARN("bootstrap root: giving up, %d of %d ranks joined (missing: %s)", joinedCount_,
-            nranks_, nranks_ ? missing.c_str() : "all");
+  FCCL_WARN("bootstrap root: giving up, %d of %d ranks joined (missing: %s)", joinedCount_, nranks_,
+            nranks_ ? missing.c_str() : "all");
 }
 
 void Root::run() {
@@ -314,8 +312,7 @@ fcclResult_t bootstrapIdFromEnv(fcclUniqueId* id) {
   FCCL_CHECK(socketAddressParse(env().commId, &c.addr));
   // Every rank derives the same secret; without FCCL_COMM_SECRET it is a fixed string, which
   // still keeps jobs that use another secret (or a random unique id) apart.
-  hash256(env().commSecret.empty() ? std::string("fccl default bootstrap secret v1")
-                                   : env().commSecret,
+  hash256(env().commSecret.empty() ? std::string("fccl default bootstrap secret v1") : env().commSecret,
           c.secret);
   memset(id, 0, sizeof(*id));
   memcpy(id->internal, &c, sizeof(c));

@@ -72,7 +72,10 @@ struct ErrorMsg {
   char text[252];
 };
 
-enum PeerConnKind : int32_t { kConnRing = 1, kConnP2p = 2 };
+enum PeerConnKind : int32_t {
+  kConnRing = 1,
+  kConnP2p = 2
+};
 
 struct PeerHello {
   uint8_t secret[32];

@@ -38,18 +38,21 @@ CollTask task(CollKind kind, const void* send, void* recv, size_t count, fcclDat
 
 extern "C" {
 
-FCCL_API fcclResult_t fcclAllReduce(const void* sendbuff, void* recvbuff, size_t count, fcclDataType_t datatype,
-                                    fcclRedOp_t op, fcclComm_t comm, fcclStream_t stream) {
-  return submit("fcclAllReduce", comm, stream, task(CollKind::AllReduce, sendbuff, recvbuff, count, datatype, op, 0));
+FCCL_API fcclResult_t fcclAllReduce(const void* sendbuff, void* recvbuff, size_t count,
+                                    fcclDataType_t datatype, fcclRedOp_t op, fcclComm_t comm,
+                                    fcclStream_t stream) {
+  return submit("fcclAllReduce", comm, stream,
+                task(CollKind::AllReduce, sendbuff, recvbuff, count, datatype, op, 0));
 }
 
 FCCL_API fcclResult_t fcclReduce(const void* sendbuff, void* recvbuff, size_t count, fcclDataType_t datatype,
                                  fcclRedOp_t op, int root, fcclComm_t comm, fcclStream_t stream) {
-  return submit("fcclReduce", comm, stream, task(CollKind::Reduce, sendbuff, recvbuff, count, datatype, op, root));
+  return submit("fcclReduce", comm, stream,
+                task(CollKind::Reduce, sendbuff, recvbuff, count, datatype, op, root));
 }
 
-FCCL_API fcclResult_t fcclBroadcast(const void* sendbuff, void* recvbuff, size_t count, fcclDataType_t datatype,
-                                    int root, fcclComm_t comm, fcclStream_t stream) {
+FCCL_API fcclResult_t fcclBroadcast(const void* sendbuff, void* recvbuff, size_t count,
+                                    fcclDataType_t datatype, int root, fcclComm_t comm, fcclStream_t stream) {
   return submit("fcclBroadcast", comm, stream,
                 task(CollKind::Broadcast, sendbuff, recvbuff, count, datatype, fcclSum, root));
 }
@@ -61,26 +64,28 @@ FCCL_API fcclResult_t fcclReduceScatter(const void* sendbuff, void* recvbuff, si
                 task(CollKind::ReduceScatter, sendbuff, recvbuff, recvcount, datatype, op, 0));
 }
 
-FCCL_API fcclResult_t fcclAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, fcclDataType_t datatype,
-                                    fcclComm_t comm, fcclStream_t stream) {
+FCCL_API fcclResult_t fcclAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
+                                    fcclDataType_t datatype, fcclComm_t comm, fcclStream_t stream) {
   return submit("fcclAllGather", comm, stream,
                 task(CollKind::AllGather, sendbuff, recvbuff, sendcount, datatype, fcclSum, 0));
 }
 
-FCCL_API fcclResult_t fcclAlltoAll(const void* sendbuff, void* recvbuff, size_t count, fcclDataType_t datatype,
-                                   fcclComm_t comm, fcclStream_t stream) {
+FCCL_API fcclResult_t fcclAlltoAll(const void* sendbuff, void* recvbuff, size_t count,
+                                   fcclDataType_t datatype, fcclComm_t comm, fcclStream_t stream) {
   return submit("fcclAlltoAll", comm, stream,
                 task(CollKind::AlltoAll, sendbuff, recvbuff, count, datatype, fcclSum, 0));
 }
 
 FCCL_API fcclResult_t fcclSend(const void* sendbuff, size_t count, fcclDataType_t datatype, int peer,
                                fcclComm_t comm, fcclStream_t stream) {
-  return submit("fcclSend", comm, stream, task(CollKind::Send, sendbuff, nullptr, count, datatype, fcclSum, peer));
+  return submit("fcclSend", comm, stream,
+                task(CollKind::Send, sendbuff, nullptr, count, datatype, fcclSum, peer));
 }
 
-FCCL_API fcclResult_t fcclRecv(void* recvbuff, size_t count, fcclDataType_t datatype, int peer, fcclComm_t comm,
-                               fcclStream_t stream) {
-  return submit("fcclRecv", comm, stream, task(CollKind::Recv, nullptr, recvbuff, count, datatype, fcclSum, peer));
+FCCL_API fcclResult_t fcclRecv(void* recvbuff, size_t count, fcclDataType_t datatype, int peer,
+                               fcclComm_t comm, fcclStream_t stream) {
+  return submit("fcclRecv", comm, stream,
+                task(CollKind::Recv, nullptr, recvbuff, count, datatype, fcclSum, peer));
 }
 
 }  // extern "C"

@@ -10,8 +10,8 @@
 #include <string>
 #include <thread>
 #include <vector>
-#include "fccl.h"
 #include "collectives/coll.h"
+#include "fccl.h"
 #include "src/bootstrap.h"
 #include "transports/transport.h"
 
@@ -23,13 +23,13 @@ struct UserRedOp {
   fcclDataType_t type = fcclFloat32;
   fcclScalarResidence_t residence = fcclScalarHostImmediate;
   alignas(8) unsigned char value[8] = {};  // the immediate scalar
-  const void* pointer = nullptr;            // fcclScalarDevice: read at each call
+  const void* pointer = nullptr;           // fcclScalarDevice: read at each call
 };
 
 struct TuningParams {
-  size_t chunkBytes;       // FIFO slot size = ring pipeline chunk
-  int nslots;              // FIFO depth
-  size_t directMaxBytes;   // largest per-rank publication of the direct algorithm
+  size_t chunkBytes;      // FIFO slot size = ring pipeline chunk
+  int nslots;             // FIFO depth
+  size_t directMaxBytes;  // largest per-rank publication of the direct algorithm
 };
 
 }  // namespace fccl

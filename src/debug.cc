@@ -21,10 +21,13 @@ struct LogConfig {
 };
 
 uint64_t subsysBit(const std::string& name) {
-  static const struct { const char* name; uint64_t bit; } kNames[] = {
-      {"INIT", kLogInit}, {"COLL", kLogColl}, {"P2P", kLogP2p}, {"SHM", kLogShm},
-      {"NET", kLogNet}, {"BOOTSTRAP", kLogBootstrap}, {"TUNING", kLogTuning}, {"ENV", kLogEnv},
-      {"FUSION", kLogFusion}, {"ALL", kLogAll}};
+  static const struct {
+    const char* name;
+    uint64_t bit;
+  } kNames[] = {{"INIT", kLogInit},     {"COLL", kLogColl}, {"P2P", kLogP2p},
+                {"SHM", kLogShm},       {"NET", kLogNet},   {"BOOTSTRAP", kLogBootstrap},
+                {"TUNING", kLogTuning}, {"ENV", kLogEnv},   {"FUSION", kLogFusion},
+                {"ALL", kLogAll}};
   for (auto& n : kNames)
     if (strcasecmp(n.name, name.c_str()) == 0) return n.bit;
   return 0;
@@ -35,11 +38,16 @@ const LogConfig& config() {
     LogConfig c;
     const Env& e = env();
     const std::string& d = e.debug;
-    if (strcasecmp(d.c_str(), "NONE") == 0) c.level = LogLevel::None;
-    else if (strcasecmp(d.c_str(), "VERSION") == 0) c.level = LogLevel::Version;
-    else if (strcasecmp(d.c_str(), "INFO") == 0) c.level = LogLevel::Info;
-    else if (strcasecmp(d.c_str(), "TRACE") == 0) c.level = LogLevel::Trace;
-    else c.level = LogLevel::Warn;
+    if (strcasecmp(d.c_str(), "NONE") == 0)
+      c.level = LogLevel::None;
+    else if (strcasecmp(d.c_str(), "VERSION") == 0)
+      c.level = LogLevel::Version;
+    else if (strcasecmp(d.c_str(), "INFO") == 0)
+      c.level = LogLevel::Info;
+    else if (strcasecmp(d.c_str(), "TRACE") == 0)
+      c.level = LogLevel::Trace;
+    else
+      c.level = LogLevel::Warn;
     if (!e.debugSubsys.empty()) {
       bool negate = e.debugSubsys[0] == '^';
       uint64_t bits = 0;
@@ -61,9 +69,12 @@ const LogConfig& config() {
       for (size_t i = 0; i < e.debugFile.size(); ++i) {
         if (e.debugFile[i] == '%' && i + 1 < e.debugFile.size()) {
           char k = e.debugFile[++i];
-          if (k == 'h') path += c.host;
-          else if (k == 'p') path += std::to_string(getpid());
-          else path += k;
+          if (k == 'h')
+            path += c.host;
+          else if (k == 'p')
+            path += std::to_string(getpid());
+          else
+            path += k;
         } else {
           path += e.debugFile[i];
         }
@@ -79,10 +90,14 @@ thread_local int tlsRank = -1;
 
 const char* levelName(LogLevel level) {
   switch (level) {
-    case LogLevel::Warn: return "WARN";
-    case LogLevel::Info: return "INFO";
-    case LogLevel::Trace: return "TRACE";
-    default: return "";
+    case LogLevel::Warn:
+      return "WARN";
+    case LogLevel::Info:
+      return "INFO";
+    case LogLevel::Trace:
+      return "TRACE";
+    default:
+      return "";
   }
 }
 
@@ -103,7 +118,8 @@ void logMessage(LogLevel level, uint64_t subsys, const char* file, int line, con
   char buf[2048];
   int tid = static_cast<int>(syscall(SYS_gettid));
   int n = tlsRank >= 0
-              ? snprintf(buf, sizeof(buf), "%s:%d:%d [%d] fccl %s ", c.host, getpid(), tid, tlsRank, levelName(level))
+              ? snprintf(buf, sizeof(buf), "%s:%d:%d [%d] fccl %s ", c.host, getpid(), tid, tlsRank,
+                         levelName(level))
               : snprintf(buf, sizeof(buf), "%s:%d:%d fccl %s ", c.host, getpid(), tid, levelName(level));
   if (level == LogLevel::Trace && n < (int)sizeof(buf))
     n += snprintf(buf + n, sizeof(buf) - n, "%s:%d ", file, line);

@@ -5,7 +5,13 @@
 
 namespace fccl {
 
-enum class LogLevel : int { None = 0, Version = 1, Warn = 2, Info = 3, Trace = 4 };
+enum class LogLevel : int {
+  None = 0,
+  Version = 1,
+  Warn = 2,
+  Info = 3,
+  Trace = 4
+};
 
 // Subsystems, as FCCL_DEBUG_SUBSYS names them (INIT,COLL,P2P,SHM,NET,BOOTSTRAP,TUNING,ENV,FUSION,ALL).
 enum LogSubsys : uint64_t {
@@ -30,14 +36,18 @@ void logSetRank(int rank);
 
 }  // namespace fccl
 
-#define FCCL_WARN(...) ::fccl::logMessage(::fccl::LogLevel::Warn, ::fccl::kLogAll, __FILE__, __LINE__, __VA_ARGS__)
-#define FCCL_INFO(subsys, ...)                                                     \
-  do {                                                                             \
-    if (::fccl::logEnabled(::fccl::LogLevel::Info, (subsys)))                      \
+#define FCCL_WARN(...) \
+  ::fccl::logMessage(::fccl::LogLevel::Warn, ::fccl::kLogAll, __FILE__, __LINE__, __VA_ARGS__)
+#define FCCL_INFO(subsys, ...)                                                               \
+  do {                                                                                       \
+    if (::fccl::logEnabled(::fccl::LogLevel::Info, (subsys)))                                \
       ::fccl::logMessage(::fccl::LogLevel::Info, (subsys), __FILE__, __LINE__, __VA_ARGS__); \
   } while (0)
 #ifdef FCCL_TRACE
-#define FCCL_TRACE_LOG(subsys, ...) ::fccl::logMessage(::fccl::LogLevel::Trace, (subsys), __FILE__, __LINE__, __VA_ARGS__)
+#define FCCL_TRACE_LOG(subsys, ...) \
+  ::fccl::logMessage(::fccl::LogLevel::Trace, (subsys), __FILE__, __LINE__, __VA_ARGS__)
 #else
-#define FCCL_TRACE_LOG(subsys, ...) do { } while (0)
+#define FCCL_TRACE_LOG(subsys, ...) \
+  do {                              \
+  } while (0)
 #endif

@@ -83,8 +83,9 @@ fcclResult_t commCheckUsable(fcclComm* comm, const char* api) {
   if (comm->abortFlag.load() != 0)
     return setError(fcclInvalidUsage, "%s: rank %d: the communicator was aborted", api, comm->rank);
   if (err != fcclSuccess)
-    return setError(static_cast<fcclResult_t>(err), "%s: rank %d: the communicator failed earlier and cannot be used: %s",
-                    api, comm->rank, comm->lastErrorText.c_str());
+    return setError(static_cast<fcclResult_t>(err),
+                    "%s: rank %d: the communicator failed earlier and cannot be used: %s", api, comm->rank,
+                    comm->lastErrorText.c_str());
   return fcclSuccess;
 }
 
@@ -104,7 +105,8 @@ fcclResult_t executeTasks(fcclComm* comm, const std::vector<CollTask>& tasks) {
     res = runP2p(ctx, p2p.data(), p2p.size());
   }
   for (size_t i = 0; i < tasks.size() && res == fcclSuccess; ++i)
-    if (tasks[i].kind != CollKind::Send && tasks[i].kind != CollKind::Recv) res = runCollective(comm, tasks[i]);
+    if (tasks[i].kind != CollKind::Send && tasks[i].kind != CollKind::Recv)
+      res = runCollective(comm, tasks[i]);
   // Invalid usage detected before anything moved (a self-send without its receive) leaves the
   // communicator intact; anything else may have left peers mid-operation.
   if (res != fcclSuccess) recordFailure(comm, res);

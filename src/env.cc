@@ -17,7 +17,8 @@ namespace fccl {
 bool parseInt64(const char* text, int64_t* out) {
   // Decimal only, optional '-', nothing else: "010" is ten, " 12" / "+12" / "0x10" are rejected.
   if (text == nullptr || *text == '\0') return false;
-  if (!(isdigit(static_cast<unsigned char>(text[0])) || (text[0] == '-' && isdigit(static_cast<unsigned char>(text[1])))))
+  if (!(isdigit(static_cast<unsigned char>(text[0])) ||
+        (text[0] == '-' && isdigit(static_cast<unsigned char>(text[1])))))
     return false;
   errno = 0;
   char* end = nullptr;
@@ -40,7 +41,12 @@ bool parseBool(const char* text, bool* out) {
 
 namespace {
 
-enum class Kind { String, Int, Bool, Seconds };
+enum class Kind {
+  String,
+  Int,
+  Bool,
+  Seconds
+};
 
 struct Var {
   const char* name;
@@ -58,18 +64,30 @@ Env readEnv(std::vector<std::string>* setLines) {
   Env e;
   const Var vars[] = {
       {"FCCL_DEBUG", Kind::String, "WARN", "log level: NONE, VERSION, WARN, INFO, TRACE", &e.debug},
-      {"FCCL_DEBUG_SUBSYS", Kind::String, "", "subsystems to log: INIT,COLL,P2P,SHM,NET,BOOTSTRAP,TUNING,ENV,FUSION,ALL; ^ negates", &e.debugSubsys},
-      {"FCCL_DEBUG_FILE", Kind::String, "", "write the log to this file (%h host, %p pid) instead of stderr", &e.debugFile},
-      {"FCCL_TIMEOUT", Kind::Seconds, "300", "seconds any wait may last before it fails with an error naming the peer", &e.timeoutMs},
-      {"FCCL_ALGO", Kind::String, "", "force the algorithm: ring or direct (default: the tuner picks by size)", &e.algo},
-      {"FCCL_CHUNKSIZE", Kind::Int, "0", "bytes per pipeline chunk / FIFO slot (default: tuned)", &e.chunkSize},
-      {"FCCL_DIRECT_MAX_BYTES", Kind::Int, "0", "largest per-rank message for the direct (latency) algorithm (default: tuned)", &e.directMaxBytes},
-      {"FCCL_COMM_ID", Kind::String, "", "host:port of the bootstrap root; rank 0 hosts it (like NCCL_COMM_ID)", &e.commId},
-      {"FCCL_SOCKET_IFNAME", Kind::String, "", "interfaces for bootstrap sockets: eth0 (prefix), ^docker (exclude), =lo (exact)", &e.socketIfname},
-      {"FCCL_SOCKET_FAMILY", Kind::String, "", "AF_INET or AF_INET6 to restrict the bootstrap address family", &e.socketFamily},
-      {"FCCL_COMM_SECRET", Kind::String, "", "shared secret of the bootstrap when FCCL_COMM_ID fixes the root", &e.commSecret},
-      {"FCCL_SPIN_COUNT", Kind::Int, "2000", "busy polls before a wait starts yielding the core", &e.spinCount},
-      {"FCCL_SET_AFFINITY", Kind::Bool, "0", "pin each rank's thread to the cores hwloc reports near it", &e.setAffinity},
+      {"FCCL_DEBUG_SUBSYS", Kind::String, "",
+       "subsystems to log: INIT,COLL,P2P,SHM,NET,BOOTSTRAP,TUNING,ENV,FUSION,ALL; ^ negates", &e.debugSubsys},
+      {"FCCL_DEBUG_FILE", Kind::String, "", "write the log to this file (%h host, %p pid) instead of stderr",
+       &e.debugFile},
+      {"FCCL_TIMEOUT", Kind::Seconds, "300",
+       "seconds any wait may last before it fails with an error naming the peer", &e.timeoutMs},
+      {"FCCL_ALGO", Kind::String, "",
+       "force the algorithm: ring or direct (default: the tuner picks by size)", &e.algo},
+      {"FCCL_CHUNKSIZE", Kind::Int, "0", "bytes per pipeline chunk / FIFO slot (default: tuned)",
+       &e.chunkSize},
+      {"FCCL_DIRECT_MAX_BYTES", Kind::Int, "0",
+       "largest per-rank message for the direct (latency) algorithm (default: tuned)", &e.directMaxBytes},
+      {"FCCL_COMM_ID", Kind::String, "",
+       "host:port of the bootstrap root; rank 0 hosts it (like NCCL_COMM_ID)", &e.commId},
+      {"FCCL_SOCKET_IFNAME", Kind::String, "",
+       "interfaces for bootstrap sockets: eth0 (prefix), ^docker (exclude), =lo (exact)", &e.socketIfname},
+      {"FCCL_SOCKET_FAMILY", Kind::String, "", "AF_INET or AF_INET6 to restrict the bootstrap address family",
+       &e.socketFamily},
+      {"FCCL_COMM_SECRET", Kind::String, "",
+       "shared secret of the bootstrap when FCCL_COMM_ID fixes the root", &e.commSecret},
+      {"FCCL_SPIN_COUNT", Kind::Int, "2000", "busy polls before a wait starts yielding the core",
+       &e.spinCount},
+      {"FCCL_SET_AFFINITY", Kind::Bool, "0", "pin each rank's thread to the cores hwloc reports near it",
+       &e.setAffinity},
       {"FCCL_SHM_PREFIX", Kind::String, "fccl", "name prefix of POSIX shared-memory segments", &e.shmDir},
   };
   for (const Var& v : vars) {

@@ -8,20 +8,20 @@
 namespace fccl {
 
 struct Env {
-  std::string debug;          // FCCL_DEBUG: NONE|VERSION|WARN|INFO|TRACE
-  std::string debugSubsys;    // FCCL_DEBUG_SUBSYS: comma list, ^ to negate
-  std::string debugFile;      // FCCL_DEBUG_FILE: log to this file (%h host, %p pid)
-  int64_t timeoutMs;          // FCCL_TIMEOUT (seconds in env, stored in ms)
-  std::string algo;           // FCCL_ALGO: ring|direct (empty: tuner decides)
-  int64_t chunkSize;          // FCCL_CHUNKSIZE: bytes per pipeline chunk (0: tuner)
-  int64_t directMaxBytes;     // FCCL_DIRECT_MAX_BYTES: largest message for the direct algorithm
-  std::string commId;         // FCCL_COMM_ID: host:port of the bootstrap root
-  std::string socketIfname;   // FCCL_SOCKET_IFNAME: interface filter (eth0, ^docker, =lo)
-  std::string socketFamily;   // FCCL_SOCKET_FAMILY: AF_INET|AF_INET6
-  std::string commSecret;     // FCCL_COMM_SECRET: shared secret when FCCL_COMM_ID fixes the root
-  int64_t spinCount;          // FCCL_SPIN_COUNT: busy polls before a wait starts yielding
-  bool setAffinity;           // FCCL_SET_AFFINITY: pin helper threads near the rank's cores
-  std::string shmDir;         // FCCL_SHM_PREFIX: name prefix of POSIX shm segments
+  std::string debug;         // FCCL_DEBUG: NONE|VERSION|WARN|INFO|TRACE
+  std::string debugSubsys;   // FCCL_DEBUG_SUBSYS: comma list, ^ to negate
+  std::string debugFile;     // FCCL_DEBUG_FILE: log to this file (%h host, %p pid)
+  int64_t timeoutMs;         // FCCL_TIMEOUT (seconds in env, stored in ms)
+  std::string algo;          // FCCL_ALGO: ring|direct (empty: tuner decides)
+  int64_t chunkSize;         // FCCL_CHUNKSIZE: bytes per pipeline chunk (0: tuner)
+  int64_t directMaxBytes;    // FCCL_DIRECT_MAX_BYTES: largest message for the direct algorithm
+  std::string commId;        // FCCL_COMM_ID: host:port of the bootstrap root
+  std::string socketIfname;  // FCCL_SOCKET_IFNAME: interface filter (eth0, ^docker, =lo)
+  std::string socketFamily;  // FCCL_SOCKET_FAMILY: AF_INET|AF_INET6
+  std::string commSecret;    // FCCL_COMM_SECRET: shared secret when FCCL_COMM_ID fixes the root
+  int64_t spinCount;         // FCCL_SPIN_COUNT: busy polls before a wait starts yielding
+  bool setAffinity;          // FCCL_SET_AFFINITY: pin helper threads near the rank's cores
+  std::string shmDir;        // FCCL_SHM_PREFIX: name prefix of POSIX shm segments
 };
 
 const Env& env();

@@ -29,8 +29,10 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   comm->commHash = comm->peers[rank].commHash;
   comm->tuning = defaultTuning(nranks);
 
-  TransportSetup setup{rank, nranks, comm->commHash, comm->bootstrap.get(), &comm->peers,
-                       FifoShape{comm->tuning.nslots, comm->tuning.chunkBytes, comm->tuning.directMaxBytes}};
+  TransportSetup setup{
+      rank,           nranks,
+      comm->commHash, comm->bootstrap.get(),
+      &comm->peers,   FifoShape{comm->tuning.nslots, comm->tuning.chunkBytes, comm->tuning.directMaxBytes}};
   FCCL_CHECK(transportsSetup(setup, &comm->conns));
   comm->scratch.assign(comm->tuning.chunkBytes, 0);
 
@@ -49,12 +51,14 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
     for (int r = 0; r < rank; ++r) localIndex += comm->peers[r].hostHash == comm->peers[rank].hostHash;
     int cpu = topo.processCpus.empty() ? localIndex % std::max(1, topo.npus)
                                        : topo.processCpus[localIndex % topo.processCpus.size()];
-    if (topoBindThread({cpu}) == fcclSuccess) FCCL_INFO(kLogInit, "rank %d bound to PU %d (FCCL_SET_AFFINITY)", rank, cpu);
+    if (topoBindThread({cpu}) == fcclSuccess)
+      FCCL_INFO(kLogInit, "rank %d bound to PU %d (FCCL_SET_AFFINITY)", rank, cpu);
   }
   if (localRanks > cpus)
     FCCL_INFO(kLogInit, "%d ranks share %d CPUs: waits yield after %llu polls", localRanks, cpus,
               (unsigned long long)comm->spinLimit);
-  FCCL_INFO(kLogInit, "comm %p%s%s rank %d nranks %d pid %d host %s: transport %s to every peer; ring %d -> %d -> %d",
+  FCCL_INFO(kLogInit,
+            "comm %p%s%s rank %d nranks %d pid %d host %s: transport %s to every peer; ring %d -> %d -> %d",
             (void*)comm, comm->name.empty() ? "" : " name ", comm->name.c_str(), rank, nranks, (int)getpid(),
             comm->peers[rank].hostname, comm->conns.transportName, (rank + nranks - 1) % nranks, rank,
             (rank + 1) % nranks);
@@ -66,8 +70,9 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
 fcclResult_t checkConfig(const fcclConfig_t* config) {
   if (config == nullptr) return fcclSuccess;
   if (config->magic != FCCL_CONFIG_MAGIC || config->size < sizeof(fcclConfig_t) - sizeof(int))
-    return setError(fcclInvalidArgument, "fcclCommInitRankConfig: config was not initialized with "
-                                         "FCCL_CONFIG_INITIALIZER (bad magic or size)");
+    return setError(fcclInvalidArgument,
+                    "fcclCommInitRankConfig: config was not initialized with "
+                    "FCCL_CONFIG_INITIALIZER (bad magic or size)");
   if (config->blocking != FCCL_CONFIG_UNDEF_INT && config->blocking != 0 && config->blocking != 1)
     return setError(fcclInvalidArgument, "fcclCommInitRankConfig: config.blocking must be 0 or 1, not %d",
                     config->blocking);
@@ -94,15 +99,24 @@ FCCL_API fcclResult_t fcclGetVersion(int* version) {
 
 FCCL_API const char* fcclGetErrorString(fcclResult_t result) {
   switch (result) {
-    case fcclSuccess: return "no error";
-    case fcclUnhandledCudaError: return "unhandled cuda error (run with FCCL_DEBUG=INFO for details)";
-    case fcclSystemError: return "unhandled system error (run with FCCL_DEBUG=INFO for details)";
-    case fcclInternalError: return "internal error - please report this issue to the fccl developers";
-    case fcclInvalidArgument: return "invalid argument (run with FCCL_DEBUG=WARN for details)";
-    case fcclInvalidUsage: return "invalid usage (run with FCCL_DEBUG=WARN for details)";
-    case fcclRemoteError: return "remote process exited or there was a network error";
-    case fcclInProgress: return "FCCL operation in progress";
-    default: return "unknown result code";
+    case fcclSuccess:
+      return "no error";
+    case fcclUnhandledCudaError:
+      return "unhandled cuda error (run with FCCL_DEBUG=INFO for details)";
+    case fcclSystemError:
+      return "unhandled system error (run with FCCL_DEBUG=INFO for details)";
+    case fcclInternalError:
+      return "internal error - please report this issue to the fccl developers";
+    case fcclInvalidArgument:
+      return "invalid argument (run with FCCL_DEBUG=WARN for details)";
+    case fcclInvalidUsage:
+      return "invalid usage (run with FCCL_DEBUG=WARN for details)";
+    case fcclRemoteError:
+      return "remote process exited or there was a network error";
+    case fcclInProgress:
+      return "FCCL operation in progress";
+    default:
+      return "unknown result code";
   }
 }
 
@@ -121,9 +135,11 @@ FCCL_API fcclResult_t fcclGetUniqueId(fcclUniqueId* uniqueId) {
 FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fcclUniqueId commId, int rank,
                                              fcclConfig_t* config) {
   logSetVariablesOnce();
-  if (newcomm == nullptr) return setError(fcclInvalidArgument, "fcclCommInitRank: comm (the output pointer) is NULL");
+  if (newcomm == nullptr)
+    return setError(fcclInvalidArgument, "fcclCommInitRank: comm (the output pointer) is NULL");
   *newcomm = nullptr;
-  if (nranks < 1) return setError(fcclInvalidArgument, "fcclCommInitRank: nranks %d must be at least 1", nranks);
+  if (nranks < 1)
+    return setError(fcclInvalidArgument, "fcclCommInitRank: nranks %d must be at least 1", nranks);
   if (rank < 0 || rank >= nranks)
     return setError(fcclInvalidArgument, "fcclCommInitRank: rank %d is out of range [0, %d)", rank, nranks);
   FCCL_CHECK(checkConfig(config));
@@ -228,13 +244,14 @@ FCCL_API fcclResult_t fcclCommAbort(fcclComm_t comm) {
   return fcclSuccess;
 }
 
-FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclComm_t* newcomm, fcclConfig_t* config) {
+FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclComm_t* newcomm,
+                                    fcclConfig_t* config) {
   FCCL_CHECK(checkComm("fcclCommSplit", comm));
   if (newcomm == nullptr) return setError(fcclInvalidArgument, "fcclCommSplit: newcomm is NULL");
   FCCL_CHECK(commCheckUsable(comm, "fcclCommSplit"));
   if (color < 0 && color != FCCL_SPLIT_NOCOLOR)
-    return setError(fcclInvalidArgument, "fcclCommSplit: rank %d: color %d must be >= 0 or FCCL_SPLIT_NOCOLOR",
-                    comm->rank, color);
+    return setError(fcclInvalidArgument,
+                    "fcclCommSplit: rank %d: color %d must be >= 0 or FCCL_SPLIT_NOCOLOR", comm->rank, color);
   *newcomm = nullptr;
   // A split is a collective of the parent: every rank, NOCOLOR included, advances its sequence.
   const uint32_t tag = 0x53504c00u | uint32_t(comm->opCount++ & 0xff);  // "SPL"
@@ -293,7 +310,8 @@ FCCL_API fcclResult_t fcclCommUserRank(const fcclComm_t comm, int* rank) {
 
 FCCL_API fcclResult_t fcclCommGetAsyncError(fcclComm_t comm, fcclResult_t* asyncError) {
   FCCL_CHECK(checkComm("fcclCommGetAsyncError", comm));
-  if (asyncError == nullptr) return setError(fcclInvalidArgument, "fcclCommGetAsyncError: asyncError is NULL");
+  if (asyncError == nullptr)
+    return setError(fcclInvalidArgument, "fcclCommGetAsyncError: asyncError is NULL");
   *asyncError = static_cast<fcclResult_t>(comm->asyncError.load());
   return fcclSuccess;
 }
@@ -306,7 +324,8 @@ FCCL_API fcclResult_t fcclRedOpCreatePreMulSum(fcclRedOp_t* op, void* scalar, fc
   if (static_cast<unsigned>(datatype) >= fcclNumTypes)
     return setError(fcclInvalidArgument, "fcclRedOpCreatePreMulSum: datatype %d is not valid", int(datatype));
   if (residence != fcclScalarDevice && residence != fcclScalarHostImmediate)
-    return setError(fcclInvalidArgument, "fcclRedOpCreatePreMulSum: residence %d is not valid", int(residence));
+    return setError(fcclInvalidArgument, "fcclRedOpCreatePreMulSum: residence %d is not valid",
+                    int(residence));
   size_t slot = 0;
   while (slot < comm->userOps.size() && comm->userOps[slot].inUse) ++slot;
   if (slot == comm->userOps.size()) comm->userOps.emplace_back();
@@ -325,8 +344,10 @@ FCCL_API fcclResult_t fcclRedOpDestroy(fcclRedOp_t op, fcclComm_t comm) {
   int v = static_cast<int>(op);
   size_t slot = size_t(v) - fcclNumOps;
   if (v < fcclNumOps || slot >= comm->userOps.size() || !comm->userOps[slot].inUse)
-    return setError(fcclInvalidArgument, "fcclRedOpDestroy: op %d was not created by fcclRedOpCreatePreMulSum on "
-                                         "this communicator", v);
+    return setError(fcclInvalidArgument,
+                    "fcclRedOpDestroy: op %d was not created by fcclRedOpCreatePreMulSum on "
+                    "this communicator",
+                    v);
   comm->userOps[slot].inUse = false;
   return fcclSuccess;
 }

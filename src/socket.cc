@@ -52,8 +52,8 @@ int newSocket(int family) {
 }
 
 bool retryableConnectError(int err) {
-  return err == ECONNREFUSED || err == ETIMEDOUT || err == ECONNRESET || err == EAGAIN ||
-         err == EINTR || err == ECONNABORTED;
+  return err == ECONNREFUSED || err == ETIMEDOUT || err == ECONNRESET || err == EAGAIN || err == EINTR ||
+         err == ECONNABORTED;
 }
 
 // Interface filter from FCCL_SOCKET_IFNAME: "^" excludes, "=" matches exactly, "," separates.
@@ -92,8 +92,7 @@ bool IoLimit::aborted() const {
 }
 bool IoLimit::expired() const { return nowNs() >= deadlineNs; }
 
-IoLimit ioLimitAfterMs(int64_t ms, const std::atomic<int>* abortFlag,
-                       const std::atomic<int>* abortFlag2) {
+IoLimit ioLimitAfterMs(int64_t ms, const std::atomic<int>* abortFlag, const std::atomic<int>* abortFlag2) {
   IoLimit lim;
   lim.deadlineNs = nowNs() + ms * 1000000;
   lim.abortFlag = abortFlag;
@@ -103,11 +102,16 @@ IoLimit ioLimitAfterMs(int64_t ms, const std::atomic<int>* abortFlag,
 
 std::string ioStatusString(IoStatus s) {
   switch (s.kind) {
-    case IoStatus::kOk: return "ok";
-    case IoStatus::kTimeout: return "timed out";
-    case IoStatus::kAborted: return "aborted";
-    case IoStatus::kClosed: return "connection closed by peer";
-    case IoStatus::kError: return strerror(s.err);
+    case IoStatus::kOk:
+      return "ok";
+    case IoStatus::kTimeout:
+      return "timed out";
+    case IoStatus::kAborted:
+      return "aborted";
+    case IoStatus::kClosed:
+      return "connection closed by peer";
+    case IoStatus::kError:
+      return strerror(s.err);
   }
   return "?";
 }
@@ -137,15 +141,13 @@ fcclResult_t socketAddressParse(const std::string& text, SocketAddress* out) {
   if (!text.empty() && text[0] == '[') {
     size_t close = text.find(']');
     if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return setError(fcclInvalidArgument, "bad socket address '%s' (expected [v6addr]:port)",
-                      text.c_str());
+      return setError(fcclInvalidArgument, "bad socket address '%s' (expected [v6addr]:port)", text.c_str());
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
     size_t colon = text.rfind(':');
     if (colon == std::string::npos || colon == 0)
-      return setError(fcclInvalidArgument, "bad socket address '%s' (expected host:port)",
-                      text.c_str());
+      return setError(fcclInvalidArgument, "bad socket address '%s' (expected host:port)", text.c_str());
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
@@ -159,8 +161,8 @@ fcclResult_t socketAddressParse(const std::string& text, SocketAddress* out) {
   addrinfo* res = nullptr;
   int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
   if (rc != 0 || !res)
-    return setError(fcclInvalidArgument, "cannot resolve host '%s' in '%s': %s", host.c_str(),
-                    text.c_str(), gai_strerror(rc));
+    return setError(fcclInvalidArgument, "cannot resolve host '%s' in '%s': %s", host.c_str(), text.c_str(),
+                    gai_strerror(rc));
   // Prefer IPv4 when a name resolves to both, as most launchers' MASTER_ADDR does.
   const addrinfo* pick = nullptr;
   for (const addrinfo* ai = res; ai; ai = ai->ai_next)
@@ -184,14 +186,15 @@ fcclResult_t socketAddressParse(const std::string& text, SocketAddress* out) {
 fcclResult_t socketFindInterface(SocketAddress* out, std::string* ifname) {
   int family = AF_UNSPEC;
   const std::string& fam = env().socketFamily;
-  if (fam == "AF_INET") family = AF_INET;
-  else if (fam == "AF_INET6") family = AF_INET6;
+  if (fam == "AF_INET")
+    family = AF_INET;
+  else if (fam == "AF_INET6")
+    family = AF_INET6;
   else if (!fam.empty())
     FCCL_WARN("FCCL_SOCKET_FAMILY=%s is not AF_INET or AF_INET6; using any family", fam.c_str());
 
   ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0)
-    return setError(fcclSystemError, "getifaddrs failed: %s", strerror(errno));
+  if (getifaddrs(&list) != 0) return setError(fcclSystemError, "getifaddrs failed: %s", strerror(errno));
   IfFilter filter(env().socketIfname);
   // Candidates in order of preference: [0] IPv4, [1] IPv6; loopback kept apart as the
   // default's fallback (a single host without network still works).
@@ -221,13 +224,15 @@ fcclResult_t socketFindInterface(SocketAddress* out, std::string* ifname) {
   // never needs to leave the machine. With several hosts, this becomes NCCL's rule
   // (first non-loopback, non-docker interface).
   const ifaddrs* pick = filter.set ? (best[0] ? best[0] : best[1])
-                                   : (loop[0] ? loop[0] : loop[1] ? loop[1] : best[0] ? best[0] : best[1]);
+                                   : (loop[0]   ? loop[0]
+                                      : loop[1] ? loop[1]
+                                      : best[0] ? best[0]
+                                                : best[1]);
   if (!pick) {
     freeifaddrs(list);
     if (filter.set)
       return setError(fcclSystemError, "no up interface matches FCCL_SOCKET_IFNAME=%s%s%s",
-                      env().socketIfname.c_str(), fam.empty() ? "" : " and FCCL_SOCKET_FAMILY=",
-                      fam.c_str());
+                      env().socketIfname.c_str(), fam.empty() ? "" : " and FCCL_SOCKET_FAMILY=", fam.c_str());
     return setError(fcclSystemError, "no usable network interface (not even loopback)");
   }
   memset(out, 0, sizeof(*out));
@@ -247,8 +252,8 @@ fcclResult_t socketListen(const SocketAddress& addr, int* fd, SocketAddress* bou
   if (bind(s, &addr.sa, socketAddressLen(addr)) != 0 || listen(s, SOMAXCONN) != 0) {
     int err = errno;
     close(s);
-    return setError(fcclSystemError, "cannot listen on %s: %s",
-                    socketAddressToString(addr).c_str(), strerror(err));
+    return setError(fcclSystemError, "cannot listen on %s: %s", socketAddressToString(addr).c_str(),
+                    strerror(err));
   }
   SocketAddress got = {};
   socklen_t len = sizeof(got);
@@ -277,7 +282,10 @@ IoStatus socketConnect(const SocketAddress& addr, const IoLimit& lim, int* fd) {
           if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
           break;
         }
-        if (n < 0 && errno != EINTR) { err = errno; break; }
+        if (n < 0 && errno != EINTR) {
+          err = errno;
+          break;
+        }
         st = checkLimit(lim);
         if (!st.ok()) {
           close(s);
@@ -324,8 +332,8 @@ IoStatus socketAccept(int listenFd, const IoLimit& lim, int* fd, SocketAddress* 
   }
 }
 
-IoStatus socketSendRecv(int sendFd, const void* sendData, size_t sendBytes, int recvFd,
-                        void* recvData, size_t recvBytes, const IoLimit& lim) {
+IoStatus socketSendRecv(int sendFd, const void* sendData, size_t sendBytes, int recvFd, void* recvData,
+                        size_t recvBytes, const IoLimit& lim) {
   const char* sp = static_cast<const char*>(sendData);
   char* rp = static_cast<char*>(recvData);
   size_t sent = 0, got = 0;
@@ -333,21 +341,23 @@ IoStatus socketSendRecv(int sendFd, const void* sendData, size_t sendBytes, int 
     bool progress = false;
     if (sent < sendBytes) {
       ssize_t n = ::send(sendFd, sp + sent, sendBytes - sent, MSG_NOSIGNAL);
-      if (n > 0) sent += size_t(n), progress = true;
+      if (n > 0)
+        sent += size_t(n), progress = true;
       else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        return lim.aborted() ? IoStatus{IoStatus::kAborted, 0}
-                             : errno == EPIPE || errno == ECONNRESET
-                                   ? IoStatus{IoStatus::kClosed, errno}
-                                   : IoStatus{IoStatus::kError, errno};
+        return lim.aborted()                           ? IoStatus{IoStatus::kAborted, 0}
+               : errno == EPIPE || errno == ECONNRESET ? IoStatus{IoStatus::kClosed, errno}
+                                                       : IoStatus{IoStatus::kError, errno};
     }
     if (got < recvBytes) {
       ssize_t n = ::recv(recvFd, rp + got, recvBytes - got, 0);
-      if (n > 0) got += size_t(n), progress = true;
-      else if (n == 0) return lim.aborted() ? IoStatus{IoStatus::kAborted, 0} : IoStatus{IoStatus::kClosed, 0};
+      if (n > 0)
+        got += size_t(n), progress = true;
+      else if (n == 0)
+        return lim.aborted() ? IoStatus{IoStatus::kAborted, 0} : IoStatus{IoStatus::kClosed, 0};
       else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        return lim.aborted() ? IoStatus{IoStatus::kAborted, 0}
-                             : errno == ECONNRESET ? IoStatus{IoStatus::kClosed, errno}
-                                                   : IoStatus{IoStatus::kError, errno};
+        return lim.aborted()         ? IoStatus{IoStatus::kAborted, 0}
+               : errno == ECONNRESET ? IoStatus{IoStatus::kClosed, errno}
+                                     : IoStatus{IoStatus::kError, errno};
     }
     if (progress) continue;
     IoStatus st = checkLimit(lim);

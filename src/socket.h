@@ -44,7 +44,13 @@ IoLimit ioLimitAfterMs(int64_t ms, const std::atomic<int>* abortFlag = nullptr,
 
 // Outcome of an I/O call; the caller turns it into a sentence naming the rank and the wait.
 struct IoStatus {
-  enum Kind { kOk, kTimeout, kAborted, kClosed, kError } kind = kOk;
+  enum Kind {
+    kOk,
+    kTimeout,
+    kAborted,
+    kClosed,
+    kError
+  } kind = kOk;
   int err = 0;  // errno for kError
   bool ok() const { return kind == kOk; }
 };
@@ -61,8 +67,8 @@ IoStatus socketSendAll(int fd, const void* data, size_t bytes, const IoLimit& li
 IoStatus socketRecvAll(int fd, void* data, size_t bytes, const IoLimit& lim);
 // Sends on one socket while receiving on another, so a ring step where every rank sends
 // before it receives cannot deadlock on full socket buffers.
-IoStatus socketSendRecv(int sendFd, const void* sendData, size_t sendBytes, int recvFd,
-                        void* recvData, size_t recvBytes, const IoLimit& lim);
+IoStatus socketSendRecv(int sendFd, const void* sendData, size_t sendBytes, int recvFd, void* recvData,
+                        size_t recvBytes, const IoLimit& lim);
 // Closes *fd if open and sets it to -1.
 void socketClose(int* fd);
 

@@ -6,7 +6,10 @@
 
 namespace fccl {
 
-enum class Algo { Ring, Direct };
+enum class Algo {
+  Ring,
+  Direct
+};
 const char* algoName(Algo a);
 Algo chooseAlgo(const fcclComm* comm, const CollTask& t);
 // Chunk size, FIFO depth and direct threshold for a new communicator (env overrides).

@@ -4,8 +4,8 @@
 #include "wait.h"
 #include <sched.h>
 #include <time.h>
-#include "env.h"
 #include <string>
+#include "env.h"
 #include "error.h"
 
 namespace fccl {
@@ -26,16 +26,16 @@ fcclResult_t Waiter::slowPause() {
     deadlineNs_ = now + timeoutMs * 1000000;
   }
   if (ctx_.abortFlag != nullptr && ctx_.abortFlag->load(std::memory_order_relaxed) != 0) {
-    return setErrorQuiet(fcclRemoteError, "rank %d: %s #%llu aborted while waiting for %s%s%s",
-                         ctx_.rank, ctx_.opName, (unsigned long long)ctx_.opSeq, ctx_.what,
+    return setErrorQuiet(fcclRemoteError, "rank %d: %s #%llu aborted while waiting for %s%s%s", ctx_.rank,
+                         ctx_.opName, (unsigned long long)ctx_.opSeq, ctx_.what,
                          ctx_.peer >= 0 ? " of rank " : "",
                          ctx_.peer >= 0 ? std::to_string(ctx_.peer).c_str() : "");
   }
   if (now > deadlineNs_) {
     int64_t timeoutMs = ctx_.timeoutMs > 0 ? ctx_.timeoutMs : env().timeoutMs;
     return setError(fcclSystemError, "rank %d: %s #%llu timed out after %lld ms waiting for %s%s%s",
-                    ctx_.rank, ctx_.opName, (unsigned long long)ctx_.opSeq, (long long)timeoutMs,
-                    ctx_.what, ctx_.peer >= 0 ? " of rank " : "",
+                    ctx_.rank, ctx_.opName, (unsigned long long)ctx_.opSeq, (long long)timeoutMs, ctx_.what,
+                    ctx_.peer >= 0 ? " of rank " : "",
                     ctx_.peer >= 0 ? std::to_string(ctx_.peer).c_str() : "");
   }
   // Yield for a while first (cheap when the other rank is runnable on this core), then nap.

@@ -42,9 +42,9 @@ struct FifoShape {
 
 // Everything a communicator needs to talk to its peers.
 struct Connections {
-  std::vector<SendConn> send;    // [peer]; send[rank] unused
-  std::vector<RecvConn> recv;    // [peer]
-  std::vector<DirectView> direct;  // [peer], direct[rank] is this rank's own area
+  std::vector<SendConn> send;                    // [peer]; send[rank] unused
+  std::vector<RecvConn> recv;                    // [peer]
+  std::vector<DirectView> direct;                // [peer], direct[rank] is this rank's own area
   std::vector<std::shared_ptr<void>> resources;  // keeps mappings alive
   const char* transportName = "";
 };

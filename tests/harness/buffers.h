@@ -10,7 +10,7 @@
 
 namespace fccltest {
 
-constexpr uint8_t kGuardByte = 0xA5;   // around every buffer
+constexpr uint8_t kGuardByte = 0xA5;      // around every buffer
 constexpr uint8_t kUnwrittenByte = 0x5A;  // output regions before the call
 constexpr size_t kGuardBytes = 64;
 
@@ -29,16 +29,24 @@ class GuardedBuf {
   bool guardsIntact(long* firstBad) const {
     const char* d = data();
     for (const char* p = base_.get(); p < d; ++p) {
-      if ((uint8_t)*p != kGuardByte) { *firstBad = (long)(p - d); return false; }
+      if ((uint8_t)*p != kGuardByte) {
+        *firstBad = (long)(p - d);
+        return false;
+      }
     }
     for (const char* p = d + bytes_; p < base_.get() + total_; ++p) {
-      if ((uint8_t)*p != kGuardByte) { *firstBad = (long)(p - d); return false; }
+      if ((uint8_t)*p != kGuardByte) {
+        *firstBad = (long)(p - d);
+        return false;
+      }
     }
     return true;
   }
 
  private:
-  struct Free { void operator()(char* p) const { std::free(p); } };
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
   size_t bytes_, offset_, total_;
   std::unique_ptr<char, Free> base_;
 };

@@ -21,11 +21,16 @@ bool collSupportsInPlace(Coll c) { return c != Coll::AlltoAll && c != Coll::Send
 
 double avgTolerance(fcclDataType_t dt) {
   switch (dt) {
-    case fcclBfloat16: return 1e-2;
-    case fcclFloat16: return 1e-3;
-    case fcclFloat32: return 1e-6;
-    case fcclFloat64: return 1e-12;
-    default: return 0;
+    case fcclBfloat16:
+      return 1e-2;
+    case fcclFloat16:
+      return 1e-3;
+    case fcclFloat32:
+      return 1e-6;
+    case fcclFloat64:
+      return 1e-12;
+    default:
+      return 0;
   }
 }
 
@@ -53,15 +58,21 @@ void genInput(const CollCase& c, int rank, size_t idx, void* base, size_t i) {
   uint64_t m = mix(c.seed, rank, idx);
   bool wide = !collReduces(c.coll) || (!c.preMul && (c.op == fcclMax || c.op == fcclMin));
   if (wide) {
-    if (info.isFloat) storeDouble(c.dt, base, i, (double)((int64_t)(m % 2000001) - 1000000) / 64.0);
-    else storeInt(c.dt, base, i, m);
+    if (info.isFloat)
+      storeDouble(c.dt, base, i, (double)((int64_t)(m % 2000001) - 1000000) / 64.0);
+    else
+      storeInt(c.dt, base, i, m);
     return;
   }
   int64_t v;
-  if (!c.preMul && c.op == fcclProd) v = (m % 3 == 0) ? 2 : 1;
-  else v = (int64_t)(m % 5) - (info.isSigned ? 2 : 0);  // unsigned: 0..4, else -2..2
-  if (info.isFloat) storeDouble(c.dt, base, i, (double)v);
-  else storeInt(c.dt, base, i, (uint64_t)v);
+  if (!c.preMul && c.op == fcclProd)
+    v = (m % 3 == 0) ? 2 : 1;
+  else
+    v = (int64_t)(m % 5) - (info.isSigned ? 2 : 0);  // unsigned: 0..4, else -2..2
+  if (info.isFloat)
+    storeDouble(c.dt, base, i, (double)v);
+  else
+    storeInt(c.dt, base, i, (uint64_t)v);
 }
 
 // ---- References -----------------------------------------------------------------------
@@ -70,7 +81,7 @@ struct Want {
   bool exactBits;  // integers and copies: compare the type's bits
   uint64_t bits;
   double value;
-  double tol;      // floats: 0 = exact
+  double tol;  // floats: 0 = exact
 };
 
 Want copyRef(const CollCase& c, int rank, size_t idx) {
@@ -89,17 +100,26 @@ Want reduceRef(const CollCase& c, int nranks, size_t idx) {
       genInput(c, r, idx, &tmp, 0);
       int64_t v = loadInt(c.dt, &tmp, 0);
       uint64_t u = loadBits(c.dt, &tmp, 0);
-      if (c.preMul) { acc += (uint64_t)(int64_t)c.preMulScalar * (uint64_t)v; continue; }
+      if (c.preMul) {
+        acc += (uint64_t)(int64_t)c.preMulScalar * (uint64_t)v;
+        continue;
+      }
       switch (c.op) {
-        case fcclSum: acc += (uint64_t)v; break;
-        case fcclProd: acc = (r == 0 ? 1 : acc) * (uint64_t)v; break;
+        case fcclSum:
+          acc += (uint64_t)v;
+          break;
+        case fcclProd:
+          acc = (r == 0 ? 1 : acc) * (uint64_t)v;
+          break;
         case fcclMax:
           if (r == 0 || (info.isSigned ? v > (int64_t)acc : u > acc)) acc = info.isSigned ? (uint64_t)v : u;
           break;
         case fcclMin:
           if (r == 0 || (info.isSigned ? v < (int64_t)acc : u < acc)) acc = info.isSigned ? (uint64_t)v : u;
           break;
-        default: exact += v; break;  // avg
+        default:
+          exact += v;
+          break;  // avg
       }
     }
     if (!c.preMul && c.op == fcclAvg) acc = (uint64_t)(exact / nranks);  // truncates toward zero
@@ -110,13 +130,26 @@ Want reduceRef(const CollCase& c, int nranks, size_t idx) {
     uint64_t tmp = 0;
     genInput(c, r, idx, &tmp, 0);
     double v = loadDouble(c.dt, &tmp, 0);
-    if (c.preMul) { acc += c.preMulScalar * v; continue; }
+    if (c.preMul) {
+      acc += c.preMulScalar * v;
+      continue;
+    }
     switch (c.op) {
-      case fcclSum: case fcclAvg: acc += v; break;
-      case fcclProd: acc = (r == 0 ? 1 : acc) * v; break;
-      case fcclMax: acc = (r == 0 || v > acc) ? v : acc; break;
-      case fcclMin: acc = (r == 0 || v < acc) ? v : acc; break;
-      default: break;
+      case fcclSum:
+      case fcclAvg:
+        acc += v;
+        break;
+      case fcclProd:
+        acc = (r == 0 ? 1 : acc) * v;
+        break;
+      case fcclMax:
+        acc = (r == 0 || v > acc) ? v : acc;
+        break;
+      case fcclMin:
+        acc = (r == 0 || v < acc) ? v : acc;
+        break;
+      default:
+        break;
     }
   }
   if (c.preMul) return Want{false, 0, acc, avgTolerance(c.dt)};
@@ -128,14 +161,20 @@ Want reduceRef(const CollCase& c, int nranks, size_t idx) {
 // ---- CollRun --------------------------------------------------------------------------
 size_t CollRun::sendElems() const {
   switch (c_.coll) {
-    case Coll::ReduceScatter: case Coll::AlltoAll: return c_.count * n_;
-    default: return c_.count;
+    case Coll::ReduceScatter:
+    case Coll::AlltoAll:
+      return c_.count * n_;
+    default:
+      return c_.count;
   }
 }
 size_t CollRun::recvElems() const {
   switch (c_.coll) {
-    case Coll::AllGather: case Coll::AlltoAll: return c_.count * n_;
-    default: return c_.count;
+    case Coll::AllGather:
+    case Coll::AlltoAll:
+      return c_.count * n_;
+    default:
+      return c_.count;
   }
 }
 
@@ -162,8 +201,10 @@ CollRun::CollRun(const CollCase& c, int rank, int nranks)
   recvPtr_ = buf;
   switch (c_.coll) {
     case Coll::Broadcast:
-      if (rank_ == c_.root) for (size_t i = 0; i < sN; ++i) genInput(c_, rank_, i, buf, i);
-      else recv_.fill(kUnwrittenByte);
+      if (rank_ == c_.root)
+        for (size_t i = 0; i < sN; ++i) genInput(c_, rank_, i, buf, i);
+      else
+        recv_.fill(kUnwrittenByte);
       break;
     case Coll::AllGather:
       recv_.fill(kUnwrittenByte);
@@ -185,12 +226,18 @@ CollRun::CollRun(const CollCase& c, int rank, int nranks)
 fcclResult_t CollRun::issue(fcclComm_t comm) {
   const size_t n = c_.count;
   switch (c_.coll) {
-    case Coll::AllReduce: return fcclAllReduce(sendPtr_, recvPtr_, n, c_.dt, c_.op, comm, nullptr);
-    case Coll::Reduce: return fcclReduce(sendPtr_, recvPtr_, n, c_.dt, c_.op, c_.root, comm, nullptr);
-    case Coll::Broadcast: return fcclBroadcast(sendPtr_, recvPtr_, n, c_.dt, c_.root, comm, nullptr);
-    case Coll::ReduceScatter: return fcclReduceScatter(sendPtr_, recvPtr_, n, c_.dt, c_.op, comm, nullptr);
-    case Coll::AllGather: return fcclAllGather(sendPtr_, recvPtr_, n, c_.dt, comm, nullptr);
-    case Coll::AlltoAll: return fcclAlltoAll(sendPtr_, recvPtr_, n, c_.dt, comm, nullptr);
+    case Coll::AllReduce:
+      return fcclAllReduce(sendPtr_, recvPtr_, n, c_.dt, c_.op, comm, nullptr);
+    case Coll::Reduce:
+      return fcclReduce(sendPtr_, recvPtr_, n, c_.dt, c_.op, c_.root, comm, nullptr);
+    case Coll::Broadcast:
+      return fcclBroadcast(sendPtr_, recvPtr_, n, c_.dt, c_.root, comm, nullptr);
+    case Coll::ReduceScatter:
+      return fcclReduceScatter(sendPtr_, recvPtr_, n, c_.dt, c_.op, comm, nullptr);
+    case Coll::AllGather:
+      return fcclAllGather(sendPtr_, recvPtr_, n, c_.dt, comm, nullptr);
+    case Coll::AlltoAll:
+      return fcclAlltoAll(sendPtr_, recvPtr_, n, c_.dt, comm, nullptr);
     case Coll::SendRecv: {
       fcclResult_t r = fcclSend(sendPtr_, n, c_.dt, (rank_ + 1) % n_, comm, nullptr);
       if (r != fcclSuccess) return r;
@@ -213,10 +260,10 @@ bool CollRun::checkBytesEqual(const char* got, const char* want, size_t bytes, c
   if (memcmp(got, want, bytes) == 0) return true;
   size_t i = 0;
   while (got[i] == want[i]) ++i;
-  recordFailure(__FILE__, __LINE__,
-                strf("%s: %s (first differing element %zu: %s, was %s)", c_.describe(n_).c_str(), what,
-                     i / esz_, showElement(c_.dt, got, i / esz_).c_str(),
-                     showElement(c_.dt, want, i / esz_).c_str()));
+  recordFailure(
+      __FILE__, __LINE__,
+      strf("%s: %s (first differing element %zu: %s, was %s)", c_.describe(n_).c_str(), what, i / esz_,
+           showElement(c_.dt, got, i / esz_).c_str(), showElement(c_.dt, want, i / esz_).c_str()));
   return false;
 }
 
@@ -229,22 +276,38 @@ bool CollRun::checkOutput(const char* out, size_t n, size_t firstIndex) {
     Want w;
     size_t cnt = c_.count;
     switch (c_.coll) {
-      case Coll::AllReduce: case Coll::Reduce: w = reduceRef(c_, n_, i); break;
-      case Coll::ReduceScatter: w = reduceRef(c_, n_, rank_ * cnt + i); break;
-      case Coll::Broadcast: w = copyRef(c_, c_.root, i); break;
-      case Coll::AllGather: w = copyRef(c_, (int)(i / cnt), i % cnt); break;
-      case Coll::AlltoAll: w = copyRef(c_, (int)(i / cnt), rank_ * cnt + i % cnt); break;
-      case Coll::SendRecv: w = copyRef(c_, (rank_ - 1 + n_) % n_, i); break;
+      case Coll::AllReduce:
+      case Coll::Reduce:
+        w = reduceRef(c_, n_, i);
+        break;
+      case Coll::ReduceScatter:
+        w = reduceRef(c_, n_, rank_ * cnt + i);
+        break;
+      case Coll::Broadcast:
+        w = copyRef(c_, c_.root, i);
+        break;
+      case Coll::AllGather:
+        w = copyRef(c_, (int)(i / cnt), i % cnt);
+        break;
+      case Coll::AlltoAll:
+        w = copyRef(c_, (int)(i / cnt), rank_ * cnt + i % cnt);
+        break;
+      case Coll::SendRecv:
+        w = copyRef(c_, (rank_ - 1 + n_) % n_, i);
+        break;
     }
     bool ok;
     if (w.exactBits) {
       ok = maskBits(c_.dt, loadBits(c_.dt, out, k)) == w.bits;
     } else {
       double got = loadDouble(c_.dt, out, k);
-      ok = w.tol == 0 ? got == w.value
-                      : std::fabs(got - w.value) <= w.tol * std::max(1.0, std::fabs(w.value));
+      ok =
+          w.tol == 0 ? got == w.value : std::fabs(got - w.value) <= w.tol * std::max(1.0, std::fabs(w.value));
     }
-    if (!ok && wrong++ == 0) { firstWrong = k; firstWant = w; }
+    if (!ok && wrong++ == 0) {
+      firstWrong = k;
+      firstWant = w;
+    }
   }
   if (wrong == 0) return true;
   std::string want;
@@ -266,7 +329,8 @@ bool CollRun::verify() {
   ok = checkGuards(recv_, c_.inPlace ? "the in-place buffer" : "recvbuff") && ok;
   size_t sN = sendElems(), rN = recvElems();
   if (!c_.inPlace) {
-    ok = checkBytesEqual(send_.data(), sendCopy_.get(), sN * esz_, "out-of-place call changed sendbuff") && ok;
+    ok =
+        checkBytesEqual(send_.data(), sendCopy_.get(), sN * esz_, "out-of-place call changed sendbuff") && ok;
     if (c_.coll == Coll::Reduce && rank_ != c_.root) {
       if (recvPtr_) {
         std::unique_ptr<char[]> pattern(new char[rN * esz_ + 1]);
@@ -280,14 +344,19 @@ bool CollRun::verify() {
   switch (c_.coll) {
     case Coll::Reduce:
       if (rank_ != c_.root)
-        return checkBytesEqual(recv_.data(), sendCopy_.get(), sN * esz_, "in-place Reduce changed the buffer off root") && ok;
+        return checkBytesEqual(recv_.data(), sendCopy_.get(), sN * esz_,
+                               "in-place Reduce changed the buffer off root") &&
+               ok;
       return checkOutput(recv_.data(), rN, 0) && ok;
     case Coll::ReduceScatter: {
       size_t blk = c_.count * esz_;
-      ok = checkBytesEqual(recv_.data(), sendCopy_.get(), rank_ * blk, "in-place ReduceScatter changed blocks before the rank's own") && ok;
+      ok = checkBytesEqual(recv_.data(), sendCopy_.get(), rank_ * blk,
+                           "in-place ReduceScatter changed blocks before the rank's own") &&
+           ok;
       size_t after = (rank_ + 1) * blk;
       ok = checkBytesEqual(recv_.data() + after, sendCopy_.get() + after, sN * esz_ - after,
-                           "in-place ReduceScatter changed blocks after the rank's own") && ok;
+                           "in-place ReduceScatter changed blocks after the rank's own") &&
+           ok;
       return checkOutput(static_cast<char*>(recvPtr_), rN, 0) && ok;
     }
     default:

@@ -18,7 +18,15 @@
 
 namespace fccltest {
 
-enum class Coll { AllReduce, Reduce, Broadcast, ReduceScatter, AllGather, AlltoAll, SendRecv };
+enum class Coll {
+  AllReduce,
+  Reduce,
+  Broadcast,
+  ReduceScatter,
+  AllGather,
+  AlltoAll,
+  SendRecv
+};
 constexpr int kNumColls = 7;
 const char* collName(Coll coll);
 bool collReduces(Coll coll);
@@ -29,14 +37,14 @@ struct CollCase {
   Coll coll = Coll::AllReduce;
   fcclDataType_t dt = fcclFloat32;
   fcclRedOp_t op = fcclSum;
-  size_t count = 0;             // NCCL's count: per rank block for ReduceScatter/AllGather/AlltoAll
+  size_t count = 0;  // NCCL's count: per rank block for ReduceScatter/AllGather/AlltoAll
   bool inPlace = false;
   int root = 0;
-  size_t byteOffset = 0;        // every user pointer this many bytes past 64-byte alignment
-  bool nullNonRootRecv = false; // Reduce: ranks other than root pass recvbuff = NULL
+  size_t byteOffset = 0;         // every user pointer this many bytes past 64-byte alignment
+  bool nullNonRootRecv = false;  // Reduce: ranks other than root pass recvbuff = NULL
   uint64_t seed = 1;
-  bool preMul = false;          // op came from fcclRedOpCreatePreMulSum with preMulScalar
-  double preMulScalar = 1.0;    // the scalar as the type holds it
+  bool preMul = false;        // op came from fcclRedOpCreatePreMulSum with preMulScalar
+  double preMulScalar = 1.0;  // the scalar as the type holds it
   std::string describe(int nranks) const;
 };
 

@@ -9,28 +9,34 @@
 
 namespace fccltest {
 
-const fcclDataType_t kAllDtypes[kNumDtypes] = {fcclInt8,  fcclUint8,   fcclInt32,   fcclUint32,
-                                               fcclInt64, fcclUint64,  fcclFloat16, fcclBfloat16,
+const fcclDataType_t kAllDtypes[kNumDtypes] = {fcclInt8,    fcclUint8,  fcclInt32,   fcclUint32,
+                                               fcclInt64,   fcclUint64, fcclFloat16, fcclBfloat16,
                                                fcclFloat32, fcclFloat64};
 
 static const DtypeInfo kInfo[kNumDtypes] = {
-    {fcclInt8, "int8", 1, false, true},       {fcclUint8, "uint8", 1, false, false},
-    {fcclInt32, "int32", 4, false, true},     {fcclUint32, "uint32", 4, false, false},
-    {fcclInt64, "int64", 8, false, true},     {fcclUint64, "uint64", 8, false, false},
-    {fcclFloat16, "float16", 2, true, true},  {fcclFloat32, "float32", 4, true, true},
-    {fcclFloat64, "float64", 8, true, true},  {fcclBfloat16, "bfloat16", 2, true, true},
+    {fcclInt8, "int8", 1, false, true},      {fcclUint8, "uint8", 1, false, false},
+    {fcclInt32, "int32", 4, false, true},    {fcclUint32, "uint32", 4, false, false},
+    {fcclInt64, "int64", 8, false, true},    {fcclUint64, "uint64", 8, false, false},
+    {fcclFloat16, "float16", 2, true, true}, {fcclFloat32, "float32", 4, true, true},
+    {fcclFloat64, "float64", 8, true, true}, {fcclBfloat16, "bfloat16", 2, true, true},
 };
 
 const DtypeInfo& dtypeInfo(fcclDataType_t dt) { return kInfo[(int)dt]; }  // enum order
 
 const char* opName(fcclRedOp_t op) {
   switch (op) {
-    case fcclSum: return "sum";
-    case fcclProd: return "prod";
-    case fcclMax: return "max";
-    case fcclMin: return "min";
-    case fcclAvg: return "avg";
-    default: return "premulsum";
+    case fcclSum:
+      return "sum";
+    case fcclProd:
+      return "prod";
+    case fcclMax:
+      return "max";
+    case fcclMin:
+      return "min";
+    case fcclAvg:
+      return "avg";
+    default:
+      return "premulsum";
   }
 }
 
@@ -64,9 +70,12 @@ float halfToFloat(uint16_t h) {
   int exp = (h >> 10) & 0x1f;
   int mant = h & 0x3ff;
   float v;
-  if (exp == 0) v = std::ldexp((float)mant, -24);
-  else if (exp == 31) v = mant ? NAN : INFINITY;
-  else v = std::ldexp((float)(1024 + mant), exp - 25);
+  if (exp == 0)
+    v = std::ldexp((float)mant, -24);
+  else if (exp == 31)
+    v = mant ? NAN : INFINITY;
+  else
+    v = std::ldexp((float)(1024 + mant), exp - 25);
   return (h & 0x8000) ? -v : v;
 }
 
@@ -107,10 +116,20 @@ int64_t loadInt(fcclDataType_t dt, const void* base, size_t i) {
 double loadDouble(fcclDataType_t dt, const void* base, size_t i) {
   const char* p = static_cast<const char*>(base);
   switch (dt) {
-    case fcclFloat16: return halfToFloat((uint16_t)loadBits(dt, base, i));
-    case fcclBfloat16: return bf16ToFloat((uint16_t)loadBits(dt, base, i));
-    case fcclFloat32: { float f; memcpy(&f, p + i * 4, 4); return f; }
-    case fcclFloat64: { double d; memcpy(&d, p + i * 8, 8); return d; }
+    case fcclFloat16:
+      return halfToFloat((uint16_t)loadBits(dt, base, i));
+    case fcclBfloat16:
+      return bf16ToFloat((uint16_t)loadBits(dt, base, i));
+    case fcclFloat32: {
+      float f;
+      memcpy(&f, p + i * 4, 4);
+      return f;
+    }
+    case fcclFloat64: {
+      double d;
+      memcpy(&d, p + i * 8, 8);
+      return d;
+    }
     default:
       return dtypeInfo(dt).isSigned ? (double)loadInt(dt, base, i) : (double)loadBits(dt, base, i);
   }
@@ -124,11 +143,27 @@ void storeInt(fcclDataType_t dt, void* base, size_t i, uint64_t v) {
 void storeDouble(fcclDataType_t dt, void* base, size_t i, double v) {
   char* p = static_cast<char*>(base);
   switch (dt) {
-    case fcclFloat16: { uint16_t h = floatToHalf((float)v); memcpy(p + i * 2, &h, 2); return; }
-    case fcclBfloat16: { uint16_t b = floatToBf16((float)v); memcpy(p + i * 2, &b, 2); return; }
-    case fcclFloat32: { float f = (float)v; memcpy(p + i * 4, &f, 4); return; }
-    case fcclFloat64: memcpy(p + i * 8, &v, 8); return;
-    default: storeInt(dt, base, i, (uint64_t)(int64_t)v); return;
+    case fcclFloat16: {
+      uint16_t h = floatToHalf((float)v);
+      memcpy(p + i * 2, &h, 2);
+      return;
+    }
+    case fcclBfloat16: {
+      uint16_t b = floatToBf16((float)v);
+      memcpy(p + i * 2, &b, 2);
+      return;
+    }
+    case fcclFloat32: {
+      float f = (float)v;
+      memcpy(p + i * 4, &f, 4);
+      return;
+    }
+    case fcclFloat64:
+      memcpy(p + i * 8, &v, 8);
+      return;
+    default:
+      storeInt(dt, base, i, (uint64_t)(int64_t)v);
+      return;
   }
 }
 

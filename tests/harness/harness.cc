@@ -29,11 +29,11 @@ constexpr size_t kMaxMessageBytes = 2000;  // < PIPE_BUF with the header: one at
 
 struct RankContext {
   int rank = -1;
-  std::mutex mu;                        // a rank may record from several threads
+  std::mutex mu;                             // a rank may record from several threads
   std::vector<std::string>* sink = nullptr;  // threads mode
-  int fd = -1;                          // processes mode: write end of the pipe
+  int fd = -1;                               // processes mode: write end of the pipe
   int count = 0;
-  std::string note;                     // threads mode: last noteProgress
+  std::string note;  // threads mode: last noteProgress
 };
 
 namespace {
@@ -178,7 +178,8 @@ RunResult runThreads(int nranks, const RawBody& body, const fcclUniqueId& id, in
     for (const std::string& m : st->messages[r]) result.report += strf("rank %d: ", r) + m + "\n";
     if (st->contexts[r]->count > 0) result.ok = false;
     if (!st->done[r] && !st->contexts[r]->note.empty())
-      result.report += strf("rank %d: did not finish; last progress note: ", r) + st->contexts[r]->note + "\n";
+      result.report +=
+          strf("rank %d: did not finish; last progress note: ", r) + st->contexts[r]->note + "\n";
   }
   if (!finished) {
     result.ok = false;
@@ -186,8 +187,10 @@ RunResult runThreads(int nranks, const RawBody& body, const fcclUniqueId& id, in
   }
   lock.lock();
   for (int r = 0; r < nranks; ++r) {
-    if (st->done[r]) threads[r].join();
-    else threads[r].detach();  // keeps st alive through its captured shared_ptr
+    if (st->done[r])
+      threads[r].join();
+    else
+      threads[r].detach();  // keeps st alive through its captured shared_ptr
   }
   return result;
 }
@@ -197,12 +200,12 @@ RunResult runThreads(int nranks, const RawBody& body, const fcclUniqueId& id, in
 
 struct Child {
   pid_t pid = -1;
-  int fd = -1;          // read end; -1 once EOF
+  int fd = -1;  // read end; -1 once EOF
   bool exited = false;
   int status = 0;
-  std::string buffer;   // partial frames
+  std::string buffer;  // partial frames
   std::vector<std::string> messages;
-  std::string note;     // last progress note
+  std::string note;  // last progress note
 };
 
 void drainFrames(Child& c) {
@@ -211,8 +214,10 @@ void drainFrames(Child& c) {
     memcpy(&word, c.buffer.data(), sizeof(word));
     uint32_t len = word & ~kNoteFlag;
     if (c.buffer.size() < sizeof(word) + len) break;
-    if (word & kNoteFlag) c.note = c.buffer.substr(sizeof(word), len);
-    else c.messages.push_back(c.buffer.substr(sizeof(word), len));
+    if (word & kNoteFlag)
+      c.note = c.buffer.substr(sizeof(word), len);
+    else
+      c.messages.push_back(c.buffer.substr(sizeof(word), len));
     c.buffer.erase(0, sizeof(word) + len);
   }
 }
@@ -331,8 +336,8 @@ RunResult runProcesses(int nranks, const RawBody& body, const fcclUniqueId& id, 
     if (!c.exited) continue;
     if (WIFSIGNALED(c.status)) {
       result.ok = false;
-      result.report += strf("rank %d: killed by signal %d (%s)\n", r, WTERMSIG(c.status),
-                            strsignal(WTERMSIG(c.status)));
+      result.report +=
+          strf("rank %d: killed by signal %d (%s)\n", r, WTERMSIG(c.status), strsignal(WTERMSIG(c.status)));
     } else if (WIFEXITED(c.status) && WEXITSTATUS(c.status) != 0) {
       result.ok = false;
       if (c.messages.empty())
@@ -341,8 +346,8 @@ RunResult runProcesses(int nranks, const RawBody& body, const fcclUniqueId& id, 
   }
   if (timedOut) {
     result.ok = false;
-    result.report += strf("timeout after %d s (processes): ranks did not finish (killed):", timeoutSec) +
-                     hung + "\n";
+    result.report +=
+        strf("timeout after %d s (processes): ranks did not finish (killed):", timeoutSec) + hung + "\n";
   }
   return result;
 }
@@ -371,8 +376,7 @@ RunResult runRanks(int nranks, Mode mode, Body body, int timeoutSec, int commTim
         fcclComm_t comm = nullptr;
         fcclResult_t r = fcclCommInitRankConfig(&comm, n, id, rank, &config);
         if (r != fcclSuccess) {
-          recordFailure(__FILE__, __LINE__,
-                        "fcclCommInitRankConfig -> " + describeResult(r, nullptr));
+          recordFailure(__FILE__, __LINE__, "fcclCommInitRankConfig -> " + describeResult(r, nullptr));
           return;
         }
         body(comm, rank, n);

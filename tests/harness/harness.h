@@ -13,7 +13,10 @@
 
 namespace fccltest {
 
-enum class Mode { Threads, Processes };
+enum class Mode {
+  Threads,
+  Processes
+};
 const char* modeName(Mode mode);
 
 struct RunResult {
@@ -68,61 +71,61 @@ std::thread rankThread(F f) {
 }  // namespace fccltest
 
 // Fatal check: records the failure and returns from the enclosing void function.
-#define RCHECK(cond, ...)                                                                     \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      ::fccltest::recordFailure(__FILE__, __LINE__,                                           \
-                                std::string("check failed: " #cond) __VA_OPT__(+" - " +       \
-                                                                  ::fccltest::strf(__VA_ARGS__))); \
-      return;                                                                                 \
-    }                                                                                         \
+#define RCHECK(cond, ...)                                                                \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      ::fccltest::recordFailure(__FILE__, __LINE__,                                      \
+                                std::string("check failed: " #cond)                      \
+                                    __VA_OPT__(+" - " + ::fccltest::strf(__VA_ARGS__))); \
+      return;                                                                            \
+    }                                                                                    \
   } while (0)
 
 // Same, returning `ret` (for helpers that return bool).
-#define RCHECK_RET(ret, cond, ...)                                                            \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      ::fccltest::recordFailure(__FILE__, __LINE__,                                           \
-                                std::string("check failed: " #cond) __VA_OPT__(+" - " +       \
-                                                                  ::fccltest::strf(__VA_ARGS__))); \
-      return ret;                                                                             \
-    }                                                                                         \
+#define RCHECK_RET(ret, cond, ...)                                                       \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      ::fccltest::recordFailure(__FILE__, __LINE__,                                      \
+                                std::string("check failed: " #cond)                      \
+                                    __VA_OPT__(+" - " + ::fccltest::strf(__VA_ARGS__))); \
+      return ret;                                                                        \
+    }                                                                                    \
   } while (0)
 
 // Non-fatal: records and goes on (keeps ranks in lockstep after a wrong value).
-#define RVERIFY(cond, ...)                                                                    \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      ::fccltest::recordFailure(__FILE__, __LINE__,                                           \
-                                std::string("check failed: " #cond) __VA_OPT__(+" - " +       \
-                                                                  ::fccltest::strf(__VA_ARGS__))); \
-    }                                                                                         \
+#define RVERIFY(cond, ...)                                                               \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      ::fccltest::recordFailure(__FILE__, __LINE__,                                      \
+                                std::string("check failed: " #cond)                      \
+                                    __VA_OPT__(+" - " + ::fccltest::strf(__VA_ARGS__))); \
+    }                                                                                    \
   } while (0)
 
 // Fatal check that an fccl call returned fcclSuccess; the message carries the last error.
-#define RCHECK_FCCL(call, comm)                                                               \
-  do {                                                                                        \
-    fcclResult_t r_ = (call);                                                                 \
-    if (r_ != fcclSuccess) {                                                                  \
-      ::fccltest::recordFailure(__FILE__, __LINE__,                                           \
+#define RCHECK_FCCL(call, comm)                                                                    \
+  do {                                                                                             \
+    fcclResult_t r_ = (call);                                                                      \
+    if (r_ != fcclSuccess) {                                                                       \
+      ::fccltest::recordFailure(__FILE__, __LINE__,                                                \
                                 std::string(#call " -> ") + ::fccltest::describeResult(r_, comm)); \
-      return;                                                                                 \
-    }                                                                                         \
+      return;                                                                                      \
+    }                                                                                              \
   } while (0)
 
-#define RCHECK_FCCL_RET(ret, call, comm)                                                      \
-  do {                                                                                        \
-    fcclResult_t r_ = (call);                                                                 \
-    if (r_ != fcclSuccess) {                                                                  \
-      ::fccltest::recordFailure(__FILE__, __LINE__,                                           \
+#define RCHECK_FCCL_RET(ret, call, comm)                                                           \
+  do {                                                                                             \
+    fcclResult_t r_ = (call);                                                                      \
+    if (r_ != fcclSuccess) {                                                                       \
+      ::fccltest::recordFailure(__FILE__, __LINE__,                                                \
                                 std::string(#call " -> ") + ::fccltest::describeResult(r_, comm)); \
-      return ret;                                                                             \
-    }                                                                                         \
+      return ret;                                                                                  \
+    }                                                                                              \
   } while (0)
 
 // In a TEST: fails the test with every rank's report.
-#define EXPECT_RANKS_OK(result)                                                               \
-  do {                                                                                        \
-    ::fccltest::RunResult rr_ = (result);                                                     \
-    EXPECT_TRUE(rr_.ok) << rr_.report;                                                        \
+#define EXPECT_RANKS_OK(result)           \
+  do {                                    \
+    ::fccltest::RunResult rr_ = (result); \
+    EXPECT_TRUE(rr_.ok) << rr_.report;    \
   } while (0)

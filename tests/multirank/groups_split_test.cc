@@ -116,9 +116,12 @@ TEST_P(Groups, TwoCommunicatorsConcurrently) {
     t1.join();
     t2.join();
     std::vector<std::unique_ptr<CollRun>> runs;
-    runs.push_back(std::make_unique<CollRun>(makeCase(Coll::AllReduce, fcclFloat64, fcclSum, 5000, 90), rank, n));
-    runs.push_back(std::make_unique<CollRun>(makeCase(Coll::ReduceScatter, fcclInt64, fcclMin, 300, 91), rank, n));
-    runs.push_back(std::make_unique<CollRun>(makeCase(Coll::SendRecv, fcclFloat16, fcclSum, 999, 92), rank, n));
+    runs.push_back(
+        std::make_unique<CollRun>(makeCase(Coll::AllReduce, fcclFloat64, fcclSum, 5000, 90), rank, n));
+    runs.push_back(
+        std::make_unique<CollRun>(makeCase(Coll::ReduceScatter, fcclInt64, fcclMin, 300, 91), rank, n));
+    runs.push_back(
+        std::make_unique<CollRun>(makeCase(Coll::SendRecv, fcclFloat16, fcclSum, 999, 92), rank, n));
     runs.push_back(std::make_unique<CollRun>(makeCase(Coll::SendRecv, fcclInt32, fcclSum, 998, 93), rank, n));
     groupAndVerify(runs, {c1, c2, c1, c2}, false);
     RVERIFY(fcclCommDestroy(c1) == fcclSuccess);

@@ -20,13 +20,13 @@ TEST(HarnessDtypes, HalfKnownValues) {
   EXPECT_EQ(floatToHalf(1.0f), 0x3c00);
   EXPECT_EQ(floatToHalf(-2.0f), 0xc000);
   EXPECT_EQ(floatToHalf(65504.0f), 0x7bff);
-  EXPECT_EQ(floatToHalf(65519.0f), 0x7bff);       // rounds down below the halfway point
-  EXPECT_EQ(floatToHalf(65520.0f), 0x7c00);       // halfway to 2^16: even is infinity
+  EXPECT_EQ(floatToHalf(65519.0f), 0x7bff);  // rounds down below the halfway point
+  EXPECT_EQ(floatToHalf(65520.0f), 0x7c00);  // halfway to 2^16: even is infinity
   EXPECT_EQ(floatToHalf(1e9f), 0x7c00);
-  EXPECT_EQ(floatToHalf(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
-  EXPECT_EQ(floatToHalf(std::ldexp(1.0f, -25)), 0x0000);  // halfway to 0: even
-  EXPECT_EQ(floatToHalf(std::ldexp(3.0f, -26)), 0x0001);  // 0.75 units: up
-  EXPECT_EQ(floatToHalf(std::ldexp(1.0f, -14)), 0x0400);  // smallest normal
+  EXPECT_EQ(floatToHalf(std::ldexp(1.0f, -24)), 0x0001);             // smallest subnormal
+  EXPECT_EQ(floatToHalf(std::ldexp(1.0f, -25)), 0x0000);             // halfway to 0: even
+  EXPECT_EQ(floatToHalf(std::ldexp(3.0f, -26)), 0x0001);             // 0.75 units: up
+  EXPECT_EQ(floatToHalf(std::ldexp(1.0f, -14)), 0x0400);             // smallest normal
   EXPECT_EQ(floatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3c00);      // tie: even
   EXPECT_EQ(floatToHalf(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);  // tie: even (up)
   EXPECT_EQ(floatToHalf(-0.0f), 0x8000);
@@ -41,9 +41,9 @@ TEST(HarnessDtypes, HalfKnownValues) {
 TEST(HarnessDtypes, Bf16KnownValues) {
   EXPECT_EQ(floatToBf16(1.0f), 0x3f80);
   EXPECT_EQ(floatToBf16(-3.0f), 0xc040);
-  EXPECT_EQ(floatToBf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);       // tie: even
-  EXPECT_EQ(floatToBf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82);   // tie: even (up)
-  EXPECT_EQ(floatToBf16(3.4e38f), 0x7f80);                           // overflow: infinity
+  EXPECT_EQ(floatToBf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);      // tie: even
+  EXPECT_EQ(floatToBf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82);  // tie: even (up)
+  EXPECT_EQ(floatToBf16(3.4e38f), 0x7f80);                          // overflow: infinity
   EXPECT_TRUE(std::isnan(bf16ToFloat(floatToBf16(NAN))));
   for (uint32_t b = 0; b < 0x10000; ++b) {
     if ((b & 0x7f80) == 0x7f80) continue;
@@ -74,11 +74,14 @@ TEST(HarnessBuffers, GuardsSeeWritesOutside) {
 class HarnessModes : public ::testing::TestWithParam<Mode> {};
 
 TEST_P(HarnessModes, ReportsEveryFailingRank) {
-  RunResult r = runRanksRaw(3, GetParam(), [](const fcclUniqueId&, int rank, int) {
-    RVERIFY(rank == 0, "soft failure");
-    RCHECK(rank != 2, "fatal failure");
-    RVERIFY(rank == 0, "rank %d continued", rank);
-  }, 20);
+  RunResult r = runRanksRaw(
+      3, GetParam(),
+      [](const fcclUniqueId&, int rank, int) {
+        RVERIFY(rank == 0, "soft failure");
+        RCHECK(rank != 2, "fatal failure");
+        RVERIFY(rank == 0, "rank %d continued", rank);
+      },
+      20);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.report.find("rank 0:"), std::string::npos) << r.report;
   EXPECT_NE(r.report.find("rank 1: "), std::string::npos) << r.report;
@@ -89,12 +92,15 @@ TEST_P(HarnessModes, ReportsEveryFailingRank) {
 
 TEST_P(HarnessModes, HangBecomesBoundedFailureNamingRanks) {
   auto start = std::chrono::steady_clock::now();
-  RunResult r = runRanksRaw(3, GetParam(), [](const fcclUniqueId&, int rank, int) {
-    if (rank == 1) {
-      RVERIFY(false, "about to hang");
-      std::this_thread::sleep_for(std::chrono::seconds(GetParam() == Mode::Threads ? 4 : 600));
-    }
-  }, 2);
+  RunResult r = runRanksRaw(
+      3, GetParam(),
+      [](const fcclUniqueId&, int rank, int) {
+        if (rank == 1) {
+          RVERIFY(false, "about to hang");
+          std::this_thread::sleep_for(std::chrono::seconds(GetParam() == Mode::Threads ? 4 : 600));
+        }
+      },
+      2);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_FALSE(r.ok);
   EXPECT_LT(secs, 4.0);
@@ -105,19 +111,25 @@ TEST_P(HarnessModes, HangBecomesBoundedFailureNamingRanks) {
 }
 
 TEST_P(HarnessModes, PassingBodyIsOk) {
-  RunResult r = runRanksRaw(4, GetParam(), [](const fcclUniqueId&, int rank, int n) {
-    RCHECK(rank >= 0 && rank < n);
-    RCHECK(currentRank() == rank);
-    std::thread t = rankThread([rank] { RCHECK(currentRank() == rank); });
-    t.join();
-  }, 20);
+  RunResult r = runRanksRaw(
+      4, GetParam(),
+      [](const fcclUniqueId&, int rank, int n) {
+        RCHECK(rank >= 0 && rank < n);
+        RCHECK(currentRank() == rank);
+        std::thread t = rankThread([rank] { RCHECK(currentRank() == rank); });
+        t.join();
+      },
+      20);
   EXPECT_TRUE(r.ok) << r.report;
 }
 
 TEST(HarnessProcesses, CrashIsReportedWithSignal) {
-  RunResult r = runRanksRaw(2, Mode::Processes, [](const fcclUniqueId&, int rank, int) {
-    if (rank == 1) abort();
-  }, 20);
+  RunResult r = runRanksRaw(
+      2, Mode::Processes,
+      [](const fcclUniqueId&, int rank, int) {
+        if (rank == 1) abort();
+      },
+      20);
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.report.find("rank 1: killed by signal 6"), std::string::npos) << r.report;
 }
@@ -129,19 +141,22 @@ INSTANTIATE_TEST_SUITE_P(Modes, HarnessModes, ::testing::Values(Mode::Threads, M
 // output, has to be reported for every collective.
 TEST(HarnessCollCheck, VerifyCatchesMissingCallAndStrayWrites) {
   for (int k = 0; k < kNumColls; ++k) {
-    RunResult r = runRanksRaw(1, Mode::Threads, [k](const fcclUniqueId&, int, int) {
-      const int nranks = 3, rank = 1;
-      CollCase c;
-      c.coll = (Coll)k;
-      c.dt = fcclInt32;
-      c.count = 5;
-      c.root = 1;
-      CollRun notCalled(c, rank, nranks);
-      RVERIFY(!notCalled.verify(), "%s: unwritten output passed", collName(c.coll));
-      CollRun stray(c, rank, nranks);
-      memcpy(static_cast<char*>(stray.recvPtr()) - 1, "x", 1);
-      RVERIFY(!stray.verify(), "%s: write before recvbuff passed", collName(c.coll));
-    }, 20);
+    RunResult r = runRanksRaw(
+        1, Mode::Threads,
+        [k](const fcclUniqueId&, int, int) {
+          const int nranks = 3, rank = 1;
+          CollCase c;
+          c.coll = (Coll)k;
+          c.dt = fcclInt32;
+          c.count = 5;
+          c.root = 1;
+          CollRun notCalled(c, rank, nranks);
+          RVERIFY(!notCalled.verify(), "%s: unwritten output passed", collName(c.coll));
+          CollRun stray(c, rank, nranks);
+          memcpy(static_cast<char*>(stray.recvPtr()) - 1, "x", 1);
+          RVERIFY(!stray.verify(), "%s: write before recvbuff passed", collName(c.coll));
+        },
+        20);
     EXPECT_FALSE(r.ok);
     // Only verify()'s own messages: the RVERIFYs above must not fire.
     EXPECT_EQ(r.report.find("passed"), std::string::npos) << r.report;

@@ -23,9 +23,12 @@ const Coll kColls[] = {Coll::AllReduce, Coll::Reduce,   Coll::Broadcast, Coll::R
 // Pointers 1 byte past alignment for int8, one element past it otherwise, and float32 also at
 // odd byte offsets (1 and 3): host collectives must not assume vector alignment.
 TEST_P(Semantics, UnalignedBuffers) {
-  struct Shift { fcclDataType_t dt; size_t bytes; };
-  const Shift shifts[] = {{fcclInt8, 1},    {fcclUint8, 1},    {fcclFloat16, 2}, {fcclBfloat16, 2},
-                          {fcclInt32, 4},   {fcclUint64, 8},   {fcclFloat64, 8}, {fcclFloat32, 4},
+  struct Shift {
+    fcclDataType_t dt;
+    size_t bytes;
+  };
+  const Shift shifts[] = {{fcclInt8, 1},    {fcclUint8, 1},  {fcclFloat16, 2}, {fcclBfloat16, 2},
+                          {fcclInt32, 4},   {fcclUint64, 8}, {fcclFloat64, 8}, {fcclFloat32, 4},
                           {fcclFloat32, 1}, {fcclFloat32, 3}};
   RunResult r = runRanks(3, GetParam(), [&](fcclComm_t comm, int rank, int n) {
     uint64_t seed = 1;
@@ -59,67 +62,69 @@ TEST_P(Semantics, UnalignedBuffers) {
 void setScalar(fcclDataType_t dt, void* scalar, double v) { storeDouble(dt, scalar, 0, v); }
 
 TEST_P(Semantics, PreMulSumMatchesReference) {
-  RunResult r = runRanks(GetParam() == Mode::Threads ? 3 : 2, GetParam(), [](fcclComm_t comm, int rank, int n) {
-    uint64_t seed = 100;
-    for (fcclDataType_t dt : {fcclFloat32, fcclFloat64, fcclFloat16}) {
-      for (fcclScalarResidence_t res : {fcclScalarHostImmediate, fcclScalarDevice}) {
-        alignas(8) unsigned char scalar[8] = {};
-        setScalar(dt, scalar, 0.5);
-        fcclRedOp_t op;
-        RCHECK_FCCL(fcclRedOpCreatePreMulSum(&op, scalar, dt, res, comm), comm);
-        RVERIFY((int)op >= (int)fcclNumOps, "created op %d collides with a built-in op", (int)op);
-        // Immediate: the value was read at creation, so 3.0 written now must not be used.
-        // Device: the pointer is read at each collective, so the second round uses 3.0.
-        for (int round = 0; round < 2; ++round) {
-          double expected = (round == 1 && res == fcclScalarDevice) ? 3.0 : 0.5;
-          for (Coll coll : {Coll::AllReduce, Coll::Reduce, Coll::ReduceScatter}) {
-            for (size_t count : {1, 1023, 65537}) {
-              CollCase c;
-              c.coll = coll;
-              c.dt = dt;
-              c.op = op;
-              c.count = count;
-              c.inPlace = count == 1023;
-              c.root = (int)(seed % n);
-              c.seed = seed++;
-              c.preMul = true;
-              c.preMulScalar = expected;
-              runCollCase(c, comm, rank, n);
+  RunResult r =
+      runRanks(GetParam() == Mode::Threads ? 3 : 2, GetParam(), [](fcclComm_t comm, int rank, int n) {
+        uint64_t seed = 100;
+        for (fcclDataType_t dt : {fcclFloat32, fcclFloat64, fcclFloat16}) {
+          for (fcclScalarResidence_t res : {fcclScalarHostImmediate, fcclScalarDevice}) {
+            alignas(8) unsigned char scalar[8] = {};
+            setScalar(dt, scalar, 0.5);
+            fcclRedOp_t op;
+            RCHECK_FCCL(fcclRedOpCreatePreMulSum(&op, scalar, dt, res, comm), comm);
+            RVERIFY((int)op >= (int)fcclNumOps, "created op %d collides with a built-in op", (int)op);
+            // Immediate: the value was read at creation, so 3.0 written now must not be used.
+            // Device: the pointer is read at each collective, so the second round uses 3.0.
+            for (int round = 0; round < 2; ++round) {
+              double expected = (round == 1 && res == fcclScalarDevice) ? 3.0 : 0.5;
+              for (Coll coll : {Coll::AllReduce, Coll::Reduce, Coll::ReduceScatter}) {
+                for (size_t count : {1, 1023, 65537}) {
+                  CollCase c;
+                  c.coll = coll;
+                  c.dt = dt;
+                  c.op = op;
+                  c.count = count;
+                  c.inPlace = count == 1023;
+                  c.root = (int)(seed % n);
+                  c.seed = seed++;
+                  c.preMul = true;
+                  c.preMulScalar = expected;
+                  runCollCase(c, comm, rank, n);
+                }
+              }
+              setScalar(dt, scalar, 3.0);
             }
+            RCHECK_FCCL(fcclRedOpDestroy(op, comm), comm);
           }
-          setScalar(dt, scalar, 3.0);
         }
-        RCHECK_FCCL(fcclRedOpDestroy(op, comm), comm);
-      }
-    }
-  });
+      });
   EXPECT_RANKS_OK(r);
 }
 
 TEST_P(Semantics, CommQueries) {
-  RunResult r = runRanks(GetParam() == Mode::Threads ? 3 : 2, GetParam(), [](fcclComm_t comm, int rank, int n) {
-    int v = -7;
-    RCHECK_FCCL(fcclCommCount(comm, &v), comm);
-    RVERIFY(v == n, "fcclCommCount gave %d, want %d", v, n);
-    RCHECK_FCCL(fcclCommUserRank(comm, &v), comm);
-    RVERIFY(v == rank, "fcclCommUserRank gave %d, want %d", v, rank);
-    RCHECK_FCCL(fcclCommCuDevice(comm, &v), comm);
-    RVERIFY(v == -1, "fcclCommCuDevice gave %d, want -1 for host ranks", v);
-    fcclResult_t async = fcclInternalError;
-    RCHECK_FCCL(fcclCommGetAsyncError(comm, &async), comm);
-    RVERIFY(async == fcclSuccess, "fresh communicator has async error %d", (int)async);
-    CollCase c;
-    c.count = 3;
-    runCollCase(c, comm, rank, n);
-    RCHECK_FCCL(fcclCommGetAsyncError(comm, &async), comm);
-    RVERIFY(async == fcclSuccess, "async error %d after a good AllReduce", (int)async);
-    // count 0: nothing is read or written, so NULL buffers are fine (as in NCCL).
-    RVERIFY(fcclAllReduce(nullptr, nullptr, 0, fcclFloat32, fcclSum, comm, nullptr) == fcclSuccess,
-            "AllReduce count 0 with NULL buffers: %s", fcclGetLastError(comm));
-    RVERIFY(fcclAllGather(nullptr, nullptr, 0, fcclInt8, comm, nullptr) == fcclSuccess,
-            "AllGather count 0 with NULL buffers: %s", fcclGetLastError(comm));
-    RCHECK_FCCL(fcclCommFinalize(comm), comm);
-  });
+  RunResult r =
+      runRanks(GetParam() == Mode::Threads ? 3 : 2, GetParam(), [](fcclComm_t comm, int rank, int n) {
+        int v = -7;
+        RCHECK_FCCL(fcclCommCount(comm, &v), comm);
+        RVERIFY(v == n, "fcclCommCount gave %d, want %d", v, n);
+        RCHECK_FCCL(fcclCommUserRank(comm, &v), comm);
+        RVERIFY(v == rank, "fcclCommUserRank gave %d, want %d", v, rank);
+        RCHECK_FCCL(fcclCommCuDevice(comm, &v), comm);
+        RVERIFY(v == -1, "fcclCommCuDevice gave %d, want -1 for host ranks", v);
+        fcclResult_t async = fcclInternalError;
+        RCHECK_FCCL(fcclCommGetAsyncError(comm, &async), comm);
+        RVERIFY(async == fcclSuccess, "fresh communicator has async error %d", (int)async);
+        CollCase c;
+        c.count = 3;
+        runCollCase(c, comm, rank, n);
+        RCHECK_FCCL(fcclCommGetAsyncError(comm, &async), comm);
+        RVERIFY(async == fcclSuccess, "async error %d after a good AllReduce", (int)async);
+        // count 0: nothing is read or written, so NULL buffers are fine (as in NCCL).
+        RVERIFY(fcclAllReduce(nullptr, nullptr, 0, fcclFloat32, fcclSum, comm, nullptr) == fcclSuccess,
+                "AllReduce count 0 with NULL buffers: %s", fcclGetLastError(comm));
+        RVERIFY(fcclAllGather(nullptr, nullptr, 0, fcclInt8, comm, nullptr) == fcclSuccess,
+                "AllGather count 0 with NULL buffers: %s", fcclGetLastError(comm));
+        RCHECK_FCCL(fcclCommFinalize(comm), comm);
+      });
   EXPECT_RANKS_OK(r);
 }
 

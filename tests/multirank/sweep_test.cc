@@ -26,7 +26,11 @@ using namespace fccltest;
 
 namespace {
 
-enum class Part { Small, Mid, Large };
+enum class Part {
+  Small,
+  Mid,
+  Large
+};
 
 const fcclRedOp_t kOps[] = {fcclSum, fcclProd, fcclMax, fcclMin, fcclAvg};
 const Coll kColls[] = {Coll::AllReduce, Coll::Reduce,   Coll::Broadcast, Coll::ReduceScatter,
@@ -117,9 +121,10 @@ TEST_P(Sweep, MatchesReference) {
           auto start = std::chrono::steady_clock::now();
           bool called = runCollCase(c, comm, rank, n);
           if (timing) {
-            fprintf(stderr, "%8.1f ms  %s\n",
-                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(),
-                    c.describe(n).c_str());
+            fprintf(
+                stderr, "%8.1f ms  %s\n",
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(),
+                c.describe(n).c_str());
           }
           if (!called && ++errors >= kMaxCallErrors) {
             RCHECK(false, "%d calls returned errors; stopping the sweep", errors);
@@ -132,7 +137,10 @@ TEST_P(Sweep, MatchesReference) {
 
 std::string paramName(const ::testing::TestParamInfo<SweepParam>& info) {
   auto [nranks, mode, part] = info.param;
-  return strf("N%d_%s_%s", nranks, modeName(mode), part == Part::Small ? "small" : part == Part::Mid ? "mid" : "large");
+  return strf("N%d_%s_%s", nranks, modeName(mode),
+              part == Part::Small ? "small"
+              : part == Part::Mid ? "mid"
+                                  : "large");
 }
 
 INSTANTIATE_TEST_SUITE_P(All, Sweep,

@@ -116,7 +116,8 @@ void exchangeAll(int n) {
     FCCL_CHECK(b->barrier());
     return fcclSuccess;
   });
-  for (int r = 0; r < n; r++) EXPECT_EQ(results[r].res, fcclSuccess) << "rank " << r << ": " << results[r].error;
+  for (int r = 0; r < n; r++)
+    EXPECT_EQ(results[r].res, fcclSuccess) << "rank " << r << ": " << results[r].error;
 }
 
 TEST(Bootstrap, OneRank) { exchangeAll(1); }

@@ -1,6 +1,7 @@
 // fifo_test.cc - the connector FIFO on its own: slots come out in order across many
 // wrap-arounds, a full FIFO refuses acquire, an empty one refuses peek, metadata travels with
 // each slot, and a producer/consumer pair on two threads moves a stream intact.
+#include "transports/fifo.h"
 #include <gtest/gtest.h>
 #include <atomic>
 #include <cstring>
@@ -8,7 +9,6 @@
 #include <thread>
 #include <vector>
 #include "src/error.h"
-#include "transports/fifo.h"
 
 namespace fccl {
 namespace {

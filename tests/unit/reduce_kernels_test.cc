@@ -36,9 +36,12 @@ double refDecode(uint16_t b, Fmt f) {
   const int e = (b >> f.mantBits) & ((1 << f.expBits) - 1);
   const int m = b & ((1 << f.mantBits) - 1);
   double v;
-  if (e == (1 << f.expBits) - 1) v = m ? NAN : INFINITY;
-  else if (e == 0) v = std::ldexp(m, 1 - f.bias() - f.mantBits);
-  else v = std::ldexp((1 << f.mantBits) + m, e - f.bias() - f.mantBits);
+  if (e == (1 << f.expBits) - 1)
+    v = m ? NAN : INFINITY;
+  else if (e == 0)
+    v = std::ldexp(m, 1 - f.bias() - f.mantBits);
+  else
+    v = std::ldexp((1 << f.mantBits) + m, e - f.bias() - f.mantBits);
   return (b >> 15) ? -v : v;
 }
 
@@ -63,14 +66,21 @@ uint16_t refEncode(double x, Fmt f) {
 }
 
 // ---- Reference arithmetic on raw values ------------------------------------------------------
-template <class T> constexpr bool kIs16 = std::is_same_v<T, half_t> || std::is_same_v<T, bfloat16_t>;
-template <class T> constexpr Fmt fmtOf() { return std::is_same_v<T, half_t> ? kHalf : kBf16; }
+template <class T>
+constexpr bool kIs16 = std::is_same_v<T, half_t> || std::is_same_v<T, bfloat16_t>;
+template <class T>
+constexpr Fmt fmtOf() {
+  return std::is_same_v<T, half_t> ? kHalf : kBf16;
+}
 
 template <class T>
 bool isNanVal(T v) {
-  if constexpr (kIs16<T>) return refIsNan(v.bits, fmtOf<T>());
-  else if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
-  else return false;
+  if constexpr (kIs16<T>)
+    return refIsNan(v.bits, fmtOf<T>());
+  else if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(v);
+  else
+    return false;
 }
 template <class T>
 bool same(T a, T b) {
@@ -81,8 +91,10 @@ bool same(T a, T b) {
 // A 16-bit float as the float32 the spec computes in (exact: the formats embed in float).
 template <class T>
 float wide(T v) {
-  if constexpr (kIs16<T>) return float(refDecode(v.bits, fmtOf<T>()));
-  else return float(v);
+  if constexpr (kIs16<T>)
+    return float(refDecode(v.bits, fmtOf<T>()));
+  else
+    return float(v);
 }
 template <class T>
 T narrow(float x) {
@@ -101,8 +113,10 @@ T refOp(fcclRedOp_t op, T a, T b) {
     if (op == fcclMax || op == fcclMin) {
       if (isNanVal(a) || isNanVal(b)) return isNanVal(a) ? a : b;  // NaN propagates
       double x, y;
-      if constexpr (kIs16<T>) x = refDecode(a.bits, fmtOf<T>()), y = refDecode(b.bits, fmtOf<T>());
-      else x = a, y = b;
+      if constexpr (kIs16<T>)
+        x = refDecode(a.bits, fmtOf<T>()), y = refDecode(b.bits, fmtOf<T>());
+      else
+        x = a, y = b;
       return (op == fcclMax ? x > y : x < y) ? a : b;
     }
     if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
@@ -125,12 +139,20 @@ T randomValue(std::mt19937_64& rng, size_t i) {
     static const float kSpecial[] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 5.96e-8f, 65504.0f, 1e-40f};
     float v = float(int64_t(r % 200001) - 100000) / 997.0f;
     if (i % 61 == 13) v = kSpecial[(r >> 32) % 8];
-    if constexpr (kIs16<T>) return narrow<T>(v);
-    else return T(v);
+    if constexpr (kIs16<T>)
+      return narrow<T>(v);
+    else
+      return T(v);
   }
 }
 
-enum class Place { kOut, kInFirst, kInLast, kElemOffset, kByteOffset };
+enum class Place {
+  kOut,
+  kInFirst,
+  kInLast,
+  kElemOffset,
+  kByteOffset
+};
 
 template <class T>
 void checkReduce(fcclDataType_t type, fcclRedOp_t op, int nsrcs, size_t count, Place place,
@@ -150,7 +172,8 @@ void checkReduce(fcclDataType_t type, fcclRedOp_t op, int nsrcs, size_t count, P
   }
   unsigned char* dst = bufs[nsrcs].data() + shift;
   if (place == Place::kInFirst) dst = const_cast<unsigned char*>(static_cast<const unsigned char*>(srcs[0]));
-  if (place == Place::kInLast) dst = const_cast<unsigned char*>(static_cast<const unsigned char*>(srcs[nsrcs - 1]));
+  if (place == Place::kInLast)
+    dst = const_cast<unsigned char*>(static_cast<const unsigned char*>(srcs[nsrcs - 1]));
   std::memset(dst + count * sizeof(T), 0xA5, sizeof(T));  // guard past the end
 
   reduceN(type, op, dst, srcs.data(), nsrcs, count);
@@ -209,7 +232,7 @@ TEST(HalfTest, KnownBitPatterns) {
   EXPECT_TRUE(std::isnan(toFloat(half_t{0x7C01})));
   EXPECT_EQ(toBfloat16(1.0f + std::ldexp(1.0f, -8)).bits, 0x3F80);  // tie, even is down
   EXPECT_EQ(toBfloat16(1.0f + std::ldexp(3.0f, -8)).bits, 0x3F82);  // tie, even is up
-  EXPECT_EQ(toBfloat16(3.4e38f).bits, 0x7F80);                     // rounds past max: inf
+  EXPECT_EQ(toBfloat16(3.4e38f).bits, 0x7F80);                      // rounds past max: inf
   EXPECT_EQ(toBfloat16(-0.0f).bits, 0x8000);
   EXPECT_TRUE(refIsNan(toBfloat16(NAN).bits, kBf16));
   // A NaN whose payload lives only in the low 16 bits must stay NaN, not become inf.
@@ -247,8 +270,10 @@ TEST(HalfTest, SampledFloatsMatchReference) {
     for (Fmt fmt : {kHalf, kBf16}) {
       const uint16_t got = fmt.mantBits == 10 ? toHalf(f).bits : toBfloat16(f).bits;
       const uint16_t want = refEncode(double(f), fmt);
-      if (refIsNan(want, fmt)) ASSERT_TRUE(refIsNan(got, fmt)) << x;
-      else ASSERT_EQ(got, want) << std::hex << x;
+      if (refIsNan(want, fmt))
+        ASSERT_TRUE(refIsNan(got, fmt)) << x;
+      else
+        ASSERT_EQ(got, want) << std::hex << x;
     }
   }
 }
@@ -276,7 +301,8 @@ TEST(ReduceKernelsTest, EveryTypeOpArityCountPlacement) {
     for (fcclRedOp_t op : {fcclSum, fcclProd, fcclMax, fcclMin})
       for (int nsrcs : {1, 2, 3, 5, 8})
         for (size_t count : {0, 1, 7, 31, 1023, 65537})
-          for (Place p : {Place::kOut, Place::kInFirst, Place::kInLast, Place::kElemOffset, Place::kByteOffset}) {
+          for (Place p :
+               {Place::kOut, Place::kInFirst, Place::kInLast, Place::kElemOffset, Place::kByteOffset}) {
             checkReduce<T>(type, op, nsrcs, count, p, rng);
             if (::testing::Test::HasFatalFailure()) return;
           }
@@ -343,11 +369,16 @@ TEST(ReduceKernelsTest, ScaleEveryType) {
 
 template <class T>
 T refDivide(T v, int d) {
-  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) return T(int64_t(v) / d);  // C truncation
-  else if constexpr (std::is_integral_v<T>) return T(uint64_t(v) / uint64_t(d));
-  else if constexpr (std::is_same_v<T, double>) return v / double(d);
-  else if constexpr (std::is_same_v<T, float>) return v / float(d);
-  else return narrow<T>(wide(v) / float(d));
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+    return T(int64_t(v) / d);  // C truncation
+  else if constexpr (std::is_integral_v<T>)
+    return T(uint64_t(v) / uint64_t(d));
+  else if constexpr (std::is_same_v<T, double>)
+    return v / double(d);
+  else if constexpr (std::is_same_v<T, float>)
+    return v / float(d);
+  else
+    return narrow<T>(wide(v) / float(d));
 }
 
 TEST(ReduceKernelsTest, DivideEveryType) {

@@ -35,8 +35,8 @@ TEST(Socket, ParseHostName) {
 
 TEST(Socket, ParseRejectsBadText) {
   SocketAddress a;
-  for (const char* bad : {"", "nocolon", ":80", "1.2.3.4:", "1.2.3.4:99999", "1.2.3.4:12x",
-                          "[::1]5678", "[::1", "no.such.host.invalid:80"})
+  for (const char* bad : {"", "nocolon", ":80", "1.2.3.4:", "1.2.3.4:99999", "1.2.3.4:12x", "[::1]5678",
+                          "[::1", "no.such.host.invalid:80"})
     EXPECT_EQ(socketAddressParse(bad, &a), fcclInvalidArgument) << bad;
 }
 
@@ -82,8 +82,7 @@ TEST(Socket, RecvTimesOutAndAborts) {
   EXPECT_LT(nowNs() - t0, 2000000000);
   std::atomic<int> flag{1};
   EXPECT_EQ(socketRecvAll(afd, &c, 1, ioLimitAfterMs(60000, &flag)).kind, IoStatus::kAborted);
-  EXPECT_EQ(socketAccept(lfd, ioLimitAfterMs(60000, nullptr, &flag), &afd, nullptr).kind,
-            IoStatus::kAborted);
+  EXPECT_EQ(socketAccept(lfd, ioLimitAfterMs(60000, nullptr, &flag), &afd, nullptr).kind, IoStatus::kAborted);
   socketClose(&cfd);
   socketClose(&afd);
   socketClose(&lfd);

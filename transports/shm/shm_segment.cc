@@ -48,7 +48,8 @@ fcclResult_t ShmSegment::attach(const std::string& name, size_t bytes) {
   struct stat st;
   if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < bytes) {
     close(fd);
-    return setError(fcclSystemError, "shm: peer segment %s is smaller than expected (%zu bytes)", name.c_str(), bytes);
+    return setError(fcclSystemError, "shm: peer segment %s is smaller than expected (%zu bytes)",
+                    name.c_str(), bytes);
   }
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   int err = errno;

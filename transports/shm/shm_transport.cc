@@ -3,7 +3,8 @@
 // name exchanged through the bootstrap, and the owner unlinks it once every rank has mapped
 // every segment (a barrier), so a crash later leaves nothing behind in /dev/shm.
 //
-// Segment layout: [DirectCtrl][2 x (DirectSlotHeader + directBytes)][nranks x (FifoCtrl + nslots x slotBytes)]
+// Segment layout: [DirectCtrl][2 x (DirectSlotHeader + directBytes)][nranks x (FifoCtrl + nslots x
+// slotBytes)]
 #include <unistd.h>
 #include <atomic>
 #include <cinttypes>
@@ -101,8 +102,8 @@ fcclResult_t transportsSetup(const TransportSetup& s, Connections* out) {
     // I send into my FIFO inside p's segment and receive from p's FIFO inside mine.
     out->send[p] = SendConn(layout.fifoCtrl(peerBase, s.rank), layout.fifoSlots(peerBase, s.rank),
                             s.shape.nslots, roundUp(s.shape.slotBytes, 64), p);
-    out->recv[p] = RecvConn(layout.fifoCtrl(own->base(), p), layout.fifoSlots(own->base(), p),
-                            s.shape.nslots, roundUp(s.shape.slotBytes, 64), p);
+    out->recv[p] = RecvConn(layout.fifoCtrl(own->base(), p), layout.fifoSlots(own->base(), p), s.shape.nslots,
+                            roundUp(s.shape.slotBytes, 64), p);
   }
   for (auto& seg : segs) out->resources.push_back(seg);
   out->transportName = "shm";
