@@ -56,6 +56,10 @@ struct CollContext {
 size_t directPublishBytes(const CollTask& t, int nranks);
 
 fcclResult_t runRing(CollContext& ctx, const CollTask& t);
+// The ring with a run-time hook at the reduced point (AllReduce, ReduceScatter, Reduce):
+// how fused programs run inside a collective. Returns the hook's first failure if any.
+struct FnHook;
+fcclResult_t runRingHooked(CollContext& ctx, const CollTask& t, FnHook& hook);
 fcclResult_t runDirect(CollContext& ctx, const CollTask& t);
 // A batch of Send/Recv tasks (and AlltoAll expanded into them) progressing together.
 fcclResult_t runP2p(CollContext& ctx, const CollTask* tasks, size_t ntasks);

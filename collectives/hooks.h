@@ -52,4 +52,27 @@ struct CollHook {
   void gathered(const ChunkDesc&, void*) {}
 };
 
+// A hook that calls back into code compiled at run time (the fusion executor): `reduced` gets
+// each fully reduced chunk of this rank's slice (after Avg's division) and may rewrite it in
+// place; for AllReduce the rewritten chunk is what the all-gather phase distributes and what
+// lands in the output buffer. `user` is passed through untouched.
+struct FnHook {
+  static constexpr bool kHasLoad = false;
+  static constexpr bool kHasReduced = true;
+  static constexpr bool kHasGathered = false;
+  using ReducedFn = fcclResult_t (*)(void* user, const ChunkDesc& d, void* data);
+  ReducedFn fn = nullptr;
+  void* user = nullptr;
+  fcclDataType_t type = fcclFloat32;
+  int divisor = 1;
+  fcclResult_t status = fcclSuccess;  // the first failure of fn; the collective still completes
+
+  void load(const ChunkDesc&, void*, const void*) {}
+  void reduced(const ChunkDesc& d, void* data) {
+    if (divisor > 1) divide(type, data, data, divisor, d.count);
+    if (status == fcclSuccess) status = fn(user, d, data);
+  }
+  void gathered(const ChunkDesc&, void*) {}
+};
+
 }  // namespace fccl

@@ -65,6 +65,13 @@ fcclResult_t runRing(CollContext& ctx, const CollTask& t) {
   return runRingWithHook(ctx, t, hook);
 }
 
+fcclResult_t runRingHooked(CollContext& ctx, const CollTask& t, FnHook& hook) {
+  hook.type = t.type;
+  hook.divisor = t.avgDivisor;
+  fcclResult_t res = runRingWithHook(ctx, t, hook);
+  return res != fcclSuccess ? res : hook.status;
+}
+
 const char* collName(CollKind k) {
   switch (k) {
     case CollKind::AllReduce:

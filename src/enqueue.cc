@@ -4,6 +4,7 @@
 #include "src/enqueue.h"
 #include <algorithm>
 #include <string>
+#include "collectives/hooks.h"
 #include "collectives/reduce_kernels.h"
 #include "src/checks.h"
 #include "src/error.h"
@@ -87,6 +88,18 @@ fcclResult_t commCheckUsable(fcclComm* comm, const char* api) {
                     "%s: rank %d: the communicator failed earlier and cannot be used: %s", api, comm->rank,
                     comm->lastErrorText.c_str());
   return fcclSuccess;
+}
+
+fcclResult_t executeHooked(fcclComm* comm, const CollTask& task, FnHook& hook) {
+  logSetRank(comm->rank);
+  comm->activeCalls.fetch_add(1);
+  ++comm->opCount;
+  CollContext ctx = makeContext(comm, task.kind);
+  fcclResult_t res = runRingHooked(ctx, task, hook);
+  // A hook failure happens after every chunk moved: peers are in step, the comm stays usable.
+  if (res != fcclSuccess && res != hook.status) recordFailure(comm, res);
+  comm->activeCalls.fetch_sub(1);
+  return res;
 }
 
 fcclResult_t executeTasks(fcclComm* comm, const std::vector<CollTask>& tasks) {

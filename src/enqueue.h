@@ -13,6 +13,9 @@ namespace fccl {
 fcclResult_t enqueueTask(fcclComm* comm, const CollTask& task);
 // Runs a batch of tasks of one communicator (the tail of fcclGroupEnd, or a single call).
 fcclResult_t executeTasks(fcclComm* comm, const std::vector<CollTask>& tasks);
+// Runs one collective now (not group-aware) on the ring with a run-time reduced hook: the
+// entry point of fused programs. The task must already be checked.
+fcclResult_t executeHooked(fcclComm* comm, const CollTask& task, FnHook& hook);
 // An error that breaks the communicator's state (timeout, mismatch, abort) sticks: later
 // calls fail at once with it instead of reading half-finished FIFOs.
 fcclResult_t commCheckUsable(fcclComm* comm, const char* api);
