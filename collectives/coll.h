@@ -19,6 +19,10 @@ enum class CollKind : uint8_t {
   AlltoAll,
   Send,
   Recv,
+  // Internal, for fused programs: the IR's sliced partition (collectives/sliced_ring.h).
+  // count is the logical length N; the slice side is this rank's slice storage.
+  ReduceScatterSliced,
+  AllGatherSliced,
 };
 const char* collName(CollKind k);  // "AllReduce", ...
 

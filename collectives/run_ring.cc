@@ -8,6 +8,7 @@
 #include "collectives/prims_host.h"
 #include "collectives/reduce_ring.h"
 #include "collectives/reduce_scatter_ring.h"
+#include "collectives/sliced_ring.h"
 
 namespace fccl {
 
@@ -47,6 +48,10 @@ fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
       return allGatherRing(p, a);
     case CollKind::Broadcast:
       return broadcastRing(p, a);
+    case CollKind::ReduceScatterSliced:
+      return reduceScatterSlicedRing(p, a);
+    case CollKind::AllGatherSliced:
+      return allGatherSlicedRing(p, a);
     case CollKind::Reduce:
       return reduceRing(p, a);
     default:
@@ -88,6 +93,10 @@ const char* collName(CollKind k) {
       return "AlltoAll";
     case CollKind::Send:
       return "Send";
+    case CollKind::ReduceScatterSliced:
+      return "ReduceScatter(sliced)";
+    case CollKind::AllGatherSliced:
+      return "AllGather(sliced)";
     case CollKind::Recv:
       return "Recv";
   }
