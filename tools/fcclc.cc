@@ -1,0 +1,174 @@
+// fcclc.cc - command-line driver of the fusion compiler: parse, check (and, later, the passes)
+// a .fccl program and print its IR. Exit 0 on success, 1 with file:line:col diagnostics on
+// stderr for a bad program, 2 for bad usage.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fusion/check/checker.h"
+#include "fusion/ir/printer.h"
+#include "fusion/parse/parser.h"
+
+namespace {
+
+using fccl::ir::Diagnostics;
+using fccl::ir::Program;
+
+// The pipeline, in order. Each stage transforms the program in place and reports errors to
+// diags; --print-ir-after names stages from this table, so a pass plugs in by adding a row.
+struct Stage {
+  const char* name;
+  const char* summary;
+  std::function<bool(Program&, Diagnostics&)> run;  // parse is special-cased (text -> IR)
+};
+
+std::vector<Stage> pipeline() {
+  return {
+      {"parse", "text -> untyped IR", nullptr},
+      {"check", "types, shapes, layouts; implicit casts, gathers, slices",
+       [](Program& p, Diagnostics& d) {
+         auto c = fccl::ir::check::check(p, d);
+         if (!c) return false;
+         p = std::move(*c);
+         return true;
+       }},
+  };
+}
+
+int usage(const char* msg) {
+  if (msg) std::fprintf(stderr, "fcclc: %s\n", msg);
+  std::fprintf(stderr,
+               "usage: fcclc [options] FILE.fccl   (FILE '-' reads stdin)\n"
+               "  --print-ir-after=STAGE[,STAGE]  print the IR after these stages "
+               "(default: the last)\n"
+               "  --print-ir-after-all            print the IR after every stage\n"
+               "  --annotate                      add '# type layout' to every statement\n"
+               "  --ranks N --bind SYM=VALUE ...  show each sliced tensor's per-rank range\n"
+               "  --list-stages                   list the stages\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<Stage> stages = pipeline();
+  std::vector<std::string> printAfter;
+  bool all = false, annotate = false;
+  int ranks = 0;
+  std::map<std::string, int64_t> binds;
+  std::string file;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const std::string& flag) -> const char* {
+      if (a.rfind(flag + "=", 0) == 0) return argv[i] + flag.size() + 1;
+      if (a == flag && i + 1 < argc) return argv[++i];
+      return nullptr;
+    };
+    if (const char* v = value("--print-ir-after")) {
+      std::stringstream ss(v);
+      for (std::string s; std::getline(ss, s, ',');) {
+        bool known = false;
+        for (const Stage& st : stages) known |= s == st.name;
+        if (!known) return usage(("unknown stage '" + s + "' (see --list-stages)").c_str());
+        printAfter.push_back(s);
+      }
+    } else if (a == "--print-ir-after-all") {
+      all = true;
+    } else if (a == "--annotate") {
+      annotate = true;
+    } else if (a == "--list-stages") {
+      for (const Stage& st : stages) std::printf("%-8s %s\n", st.name, st.summary);
+      return 0;
+    } else if (const char* v = value("--ranks")) {
+      ranks = std::atoi(v);
+      if (ranks <= 0) return usage("--ranks needs a positive integer");
+    } else if (const char* v = value("--bind")) {
+      std::string b = v;
+      size_t eq = b.find('=');
+      char* end = nullptr;
+      long long n = eq == std::string::npos ? -1 : std::strtoll(b.c_str() + eq + 1, &end, 10);
+      if (eq == std::string::npos || n < 0 || *end) return usage("--bind needs SYM=COUNT");
+      binds[b.substr(0, eq)] = n;
+    } else if (a == "-h" || a == "--help") {
+      return usage(nullptr);
+    } else if (!a.empty() && a[0] == '-' && a != "-") {
+      return usage(("unknown option " + a).c_str());
+    } else if (file.empty()) {
+      file = a;
+    } else {
+      return usage("one input file only");
+    }
+  }
+  if (file.empty()) return usage("no input file");
+  std::stringstream text;
+  if (file == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "fcclc: cannot read %s\n", file.c_str());
+      return 1;
+    }
+    text << in.rdbuf();
+  }
+  Diagnostics diags(file == "-" ? "<stdin>" : file);
+  fccl::ir::PrintOptions po;
+  po.annotate = annotate;
+  auto wants = [&](const char* name) {
+    if (all) return true;
+    for (const std::string& s : printAfter)
+      if (s == name) return true;
+    return printAfter.empty() && name == stages.back().name;
+  };
+  auto parsed = fccl::ir::parse::parseProgram(text.str(), diags);
+  if (!parsed) {
+    std::fputs(diags.str().c_str(), stderr);
+    return 1;
+  }
+  Program p = std::move(*parsed);
+  for (const Stage& st : stages) {
+    if (st.run && !st.run(p, diags)) {
+      std::fputs(diags.str().c_str(), stderr);
+      return 1;
+    }
+    if (wants(st.name)) {
+      if (all || printAfter.size() > 1) std::printf("// ----- IR after %s\n", st.name);
+      std::fputs(fccl::ir::print(p, po).c_str(), stdout);
+    }
+  }
+  if (ranks > 0) {
+    for (const fccl::ir::Var& v : p.vars) {
+      if (v.layout != fccl::ir::Layout::Sliced || v.kind == fccl::ir::VarKind::Temp) continue;
+      int64_t total = 1;
+      for (const fccl::ir::Dim& d : v.shape) {
+        if (d.sym < 0) {
+          total *= d.size;
+          continue;
+        }
+        auto it = binds.find(p.symbols[static_cast<size_t>(d.sym)]);
+        if (it == binds.end()) {
+          std::fprintf(stderr, "fcclc: symbol %s is not bound (--bind %s=COUNT)\n",
+                       p.symbols[static_cast<size_t>(d.sym)].c_str(),
+                       p.symbols[static_cast<size_t>(d.sym)].c_str());
+          return 1;
+        }
+        total *= it->second;
+      }
+      std::printf("# %s: %lld elements sliced over %d ranks:", v.name.c_str(),
+                  static_cast<long long>(total), ranks);
+      for (int r = 0; r < ranks; ++r) {
+        fccl::ir::SliceRange s = fccl::ir::sliceRange(total, r, ranks);
+        std::printf(" [%lld,%lld)", static_cast<long long>(s.begin),
+                    static_cast<long long>(s.end));
+      }
+      std::printf("\n");
+    }
+  }
+  return 0;
+}
