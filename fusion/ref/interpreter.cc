@@ -76,9 +76,9 @@ class Interp {
   bool bindInput(size_t i) {
     const Var& v = p_.vars[i];
     PerRank& dst = vars_[i];
-    if (v.kind == VarKind::Scalar) {
+    if (v.kind == VarKind::Scalar || (v.kind == VarKind::InOut && v.isScalar())) {
       auto it = in_.scalars.find(v.name);
-      if (it == in_.scalars.end()) return fail("scalar input '" + v.name + "' is not given");
+      if (it == in_.scalars.end()) return fail("scalar '" + v.name + "' is not given");
       for (Vec& d : dst) d = {roundTo(v.dtype, it->second)};
       return true;
     }

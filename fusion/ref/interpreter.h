@@ -18,7 +18,7 @@ using TensorMap = std::map<std::string, std::vector<double>>;
 struct Inputs {
   int nranks = 1;
   std::map<std::string, int64_t> symbols;  // shape symbols: N=1000
-  std::map<std::string, double> scalars;   // every `scalar` input
+  std::map<std::string, double> scalars;   // every `scalar` input and inout scalar
   // Per rank (size nranks), every in/inout tensor in its storage form: local and replicated
   // tensors whole (a replicated one may be given on rank 0 only; copies must be equal),
   // sliced tensors as that rank's sliceRange() part. Out tensors need not be given.
