@@ -65,7 +65,7 @@ class Checker {
     NodeId v = map_[static_cast<size_t>(s.value)];
     const size_t var = static_cast<size_t>(s.var);
     if (v == kNoNode) {
-      badVar_[var] = true;
+      if (out_.vars[var].kind == VarKind::Temp) badVar_[var] = true;  // silence its readers
       written_[var] = true;
       return;
     }
@@ -214,7 +214,7 @@ class Checker {
     std::string err;
     auto bad = [&](std::string msg) {
       d_.error(s.loc, std::move(msg));
-      badVar_[vi] = true;
+      if (t.kind == VarKind::Temp) badVar_[vi] = true;  // declared ones keep their types
       written_[vi] = true;
     };
     if (t.kind == VarKind::In) return bad("cannot assign to input '" + t.name + "'");

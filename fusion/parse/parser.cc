@@ -346,9 +346,7 @@ class Parser {
     }
     if (t.kind == Tok::LParen) {
       next();
-      if (++depth_ > kMaxExprDepth) return tooDeep();
-      NodeId e = expr();
-      --depth_;
+      NodeId e = expr();  // depth is counted in unary(), which every nesting passes through
       if (e == kNoNode || !expect(Tok::RParen, "to close '('")) return kNoNode;
       return e;
     }
@@ -387,10 +385,7 @@ class Parser {
 
   NodeId call(const Token& fn) {
     next();  // '('
-    if (++depth_ > kMaxExprDepth) return tooDeep();
-    NodeId r = callBody(fn);
-    --depth_;
-    return r;
+    return callBody(fn);
   }
 
   NodeId callBody(const Token& fn) {
