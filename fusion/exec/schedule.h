@@ -45,6 +45,16 @@ struct Step {
   int32_t reduced = -1;  // Fused: the temporary bound to each reduced chunk
   std::vector<int32_t> gather;  // Fused: replicated vars computed on the slice, all-gathered
   std::string why;       // one line for dumps: which pass made this step and why
+  // Added by the lowering (fusion/passes/lower.h has the full contract):
+  //  * Collective: stmts = {the statement `output = op(input)`} (for reference only).
+  //  * Reduction: `op` is the reduction (Norm, Sum, MaxAll, AnyNonfinite), `input` the var it
+  //    reduces (always a variable, never an expression), `output` the scalar it writes,
+  //    extent Slice when cross-rank (partial over this rank's slice + a tiny allreduce).
+  //  * overlapWith (overlap pass, a schedule annotation): index of the earlier Pointwise step
+  //    that produces `input` of this Collective/Fused step; the runtime may consume input
+  //    chunks as that step produces them. Running the two one after the other is always
+  //    correct. -1: none.
+  int32_t overlapWith = -1;
 };
 
 struct Schedule {

@@ -101,7 +101,9 @@ bool runFuse(Program& p, Annotations& notes, PassStats* stats) {
     std::vector<int> hooks, scalars;
     bool work = false;
     const int32_t rsVar = rootRS ? st.var : -1;
-    for (size_t j = rootRS ? i + 1 : i; j < p.stmts.size(); ++j) {
+    size_t stop = rootRS ? i + 1 : i;
+    for (; stop < p.stmts.size(); ++stop) {
+      const size_t j = stop;
       bool scalar = false;
       const NodeId leaf = j == i ? k : ir::kNoNode;
       if (!eligible(p, static_cast<int>(j), leaf, &scalar)) break;
@@ -142,12 +144,8 @@ bool runFuse(Program& p, Annotations& notes, PassStats* stats) {
       if (p.node(out.back().value).op == Op::AllGather) ++gathers;
     }
     r.hookEnd = static_cast<int32_t>(out.size());
-    const size_t end = hooks.empty() ? i + 1
-                                     : static_cast<size_t>(std::max(hooks.back(),
-                                                                    scalars.empty() ? 0 : scalars.back())) + 1;
-    out.insert(out.end(), p.stmts.begin() + static_cast<long>(end), p.stmts.end());
-    irChanged |= !rootRS || !operandStmt.empty() ||
-                 (!scalars.empty() && scalars.front() < hooks.front());
+    out.insert(out.end(), p.stmts.begin() + static_cast<long>(stop), p.stmts.end());
+    irChanged |= !rootRS || !operandStmt.empty() || !scalars.empty();
     p.stmts = std::move(out);
     notes.fused.push_back(r);
     if (stats) {
