@@ -89,8 +89,11 @@ template <class S> inline float narrowToFloat(S x) {
 
 // Float -> integer: truncate toward zero, saturate at the type's range, NaN -> 0.
 template <class I, class S> inline I toInt(S x) {
-  if constexpr (!kFloat<S>) {
-    return static_cast<I>(x);  // integer narrowing wraps (C++20); bool is 0/1
+  if constexpr (!kFloat<S>) {  // saturating narrowing (i64 -> i32), as the reference; bool is 0/1
+    if constexpr (sizeof(S) > sizeof(I))
+      return static_cast<I>(x > S(std::numeric_limits<I>::max())   ? std::numeric_limits<I>::max()
+                            : x < S(std::numeric_limits<I>::min()) ? std::numeric_limits<I>::min() : x);
+    else return static_cast<I>(x);
   } else {
     constexpr S lim = S(std::numeric_limits<I>::max() / 2 + 1) * S(2);  // 2^(bits-1), exact
     const I t = static_cast<I>(x >= lim || x < -lim || x != x ? S(0) : x);
