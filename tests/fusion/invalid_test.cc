@@ -24,8 +24,9 @@ TEST_P(Invalid, DiagnosticsMatchExpectations) {
     std::smatch m;
     if (!std::regex_search(line, m, kExpect)) continue;
     const int at = std::stoi(m[3]);
-    if (m[1].matched)
+    if (m[1].matched) {
       EXPECT_EQ(at, lineNo + std::stoi(m[2])) << path << ":" << lineNo << ": stale @offset";
+    }
     expected.push_back(path + ":" + std::string(m[3]) + ":" + std::string(m[4]) + ": " +
                        std::string(m[5]));
   }

@@ -61,12 +61,25 @@ std::string shape(const Program& p, NodeId id) {
   const Node& n = p.node(id);
   switch (opArity(n.op)) {
     case 0: return printExpr(p, id);
-    case 1: return std::string(opName(n.op)) + "(" + shape(p, n.args[0]) + ")";
-    case 2:
-      return "(" + shape(p, n.args[0]) + " " + opName(n.op) + " " + shape(p, n.args[1]) + ")";
-    default:
-      return std::string(opName(n.op)) + "(" + shape(p, n.args[0]) + ", " +
-             shape(p, n.args[1]) + ", " + shape(p, n.args[2]) + ")";
+    case 1: {
+      std::string s = opName(n.op);  // appended: GCC 12 -O3 warns falsely on operator+
+      s += "(";
+      s += shape(p, n.args[0]);
+      s += ")";
+      return s;
+    }
+    case 2: {
+      std::string s = "(";
+      for (const std::string& part : {shape(p, n.args[0]), std::string(" ") + opName(n.op) + " ",
+                                      shape(p, n.args[1])})
+        s += part;
+      return s + ")";
+    }
+    default: {
+      std::string s = opName(n.op);
+      for (int i = 0; i < 3; ++i) s += (i ? ", " : "(") + shape(p, n.args[static_cast<size_t>(i)]);
+      return s + ")";
+    }
   }
 }
 std::string tree(const std::string& expr) {
