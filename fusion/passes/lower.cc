@@ -60,8 +60,11 @@ bool extractable(const Node& n) {
   return (ir::isCollective(n.op) && n.op != Op::Slice) || ir::isWholeReduction(n.op);
 }
 
-std::string hintFor(const Node& n) {
-  return n.op == Op::MaxAll ? "max" : ir::opName(n.op);
+// Temporary names: the op and its operand ("allreduce_g", "norm_u"), never a reserved word.
+std::string hintFor(const Program& p, const Node& n) {
+  const std::string base = n.op == Op::MaxAll ? "max" : ir::opName(n.op);
+  const Node& a = p.node(n.args[0]);
+  return base + "_" + (a.op == Op::Ref ? p.vars[static_cast<size_t>(a.var)].name : "t");
 }
 
 // Moves nested collectives/reductions and non-variable collective operands into temporaries,
@@ -93,14 +96,12 @@ void normalize(Program& p, Annotations& notes, std::vector<std::string>* origin)
             n.op = Op::AllReduce;
             n.redop = rs.redop;
             n.args[0] = rs.args[0];
-            (*origin)[i] += (*origin)[i].empty() ? "" : "; ";
-            (*origin)[i] += "all_gather(reduce_scatter) with nothing between: one allreduce";
             changed = true;
           }
         }
         for (NodeId id : passes::stmtNodes(p, si)) {
           if (id != root && extractable(p.node(id))) {
-            passes::extractToTemp(p, id, hintFor(p.node(id)), &pre);
+            passes::extractToTemp(p, id, hintFor(p, p.node(id)), &pre);
             changed = true;
           }
         }
@@ -108,11 +109,11 @@ void normalize(Program& p, Annotations& notes, std::vector<std::string>* origin)
         if (extractable(r)) {
           const bool rooted = r.op == Op::Broadcast || r.op == Op::Reduce;
           if (p.node(r.args[0]).op != Op::Ref) {
-            passes::extractToTemp(p, r.args[0], hintFor(r) + "_in", &pre);
+            passes::extractToTemp(p, r.args[0], std::string(r.op == Op::MaxAll ? "max" : ir::opName(r.op)) + "_in", &pre);
             changed = true;
           }
           if (rooted && p.node(r.args[1]).op != Op::Ref && p.node(r.args[1]).op != Op::Literal) {
-            passes::extractToTemp(p, r.args[1], hintFor(r) + "_root", &pre);
+            passes::extractToTemp(p, r.args[1], std::string(ir::opName(r.op)) + "_root", &pre);
             changed = true;
           }
         }
@@ -260,11 +261,11 @@ bool lower(const Program& checked, const std::vector<std::string>& pipeline, Sch
       if (root.op == Op::ReduceScatter)
         why += fuseRan ? ": not fused (no hook-eligible work on its slice follows)"
                        : ": not fused (fuse not in the schedule)";
-      else if (root.op == Op::AllReduce && !origin[i].empty())
-        why += "";
       else if (root.op == Op::AllReduce)
         why += root.isScalar() ? ": scalar (split leaves scalars whole)"
-                               : splitRan ? "" : ": whole (split not in the schedule)";
+               : splitRan      ? ": all_gather(reduce_scatter) with no work moved between them"
+                                 " is one allreduce"
+                               : ": whole (split not in the schedule)";
       else if (root.op == Op::AllGather)
         why += ": unfused gather of a sliced value";
       c.why = why + note(i);

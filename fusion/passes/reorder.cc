@@ -8,6 +8,7 @@
 //   t = all_gather(X)     -> t = X, t sliced        t a temporary, when that does not add
 //                                                  gathers (each whole read of t left after
 //                                                  the rules above becomes all_gather(t))
+// A move that would widen what is gathered (a cast to a larger type) is not made.
 // Operands of a moved f: replicated scalars and tensors stay as they are (layouts.md: a
 // replicated operand of a sliced operation is read at this rank's slice, so no slice() node is
 // needed - the checker's own output has none either), all_gather(y) gives y. A local operand
@@ -58,6 +59,16 @@ class Rules {
     for (int i = 0; i < ir::opArity(x.op); ++i)
       anyGather |= r.out.node(x.args[static_cast<size_t>(i)]).op == Op::AllGather;
     if (!anyGather || x.layout == Layout::Local) return id;
+    if (x.layout == Layout::Replicated) {
+      // Moving f before the gather must not make the gather move more bytes (f64(all_gather(s))
+      // stays: gathering the f32 values and widening after is cheaper).
+      int gathered = 0;
+      for (int i = 0; i < ir::opArity(x.op); ++i) {
+        const Node& a = r.out.node(x.args[static_cast<size_t>(i)]);
+        if (a.op == Op::AllGather) gathered += ir::dtypeBytes(a.dtype);
+      }
+      if (ir::dtypeBytes(x.dtype) > gathered) return id;
+    }
     Node y = x;
     for (int i = 0; i < ir::opArity(x.op); ++i) {
       NodeId& a = y.args[static_cast<size_t>(i)];
