@@ -1,0 +1,68 @@
+// cuda_emit.h - CUDA C++ for the pointwise work of a checked program: one translation unit per
+// call, self-contained (only <cuda_fp16.h> / <cuda_bf16.h>), ready for compileWithNvrtc. The
+// text is deterministic (golden tests, and the NVRTC cache keys on it).
+//
+// The hook ABI, shared by every hook of one program (the host fills one FcclHookArgs):
+//  * slot v < vars.size() is program variable v; slot vars.size() + k is the k-th node of the
+//    arena whose value the hook cannot compute elementwise (a collective other than all_gather
+//    and slice, or a whole-tensor reduction): something before the hook computed it.
+//  * ptr[s] / base[s]: tensor storage and the logical index of its element 0 (the slice begin
+//    for sliced storage, else 0); logical element i of the tensor is ptr[s][i - base[s]].
+//  * scalar[s]: scalar values on entry (floats in .f, integers and bool in .i); result[s]: the
+//    scalars the hook assigns, written by global thread 0 (every call writes the same value).
+//  * A hook computes logical elements [begin, end) with a grid-stride loop, every thread of the
+//    grid taking part. all_gather and slice are the identity at a logical index: a hook whose
+//    statements read sliced values must be called on (part of) this rank's slice.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fusion/ir/ir.h"
+
+namespace fccl::fusion::codegen {
+
+enum class HookKind : uint8_t {
+  Pointwise,   // fccl_hook_<name>(const FcclHookArgs& a, long long begin, long long end)
+  FusedChunk,  // fccl_hook_<name>(const FcclHookArgs& a, const T* reduced, long long begin,
+               //                  long long end): a Fused step's reduced hook, reduced[k] being
+               //                  logical element begin + k of the reduced chunk
+};
+
+struct EmitOptions {
+  std::string name;  // hook and kernel suffix; empty: the program's name
+  HookKind kind = HookKind::Pointwise;
+  // FusedChunk: what `reduced` binds. Either the temporary a lowered Step binds to the chunk
+  // (Step::reduced), or, for a program that was not lowered, the allreduce / reduce_scatter
+  // node whose result the chunk is. Exactly one of the two must be set.
+  int32_t reducedVar = -1;
+  ir::NodeId reducedNode = ir::kNoNode;
+  bool prelude = true;  // the includes, helpers and FcclHookArgs (off for further hooks of one TU)
+  bool kernel = true;   // the extern "C" __global__ fccl_kernel_<name> wrapper
+};
+
+// Source of the hook for `stmts` (indices into p.stmts, run in this order) of the checked
+// program `p`. Returns "" with *error set when a statement cannot run in a hook (a whole-tensor
+// reduction or collective assigned to a tensor is fine - it is read from its slot - but the
+// FusedChunk binding must exist, and statement indices must be valid).
+std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts,
+                     const EmitOptions& o, std::string* error = nullptr);
+
+// Every pointwise statement of a checked program as one translation unit: statements are
+// grouped into hooks the way lowering does it (a statement that needs a value computed outside
+// the hooks starts a new hook; a group that starts from an allreduce / reduce_scatter is a
+// FusedChunk hook bound to it), hooks named <program>_<k>. What `fcclc --emit=cuda` prints.
+std::string emitProgramCuda(const ir::Program& checked, std::string* error = nullptr);
+
+// The slot of node `id` when the hooks read it from FcclHookArgs (see above), else -1.
+int32_t nodeSlot(const ir::Program& p, ir::NodeId id);
+
+// The device prelude: includes, helpers (conversions with the reference's rounding, integer
+// division, dropout = fusion/ir/dropout.h verbatim) and FcclHookArgs for program `p`.
+std::string cudaPrelude(const ir::Program& p);
+
+// fusion/ir/dropout.h as pasted into the prelude (embedded at configure time).
+const char* dropoutHeaderSource();
+
+}  // namespace fccl::fusion::codegen
