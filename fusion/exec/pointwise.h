@@ -110,6 +110,9 @@ class PointwiseKernel {
     int32_t out = 0, a = 0, b = 0, c = 0;  // value ids
     int32_t n = 1;                         // pre_ only: elements (1, or kTile for a broadcast)
     bool optional = false;                 // a store to a temporary that may be unbound
+    bool arith = false;                    // float + - * / (a candidate for fusion)
+    ir::Op op = ir::Op::Add;               //   ... its op and operand form
+    pw::Form form = pw::Form::VV;
   };
   struct Direct {
     int32_t var = -1;

@@ -210,6 +210,22 @@ FCCL_PW_CLONES void binaryK(void* o, const void* a, const void* b, const void*, 
   }
 }
 
+template <class F1, class F2, class T, Form form, bool innerLeft, bool otherUni>
+FCCL_PW_CLONES void fusedK(void* o, const void* a, const void* b, const void* c, int n, int64_t) {
+  T* out = static_cast<T*>(o);
+  const T* x = static_cast<const T*>(a);
+  const T* y = static_cast<const T*>(b);
+  const T* z = static_cast<const T*>(c);
+  const T xs = *x, ys = *y, zs = *z;
+  for (int i = 0; i < n; ++i) {
+    const T xi = form == Form::UV ? xs : x[i];
+    const T yi = form == Form::VU ? ys : y[i];
+    const T zi = otherUni ? zs : z[i];
+    const T r = F1::template f<T>(xi, yi);
+    out[i] = innerLeft ? F2::template f<T>(r, zi) : F2::template f<T>(zi, r);
+  }
+}
+
 template <class T>
 FCCL_PW_CLONES void selectK(void* o, const void* c, const void* a, const void* b, int n, int64_t) {
   T* out = static_cast<T*>(o);
@@ -394,7 +410,44 @@ template <class F, class T> Kernel binaryForms(Form f) {
   return nullptr;
 }
 
+template <class F1, class F2, class T>
+Kernel fusedForms(Form f, bool innerLeft, bool otherUni) {
+  auto pick = [&](auto form) -> Kernel {
+    constexpr Form F = decltype(form)::value;
+    if (innerLeft) return otherUni ? &fusedK<F1, F2, T, F, true, true> : &fusedK<F1, F2, T, F, true, false>;
+    return otherUni ? &fusedK<F1, F2, T, F, false, true> : &fusedK<F1, F2, T, F, false, false>;
+  };
+  switch (f) {
+    case Form::VV: return pick(std::integral_constant<Form, Form::VV>{});
+    case Form::VU: return pick(std::integral_constant<Form, Form::VU>{});
+    case Form::UV: return pick(std::integral_constant<Form, Form::UV>{});
+  }
+  return nullptr;
+}
+
+template <class Fn> Kernel byArith(Op op, Fn&& fn) {
+  switch (op) {
+    case Op::Add: return fn(FAdd{});
+    case Op::Sub: return fn(FSub{});
+    case Op::Mul: return fn(FMul{});
+    case Op::Div: return fn(FDiv{});
+    default: return nullptr;
+  }
+}
+
 }  // namespace
+
+Kernel fusedKernel(Op inner, Op outer, CT t, Form innerForm, bool innerLeft, bool otherUniform) {
+  if (t != CT::F32 && t != CT::F64) return nullptr;
+  return byArith(inner, [&](auto f1) {
+    return byArith(outer, [&](auto f2) {
+      using F1 = decltype(f1);
+      using F2 = decltype(f2);
+      return t == CT::F32 ? fusedForms<F1, F2, float>(innerForm, innerLeft, otherUniform)
+                          : fusedForms<F1, F2, double>(innerForm, innerLeft, otherUniform);
+    });
+  });
+}
 
 Kernel unaryKernel(Op op, CT t) {
   if ((op == Op::Sqrt || op == Op::Rsqrt) && (t == CT::F32 || t == CT::F64))

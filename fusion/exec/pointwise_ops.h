@@ -14,7 +14,7 @@ namespace fccl::fusion::pw {
 // Elements per tile: 512 values of at most 8 bytes = 4 KiB per register, so a typical
 // statement's live registers (3-6) plus the streamed operands stay in a 32 KiB L1.
 constexpr int kTile = 512;
-constexpr int kSlotBytes = kTile * 8;
+constexpr int kSlotBytes = kTile * 8 + 320;  // + 5 lines: registers not 4 KiB apart (4K aliasing)
 
 // How a value is held while computing: f16/bf16 widen to float (F32), bool is a 0/1 byte.
 enum class CT : uint8_t { F64, F32, I32, I64, B8 };
@@ -35,6 +35,10 @@ Kernel dropoutKernel(CT t);                    // (x: vector, p: uniform double,
 Kernel castKernel(CT from, ir::DType to);      // compute(from) -> compute(to), rounded to `to`
 Kernel loadKernel(ir::DType stored);           // storage of `stored` -> its compute type
 Kernel storeKernel(CT from, ir::DType stored, bool uniformSource);  // -> storage, rounded
+// A superinstruction: outer(inner(a, b), c) (innerLeft) or outer(c, inner(a, b)), for float
+// and double +, -, *, / (the bulk of optimizer updates); `innerForm` says which of a, b is
+// uniform, `otherUniform` whether c is. Same rounding as the two kernels run one after the other.
+Kernel fusedKernel(ir::Op inner, ir::Op outer, CT t, Form innerForm, bool innerLeft, bool otherUniform);
 Kernel copyKernel(CT t);                       // out[i] = a[i]
 Kernel fillKernel(CT t);                       // out[i] = *a
 

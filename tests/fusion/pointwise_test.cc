@@ -532,7 +532,7 @@ TEST(Pointwise, ScalarSubexpressionsRankAndScalarResults) {
   PointwiseKernel k;
   std::string err;
   ASSERT_TRUE(k.compile(h.p, allStmts(h.p), &err)) << err;
-  EXPECT_EQ(k.tileInstructions(), 2u);  // x * c, + rank (into y); the rest is per call
+  EXPECT_EQ(k.tileInstructions(), 1u);  // (x * c) + rank, fused, into y; the rest is per call
   k.run(0, kT + 1, h.b);
   const float c = 1.5f * 2 + 5.0f / 4.0f;
   for (int64_t i = 0; i < kT + 1; ++i)
