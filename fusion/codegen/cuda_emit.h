@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "fusion/exec/schedule.h"
 #include "fusion/ir/ir.h"
 
 namespace fccl::fusion::codegen {
@@ -33,9 +34,9 @@ enum class HookKind : uint8_t {
 struct EmitOptions {
   std::string name;  // hook and kernel suffix; empty: the program's name
   HookKind kind = HookKind::Pointwise;
-  // FusedChunk: what `reduced` binds. Either the temporary a lowered Step binds to the chunk
-  // (Step::reduced), or, for a program that was not lowered, the allreduce / reduce_scatter
-  // node whose result the chunk is. Exactly one of the two must be set.
+  // FusedChunk: what `reduced` binds. Either the temporary a lowered Fused step binds to the
+  // chunk (Step::reduced), or, in a program that was not lowered, the allreduce /
+  // reduce_scatter node whose result the chunk is. Exactly one of the two must be set.
   int32_t reducedVar = -1;
   ir::NodeId reducedNode = ir::kNoNode;
   bool prelude = true;  // the includes, helpers and FcclHookArgs (off for further hooks of one TU)
@@ -49,10 +50,13 @@ struct EmitOptions {
 std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts,
                      const EmitOptions& o, std::string* error = nullptr);
 
-// Every pointwise statement of a checked program as one translation unit: statements are
-// grouped into hooks the way lowering does it (a statement that needs a value computed outside
-// the hooks starts a new hook; a group that starts from an allreduce / reduce_scatter is a
-// FusedChunk hook bound to it), hooks named <program>_<k>. What `fcclc --emit=cuda` prints.
+// The hooks of a lowered program, one translation unit: each Pointwise step k as a plain hook
+// and each Fused step k as a FusedChunk hook bound to Step::reduced, named <program>_<k>
+// (kernels fccl_kernel_<program>_<k>). Collective and Reduction steps have no hook.
+std::string emitScheduleCuda(const Schedule& s, std::string* error = nullptr);
+
+// A checked program lowered with the default pipeline (split, reorder, fuse, overlap), then
+// emitScheduleCuda. What `fcclc --emit=cuda` prints.
 std::string emitProgramCuda(const ir::Program& checked, std::string* error = nullptr);
 
 // The slot of node `id` when the hooks read it from FcclHookArgs (see above), else -1.
