@@ -44,9 +44,10 @@ struct EmitOptions {
 };
 
 // Source of the hook for `stmts` (indices into p.stmts, run in this order) of the checked
-// program `p`. Returns "" with *error set when a statement cannot run in a hook (a whole-tensor
-// reduction or collective assigned to a tensor is fine - it is read from its slot - but the
-// FusedChunk binding must exist, and statement indices must be valid).
+// program `p`, with the prelude when o.prelude. Returns "" with *error set for an invalid
+// statement index or a FusedChunk binding that is missing, doubled or not a tensor
+// allreduce / reduce_scatter. Temporaries read by statements outside `stmts` are stored
+// (ptr / result slots); temporaries read but not assigned here are loaded from their slots.
 std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts,
                      const EmitOptions& o, std::string* error = nullptr);
 
