@@ -15,9 +15,9 @@
 //    roundoff u = 2^-24; expf/logf/powf within 1 ulp), so a stored f32 result differs from the
 //    reference by the propagated intermediate roundings: |ours - ref| <= (k + 1) * u * S where k
 //    is the number of float operations on the path and S the sum of the magnitudes of the terms
-//    (for Adam's update: relative error below 1e-6; tests check that). A single float op on
-//    float inputs, a cast, a comparison, select, min/max, abs, neg and dropout are exact (equal
-//    to the reference). f16/bf16 results are within one unit in the last place of the stored
+//    (Adam's update: within 1e-6 of S; tests check that). One +, -, *, / or sqrt on float
+//    inputs, a cast, a comparison, select, min/max, abs, neg and dropout give exactly the
+//    reference's stored result; rsqrt, exp, log and pow are within 1 ulp. f16/bf16 results are within one unit in the last place of the stored
 //    type of the reference (they are exact for a single +, -, *, /, sqrt, since float carries
 //    more than twice the bits).
 //  * Integers: + - * wrap (two's complement) where the reference computes in double and
