@@ -17,9 +17,9 @@
 //    is the number of float operations on the path and S the sum of the magnitudes of the terms
 //    (Adam's update: within 1e-6 of S; tests check that). One +, -, *, / or sqrt on float
 //    inputs, a cast, a comparison, select, min/max, abs, neg and dropout give exactly the
-//    reference's stored result; rsqrt, exp, log and pow are within 1 ulp. f16/bf16 results are within one unit in the last place of the stored
-//    type of the reference (they are exact for a single +, -, *, /, sqrt, since float carries
-//    more than twice the bits).
+//    reference's stored result; rsqrt, exp, log and pow are within 1 ulp. f16/bf16 results are
+//    within one unit in the last place of the stored type of the reference (exact for a single
+//    +, -, *, /, sqrt, since float carries more than twice the bits).
 //  * Integers: + - * wrap (two's complement) where the reference computes in double and
 //    saturates at the store, so they agree while values stay in the type's range; / truncates,
 //    x/0 = 0 (as the reference), MIN/-1 = MIN; integer ^ by squaring, a negative exponent gives
