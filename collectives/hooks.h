@@ -4,6 +4,7 @@
 //                            chunk to dst (a FIFO slot or scratch). Only called if kHasLoad.
 //   reduced(desc, data)    : in place on a fully reduced chunk, on the rank that owns it.
 //   gathered(desc, data)   : in place on a replicated chunk this rank received (all-gather phase).
+//   ownOutputWritten()     : true when `reduced` also stored the chunk in the output buffer.
 // A hook may not allocate, block or synchronize: it runs on whatever thread drives the
 // collective, between two FIFO operations. The identity hook compiles to nothing.
 #pragma once
@@ -28,6 +29,7 @@ struct IdentityHook {
   void load(const ChunkDesc&, void*, const void*) {}
   void reduced(const ChunkDesc&, void*) {}
   void gathered(const ChunkDesc&, void*) {}
+  bool ownOutputWritten() const { return false; }
 };
 
 // The hook behind NCCL's own post-ops: PreMulSum scales each input as it is loaded, Avg
@@ -50,6 +52,7 @@ struct CollHook {
     if (divisor > 1) divide(type, data, data, divisor, d.count);
   }
   void gathered(const ChunkDesc&, void*) {}
+  bool ownOutputWritten() const { return false; }
 };
 
 // A hook that calls back into code compiled at run time (the fusion executor): `reduced` gets
@@ -66,6 +69,9 @@ struct FnHook {
   fcclDataType_t type = fcclFloat32;
   int divisor = 1;
   fcclResult_t status = fcclSuccess;  // the first failure of fn; the collective still completes
+  // fn already stored its result in the output buffer at the chunk's place (a fused program
+  // writing its replicated result there), so the primitive skips that copy.
+  bool writesOutput = false;
 
   void load(const ChunkDesc&, void*, const void*) {}
   void reduced(const ChunkDesc& d, void* data) {
@@ -73,6 +79,7 @@ struct FnHook {
     if (status == fcclSuccess) status = fn(user, d, data);
   }
   void gathered(const ChunkDesc&, void*) {}
+  bool ownOutputWritten() const { return writesOutput; }
 };
 
 }  // namespace fccl

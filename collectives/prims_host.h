@@ -66,7 +66,8 @@ class HostPrims {
     prev_->release();
     if constexpr (Hook::kHasReduced) hook_.reduced(d, out);
     next_->post(bytes(d), a_.tag);
-    copyToOutput(dst, out, bytes(d), a_.streamOutput);  // the slot stays ours to read until next releases it
+    // The slot stays ours to read until next releases it.
+    if (!hook_.ownOutputWritten()) copyToOutput(dst, out, bytes(d), a_.streamOutput);
     return fcclSuccess;
   }
   // Final step of reduce-scatter / reduce at the root: reduce straight into the output.

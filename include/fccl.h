@@ -200,6 +200,65 @@ FCCL_API fcclResult_t fcclRecv(void* recvbuff, size_t count, fcclDataType_t data
 FCCL_API fcclResult_t fcclGroupStart(void);
 FCCL_API fcclResult_t fcclGroupEnd(void);
 
+/* ---- Fused programs ------------------------------------------------------------------------
+ * A program is a short text in fccl's IR (see README "Fused programs"): tensors with a dtype,
+ * shape and layout (replicated, sliced, local), scalars, collectives and pointwise math. It is
+ * created from text, compiled once for a communicator (the passes turn an allreduce followed by
+ * pointwise work into a reduce-scatter whose reduced hook runs the work on this rank's slice,
+ * then an all-gather of the results), and launched each step with the user's buffers. */
+typedef struct fcclProgram* fcclProgram_t;
+
+/* Parses and checks `source`; `name` (a file name, or NULL for "<string>") prefixes every
+ * diagnostic as name:line:col. A bad program returns fcclInvalidArgument and still creates
+ * *program so fcclProgramGetLog can be read; destroy it either way. */
+FCCL_API fcclResult_t fcclProgramCreate(fcclProgram_t* program, const char* source, const char* name);
+
+#define FCCL_PROGRAM_OPTIONS_MAGIC 0x70726f67u
+typedef struct {
+  size_t size;          /* sizeof(fcclProgramOptions_t), set by the initializer */
+  unsigned int magic;   /* FCCL_PROGRAM_OPTIONS_MAGIC */
+  const char* schedule; /* NULL: the default pipeline ("split,reorder,fuse,overlap");
+                           "none": run as written, unfused; or an explicit comma list of passes */
+} fcclProgramOptions_t;
+#define FCCL_PROGRAM_OPTIONS_INITIALIZER \
+  { sizeof(fcclProgramOptions_t), FCCL_PROGRAM_OPTIONS_MAGIC, NULL }
+
+/* Runs the passes and prepares execution on comm's ranks (options may be NULL). Local: no
+ * communication. A program is compiled for one communicator at a time. */
+FCCL_API fcclResult_t fcclProgramCompile(fcclProgram_t program, fcclComm_t comm,
+                                         const fcclProgramOptions_t* options);
+/* The diagnostics of the last create/compile, one per line ("" when none). Valid until the
+ * next call on program. */
+FCCL_API fcclResult_t fcclProgramGetLog(fcclProgram_t program, const char** log);
+/* The IR as printed after stage `stage`: "parse", "check", a pass name of the compiled
+ * pipeline, or "schedule" (the lowered steps). Valid until the next call on program. */
+FCCL_API fcclResult_t fcclProgramDump(fcclProgram_t program, const char* stage, const char** text);
+
+/* Binds a declared tensor: data points at its first stored element and count is the LOGICAL
+ * element count (symbols such as N are taken from it). A sliced tensor stores only this rank's
+ * range (fcclProgramSliceRange), so data points at that range's first element. */
+typedef struct {
+  const char* name;
+  void* data;
+  size_t count;
+} fcclTensorBinding_t;
+typedef struct {
+  const char* name;
+  double value; /* converted to the scalar's declared type */
+} fcclScalarBinding_t;
+
+/* Runs the compiled program on this rank. Every rank of the communicator calls it with its own
+ * buffers. Every declared tensor and scalar must be bound exactly once; scalar results (`out x
+ * : f32 replicated` with no shape) are written to scalarResults[i] for the i-th such result
+ * in declaration order (may be NULL when there are none). stream must be NULL. */
+FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorBinding_t* tensors,
+                                        int ntensors, const fcclScalarBinding_t* scalars, int nscalars,
+                                        double* scalarResults, fcclComm_t comm, fcclStream_t stream);
+/* The range [*begin, *end) of a sliced tensor of `count` logical elements that rank `rank` of
+ * comm owns: S = ceil(count/nranks), begin = min(count, rank*S), end = min(count, (rank+1)*S). */
+FCCL_API fcclResult_t fcclSliceRange(fcclComm_t comm, int rank, size_t count, size_t* begin, size_t* end);
+FCCL_API fcclResult_t fcclProgramDestroy(fcclProgram_t program);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,188 @@
+// program_api.cc - the fcclProgram* C API: create (parse + check), compile (passes + lowering
+// + tile kernels, for one communicator), dump, launch, destroy. Diagnostics and dumps live on
+// the program object; a failure also sets fcclGetLastError's sentence.
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include "fusion/check/checker.h"
+#include "fusion/exec/runtime.h"
+#include "fusion/ir/printer.h"
+#include "fusion/parse/parser.h"
+#include "fusion/passes/lower.h"
+#include "src/argcheck.h"
+#include "src/checks.h"
+#include "src/comm.h"
+#include "src/enqueue.h"
+#include "src/error.h"
+
+struct fcclProgram {
+  std::string name;
+  std::string log;
+  std::optional<fccl::ir::Program> checked;
+  std::vector<std::pair<std::string, std::string>> dumps;  // (stage, printed IR), in order
+  std::unique_ptr<fccl::fusion::Runtime> runtime;
+  fcclComm* comm = nullptr;  // the communicator it was compiled for
+  std::string text;          // storage for fcclProgramDump / GetLog results
+};
+
+using namespace fccl;
+
+namespace {
+
+std::vector<std::string> splitPipeline(const char* schedule) {
+  std::vector<std::string> passes;
+  if (schedule == nullptr) return {"split", "reorder", "fuse", "overlap"};
+  std::string s = schedule;
+  if (s == "none" || s.empty()) return passes;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) passes.push_back(item.substr(b, e - b + 1));
+  }
+  return passes;
+}
+
+}  // namespace
+
+extern "C" {
+
+FCCL_API fcclResult_t fcclProgramCreate(fcclProgram_t* program, const char* source, const char* name) {
+  if (program == nullptr) return setError(fcclInvalidArgument, "fcclProgramCreate: program is NULL");
+  *program = nullptr;
+  if (source == nullptr) return setError(fcclInvalidArgument, "fcclProgramCreate: source is NULL");
+  try {
+    auto p = std::make_unique<fcclProgram>();
+    p->name = name ? name : "<string>";
+    ir::Diagnostics diags(p->name);
+    std::optional<ir::Program> parsed = ir::parse::parseProgram(source, diags);
+    if (parsed) {
+      parsed->source = p->name;
+      p->dumps.push_back({"parse", ir::print(*parsed)});
+      p->checked = ir::check::check(*parsed, diags);
+      if (p->checked) p->dumps.push_back({"check", ir::print(*p->checked, ir::PrintOptions{true})});
+    }
+    p->log = diags.str();
+    *program = p.release();
+    if (!(*program)->checked) {
+      std::string first = (*program)->log.substr(0, (*program)->log.find('\n'));
+      return setError(fcclInvalidArgument, "fcclProgramCreate: %s (and %zu more; see fcclProgramGetLog)", first.c_str(),
+                      diags.count() > 0 ? diags.count() - 1 : 0);
+    }
+    return fcclSuccess;
+  } catch (const std::bad_alloc&) {
+    return setError(fcclSystemError, "fcclProgramCreate: out of memory");
+  } catch (...) {
+    return setError(fcclInternalError, "fcclProgramCreate: unexpected internal exception");
+  }
+}
+
+FCCL_API fcclResult_t fcclProgramCompile(fcclProgram_t program, fcclComm_t comm, const fcclProgramOptions_t* options) {
+  if (program == nullptr) return setError(fcclInvalidArgument, "fcclProgramCompile: program is NULL");
+  FCCL_CHECK(checkComm("fcclProgramCompile", comm));
+  if (!program->checked)
+    return setError(fcclInvalidUsage, "fcclProgramCompile: program %s has errors (fcclProgramGetLog)",
+                    program->name.c_str());
+  if (options != nullptr && (options->magic != FCCL_PROGRAM_OPTIONS_MAGIC || options->size < sizeof(size_t)))
+    return setError(fcclInvalidArgument,
+                    "fcclProgramCompile: options were not initialized with FCCL_PROGRAM_OPTIONS_INITIALIZER");
+  try {
+    std::vector<std::string> pipeline = splitPipeline(options ? options->schedule : nullptr);
+    fusion::Schedule schedule;
+    std::vector<std::string> dumps;
+    std::string error;
+    // Keep parse/check dumps, replace those of any earlier compile.
+    while (program->dumps.size() > 2) program->dumps.pop_back();
+    if (!fusion::lower(*program->checked, pipeline, &schedule, &dumps, &error)) {
+      program->log = error + "\n";
+      return setError(fcclInvalidArgument, "fcclProgramCompile: %s: %s", program->name.c_str(), error.c_str());
+    }
+    for (size_t i = 0; i < dumps.size() && i < pipeline.size(); ++i) program->dumps.push_back({pipeline[i], dumps[i]});
+    program->dumps.push_back({"schedule", fusion::printSchedule(schedule)});
+    std::unique_ptr<fusion::Runtime> rt;
+    if (!fusion::Runtime::create(std::move(schedule), &rt, &error)) {
+      program->log = error + "\n";
+      return setError(fcclInternalError, "fcclProgramCompile: %s: %s", program->name.c_str(), error.c_str());
+    }
+    program->runtime = std::move(rt);
+    program->comm = comm;
+    program->log.clear();
+    FCCL_INFO(kLogFusion, "program %s compiled for comm %p (%d ranks): %zu steps", program->name.c_str(), (void*)comm,
+              comm->nranks, program->runtime->schedule().steps.size());
+    return fcclSuccess;
+  } catch (const std::bad_alloc&) {
+    return setError(fcclSystemError, "fcclProgramCompile: out of memory");
+  } catch (...) {
+    return setError(fcclInternalError, "fcclProgramCompile: unexpected internal exception");
+  }
+}
+
+FCCL_API fcclResult_t fcclProgramGetLog(fcclProgram_t program, const char** log) {
+  if (program == nullptr || log == nullptr)
+    return setError(fcclInvalidArgument, "fcclProgramGetLog: %s is NULL", program ? "log" : "program");
+  *log = program->log.c_str();
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclProgramDump(fcclProgram_t program, const char* stage, const char** text) {
+  if (program == nullptr || stage == nullptr || text == nullptr)
+    return setError(fcclInvalidArgument, "fcclProgramDump: %s is NULL",
+                    program == nullptr ? "program" : stage == nullptr ? "stage" : "text");
+  std::string known;
+  for (auto& [name, printed] : program->dumps) {
+    if (name == stage) {
+      *text = printed.c_str();
+      return fcclSuccess;
+    }
+    known += (known.empty() ? "" : ", ") + name;
+  }
+  return setError(fcclInvalidArgument, "fcclProgramDump: program %s has no stage '%s' (it has: %s)",
+                  program->name.c_str(), stage, known.c_str());
+}
+
+FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorBinding_t* tensors, int ntensors,
+                                        const fcclScalarBinding_t* scalars, int nscalars, double* scalarResults,
+                                        fcclComm_t comm, fcclStream_t stream) {
+  if (program == nullptr) return setError(fcclInvalidArgument, "fcclProgramLaunch: program is NULL");
+  FCCL_CHECK(checkComm("fcclProgramLaunch", comm));
+  logSetRank(comm->rank);
+  FCCL_CHECK(commCheckUsable(comm, "fcclProgramLaunch"));
+  if (stream != nullptr)
+    return setError(fcclInvalidArgument, "fcclProgramLaunch: rank %d: stream must be NULL for host buffers",
+                    comm->rank);
+  if (!program->runtime)
+    return setError(fcclInvalidUsage, "fcclProgramLaunch: program %s was not compiled (fcclProgramCompile)",
+                    program->name.c_str());
+  if (program->comm != comm)
+    return setError(fcclInvalidUsage, "fcclProgramLaunch: rank %d: program %s was compiled for another communicator",
+                    comm->rank, program->name.c_str());
+  if ((ntensors > 0 && tensors == nullptr) || ntensors < 0 || (nscalars > 0 && scalars == nullptr) || nscalars < 0)
+    return setError(fcclInvalidArgument, "fcclProgramLaunch: rank %d: binding arrays and counts disagree",
+                    comm->rank);
+  try {
+    return program->runtime->launch(comm, tensors, ntensors, scalars, nscalars, scalarResults);
+  } catch (const std::bad_alloc&) {
+    return setError(fcclSystemError, "fcclProgramLaunch: out of memory");
+  } catch (...) {
+    return setError(fcclInternalError, "fcclProgramLaunch: unexpected internal exception");
+  }
+}
+
+FCCL_API fcclResult_t fcclSliceRange(fcclComm_t comm, int rank, size_t count, size_t* begin, size_t* end) {
+  FCCL_CHECK(checkComm("fcclSliceRange", comm));
+  if (begin == nullptr || end == nullptr) return setError(fcclInvalidArgument, "fcclSliceRange: begin/end is NULL");
+  if (rank < 0 || rank >= comm->nranks)
+    return setError(fcclInvalidArgument, "fcclSliceRange: rank %d is out of range [0, %d)", rank, comm->nranks);
+  ir::SliceRange r = ir::sliceRange(int64_t(count), rank, comm->nranks);
+  *begin = size_t(r.begin);
+  *end = size_t(r.end);
+  return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclProgramDestroy(fcclProgram_t program) {
+  delete program;
+  return fcclSuccess;
+}
+
+}  // extern "C"
