@@ -25,11 +25,16 @@ namespace {
 // The dtype whose compute form is `ct` with no extra rounding (f16/bf16 compute as F32).
 DType ctDType(CT ct) {
   switch (ct) {
-    case CT::F64: return DType::F64;
-    case CT::F32: return DType::F32;
-    case CT::I32: return DType::I32;
-    case CT::I64: return DType::I64;
-    case CT::B8: return DType::Bool;
+    case CT::F64:
+      return DType::F64;
+    case CT::F32:
+      return DType::F32;
+    case CT::I32:
+      return DType::I32;
+    case CT::I64:
+      return DType::I64;
+    case CT::B8:
+      return DType::Bool;
   }
   return DType::F64;
 }
@@ -65,7 +70,8 @@ class PointwiseKernel::Builder {
     if (dst.isScalar()) {
       if (!isUniform(v)) return fail("a tensor value stored in scalar '" + dst.name + "'");
       // Later Refs see the value as the variable holds it: declared scalars rounded to their type.
-      if (dst.kind != VarKind::Temp || val(v).ct != want) v = cast(v, dst.kind == VarKind::Temp ? ctDType(want) : dst.dtype);
+      if (dst.kind != VarKind::Temp || val(v).ct != want)
+        v = cast(v, dst.kind == VarKind::Temp ? ctDType(want) : dst.dtype);
       if (v < 0) return false;
       varValue_[static_cast<size_t>(s.var)] = v;
       if (dst.kind != VarKind::Temp) {
@@ -94,9 +100,8 @@ class PointwiseKernel::Builder {
     // A declared tensor: let the instruction that made the value write it in place when no
     // conversion is needed (saves a pass over the tile), else store with rounding.
     const int32_t out = direct(s.var, true);
-    if (storedAsComputed(dst.dtype) && val(v).ct == want && val(v).kind == Kind::Reg &&
-        !k_.body_.empty() && k_.body_.back().out == v &&
-        std::find(bound_.begin(), bound_.end(), v) == bound_.end()) {
+    if (storedAsComputed(dst.dtype) && val(v).ct == want && val(v).kind == Kind::Reg && !k_.body_.empty() &&
+        k_.body_.back().out == v && std::find(bound_.begin(), bound_.end(), v) == bound_.end()) {
       k_.body_.back().out = out;  // operands may be `out` itself: same index, read first
       return true;
     }
@@ -251,8 +256,10 @@ class PointwiseKernel::Builder {
     const pw::Kernel fn = pw::castKernel(val(v).ct, to);
     if (!fn) return fail(std::string("no conversion to ") + ir::dtypeName(to)), -1;
     const int32_t out = newValue(isUniform(v) ? Kind::Uniform : Kind::Reg, pw::computeType(to));
-    if (isUniform(v)) pre(fn, out, v);
-    else body(fn, out, v);
+    if (isUniform(v))
+      pre(fn, out, v);
+    else
+      body(fn, out, v);
     return out;
   }
 
@@ -269,7 +276,8 @@ class PointwiseKernel::Builder {
   }
 
   int32_t unsupported(const Node& n, const char* what) {
-    std::string where = n.loc.line ? " at " + std::to_string(n.loc.line) + ":" + std::to_string(n.loc.col) : "";
+    std::string where =
+        n.loc.line ? " at " + std::to_string(n.loc.line) + ":" + std::to_string(n.loc.col) : "";
     fail(std::string("'") + ir::opName(n.op) + "'" + where + " " + what);
     return -1;
   }
@@ -295,10 +303,13 @@ class PointwiseKernel::Builder {
         pw::scalarToCompute(n.value, ctDType(ct), &k_.uniformInit_[static_cast<size_t>(val(u).index)]);
         return u;
       }
-      case Op::NRanks: return leaf(Leaf::From::NRanks, -1, DType::I32);
-      case Op::Rank: return leaf(Leaf::From::Rank, -1, DType::I32);
+      case Op::NRanks:
+        return leaf(Leaf::From::NRanks, -1, DType::I32);
+      case Op::Rank:
+        return leaf(Leaf::From::Rank, -1, DType::I32);
       case Op::Ref: {
-        if (n.var < 0 || static_cast<size_t>(n.var) >= p_.vars.size()) return unsupported(n, "names no variable");
+        if (n.var < 0 || static_cast<size_t>(n.var) >= p_.vars.size())
+          return unsupported(n, "names no variable");
         if (varValue_[static_cast<size_t>(n.var)] >= 0) return varValue_[static_cast<size_t>(n.var)];
         const Var& v = p_.vars[static_cast<size_t>(n.var)];
         if (v.dtype == DType::Untyped) return unsupported(n, "reads an untyped variable");
@@ -309,8 +320,10 @@ class PointwiseKernel::Builder {
         body(pw::loadKernel(v.dtype), r, d);
         return r;
       }
-      case Op::Slice: return emit(n.args[0]);  // logical indexing: this rank's slice is [i]
-      default: break;
+      case Op::Slice:
+        return emit(n.args[0]);  // logical indexing: this rank's slice is [i]
+      default:
+        break;
     }
     if (ir::isCollective(n.op)) return unsupported(n, "is a collective; it runs as its own step");
     if (ir::isWholeReduction(n.op)) return unsupported(n, "reduces a whole tensor; it runs as its own step");
@@ -324,10 +337,14 @@ class PointwiseKernel::Builder {
     }
     if (arity == 1) {
       const pw::Kernel fn = pw::unaryKernel(n.op, val(a).ct);
-      if (!fn) return unsupported(n, (std::string("is not defined on ") + ir::dtypeName(p_.node(n.args[0]).dtype)).c_str());
+      if (!fn)
+        return unsupported(
+            n, (std::string("is not defined on ") + ir::dtypeName(p_.node(n.args[0]).dtype)).c_str());
       const int32_t out = newValue(isUniform(a) ? Kind::Uniform : Kind::Reg, ct);
-      if (isUniform(a)) pre(fn, out, a);
-      else body(fn, out, a);
+      if (isUniform(a))
+        pre(fn, out, a);
+      else
+        body(fn, out, a);
       return out;
     }
     int32_t b = emit(n.args[1]);
@@ -347,7 +364,8 @@ class PointwiseKernel::Builder {
     if (n.op == Op::Select) {
       const int32_t c = emit(n.args[2]);
       if (c < 0) return -1;
-      if (val(a).ct != CT::B8 || val(b).ct != val(c).ct) return unsupported(n, "has mismatched operand types");
+      if (val(a).ct != CT::B8 || val(b).ct != val(c).ct)
+        return unsupported(n, "has mismatched operand types");
       const pw::Kernel fn = pw::selectKernel(val(b).ct);
       if (isUniform(a) && isUniform(b) && isUniform(c)) {
         const int32_t out = newValue(Kind::Uniform, val(b).ct);
@@ -367,7 +385,9 @@ class PointwiseKernel::Builder {
     const bool ua = isUniform(a), ub = isUniform(b);
     const pw::Form form = ua && !ub ? pw::Form::UV : (!ua && ub ? pw::Form::VU : pw::Form::VV);
     const pw::Kernel fn = pw::binaryKernel(n.op, val(a).ct, form);
-    if (!fn) return unsupported(n, (std::string("is not defined on ") + ir::dtypeName(p_.node(n.args[0]).dtype)).c_str());
+    if (!fn)
+      return unsupported(
+          n, (std::string("is not defined on ") + ir::dtypeName(p_.node(n.args[0]).dtype)).c_str());
     const int32_t out = newValue(ua && ub ? Kind::Uniform : Kind::Reg, ct);
     if (ua && ub) {
       pre(fn, out, a, b);
@@ -392,8 +412,7 @@ class PointwiseKernel::Builder {
   std::vector<std::pair<int32_t, int32_t>> bcastOf_;
 };
 
-bool PointwiseKernel::compile(const ir::Program& p, const std::vector<int32_t>& stmts,
-                              std::string* error) {
+bool PointwiseKernel::compile(const ir::Program& p, const std::vector<int32_t>& stmts, std::string* error) {
   *this = PointwiseKernel{};
   std::string scratch;
   if (!error) error = &scratch;
@@ -452,9 +471,15 @@ void PointwiseKernel::run(int64_t begin, int64_t end, const Bindings& b) const {
     const Value& v = values_[i];
     switch (v.kind) {
       case Kind::Reg:
-      case Kind::Bcast: ptr[i] = regs + static_cast<size_t>(v.index) * pw::kSlotBytes; break;
-      case Kind::Uniform: ptr[i] = &uni[v.index]; break;
-      default: ptr[i] = nullptr; break;
+      case Kind::Bcast:
+        ptr[i] = regs + static_cast<size_t>(v.index) * pw::kSlotBytes;
+        break;
+      case Kind::Uniform:
+        ptr[i] = &uni[v.index];
+        break;
+      default:
+        ptr[i] = nullptr;
+        break;
     }
   }
   for (const Instr& in : pre_) in.fn(ptr[in.out], ptr[in.a], ptr[in.b], ptr[in.c], in.n, 0);
@@ -463,7 +488,8 @@ void PointwiseKernel::run(int64_t begin, int64_t end, const Bindings& b) const {
     const int n = static_cast<int>(std::min<int64_t>(pw::kTile, end - t));
     for (const Direct& d : directs_) {
       const TensorBinding tb = static_cast<size_t>(d.var) < b.tensors.size()
-                                   ? b.tensors[static_cast<size_t>(d.var)] : TensorBinding{};
+                                   ? b.tensors[static_cast<size_t>(d.var)]
+                                   : TensorBinding{};
       ptr[d.value] = tb.data ? static_cast<std::byte*>(tb.data) + (t - tb.base) * d.elemBytes : nullptr;
     }
     for (const Instr& in : body_) {
@@ -489,7 +515,8 @@ void PointwiseKernel::runScalars(const Bindings& b, std::vector<double>* scalars
     if (in.n == 1) in.fn(ptr[in.out], ptr[in.a], ptr[in.b], ptr[in.c], 1, 0);  // skip broadcasts
   for (const ScalarResult& r : scalarResults_) {
     if (scalars->size() <= static_cast<size_t>(r.var)) scalars->resize(static_cast<size_t>(r.var) + 1);
-    (*scalars)[static_cast<size_t>(r.var)] = pw::computeToDouble(ptr[r.value], values_[static_cast<size_t>(r.value)].ct);
+    (*scalars)[static_cast<size_t>(r.var)] =
+        pw::computeToDouble(ptr[r.value], values_[static_cast<size_t>(r.value)].ct);
   }
 }
 

@@ -121,7 +121,11 @@ class PointwiseKernel {
     bool required = false;
   };
   struct Leaf {  // a uniform filled at the start of a call
-    enum class From : uint8_t { Scalar, Rank, NRanks } from = From::Scalar;
+    enum class From : uint8_t {
+      Scalar,
+      Rank,
+      NRanks
+    } from = From::Scalar;
     int32_t var = -1;
     ir::DType dtype = ir::DType::F64;
     int32_t uniform = -1;

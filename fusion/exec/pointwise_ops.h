@@ -17,14 +17,24 @@ constexpr int kTile = 512;
 constexpr int kSlotBytes = kTile * 8 + 320;  // + 5 lines: registers not 4 KiB apart (4K aliasing)
 
 // How a value is held while computing: f16/bf16 widen to float (F32), bool is a 0/1 byte.
-enum class CT : uint8_t { F64, F32, I32, I64, B8 };
+enum class CT : uint8_t {
+  F64,
+  F32,
+  I32,
+  I64,
+  B8
+};
 CT computeType(ir::DType t);  // Untyped -> F64 (callers reject Untyped first)
 int ctBytes(CT t);
 
 // out[0, n) = op(a, b, c); `first` is the logical index of element 0 (Dropout's counter).
 using Kernel = void (*)(void* out, const void* a, const void* b, const void* c, int n, int64_t first);
 
-enum class Form : uint8_t { VV, VU, UV };  // binary operands: vector (n values) or uniform (1)
+enum class Form : uint8_t {
+  VV,
+  VU,
+  UV
+};  // binary operands: vector (n values) or uniform (1)
 
 // Every picker returns nullptr when the op does not exist for that type.
 Kernel unaryKernel(ir::Op op, CT t);           // Neg Not Sqrt Rsqrt Exp Log Abs IsFinite
@@ -39,8 +49,8 @@ Kernel storeKernel(CT from, ir::DType stored, bool uniformSource);  // -> storag
 // and double +, -, *, / (the bulk of optimizer updates); `innerForm` says which of a, b is
 // uniform, `otherUniform` whether c is. Same rounding as the two kernels run one after the other.
 Kernel fusedKernel(ir::Op inner, ir::Op outer, CT t, Form innerForm, bool innerLeft, bool otherUniform);
-Kernel copyKernel(CT t);                       // out[i] = a[i]
-Kernel fillKernel(CT t);                       // out[i] = *a
+Kernel copyKernel(CT t);  // out[i] = a[i]
+Kernel fillKernel(CT t);  // out[i] = *a
 
 // A double (a scalar binding or literal) as a value of dtype t in its compute type, rounded
 // to t (f16: to the nearest half, then widened), written to out (ctBytes(computeType(t))).

@@ -37,7 +37,8 @@ void adamByHand(float* m, float* v, float* w, const float* gs, int64_t n,
   }
 }
 
-template <class F> double bestSeconds(int reps, F&& f) {
+template <class F>
+double bestSeconds(int reps, F&& f) {
   double best = 1e30;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -76,22 +77,25 @@ TEST(PointwiseBench, DISABLED_AdamF32Bandwidth) {
   const int reps = 7;
   const double bytes = 28.0 * static_cast<double>(n);
   const double tk = bestSeconds(reps, [&] { k.run(0, n, b); });
-  const double th = bestSeconds(reps, [&] {
-    adamByHand(m.data(), v.data(), w.data(), gs.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f, 3);
-  });
-  std::printf("adam f32, 16M elements, %zu tile instructions: tile VM %.2f GB/s (%.2f ms), "
-              "hand-written loop %.2f GB/s (%.2f ms), ratio %.2fx\n",
-              k.tileInstructions(), bytes / tk / 1e9, tk * 1e3, bytes / th / 1e9, th * 1e3, tk / th);
+  const double th = bestSeconds(
+      reps, [&] { adamByHand(m.data(), v.data(), w.data(), gs.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f, 3); });
+  std::printf(
+      "adam f32, 16M elements, %zu tile instructions: tile VM %.2f GB/s (%.2f ms), "
+      "hand-written loop %.2f GB/s (%.2f ms), ratio %.2fx\n",
+      k.tileInstructions(), bytes / tk / 1e9, tk * 1e3, bytes / th / 1e9, th * 1e3, tk / th);
   const int64_t chunk = 64 << 10;
   // Cache-resident: one 64Ki-element chunk run 64 times (the compute-bound view).
-  const double tkh = bestSeconds(reps, [&] { for (int r = 0; r < 64; ++r) k.run(0, chunk, b); });
+  const double tkh = bestSeconds(reps, [&] {
+    for (int r = 0; r < 64; ++r) k.run(0, chunk, b);
+  });
   const double thh = bestSeconds(reps, [&] {
     for (int r = 0; r < 64; ++r)
       adamByHand(m.data(), v.data(), w.data(), gs.data(), chunk, 1e-3f, 0.9f, 0.999f, 1e-8f, 3);
   });
-  std::printf("adam f32, 64Ki elements (L2-resident) x 64: tile VM %.2f GB/s, hand-written %.2f GB/s, "
-              "ratio %.2fx\n",
-              bytes / 4 / tkh / 1e9, bytes / 4 / thh / 1e9, tkh / thh);
+  std::printf(
+      "adam f32, 64Ki elements (L2-resident) x 64: tile VM %.2f GB/s, hand-written %.2f GB/s, "
+      "ratio %.2fx\n",
+      bytes / 4 / tkh / 1e9, bytes / 4 / thh / 1e9, tkh / thh);
 }
 
 }  // namespace

@@ -32,35 +32,88 @@ struct Buffer {
   int64_t base = 0;
   std::vector<unsigned char> bytes;
 
-  Buffer(DType t, int64_t b, int64_t n) : dtype(t), base(b), bytes(static_cast<size_t>(std::max<int64_t>(n, 1) * ir::dtypeBytes(t))) {}  // never null
+  Buffer(DType t, int64_t b, int64_t n)
+      : dtype(t),
+        base(b),
+        bytes(static_cast<size_t>(std::max<int64_t>(n, 1) * ir::dtypeBytes(t))) {}  // never null
   void* at(int64_t i) { return bytes.data() + (i - base) * ir::dtypeBytes(dtype); }
   void set(int64_t i, double x) {
     x = ir::ref::roundTo(dtype, x);
     void* p = at(i);
     switch (dtype) {
-      case DType::F64: std::memcpy(p, &x, 8); break;
-      case DType::F32: { float f = static_cast<float>(x); std::memcpy(p, &f, 4); break; }
-      case DType::F16: { half_t h = toHalf(static_cast<float>(x)); std::memcpy(p, &h, 2); break; }
-      case DType::BF16: { bfloat16_t h = toBfloat16(static_cast<float>(x)); std::memcpy(p, &h, 2); break; }
-      case DType::I32: { int32_t v = static_cast<int32_t>(x); std::memcpy(p, &v, 4); break; }
+      case DType::F64:
+        std::memcpy(p, &x, 8);
+        break;
+      case DType::F32: {
+        float f = static_cast<float>(x);
+        std::memcpy(p, &f, 4);
+        break;
+      }
+      case DType::F16: {
+        half_t h = toHalf(static_cast<float>(x));
+        std::memcpy(p, &h, 2);
+        break;
+      }
+      case DType::BF16: {
+        bfloat16_t h = toBfloat16(static_cast<float>(x));
+        std::memcpy(p, &h, 2);
+        break;
+      }
+      case DType::I32: {
+        int32_t v = static_cast<int32_t>(x);
+        std::memcpy(p, &v, 4);
+        break;
+      }
       case DType::I64: {  // the reference saturates to 2^63 as a double
         int64_t v = x >= 0x1p63 ? INT64_MAX : static_cast<int64_t>(x);
         std::memcpy(p, &v, 8);
         break;
       }
-      default: { uint8_t v = x != 0; std::memcpy(p, &v, 1); break; }
+      default: {
+        uint8_t v = x != 0;
+        std::memcpy(p, &v, 1);
+        break;
+      }
     }
   }
   double get(int64_t i) {
     const void* p = at(i);
     switch (dtype) {
-      case DType::F64: { double v; std::memcpy(&v, p, 8); return v; }
-      case DType::F32: { float v; std::memcpy(&v, p, 4); return v; }
-      case DType::F16: { half_t v; std::memcpy(&v, p, 2); return toFloat(v); }
-      case DType::BF16: { bfloat16_t v; std::memcpy(&v, p, 2); return toFloat(v); }
-      case DType::I32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-      case DType::I64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-      default: { uint8_t v; std::memcpy(&v, p, 1); return v; }
+      case DType::F64: {
+        double v;
+        std::memcpy(&v, p, 8);
+        return v;
+      }
+      case DType::F32: {
+        float v;
+        std::memcpy(&v, p, 4);
+        return v;
+      }
+      case DType::F16: {
+        half_t v;
+        std::memcpy(&v, p, 2);
+        return toFloat(v);
+      }
+      case DType::BF16: {
+        bfloat16_t v;
+        std::memcpy(&v, p, 2);
+        return toFloat(v);
+      }
+      case DType::I32: {
+        int32_t v;
+        std::memcpy(&v, p, 4);
+        return v;
+      }
+      case DType::I64: {
+        int64_t v;
+        std::memcpy(&v, p, 8);
+        return static_cast<double>(v);
+      }
+      default: {
+        uint8_t v;
+        std::memcpy(&v, p, 1);
+        return v;
+      }
     }
   }
 };
@@ -109,7 +162,8 @@ struct Harness {
       }
       auto [it, ok] = bufs.emplace(var.name, Buffer(var.dtype, lo, hi - lo));
       auto src = in.find(var.name);
-      for (int64_t i = lo; i < hi; ++i) it->second.set(i, src != in.end() ? src->second[static_cast<size_t>(i)] : 0);
+      for (int64_t i = lo; i < hi; ++i)
+        it->second.set(i, src != in.end() ? src->second[static_cast<size_t>(i)] : 0);
       b.tensors[v] = {it->second.at(lo), lo};
     }
   }
@@ -168,18 +222,29 @@ struct OpCase {
   bool positive = false;    // x, y > 0 (sqrt, log, pow)
 };
 const OpCase kOps[] = {
-    {"x + y", true, true, false, 0, 0},           {"x - y", true, true, false, 0, 0},
-    {"x * y", true, true, false, 0, 0},           {"x / y", true, true, false, 0, 0},
-    {"-x", true, true, false, 0, 0},              {"abs(x)", true, true, false, 0, 0},
-    {"min(x, y)", true, true, false, 0, 0},       {"max(x, y)", true, true, false, 0, 0},
-    {"sqrt(x)", true, false, false, 0, 0, true},  {"rsqrt(x)", true, false, false, 1, 1, true},
-    {"exp(x)", true, false, false, 1, 1},         {"log(x)", true, false, false, 1, 1, true},
-    {"x ^ y", true, false, false, 1, 1, true},    {"x ^ k", true, false, false, 1, 1},
+    {"x + y", true, true, false, 0, 0},
+    {"x - y", true, true, false, 0, 0},
+    {"x * y", true, true, false, 0, 0},
+    {"x / y", true, true, false, 0, 0},
+    {"-x", true, true, false, 0, 0},
+    {"abs(x)", true, true, false, 0, 0},
+    {"min(x, y)", true, true, false, 0, 0},
+    {"max(x, y)", true, true, false, 0, 0},
+    {"sqrt(x)", true, false, false, 0, 0, true},
+    {"rsqrt(x)", true, false, false, 1, 1, true},
+    {"exp(x)", true, false, false, 1, 1},
+    {"log(x)", true, false, false, 1, 1, true},
+    {"x ^ y", true, false, false, 1, 1, true},
+    {"x ^ k", true, false, false, 1, 1},
     {"x ^ 3", false, true, false, 0, 0},
-    {"x < y", true, true, true, 0, 0},            {"x <= y", true, true, true, 0, 0},
-    {"x > y", true, true, true, 0, 0},            {"x >= y", true, true, true, 0, 0},
-    {"x == y", true, true, true, 0, 0},           {"x != y", true, true, true, 0, 0},
-    {"isfinite(x / y)", true, false, true, 0, 0}, {"select(x < y, x, y * 2)", true, true, false, 0, 0},
+    {"x < y", true, true, true, 0, 0},
+    {"x <= y", true, true, true, 0, 0},
+    {"x > y", true, true, true, 0, 0},
+    {"x >= y", true, true, true, 0, 0},
+    {"x == y", true, true, true, 0, 0},
+    {"x != y", true, true, true, 0, 0},
+    {"isfinite(x / y)", true, false, true, 0, 0},
+    {"select(x < y, x, y * 2)", true, true, false, 0, 0},
     {"!(x < y) && (y > 0 || x == y)", true, true, true, 0, 0},
     {"x * 3 - y / 2 + 1", true, true, false, 4, 1},
     {"select(x < 0, -x, x) + min(x, 0) * 0.25", true, false, false, 2, 1},
@@ -193,8 +258,8 @@ TEST(Pointwise, EveryOpEveryDtypeMatchesReference) {
       const std::string tn = ir::dtypeName(t);
       const std::string zt = op.boolResult ? "bool" : tn;
       const std::string src = "program t\n  in x : " + tn + "[N] replicated\n  in y : " + tn +
-                              "[N] replicated\n  out z : " + zt + "[N] replicated\n  scalar k : i32\n  z = " +
-                              op.expr + "\n";
+                              "[N] replicated\n  out z : " + zt +
+                              "[N] replicated\n  scalar k : i32\n  z = " + op.expr + "\n";
       for (int64_t n : kCounts) {
         SCOPED_TRACE(std::string(op.expr) + " on " + tn + ", n = " + std::to_string(n));
         Harness h(src, n);
@@ -219,14 +284,17 @@ TEST(Pointwise, EveryOpEveryDtypeMatchesReference) {
         k.run(0, n, h.b);
         const auto want = h.reference().tensors[0]["z"];
         const DType zd = op.boolResult ? DType::Bool : t;
-        const double tol = zd == DType::F32 ? op.ulpF32 : (zd == DType::F16 || zd == DType::BF16) ? op.ulpSmall : 0;
+        const double tol = zd == DType::F32                          ? op.ulpF32
+                           : (zd == DType::F16 || zd == DType::BF16) ? op.ulpSmall
+                                                                     : 0;
         int bad = 0;
         for (int64_t i = 0; i < n && bad < 5; ++i) {
           const double got = h.bufs.at("z").get(i);
           if (ulps(zd, got, want[static_cast<size_t>(i)]) > tol) {
             ++bad;
             ADD_FAILURE() << "z[" << i << "] = " << got << ", reference " << want[static_cast<size_t>(i)]
-                          << " (x " << x[static_cast<size_t>(i)] << ", y " << y[static_cast<size_t>(i)] << ")";
+                          << " (x " << x[static_cast<size_t>(i)] << ", y " << y[static_cast<size_t>(i)]
+                          << ")";
           }
         }
       }
@@ -236,16 +304,17 @@ TEST(Pointwise, EveryOpEveryDtypeMatchesReference) {
 
 TEST(Pointwise, CastsBetweenEveryDtype) {
   const DType all[] = {DType::F64, DType::F32, DType::F16, DType::BF16, DType::I32, DType::I64, DType::Bool};
-  const double vals[] = {0, -0.0, 1, -1, 2.5, -2.5, 3.5, 0.1, 1e-8, 65519.0, 65520.0, 1e10, -1e10,
-                         3e9, 2147483647.0, -2147483648.0, 1.0000001, INFINITY, -INFINITY, NAN};
+  const double vals[] = {0,         -0.0,     1,         -1,   2.5,   -2.5, 3.5,          0.1,
+                         1e-8,      65519.0,  65520.0,   1e10, -1e10, 3e9,  2147483647.0, -2147483648.0,
+                         1.0000001, INFINITY, -INFINITY, NAN};
   const int64_t n = std::size(vals);
   for (DType from : all) {
     for (DType to : all) {
       if (from == DType::Bool && to == DType::Bool) continue;
       SCOPED_TRACE(std::string(ir::dtypeName(from)) + " -> " + ir::dtypeName(to));
       const std::string src = std::string("program t\n  in x : ") + ir::dtypeName(from) +
-                              "[N] replicated\n  out z : " + ir::dtypeName(to) + "[N] replicated\n  z = " +
-                              ir::dtypeName(to) + "(x)\n";
+                              "[N] replicated\n  out z : " + ir::dtypeName(to) +
+                              "[N] replicated\n  z = " + ir::dtypeName(to) + "(x)\n";
       Harness h(src, n);
       std::vector<double> x(vals, vals + n);
       for (double& v : x) v = ir::ref::roundTo(from, v);  // what the input holds
@@ -278,9 +347,9 @@ TEST(Pointwise, IntegerDivisionAndCastSemantics) {
   std::string err;
   ASSERT_TRUE(k.compile(h.p, allStmts(h.p), &err)) << err;
   k.run(0, 6, h.b);
-  const double q[] = {3, -3, 0, -1, 0, 0};  // truncating; x/0 = 0
+  const double q[] = {3, -3, 0, -1, 0, 0};                      // truncating; x/0 = 0
   const double c[] = {2, -2, 2147483647, -2147483648.0, 0, 0};  // truncate, saturate, NaN -> 0
-  const double e[] = {49, 49, 1, 0, -1, 1024};  // 5^-3 -> 0, (-1)^-3 = -1
+  const double e[] = {49, 49, 1, 0, -1, 1024};                  // 5^-3 -> 0, (-1)^-3 = -1
   for (int i = 0; i < 6; ++i) {
     EXPECT_EQ(h.bufs.at("q").get(i), q[i]) << i;
     EXPECT_EQ(h.bufs.at("c").get(i), c[i]) << i;
@@ -360,13 +429,15 @@ TEST(Pointwise, AdamWithinStatedToleranceAtEveryTileBoundary) {
       const size_t u = static_cast<size_t>(i);
       const double g = static_cast<float>(h.in["gs"][u]);
       const double m0 = static_cast<float>(h.in["m"][u]), w0 = static_cast<float>(h.in["w"][u]);
-      const double mRef = ref.tensors[0]["m"][u], vRef = ref.tensors[0]["v"][u], wRef = ref.tensors[0]["w"][u];
+      const double mRef = ref.tensors[0]["m"][u], vRef = ref.tensors[0]["v"][u],
+                   wRef = ref.tensors[0]["w"][u];
       const double scale[] = {std::fabs(b1 * m0) + std::fabs((1 - b1) * g), vRef,
                               std::fabs(w0) + std::fabs(wRef - w0)};
       const double want[] = {mRef, vRef, wRef};
       const char* names[] = {"m", "v", "w"};
       for (int j = 0; j < 3; ++j)
-        ASSERT_LE(std::fabs(h.bufs.at(names[j]).get(i) - want[j]), 1e-6 * scale[j]) << names[j] << "[" << i << "]";
+        ASSERT_LE(std::fabs(h.bufs.at(names[j]).get(i) - want[j]), 1e-6 * scale[j])
+            << names[j] << "[" << i << "]";
     }
     (void)b2;
   }
@@ -374,12 +445,13 @@ TEST(Pointwise, AdamWithinStatedToleranceAtEveryTileBoundary) {
 
 TEST(Pointwise, F64ProgramsAreBitwiseTheReference) {
   const int64_t n = 3 * kT + 7;
-  const std::string src = "program adam64\n  in gs : f64[N] sliced\n  inout w : f64[N] sliced\n  inout m : f64[N] sliced\n"
-        "  inout v : f64[N] sliced\n  out z : f64[N] sliced\n"
-        "  scalar lr : f64, beta1 : f64, beta2 : f64, eps : f64, step : i32\n"
-        "  m  = beta1 * m + (1 - beta1) * gs\n  v  = beta2 * v + (1 - beta2) * gs * gs\n"
-        "  w  = w - lr * (m / (1 - beta1 ^ step)) / (sqrt(v / (1 - beta2 ^ step)) + eps)\n"
-        "  z = exp(-abs(w)) + log(v + 1) * rsqrt(v + 2) ^ 1.5 - min(m, gs)\n";
+  const std::string src =
+      "program adam64\n  in gs : f64[N] sliced\n  inout w : f64[N] sliced\n  inout m : f64[N] sliced\n"
+      "  inout v : f64[N] sliced\n  out z : f64[N] sliced\n"
+      "  scalar lr : f64, beta1 : f64, beta2 : f64, eps : f64, step : i32\n"
+      "  m  = beta1 * m + (1 - beta1) * gs\n  v  = beta2 * v + (1 - beta2) * gs * gs\n"
+      "  w  = w - lr * (m / (1 - beta1 ^ step)) / (sqrt(v / (1 - beta2 ^ step)) + eps)\n"
+      "  z = exp(-abs(w)) + log(v + 1) * rsqrt(v + 2) ^ 1.5 - min(m, gs)\n";
   Harness h(src, n);
   adamInputs(h);
   h.bind(0, n);
@@ -465,9 +537,10 @@ TEST(Pointwise, TileLocalAndBufferedTemporaries) {
 
 TEST(Pointwise, TemporaryReadInPlaceSurvivesOverwrite) {
   // t aliases x's storage; x is then overwritten in the same tile before t is read.
-  Harness h("program t\n  inout x : f32[N] replicated\n  out z : f32[N] replicated\n"
-            "  t = x\n  x = x * 10\n  z = t + x\n",
-            kT + 3);
+  Harness h(
+      "program t\n  inout x : f32[N] replicated\n  out z : f32[N] replicated\n"
+      "  t = x\n  x = x * 10\n  z = t + x\n",
+      kT + 3);
   h.input("x", floatValues(kT + 3, 9));
   h.bind(0, kT + 3);
   PointwiseKernel k;
@@ -519,10 +592,11 @@ TEST(Pointwise, DropoutIsIndependentOfTilingAndMatchesReference) {
 }
 
 TEST(Pointwise, ScalarSubexpressionsRankAndScalarResults) {
-  Harness h("program t\n  in x : f32[N] local\n  out y : f32[N] local\n  out s : f64 local\n"
-            "  scalar a : f32, k : i32\n"
-            "  c = a * 2 + f32(k) / f32(nranks)\n  s = f64(c) + f64(rank)\n  y = x * c + f32(rank)\n",
-            kT + 1);
+  Harness h(
+      "program t\n  in x : f32[N] local\n  out y : f32[N] local\n  out s : f64 local\n"
+      "  scalar a : f32, k : i32\n"
+      "  c = a * 2 + f32(k) / f32(nranks)\n  s = f64(c) + f64(rank)\n  y = x * c + f32(rank)\n",
+      kT + 1);
   h.input("x", floatValues(kT + 1, 4));
   h.scalar("a", 1.5);
   h.scalar("k", 5);
@@ -543,9 +617,10 @@ TEST(Pointwise, ScalarSubexpressionsRankAndScalarResults) {
 }
 
 TEST(Pointwise, ScalarFillsTensor) {
-  Harness h("program t\n  out y : bf16[N] replicated\n  out b : bool[N] replicated\n  scalar a : f32\n"
-            "  y = bf16(a * 3)\n  b = a > 1\n",
-            kT + 2);
+  Harness h(
+      "program t\n  out y : bf16[N] replicated\n  out b : bool[N] replicated\n  scalar a : f32\n"
+      "  y = bf16(a * 3)\n  b = a > 1\n",
+      kT + 2);
   h.scalar("a", 1.1);
   h.bind(0, kT + 2);
   PointwiseKernel k;
