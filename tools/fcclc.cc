@@ -1,6 +1,7 @@
-// fcclc.cc - command-line driver of the fusion compiler: parse, check (and, later, the passes)
-// a .fccl program and print its IR. Exit 0 on success, 1 with file:line:col diagnostics on
-// stderr for a bad program, 2 for bad usage.
+// fcclc.cc - command-line driver of the fusion compiler: parse, check, run the pass pipeline
+// (default split,reorder,fuse,overlap, or --schedule=LIST) and lower a .fccl program; print
+// the IR after any stage, the schedule, or the generated CUDA (--emit=cuda). Exit 0 on success,
+// 1 with file:line:col diagnostics on stderr for a bad program, 2 for bad usage.
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -12,8 +13,12 @@
 #include <vector>
 
 #include "fusion/check/checker.h"
+#include "fusion/codegen/cuda_emit.h"
+#include "fusion/exec/schedule.h"
 #include "fusion/ir/printer.h"
 #include "fusion/parse/parser.h"
+#include "fusion/passes/lower.h"
+#include "fusion/passes/registry.h"
 
 namespace {
 
@@ -28,8 +33,9 @@ struct Stage {
   std::function<bool(Program&, Diagnostics&)> run;  // parse is special-cased (text -> IR)
 };
 
-std::vector<Stage> pipeline() {
-  return {
+// parse and check, then one stage per pass of the pipeline, then "schedule" (the lowering).
+std::vector<Stage> pipeline(const std::vector<std::string>& passes) {
+  std::vector<Stage> stages = {
       {"parse", "text -> untyped IR", nullptr},
       {"check", "types, shapes, layouts; implicit casts, gathers, slices",
        [](Program& p, Diagnostics& d) {
@@ -39,6 +45,12 @@ std::vector<Stage> pipeline() {
          return true;
        }},
   };
+  for (const std::string& name : passes) {
+    const auto* info = fccl::fusion::passes::findPass(name);
+    stages.push_back({info ? info->name : "?", info ? info->summary : "", nullptr});
+  }
+  stages.push_back({"schedule", "lowering: the steps the runtime executes", nullptr});
+  return stages;
 }
 
 int usage(const char* msg) {
@@ -49,6 +61,9 @@ int usage(const char* msg) {
                "(default: the last)\n"
                "  --print-ir-after-all            print the IR after every stage\n"
                "  --annotate                      add '# type layout' to every statement\n"
+               "  --schedule=LIST                 passes to run: default (split,reorder,fuse,overlap),\n"
+               "                                  none, or a comma list of pass names\n"
+               "  --emit=cuda                     print the generated CUDA C++ of the hooks\n"
                "  --ranks N --bind SYM=VALUE ...  show each sliced tensor's per-rank range\n"
                "  --list-stages                   list the stages\n");
   return 2;
@@ -57,7 +72,16 @@ int usage(const char* msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<Stage> stages = pipeline();
+  std::vector<std::string> passes = fccl::fusion::passes::defaultPipeline();
+  for (int i = 1; i < argc; ++i) {  // the schedule decides which stages exist
+    std::string a = argv[i];
+    if (a.rfind("--schedule=", 0) == 0) {
+      std::string err;
+      if (!fccl::fusion::passes::parsePipeline(a.substr(11), &passes, &err)) return usage(err.c_str());
+    }
+  }
+  std::vector<Stage> stages = pipeline(passes);
+  bool emitCuda = false;
   std::vector<std::string> printAfter;
   bool all = false, annotate = false;
   int ranks = 0;
@@ -80,6 +104,11 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--print-ir-after-all") {
       all = true;
+    } else if (a.rfind("--schedule=", 0) == 0) {
+      // handled above
+    } else if (const char* v = value("--emit")) {
+      if (std::string(v) != "cuda") return usage("--emit takes: cuda");
+      emitCuda = true;
     } else if (a == "--annotate") {
       annotate = true;
     } else if (a == "--list-stages") {
@@ -132,15 +161,34 @@ int main(int argc, char** argv) {
     return 1;
   }
   Program p = std::move(*parsed);
-  for (const Stage& st : stages) {
-    if (st.run && !st.run(p, diags)) {
+  auto show = [&](const char* name, const std::string& text) {
+    if (emitCuda || !wants(name)) return;
+    if (all || printAfter.size() > 1) std::printf("// ----- IR after %s\n", name);
+    std::fputs(text.c_str(), stdout);
+  };
+  for (size_t i = 0; i < 2; ++i) {  // parse, check
+    if (stages[i].run && !stages[i].run(p, diags)) {
       std::fputs(diags.str().c_str(), stderr);
       return 1;
     }
-    if (wants(st.name)) {
-      if (all || printAfter.size() > 1) std::printf("// ----- IR after %s\n", st.name);
-      std::fputs(fccl::ir::print(p, po).c_str(), stdout);
+    show(stages[i].name, fccl::ir::print(p, po));
+  }
+  fccl::fusion::Schedule schedule;
+  std::vector<std::string> dumps;
+  std::string err;
+  if (!fccl::fusion::lower(p, passes, &schedule, &dumps, &err)) {
+    std::fprintf(stderr, "%s: %s\n", diags.source().c_str(), err.c_str());
+    return 1;
+  }
+  for (size_t i = 0; i < passes.size() && i < dumps.size(); ++i) show(stages[2 + i].name, dumps[i]);
+  show("schedule", fccl::fusion::printSchedule(schedule));
+  if (emitCuda) {
+    std::string cuda = fccl::fusion::codegen::emitScheduleCuda(schedule, &err);
+    if (cuda.empty()) {
+      std::fprintf(stderr, "%s: %s\n", diags.source().c_str(), err.c_str());
+      return 1;
     }
+    std::fputs(cuda.c_str(), stdout);
   }
   if (ranks > 0) {
     for (const fccl::ir::Var& v : p.vars) {

@@ -74,9 +74,9 @@ class PointwiseKernel::Builder {
         v = cast(v, dst.kind == VarKind::Temp ? ctDType(want) : dst.dtype);
       if (v < 0) return false;
       varValue_[static_cast<size_t>(s.var)] = v;
-      if (dst.kind != VarKind::Temp) {
-        k_.scalarResults_.push_back({s.var, v});
-      }
+      // Declared scalar results and scalar temporaries alike: a later step (a Reduction, a
+      // Fused hook) reads a scalar temporary from Bindings::scalars.
+      k_.scalarResults_.push_back({s.var, v});
       return true;
     }
     if (dst.kind == VarKind::In) return fail("input tensor '" + dst.name + "' is assigned");

@@ -81,8 +81,9 @@ class PointwiseKernel {
   // checkBindings() says so once, run() does not check.
   void run(int64_t begin, int64_t end, const Bindings& b) const;
 
-  // Declared scalar results assigned by the statements (rounded to their dtype) into
-  // (*scalars)[var]; other entries are left alone. Cheap (scalar work only).
+  // Scalars assigned by the statements - declared scalar results (rounded to their dtype) and
+  // scalar temporaries - into (*scalars)[var]; other entries are left alone. Cheap (scalar
+  // work only).
   void runScalars(const Bindings& b, std::vector<double>* scalars) const;
 
   // False + *error when `b` lacks a tensor or scalar the statements need.

@@ -227,7 +227,8 @@ static ir::SliceRange stepRange(const ir::Program& p, const Step& s, const std::
 
 fcclResult_t Runtime::runPointwise(const Step& step, const PointwiseKernel& k, Storage& st) {
   ir::SliceRange r = stepRange(schedule_.program, step, st.counts, st.rank, st.nranks);
-  k.run(r.begin, r.end, st.b);
+  k.runScalars(st.b, &st.b.scalars);  // scalar statements first: later tensor ones read them
+  if (r.size() > 0) k.run(r.begin, r.end, st.b);
   return fcclSuccess;
 }
 
