@@ -17,7 +17,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define FCCL_PW_X86 1
-#define FCCL_PW_CLONES __attribute__((target_clones("avx2", "default")))
+#define FCCL_PW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define FCCL_PW_X86 0
 #define FCCL_PW_CLONES
