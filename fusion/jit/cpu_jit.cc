@@ -1,0 +1,319 @@
+// cpu_jit.cc - CpuJitKernel (cpu_jit.h): the on-disk cache, the compiler run and the loader.
+// Cache layout: <dir>/fccl-<key>.cc (the unit, kept for inspection) and fccl-<key>.so; files
+// appear only by rename(2) of a finished temporary, so a reader never sees a partial file and
+// concurrent compilers of one kernel (ranks as threads or as processes) all end with a good .so
+// whichever rename lands last. The one piece of process-wide mutable state is the registry of
+// loaded libraries below (see loadedLibraries()).
+#include "fusion/jit/cpu_jit.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+extern char** environ;
+
+namespace fccl::fusion::jit {
+
+// run() hands Bindings' arrays to the unit as they are: the layouts must agree.
+static_assert(sizeof(JitTensor) == sizeof(TensorBinding) && offsetof(JitTensor, data) == offsetof(TensorBinding, data) &&
+              offsetof(JitTensor, base) == offsetof(TensorBinding, base) && sizeof(long long) == sizeof(int64_t) &&
+              std::is_standard_layout_v<TensorBinding>);
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The process-wide cache of loaded libraries, keyed by .so path. Handles stay open for the life
+// of the process (kernels hold raw function pointers into them; nothing is ever dlclosed). An
+// entry's mutex serializes compiling/loading one kernel, so threads of one process that compile
+// the same program at once run the compiler once and the rest wait and share the handle, while
+// different kernels still compile in parallel.
+struct Loaded {
+  std::mutex mu;
+  void* handle = nullptr;
+  JitRunFn run = nullptr;
+  JitScalarsFn scalars = nullptr;
+};
+struct Libraries {
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<Loaded>> byPath;
+};
+Libraries& loadedLibraries() {
+  static Libraries* libs = new Libraries();  // never destroyed: handles outlive static dtors
+  return *libs;
+}
+
+std::string sysError(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+uint64_t fnv1a(const std::string& s, uint64_t h) {
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// What -march=native depends on: the CPU's signature and feature words. A cache directory shared
+// between hosts (an NFS home) then never hands one CPU's code to another.
+std::string cpuKey() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  // Appended number by number (not "x" + to_string: GCC 12's false -Wrestrict, PR 105651).
+  std::string k = "x86";
+  auto add = [&k](unsigned x) {
+    k += ':';
+    k += std::to_string(x);
+  };
+  if (__get_cpuid(0, &a, &b, &c, &d)) add(a), add(b), add(c), add(d);
+  if (__get_cpuid(1, &a, &b, &c, &d)) add(a), add(c), add(d);
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) add(b), add(c), add(d);
+  return k;
+#else
+  return "generic";
+#endif
+}
+
+// Creates `dir` (and missing parents) with mode 0700 and accepts it only if it is a real
+// directory owned by this user that nobody else can write. Why: compile() dlopens code found
+// there, so a directory another user can write into (or a symlink to one) would let them run
+// code inside this process. /tmp/fccl-jit-<uid> in particular may have been pre-created by
+// someone else: refused, never used.
+bool privateDir(const std::string& dir, std::string* error) {
+  if (dir.empty() || dir[0] != '/') return *error = "cache directory '" + dir + "' is not an absolute path", false;
+  for (size_t pos = 1; pos <= dir.size(); ++pos) {
+    if (pos != dir.size() && dir[pos] != '/') continue;
+    const std::string part = dir.substr(0, pos);
+    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
+      return *error = sysError("cannot create cache directory '" + part + "'"), false;
+  }
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0) return *error = sysError("cache directory '" + dir + "'"), false;
+  if (!S_ISDIR(st.st_mode)) return *error = "cache directory '" + dir + "' is not a directory (a symlink?)", false;
+  if (st.st_uid != geteuid())
+    return *error = "cache directory '" + dir + "' is owned by uid " + std::to_string(st.st_uid) +
+                    ", not this user: refused (code loaded from it would run in this process)",
+           false;
+  if (st.st_mode & 022)
+    return *error = "cache directory '" + dir + "' is writable by group or others: refused (chmod 700 it)", false;
+  return true;
+}
+
+// A regular file owned by this user (what we would have written).
+bool ownFile(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid();
+}
+
+// pid.tid: unique among all writers alive at once, with no counter to keep.
+std::string uniqueSuffix() {
+  return ".tmp." + std::to_string(getpid()) + "." + std::to_string(static_cast<long>(syscall(SYS_gettid)));
+}
+
+bool writeAtomically(const std::string& path, const std::string& text, std::string* error) {
+  const std::string tmp = path + uniqueSuffix();
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return *error = sysError("cannot write '" + tmp + "'"), false;
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t w = write(fd, text.data() + done, text.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      *error = sysError("cannot write '" + tmp + "'");
+      close(fd);
+      unlink(tmp.c_str());
+      return false;
+    }
+    done += static_cast<size_t>(w);
+  }
+  close(fd);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    *error = sysError("cannot rename '" + tmp + "' to '" + path + "'");
+    unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string readSome(const std::string& path, size_t limit) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string s(limit, '\0');
+  size_t n = 0;
+  for (ssize_t r; n < limit && (r = read(fd, &s[n], limit - n)) > 0;) n += static_cast<size_t>(r);
+  close(fd);
+  s.resize(n);
+  return s;
+}
+
+// Runs argv (no shell: paths from the environment are arguments, never parsed) with stdout and
+// stderr into `logPath`; kills it after timeoutMs. true when it exited with status 0.
+bool runCompiler(const std::vector<std::string>& args, const std::string& logPath, int timeoutMs,
+                 std::string* error) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    *error = "cannot run the compiler '" + args[0] + "' (set FCCL_JIT_CXX): " + std::strerror(rc);
+    unlink(logPath.c_str());
+    return false;
+  }
+  // Poll rather than block: waitpid has no timeout. 2 ms granularity against ~1 s compiles.
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+  int status = 0;
+  for (;;) {
+    const pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) return *error = sysError("waitpid on the compiler"), false;
+    if (Clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      *error = "the compiler '" + args[0] + "' ran longer than " + std::to_string(timeoutMs) + " ms; killed";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const std::string log = readSome(logPath, 8192);
+  unlink(logPath.c_str());
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+  std::string cmd;
+  for (const std::string& a : args) cmd += (cmd.empty() ? "" : " ") + a;
+  *error = "compiler failed (" +
+           (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                              : "signal " + std::to_string(WTERMSIG(status))) +
+           "): " + cmd + "\n" + log;
+  return false;
+}
+
+bool load(const std::string& so, Loaded* out, std::string* error) {
+  void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) return *error = std::string("dlopen failed: ") + dlerror(), false;
+  auto run = reinterpret_cast<JitRunFn>(dlsym(h, kJitRunSymbol));
+  auto scalars = reinterpret_cast<JitScalarsFn>(dlsym(h, kJitScalarsSymbol));
+  if (!run || !scalars) {
+    *error = "'" + so + "' lacks " + kJitRunSymbol + " / " + kJitScalarsSymbol;
+    dlclose(h);
+    return false;
+  }
+  out->handle = h;
+  out->run = run;
+  out->scalars = scalars;
+  return true;
+}
+
+std::string hex(uint64_t x) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(x));
+  return buf;
+}
+
+}  // namespace
+
+const std::vector<std::string>& CpuJitKernel::flags() {
+  static const std::vector<std::string> f = {"-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off",
+                                             "-fPIC", "-shared"};
+  return f;
+}
+
+bool CpuJitKernel::compile(const ir::Program& p, const std::vector<int32_t>& stmts, std::string* error) {
+  const auto t0 = Clock::now();
+  *this = CpuJitKernel(std::move(opts_));
+  std::string scratch;
+  if (!error) error = &scratch;
+  EmittedUnit unit;
+  if (!emitCpuUnit(p, stmts, &unit, error)) return false;
+  if (opts_.compiler.empty()) return *error = "no compiler configured (FCCL_JIT_CXX is empty)", false;
+  if (!privateDir(opts_.cacheDir, error)) return false;
+
+  // The key: everything that changes the bytes of the .so.
+  std::string keyText = unit.source + '\0' + opts_.compiler + '\0' + cpuKey();
+  for (const std::string& f : flags()) keyText += '\0' + f;
+  const std::string stem = opts_.cacheDir + "/fccl-" + hex(fnv1a(keyText, 14695981039346656037ull)) +
+                           hex(fnv1a(keyText, 0x84222325cbf29ce4ull));
+  const std::string so = stem + ".so";
+
+  std::shared_ptr<Loaded> lib;
+  {
+    Libraries& libs = loadedLibraries();
+    std::lock_guard<std::mutex> g(libs.mu);
+    std::shared_ptr<Loaded>& e = libs.byPath[so];
+    if (!e) e = std::make_shared<Loaded>();
+    lib = e;
+  }
+  std::lock_guard<std::mutex> g(lib->mu);
+  bool hit = lib->handle != nullptr;
+  if (!hit && ownFile(so)) {
+    std::string ignored;  // a bad cached file is rebuilt below
+    hit = load(so, lib.get(), &ignored);
+  }
+  if (!hit) {
+    const std::string cc = stem + ".cc";
+    if (!writeAtomically(cc, unit.source, error)) return false;
+    const std::string tmp = so + uniqueSuffix();
+    std::vector<std::string> args = {opts_.compiler};
+    args.insert(args.end(), flags().begin(), flags().end());
+    args.insert(args.end(), {"-o", tmp, cc});
+    if (!runCompiler(args, stem + ".log" + uniqueSuffix(), opts_.timeoutMs, error)) {
+      unlink(tmp.c_str());
+      return false;
+    }
+    if (rename(tmp.c_str(), so.c_str()) != 0) {
+      *error = sysError("cannot rename '" + tmp + "' to '" + so + "'");
+      unlink(tmp.c_str());
+      return false;
+    }
+    if (!load(so, lib.get(), error)) return false;
+  }
+  run_ = lib->run;
+  scalars_ = lib->scalars;
+  maxScalarVar_ = unit.maxScalarVar;
+  hasScalarResults_ = unit.hasScalarResults;
+  cacheHit_ = hit;
+  library_ = so;
+  seconds_ = std::chrono::duration<double>(Clock::now() - t0).count();
+  return true;
+}
+
+void CpuJitKernel::run(int64_t begin, int64_t end, const Bindings& b) const {
+  if (end <= begin) return;
+  const JitArgs a{reinterpret_cast<const JitTensor*>(b.tensors.data()), static_cast<long long>(b.tensors.size()),
+                  b.scalars.data(), static_cast<long long>(b.scalars.size()), b.rank, b.nranks};
+  run_(&a, begin, end);
+}
+
+void CpuJitKernel::runScalars(const Bindings& b, std::vector<double>* scalars) const {
+  if (!hasScalarResults_) return;
+  // Resize first: `scalars` may be b.scalars itself (the runtime passes it), and the unit writes
+  // results only after it has read every input.
+  if (scalars->size() <= static_cast<size_t>(maxScalarVar_)) scalars->resize(static_cast<size_t>(maxScalarVar_) + 1);
+  const JitArgs a{reinterpret_cast<const JitTensor*>(b.tensors.data()), static_cast<long long>(b.tensors.size()),
+                  b.scalars.data(), static_cast<long long>(b.scalars.size()), b.rank, b.nranks};
+  scalars_(&a, scalars->data());
+}
+
+}  // namespace fccl::fusion::jit
