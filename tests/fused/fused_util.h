@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <ostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,11 @@
 #include "fusion/ir/ir.h"
 #include "fusion/ref/interpreter.h"
 #include "harness.h"
+
+namespace fccltest {
+// GoogleTest prints a Mode parameter by name (ctest entry names stay readable).
+inline void PrintTo(Mode m, std::ostream* os) { *os << modeName(m); }
+}  // namespace fccltest
 
 namespace fusedtest {
 

@@ -114,6 +114,8 @@ class Gen {
       for (int attempt = 0; attempt < 50 && line.empty(); ++attempt) {
         if (mustResult || (scalarResult && !mustOut && pick(6) == 0 && !resultDone_)) {
           line = reductionStmt("r0", resDt, resLay == "replicated" ? Lay::R : Lay::L);
+          if (line.empty() && mustResult && attempt == 49)  // nothing to reduce: a scalar of that layout
+            line = "r0 = " + resDt + (resLay == "replicated" ? "(nranks) * 0.5" : "(rank) * 0.5");
           if (!line.empty()) resultDone_ = true;
           continue;
         }
