@@ -28,10 +28,22 @@ fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
              static_cast<char*>(t.recv)};
   if (n == 1) {
     // Alone: every collective is a (hooked) local copy of this rank's data.
-    PrimsArgs pa{t.type, t.op, elem, ctx.tag, false, ctx.scratch, ctx.wait};
-    HostPrims<Hook> p(nullptr, nullptr, pa, hook);
-    if (t.kind == CollKind::Reduce && t.recv == nullptr) return fcclSuccess;
-    return p.localCopy(a.send, a.recv, ChunkDesc{0, t.count, 0, 0});
+    if constexpr (!Hook::kHasLoad && !Hook::kHasReduced) {
+      if (t.recv != t.send && t.count > 0) memmove(t.recv, t.send, t.count * elem);
+      return fcclSuccess;
+    } else {
+      // Chunk by chunk through scratch, as the ring would: the hook sees the reduced value
+      // before anything lands in the output (a fused hook may read the output's old value).
+      for (size_t off = 0; off < t.count; off += a.chunkElems) {
+        const ChunkDesc d{off, std::min(a.chunkElems, t.count - off), 0, 0};
+        const char* src = a.send + off * elem;
+        if constexpr (Hook::kHasLoad) hook.load(d, ctx.scratch, src);
+        else memcpy(ctx.scratch, src, d.count * elem);
+        if constexpr (Hook::kHasReduced) hook.reduced(d, ctx.scratch);
+        if (!hook.ownOutputWritten()) memmove(a.recv + off * elem, ctx.scratch, d.count * elem);
+      }
+      return fcclSuccess;
+    }
   }
   SendConn* next = &ctx.conns->send[ringMod(ctx.rank + 1, n)];
   RecvConn* prev = &ctx.conns->recv[ringMod(ctx.rank - 1, n)];

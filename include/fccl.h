@@ -248,9 +248,10 @@ typedef struct {
 } fcclScalarBinding_t;
 
 /* Runs the compiled program on this rank. Every rank of the communicator calls it with its own
- * buffers. Every declared tensor and scalar must be bound exactly once; scalar results (`out x
- * : f32 replicated` with no shape) are written to scalarResults[i] for the i-th such result
- * in declaration order (may be NULL when there are none). stream must be NULL. */
+ * buffers. Every declared tensor is bound exactly once, and so is every scalar input: `scalar`
+ * declarations and `inout` scalars (state such as a loss scale: the value going in). Scalar
+ * results - `out` and `inout` scalars, in declaration order - are written to scalarResults[i]
+ * (NULL when the caller does not want them). stream must be NULL. */
 FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorBinding_t* tensors,
                                         int ntensors, const fcclScalarBinding_t* scalars, int nscalars,
                                         double* scalarResults, fcclComm_t comm, fcclStream_t stream);

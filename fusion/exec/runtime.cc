@@ -39,6 +39,15 @@ fcclRedOp_t toFccl(ir::RedOp op) {
   return fcclSum;
 }
 
+// Scalars the caller binds: `scalar` inputs and `inout` scalars (state such as a loss scale).
+bool isScalarInput(const ir::Var& v) {
+  return v.kind == ir::VarKind::Scalar || (v.kind == ir::VarKind::InOut && v.isScalar());
+}
+// Scalars the launch reports back, in declaration order: `out` and `inout` scalars.
+bool isScalarResult(const ir::Var& v) {
+  return (v.kind == ir::VarKind::Out || v.kind == ir::VarKind::InOut) && v.isScalar();
+}
+
 double loadAsDouble(ir::DType t, const void* base, int64_t i) {
   switch (t) {
     case ir::DType::F64: return static_cast<const double*>(base)[i];
@@ -117,7 +126,7 @@ fcclResult_t Runtime::bind(fcclComm* comm, const fcclTensorBinding_t* tensors, i
   for (int i = 0; i < nscalars; ++i) {
     const char* name = scalars[i].name ? scalars[i].name : "";
     int v = p.findVar(name);
-    if (v < 0 || p.vars[v].kind != ir::VarKind::Scalar)
+    if (v < 0 || !isScalarInput(p.vars[v]))
       return setError(fcclInvalidArgument, "%s: rank %d: program '%s' has no scalar input named '%s'", api,
                       comm->rank, p.name.c_str(), name);
     if (scalarBound[v])
@@ -162,7 +171,7 @@ fcclResult_t Runtime::bind(fcclComm* comm, const fcclTensorBinding_t* tensors, i
   }
   for (size_t v = 0; v < p.vars.size(); ++v) {
     const ir::Var& var = p.vars[v];
-    if (var.kind == ir::VarKind::Scalar && !scalarBound[v])
+    if (isScalarInput(var) && !scalarBound[v])
       return setError(fcclInvalidArgument, "%s: rank %d: scalar '%s' of program '%s' is not bound", api,
                       comm->rank, var.name.c_str(), p.name.c_str());
     if (!var.isTensorDecl() || var.isScalar()) continue;
@@ -208,7 +217,7 @@ fcclResult_t Runtime::launch(fcclComm* comm, const fcclTensorBinding_t* tensors,
   const ir::Program& p = schedule_.program;
   int k = 0;
   for (size_t v = 0; v < p.vars.size(); ++v)
-    if (p.vars[v].kind == ir::VarKind::Out && p.vars[v].isScalar()) {
+    if (isScalarResult(p.vars[v])) {
       if (scalarResults != nullptr) scalarResults[k] = st.b.scalars[v];
       ++k;
     }
@@ -280,13 +289,18 @@ struct FusedHookContext {
   const PointwiseKernel* kernel;
   Bindings* b;
   int reducedVar;
-  int forwardVar;     // >= 0: copy this var's chunk into the ring's payload (single-pass path)
+  TensorBinding reducedStore;  // the reduced temporary's own storage, when a later step reads it
+  int forwardVar;              // >= 0: copy this var's chunk into the ring's payload (single pass)
   size_t elemBytes;
 };
 
 fcclResult_t fusedHook(void* user, const ChunkDesc& d, void* data) {
   auto* c = static_cast<FusedHookContext*>(user);
   if (d.count == 0) return fcclSuccess;
+  if (c->reducedStore.data != nullptr) {
+    char* keep = static_cast<char*>(c->reducedStore.data) + (int64_t(d.offset) - c->reducedStore.base) * c->elemBytes;
+    if (keep != data) memcpy(keep, data, d.count * c->elemBytes);
+  }
   c->b->tensors[c->reducedVar] = TensorBinding{data, int64_t(d.offset)};
   c->kernel->run(int64_t(d.offset), int64_t(d.offset + d.count), *c->b);
   if (c->forwardVar >= 0) {
@@ -312,10 +326,18 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, const Pointwise
   }
   t.count = size_t(n);
   t.send = st.b.tensors[step.input].data;
-  FusedHookContext ctx{&k, &st.b, step.reduced, -1, elem};
+  // A buffered `reduced` (read by a later step) keeps every reduced chunk in its storage;
+  // during the hook it is bound to the chunk itself, afterwards to that storage again.
+  const TensorBinding reducedStore = st.b.tensors[step.reduced];
+  FusedHookContext ctx{&k, &st.b, step.reduced, reducedStore, -1, elem};
   FnHook hook;
   hook.fn = fusedHook;
   hook.user = &ctx;
+  struct Restore {
+    TensorBinding& slot;
+    TensorBinding value;
+    ~Restore() { slot = value; }
+  } restore{st.b.tensors[step.reduced], reducedStore};
 
   // One pipelined pass when exactly one replicated result of the input's type is gathered:
   // the hook's output for each chunk is what the ring's all-gather half distributes.
@@ -329,9 +351,13 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, const Pointwise
   }
   // Otherwise reduce-scatter with the hook, then all-gather each result in place.
   ir::SliceRange own = ir::sliceRange(n, comm->rank, comm->nranks);
-  st.scratch.resize(size_t(own.size()) * elem + 1);
   t.kind = CollKind::ReduceScatterSliced;
-  t.recv = st.scratch.data();
+  if (reducedStore.data != nullptr) {
+    t.recv = reducedStore.data;
+  } else {
+    st.scratch.resize(size_t(own.size()) * elem + 1);
+    t.recv = st.scratch.data();
+  }
   fcclResult_t res = executeHooked(comm, t, hook);
   for (size_t i = 0; i < step.gather.size() && res == fcclSuccess; ++i) {
     int g = step.gather[i];
