@@ -37,8 +37,10 @@ fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
       for (size_t off = 0; off < t.count; off += a.chunkElems) {
         const ChunkDesc d{off, std::min(a.chunkElems, t.count - off), 0, 0};
         const char* src = a.send + off * elem;
-        if constexpr (Hook::kHasLoad) hook.load(d, ctx.scratch, src);
-        else memcpy(ctx.scratch, src, d.count * elem);
+        if constexpr (Hook::kHasLoad)
+          hook.load(d, ctx.scratch, src);
+        else
+          memcpy(ctx.scratch, src, d.count * elem);
         if constexpr (Hook::kHasReduced) hook.reduced(d, ctx.scratch);
         if (!hook.ownOutputWritten()) memmove(a.recv + off * elem, ctx.scratch, d.count * elem);
       }

@@ -52,8 +52,10 @@ struct Opts {
 
 void usage() {
   std::printf(
-      "USAGE: fused_perf [-b minbytes] [-e maxbytes] [-f factor] [-n iters] [-w warmup] [-c 0/1] [-t nthreads]\n"
-      "  Adam on float32 gradients of each size: fused program vs fcclAllReduce + update vs MPI_Allreduce + update.\n");
+      "USAGE: fused_perf [-b minbytes] [-e maxbytes] [-f factor] [-n iters] [-w warmup] [-c 0/1] [-t "
+      "nthreads]\n"
+      "  Adam on float32 gradients of each size: fused program vs fcclAllReduce + update vs MPI_Allreduce + "
+      "update.\n");
 }
 
 bool parse(int argc, char** argv, Opts* o) {
@@ -66,13 +68,20 @@ bool parse(int argc, char** argv, Opts* o) {
     }
     const char* v = argv[++i];
     size_t bytes = 0;
-    if (a == "-b" && fccl::perf::parseSize(v, &bytes)) o->minBytes = bytes;
-    else if (a == "-e" && fccl::perf::parseSize(v, &bytes)) o->maxBytes = bytes;
-    else if (a == "-f") o->factor = std::max(2, atoi(v));
-    else if (a == "-n") o->iters = std::max(1, atoi(v));
-    else if (a == "-w") o->warmup = std::max(0, atoi(v));
-    else if (a == "-c") o->check = atoi(v);
-    else if (a == "-t") o->threads = std::max(1, atoi(v));
+    if (a == "-b" && fccl::perf::parseSize(v, &bytes))
+      o->minBytes = bytes;
+    else if (a == "-e" && fccl::perf::parseSize(v, &bytes))
+      o->maxBytes = bytes;
+    else if (a == "-f")
+      o->factor = std::max(2, atoi(v));
+    else if (a == "-n")
+      o->iters = std::max(1, atoi(v));
+    else if (a == "-w")
+      o->warmup = std::max(0, atoi(v));
+    else if (a == "-c")
+      o->check = atoi(v);
+    else if (a == "-t")
+      o->threads = std::max(1, atoi(v));
     else {
       std::fprintf(stderr, "fused_perf: bad option %s %s\n", a.c_str(), v);
       return false;
@@ -96,7 +105,8 @@ void adamUpdate(const float* gsum, float* w, float* m, float* v, size_t n, int n
 }
 
 double nowUs() {
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 struct Job {
@@ -112,7 +122,8 @@ struct Job {
 int run(Job& j, const Opts& o) {
   const bool printer = j.rank == 0;
   fcclProgram_t prog;
-  if (fcclProgramCreate(&prog, kAdam, "adam") != fcclSuccess || fcclProgramCompile(prog, j.comm, nullptr) != fcclSuccess) {
+  if (fcclProgramCreate(&prog, kAdam, "adam") != fcclSuccess ||
+      fcclProgramCompile(prog, j.comm, nullptr) != fcclSuccess) {
     std::fprintf(stderr, "fused_perf: rank %d: %s\n", j.rank, fcclGetLastError(j.comm));
     return 1;
   }
@@ -134,7 +145,8 @@ int run(Job& j, const Opts& o) {
       g[i] = float(int((i * 7 + j.rank * 13) % 29) - 14) * 1e-3f;
       w[i] = wf[i] = float(int(i % 101) - 50) * 1e-2f;
     }
-    fcclTensorBinding_t t[4] = {{"g", g.data(), n}, {"w", wf.data(), n}, {"m", ms.data(), n}, {"v", vs.data(), n}};
+    fcclTensorBinding_t t[4] = {
+        {"g", g.data(), n}, {"w", wf.data(), n}, {"m", ms.data(), n}, {"v", vs.data(), n}};
     fcclScalarBinding_t s[5] = {{"lr", kLr}, {"beta1", kB1}, {"beta2", kB2}, {"eps", kEps}, {"step", kStep}};
 
     // One checked step of each from the same state, then timed repetitions (state evolves).
@@ -181,7 +193,8 @@ int run(Job& j, const Opts& o) {
                   unfused / fused, ratio, (long long)wrong);
     }
   }
-  if (printer) std::printf("# Out of bounds values : %lld %s\n#\n", (long long)totalWrong, totalWrong ? "FAILED" : "OK");
+  if (printer)
+    std::printf("# Out of bounds values : %lld %s\n#\n", (long long)totalWrong, totalWrong ? "FAILED" : "OK");
   fcclProgramDestroy(prog);
   return totalWrong != 0;
 }

@@ -67,8 +67,8 @@ FCCL_API fcclResult_t fcclProgramCreate(fcclProgram_t* program, const char* sour
     *program = p.release();
     if (!(*program)->checked) {
       std::string first = (*program)->log.substr(0, (*program)->log.find('\n'));
-      return setError(fcclInvalidArgument, "fcclProgramCreate: %s (and %zu more; see fcclProgramGetLog)", first.c_str(),
-                      diags.count() > 0 ? diags.count() - 1 : 0);
+      return setError(fcclInvalidArgument, "fcclProgramCreate: %s (and %zu more; see fcclProgramGetLog)",
+                      first.c_str(), diags.count() > 0 ? diags.count() - 1 : 0);
     }
     return fcclSuccess;
   } catch (const std::bad_alloc&) {
@@ -78,7 +78,8 @@ FCCL_API fcclResult_t fcclProgramCreate(fcclProgram_t* program, const char* sour
   }
 }
 
-FCCL_API fcclResult_t fcclProgramCompile(fcclProgram_t program, fcclComm_t comm, const fcclProgramOptions_t* options) {
+FCCL_API fcclResult_t fcclProgramCompile(fcclProgram_t program, fcclComm_t comm,
+                                         const fcclProgramOptions_t* options) {
   if (program == nullptr) return setError(fcclInvalidArgument, "fcclProgramCompile: program is NULL");
   FCCL_CHECK(checkComm("fcclProgramCompile", comm));
   if (!program->checked)
@@ -96,9 +97,11 @@ FCCL_API fcclResult_t fcclProgramCompile(fcclProgram_t program, fcclComm_t comm,
     while (program->dumps.size() > 2) program->dumps.pop_back();
     if (!fusion::lower(*program->checked, pipeline, &schedule, &dumps, &error)) {
       program->log = error + "\n";
-      return setError(fcclInvalidArgument, "fcclProgramCompile: %s: %s", program->name.c_str(), error.c_str());
+      return setError(fcclInvalidArgument, "fcclProgramCompile: %s: %s", program->name.c_str(),
+                      error.c_str());
     }
-    for (size_t i = 0; i < dumps.size() && i < pipeline.size(); ++i) program->dumps.push_back({pipeline[i], dumps[i]});
+    for (size_t i = 0; i < dumps.size() && i < pipeline.size(); ++i)
+      program->dumps.push_back({pipeline[i], dumps[i]});
     program->dumps.push_back({"schedule", fusion::printSchedule(schedule)});
     std::unique_ptr<fusion::Runtime> rt;
     if (!fusion::Runtime::create(std::move(schedule), &rt, &error)) {
@@ -108,8 +111,8 @@ FCCL_API fcclResult_t fcclProgramCompile(fcclProgram_t program, fcclComm_t comm,
     program->runtime = std::move(rt);
     program->comm = comm;
     program->log.clear();
-    FCCL_INFO(kLogFusion, "program %s compiled for comm %p (%d ranks): %zu steps", program->name.c_str(), (void*)comm,
-              comm->nranks, program->runtime->schedule().steps.size());
+    FCCL_INFO(kLogFusion, "program %s compiled for comm %p (%d ranks): %zu steps", program->name.c_str(),
+              (void*)comm, comm->nranks, program->runtime->schedule().steps.size());
     return fcclSuccess;
   } catch (const std::bad_alloc&) {
     return setError(fcclSystemError, "fcclProgramCompile: out of memory");
@@ -128,7 +131,9 @@ FCCL_API fcclResult_t fcclProgramGetLog(fcclProgram_t program, const char** log)
 FCCL_API fcclResult_t fcclProgramDump(fcclProgram_t program, const char* stage, const char** text) {
   if (program == nullptr || stage == nullptr || text == nullptr)
     return setError(fcclInvalidArgument, "fcclProgramDump: %s is NULL",
-                    program == nullptr ? "program" : stage == nullptr ? "stage" : "text");
+                    program == nullptr ? "program"
+                    : stage == nullptr ? "stage"
+                                       : "text");
   std::string known;
   for (auto& [name, printed] : program->dumps) {
     if (name == stage) {
@@ -141,9 +146,9 @@ FCCL_API fcclResult_t fcclProgramDump(fcclProgram_t program, const char* stage, 
                   program->name.c_str(), stage, known.c_str());
 }
 
-FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorBinding_t* tensors, int ntensors,
-                                        const fcclScalarBinding_t* scalars, int nscalars, double* scalarResults,
-                                        fcclComm_t comm, fcclStream_t stream) {
+FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorBinding_t* tensors,
+                                        int ntensors, const fcclScalarBinding_t* scalars, int nscalars,
+                                        double* scalarResults, fcclComm_t comm, fcclStream_t stream) {
   if (program == nullptr) return setError(fcclInvalidArgument, "fcclProgramLaunch: program is NULL");
   FCCL_CHECK(checkComm("fcclProgramLaunch", comm));
   logSetRank(comm->rank);
@@ -155,9 +160,11 @@ FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorB
     return setError(fcclInvalidUsage, "fcclProgramLaunch: program %s was not compiled (fcclProgramCompile)",
                     program->name.c_str());
   if (program->comm != comm)
-    return setError(fcclInvalidUsage, "fcclProgramLaunch: rank %d: program %s was compiled for another communicator",
+    return setError(fcclInvalidUsage,
+                    "fcclProgramLaunch: rank %d: program %s was compiled for another communicator",
                     comm->rank, program->name.c_str());
-  if ((ntensors > 0 && tensors == nullptr) || ntensors < 0 || (nscalars > 0 && scalars == nullptr) || nscalars < 0)
+  if ((ntensors > 0 && tensors == nullptr) || ntensors < 0 || (nscalars > 0 && scalars == nullptr) ||
+      nscalars < 0)
     return setError(fcclInvalidArgument, "fcclProgramLaunch: rank %d: binding arrays and counts disagree",
                     comm->rank);
   try {
@@ -171,9 +178,11 @@ FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorB
 
 FCCL_API fcclResult_t fcclSliceRange(fcclComm_t comm, int rank, size_t count, size_t* begin, size_t* end) {
   FCCL_CHECK(checkComm("fcclSliceRange", comm));
-  if (begin == nullptr || end == nullptr) return setError(fcclInvalidArgument, "fcclSliceRange: begin/end is NULL");
+  if (begin == nullptr || end == nullptr)
+    return setError(fcclInvalidArgument, "fcclSliceRange: begin/end is NULL");
   if (rank < 0 || rank >= comm->nranks)
-    return setError(fcclInvalidArgument, "fcclSliceRange: rank %d is out of range [0, %d)", rank, comm->nranks);
+    return setError(fcclInvalidArgument, "fcclSliceRange: rank %d is out of range [0, %d)", rank,
+                    comm->nranks);
   ir::SliceRange r = ir::sliceRange(int64_t(count), rank, comm->nranks);
   *begin = size_t(r.begin);
   *end = size_t(r.end);

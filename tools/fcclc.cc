@@ -208,12 +208,11 @@ int main(int argc, char** argv) {
         }
         total *= it->second;
       }
-      std::printf("# %s: %lld elements sliced over %d ranks:", v.name.c_str(),
-                  static_cast<long long>(total), ranks);
+      std::printf("# %s: %lld elements sliced over %d ranks:", v.name.c_str(), static_cast<long long>(total),
+                  ranks);
       for (int r = 0; r < ranks; ++r) {
         fccl::ir::SliceRange s = fccl::ir::sliceRange(total, r, ranks);
-        std::printf(" [%lld,%lld)", static_cast<long long>(s.begin),
-                    static_cast<long long>(s.end));
+        std::printf(" [%lld,%lld)", static_cast<long long>(s.begin), static_cast<long long>(s.end));
       }
       std::printf("\n");
     }

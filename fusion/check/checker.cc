@@ -31,8 +31,7 @@ class Checker {
     for (const Stmt& s : in_.stmts) statement(s);
     for (size_t i = 0; i < out_.vars.size(); ++i) {
       const Var& v = out_.vars[i];
-      if (v.kind == VarKind::Out && !written_[i])
-        d_.error(v.loc, "out '" + v.name + "' is never written");
+      if (v.kind == VarKind::Out && !written_[i]) d_.error(v.loc, "out '" + v.name + "' is never written");
     }
     if (d_.hasErrors()) return std::nullopt;
     Diagnostics self(d_.source());
@@ -53,8 +52,7 @@ class Checker {
     while (!todo.empty()) {
       NodeId id = todo.back();
       todo.pop_back();
-      if (id < 0 || static_cast<size_t>(id) >= in_.nodes.size() || seen[static_cast<size_t>(id)])
-        continue;
+      if (id < 0 || static_cast<size_t>(id) >= in_.nodes.size() || seen[static_cast<size_t>(id)]) continue;
       seen[static_cast<size_t>(id)] = 1;
       ids.push_back(id);
       const Node& n = in_.node(id);
@@ -123,8 +121,7 @@ class Checker {
              dtypeName(t) + "; cast the other side to a float type";
       return false;
     }
-    if (isInteger(t) && (n.op == Op::Sqrt || n.op == Op::Rsqrt || n.op == Op::Exp ||
-                         n.op == Op::Log)) {
+    if (isInteger(t) && (n.op == Op::Sqrt || n.op == Op::Rsqrt || n.op == Op::Exp || n.op == Op::Log)) {
       *err = std::string(opName(n.op)) + " of a literal used as " + dtypeName(t) +
              "; write the value as a float";
       return false;
@@ -165,14 +162,12 @@ class Checker {
       return true;
     }
     // Suggest widening the narrower side (for float vs integer: casting the integer side).
-    const bool aNarrow = isFloat(ta) == isFloat(tb) ? dtypeBytes(ta) <= dtypeBytes(tb)
-                                                    : !isFloat(ta);
+    const bool aNarrow = isFloat(ta) == isFloat(tb) ? dtypeBytes(ta) <= dtypeBytes(tb) : !isFloat(ta);
     const NodeId narrow = aNarrow ? *a : *b;
     const DType wide = aNarrow ? tb : ta;
     *err = std::string(dtypeName(ta)) + " and " + dtypeName(tb) + " do not mix";
     if (ta != DType::Bool && tb != DType::Bool)
-      *err += std::string("; cast one side: ") + dtypeName(wide) + "(" +
-              describe(out_, narrow) + ")";
+      *err += std::string("; cast one side: ") + dtypeName(wide) + "(" + describe(out_, narrow) + ")";
     return false;
   }
 
@@ -183,28 +178,47 @@ class Checker {
   bool coerce(Node& n, std::string* err) {
     NodeId* a = n.args.data();
     switch (n.op) {
-      case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Min: case Op::Max:
+      case Op::Add:
+      case Op::Sub:
+      case Op::Mul:
+      case Op::Div:
+      case Op::Min:
+      case Op::Max:
         return unify(&a[0], &a[1], err);
-      case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
-        return unify(&a[0], &a[1], err) && settle(a[0], DType::F64, err) &&
-               settle(a[1], DType::F64, err);
+      case Op::Lt:
+      case Op::Le:
+      case Op::Gt:
+      case Op::Ge:
+      case Op::Eq:
+      case Op::Ne:
+        return unify(&a[0], &a[1], err) && settle(a[0], DType::F64, err) && settle(a[1], DType::F64, err);
       case Op::Pow: {
         const DType tb = nn(a[0]).dtype, te = nn(a[1]).dtype;
         if (isInteger(te) && (isFloat(tb) || tb == DType::Untyped)) return true;
         return unify(&a[0], &a[1], err);
       }
-      case Op::Select: return unify(&a[1], &a[2], err);
+      case Op::Select:
+        return unify(&a[1], &a[2], err);
       case Op::Dropout: {
         const DType tx = nn(a[0]).dtype;
         return settle(a[1], isFloat(tx) ? tx : DType::F64, err) && settle(a[2], DType::I64, err);
       }
-      case Op::IsFinite: case Op::Cast: case Op::Norm: case Op::Sum: case Op::MaxAll:
-      case Op::AnyNonfinite: case Op::AllReduce: case Op::ReduceScatter: case Op::AllGather:
+      case Op::IsFinite:
+      case Op::Cast:
+      case Op::Norm:
+      case Op::Sum:
+      case Op::MaxAll:
+      case Op::AnyNonfinite:
+      case Op::AllReduce:
+      case Op::ReduceScatter:
+      case Op::AllGather:
       case Op::Slice:
         return settle(a[0], DType::F64, err);
-      case Op::Broadcast: case Op::Reduce:
+      case Op::Broadcast:
+      case Op::Reduce:
         return settle(a[0], DType::F64, err) && settle(a[1], DType::I32, err);
-      default: return true;
+      default:
+        return true;
     }
   }
 
@@ -221,9 +235,8 @@ class Checker {
     if (t.kind == VarKind::Scalar) return bad("cannot assign to scalar input '" + t.name + "'");
     if (t.kind == VarKind::Temp) {
       if (written_[vi]) {
-        return bad("temporary '" + t.name + "' is assigned twice (first at " +
-                   std::to_string(t.loc.line) + ":" + std::to_string(t.loc.col) +
-                   "); use a new name");
+        return bad("temporary '" + t.name + "' is assigned twice (first at " + std::to_string(t.loc.line) +
+                   ":" + std::to_string(t.loc.col) + "); use a new name");
       }
       if (!settle(v, DType::F64, &err)) return bad(err);
       const Node& n = nn(v);
@@ -239,15 +252,20 @@ class Checker {
     if (isFloat(t.dtype) && isInteger(nn(v).dtype) && nn(v).isScalar())
       v = implicitNode(Op::Cast, v, t.dtype);
     if (nn(v).dtype != t.dtype) {
-      return bad(std::string(dtypeName(nn(v).dtype)) + " value stored in " +
-                 dtypeName(t.dtype) + " '" + t.name + "'; cast it: " + dtypeName(t.dtype) +
-                 "(...)");
+      return bad(std::string(dtypeName(nn(v).dtype)) + " value stored in " + dtypeName(t.dtype) + " '" +
+                 t.name + "'; cast it: " + dtypeName(t.dtype) + "(...)");
     }
     switch (storeRule(out_, t, v, &err)) {
-      case StoreKind::Error: return bad(err);
-      case StoreKind::Gather: v = implicitNode(Op::AllGather, v, t.dtype); break;
-      case StoreKind::Slice: v = implicitNode(Op::Slice, v, t.dtype); break;
-      case StoreKind::Ok: break;
+      case StoreKind::Error:
+        return bad(err);
+      case StoreKind::Gather:
+        v = implicitNode(Op::AllGather, v, t.dtype);
+        break;
+      case StoreKind::Slice:
+        v = implicitNode(Op::Slice, v, t.dtype);
+        break;
+      case StoreKind::Ok:
+        break;
     }
     written_[vi] = true;
     out_.stmts.push_back({s.var, v, s.loc});

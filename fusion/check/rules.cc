@@ -37,12 +37,13 @@ bool combine(const Program& p, Acc* acc, NodeId b, std::string* err) {
     return true;
   }
   const Layout lx = acc->layout, ly = y.layout;
-  if ((lx == Layout::Local && ly == Layout::Sliced) ||
-      (lx == Layout::Sliced && ly == Layout::Local)) {
+  if ((lx == Layout::Local && ly == Layout::Sliced) || (lx == Layout::Sliced && ly == Layout::Local)) {
     const NodeId sl = lx == Layout::Sliced ? acc->rep : b;
     const NodeId lo = lx == Layout::Sliced ? b : acc->rep;
-    *err = describe(p, sl) + " is sliced: only 1/n of it exists on this rank; all_gather it to "
-           "combine with local " + describe(p, lo);
+    *err = describe(p, sl) +
+           " is sliced: only 1/n of it exists on this rank; all_gather it to "
+           "combine with local " +
+           describe(p, lo);
     return false;
   }
   // Equal layouts stay; Replicated with Sliced reads the replicated operand at the slice;
@@ -83,8 +84,8 @@ bool pointwise(const Program& p, const Node& n, ValueType* out, std::string* err
     if (!an.isScalar()) {
       if (tensor && !sameElementCount(tensor->shape, an.shape)) {
         return fail(err, errLoc, n.loc,
-                    "shapes " + shapeString(p, tensor->shape) + " and " +
-                        shapeString(p, an.shape) + " do not have the same number of elements");
+                    "shapes " + shapeString(p, tensor->shape) + " and " + shapeString(p, an.shape) +
+                        " do not have the same number of elements");
       }
       if (!tensor) tensor = &an;
     }
@@ -120,7 +121,8 @@ bool inferNode(const Program& p, NodeId id, ValueType* out, std::string* err, Lo
       out->dtype = DType::I32;
       out->layout = Layout::Local;
       return true;
-    default: break;
+    default:
+      break;
   }
   const Node& a0 = arg(0);
   const std::string op = opName(n.op);
@@ -131,15 +133,16 @@ bool inferNode(const Program& p, NodeId id, ValueType* out, std::string* err, Lo
     if ((n.op == Op::Broadcast || n.op == Op::Reduce)) {
       const Node& r = arg(1);
       if (!isInteger(r.dtype) || !r.isScalar() || r.layout != Layout::Replicated)
-        return fail(err, errLoc, r.loc, "the root of " + op +
-                                            " must be an integer scalar, the same on every rank");
+        return fail(err, errLoc, r.loc,
+                    "the root of " + op + " must be an integer scalar, the same on every rank");
     }
     if ((n.op == Op::AllReduce || n.op == Op::ReduceScatter || n.op == Op::Reduce) &&
         a0.dtype == DType::Bool && n.redop != RedOp::Min && n.redop != RedOp::Max)
-      return fail(err, errLoc, n.loc, std::string(redOpName(n.redop)) + " of bool values; use "
-                                          "min (all) or max (any), or cast to a number");
-    if (a0.isScalar() && (n.op == Op::ReduceScatter || n.op == Op::AllGather ||
-                          n.op == Op::Slice))
+      return fail(err, errLoc, n.loc,
+                  std::string(redOpName(n.redop)) +
+                      " of bool values; use "
+                      "min (all) or max (any), or cast to a number");
+    if (a0.isScalar() && (n.op == Op::ReduceScatter || n.op == Op::AllGather || n.op == Op::Slice))
       return fail(err, errLoc, n.loc, op + " needs a tensor, not a scalar");
     switch (n.op) {
       case Op::AllReduce:
@@ -156,15 +159,14 @@ bool inferNode(const Program& p, NodeId id, ValueType* out, std::string* err, Lo
         return true;
       case Op::AllGather:
         if (a0.layout != Layout::Sliced)
-          return fail(err, errLoc, n.loc, what + ": all_gather needs a sliced tensor" +
-                                              (a0.layout == Layout::Local
-                                                   ? "; combine local values with allreduce"
-                                                   : "; it is already whole on every rank"));
+          return fail(err, errLoc, n.loc,
+                      what + ": all_gather needs a sliced tensor" +
+                          (a0.layout == Layout::Local ? "; combine local values with allreduce"
+                                                      : "; it is already whole on every rank"));
         out->layout = Layout::Replicated;
         return true;
       case Op::Broadcast:
-        if (a0.layout == Layout::Sliced)
-          return fail(err, errLoc, n.loc, what + ": all_gather it first");
+        if (a0.layout == Layout::Sliced) return fail(err, errLoc, n.loc, what + ": all_gather it first");
         out->layout = Layout::Replicated;
         return true;
       case Op::Reduce:
@@ -181,12 +183,12 @@ bool inferNode(const Program& p, NodeId id, ValueType* out, std::string* err, Lo
   }
   if (isWholeReduction(n.op)) {
     if (a0.isScalar())
-      return fail(err, errLoc, n.loc, op + " reduces a tensor; " + describe(p, n.args[0]) +
-                                          " is a scalar");
+      return fail(err, errLoc, n.loc, op + " reduces a tensor; " + describe(p, n.args[0]) + " is a scalar");
     const bool needFloat = n.op == Op::Norm || n.op == Op::AnyNonfinite;
     if (needFloat ? !isFloat(a0.dtype) : !(isFloat(a0.dtype) || isInteger(a0.dtype)))
-      return fail(err, errLoc, n.loc, op + " needs a " + (needFloat ? "float" : "numeric") +
-                                          " tensor, not " + dtypeName(a0.dtype));
+      return fail(
+          err, errLoc, n.loc,
+          op + " needs a " + (needFloat ? "float" : "numeric") + " tensor, not " + dtypeName(a0.dtype));
     out->dtype = n.op == Op::AnyNonfinite ? DType::Bool : a0.dtype;
     out->crossRank = a0.layout == Layout::Sliced;
     out->layout = a0.layout == Layout::Local ? Layout::Local : Layout::Replicated;
@@ -200,17 +202,20 @@ bool inferNode(const Program& p, NodeId id, ValueType* out, std::string* err, Lo
       if (!isNumeric(a0.dtype)) return fail(err, errLoc, n.loc, op + " of a bool");
       out->dtype = a0.dtype;
       return true;
-    case Op::Sqrt: case Op::Rsqrt: case Op::Exp: case Op::Log:
+    case Op::Sqrt:
+    case Op::Rsqrt:
+    case Op::Exp:
+    case Op::Log:
       if (!isFloat(a0.dtype) && a0.dtype != DType::Untyped)
-        return fail(err, errLoc, n.loc, op + " needs a float operand, not " +
-                                            dtypeName(a0.dtype) + "; cast it: f32(" +
-                                            describe(p, n.args[0]) + ")");
+        return fail(err, errLoc, n.loc,
+                    op + " needs a float operand, not " + dtypeName(a0.dtype) + "; cast it: f32(" +
+                        describe(p, n.args[0]) + ")");
       out->dtype = a0.dtype;
       return true;
     case Op::IsFinite:
       if (!isFloat(a0.dtype))
-        return fail(err, errLoc, n.loc, "isfinite needs a float operand, not " +
-                                            std::string(dtypeName(a0.dtype)));
+        return fail(err, errLoc, n.loc,
+                    "isfinite needs a float operand, not " + std::string(dtypeName(a0.dtype)));
       out->dtype = DType::Bool;
       return true;
     case Op::Not:
@@ -218,8 +223,7 @@ bool inferNode(const Program& p, NodeId id, ValueType* out, std::string* err, Lo
       out->dtype = DType::Bool;
       return true;
     case Op::Cast:
-      if (a0.dtype == DType::Untyped)
-        return fail(err, errLoc, n.loc, "cast of an untyped value");
+      if (a0.dtype == DType::Untyped) return fail(err, errLoc, n.loc, "cast of an untyped value");
       out->dtype = n.dtype;
       return true;
     case Op::And:
@@ -230,39 +234,40 @@ bool inferNode(const Program& p, NodeId id, ValueType* out, std::string* err, Lo
       return true;
     case Op::Select:
       if (a0.dtype != DType::Bool)
-        return fail(err, errLoc, a0.loc, "the condition of select must be bool, not " +
-                                             std::string(dtypeName(a0.dtype)));
+        return fail(err, errLoc, a0.loc,
+                    "the condition of select must be bool, not " + std::string(dtypeName(a0.dtype)));
       if (dt(1) != dt(2))
-        return fail(err, errLoc, n.loc, std::string("select branches have different types: ") +
-                                            dtypeName(dt(1)) + " and " + dtypeName(dt(2)));
+        return fail(err, errLoc, n.loc,
+                    std::string("select branches have different types: ") + dtypeName(dt(1)) + " and " +
+                        dtypeName(dt(2)));
       out->dtype = dt(1);
       return true;
     case Op::Dropout:
       if (!isFloat(a0.dtype) || a0.isScalar())
         return fail(err, errLoc, n.loc, "dropout needs a float tensor");
       if (!isFloat(dt(1)) || !arg(1).isScalar() || arg(1).layout != Layout::Replicated)
-        return fail(err, errLoc, arg(1).loc, "the drop probability of dropout must be a float "
-                                             "scalar, the same on every rank");
+        return fail(err, errLoc, arg(1).loc,
+                    "the drop probability of dropout must be a float "
+                    "scalar, the same on every rank");
       if (!isInteger(dt(2)) || !arg(2).isScalar() || arg(2).layout != Layout::Replicated)
-        return fail(err, errLoc, arg(2).loc, "the seed of dropout must be an integer scalar, "
-                                             "the same on every rank");
+        return fail(err, errLoc, arg(2).loc,
+                    "the seed of dropout must be an integer scalar, "
+                    "the same on every rank");
       out->dtype = a0.dtype;
       out->layout = a0.layout;
       out->shape = a0.shape;
       return true;
     case Op::Pow:
-      if (!isNumeric(a0.dtype) || !isNumeric(dt(1)))
-        return fail(err, errLoc, n.loc, "'^' of a bool");
-      if (dt(1) != a0.dtype && !(isInteger(dt(1)) && (isFloat(a0.dtype) ||
-                                                       a0.dtype == DType::Untyped)))
-        return fail(err, errLoc, n.loc, std::string(dtypeName(a0.dtype)) + " and " +
-                                            dtypeName(dt(1)) + " do not mix in '^'");
+      if (!isNumeric(a0.dtype) || !isNumeric(dt(1))) return fail(err, errLoc, n.loc, "'^' of a bool");
+      if (dt(1) != a0.dtype && !(isInteger(dt(1)) && (isFloat(a0.dtype) || a0.dtype == DType::Untyped)))
+        return fail(err, errLoc, n.loc,
+                    std::string(dtypeName(a0.dtype)) + " and " + dtypeName(dt(1)) + " do not mix in '^'");
       out->dtype = a0.dtype;
       return true;
     default: {  // binary arithmetic and comparisons: equal operand types
       if (a0.dtype != dt(1))
-        return fail(err, errLoc, n.loc, std::string(dtypeName(a0.dtype)) + " and " +
-                                            dtypeName(dt(1)) + " do not mix");
+        return fail(err, errLoc, n.loc,
+                    std::string(dtypeName(a0.dtype)) + " and " + dtypeName(dt(1)) + " do not mix");
       const bool cmp = isComparison(n.op);
       if (a0.dtype == DType::Bool && !(n.op == Op::Eq || n.op == Op::Ne))
         return fail(err, errLoc, n.loc, "'" + op + "' of bool values");
@@ -296,15 +301,13 @@ StoreKind storeRule(const Program& p, const Var& t, NodeId value, std::string* e
     case Layout::Sliced:
       if (v.layout == Layout::Replicated && !v.isScalar()) return StoreKind::Slice;
       if (v.layout == Layout::Local && !v.isScalar()) {
-        *err = "value is local (it differs per rank) but " + tn +
-               " is sliced; reduce_scatter it first";
+        *err = "value is local (it differs per rank) but " + tn + " is sliced; reduce_scatter it first";
         return StoreKind::Error;
       }
       return StoreKind::Ok;  // sliced, or a scalar filling each rank's slice
     case Layout::Local:
       if (v.layout == Layout::Sliced) {
-        *err = "value is sliced (1/n of it on each rank) but " + tn +
-               " is local; all_gather it first";
+        *err = "value is sliced (1/n of it on each rank) but " + tn + " is local; all_gather it first";
         return StoreKind::Error;
       }
       return StoreKind::Ok;

@@ -30,7 +30,12 @@ std::string describe(const Program& p, NodeId id);
 
 // Whether a value of (layout, scalar?) may be stored into `target` as is (Ok), needs an
 // implicit all_gather (Gather) or slice (Slice), or is an error (message in *err).
-enum class StoreKind { Ok, Gather, Slice, Error };
+enum class StoreKind {
+  Ok,
+  Gather,
+  Slice,
+  Error
+};
 StoreKind storeRule(const Program& p, const Var& target, NodeId value, std::string* err);
 
 }  // namespace fccl::ir::check

@@ -36,8 +36,9 @@ bool verify(const Program& p, Diagnostics& d) {
     const NodeId id = static_cast<NodeId>(k);
     for (int i = 0; i < opArity(n.op); ++i) {
       const NodeId a = n.args[static_cast<size_t>(i)];
-      if (a < 0 || a >= id) d.error(n.loc, nodeName(p, id) + ": operand " + std::to_string(i) +
-                                               " is %" + std::to_string(a) + ", not earlier");
+      if (a < 0 || a >= id)
+        d.error(n.loc, nodeName(p, id) + ": operand " + std::to_string(i) + " is %" + std::to_string(a) +
+                           ", not earlier");
     }
     if (n.op == Op::Ref && (n.var < 0 || static_cast<size_t>(n.var) >= p.vars.size()))
       d.error(n.loc, nodeName(p, id) + ": no such variable");
@@ -61,8 +62,8 @@ bool verify(const Program& p, Diagnostics& d) {
       int& o = owner[static_cast<size_t>(id)];
       if (o == static_cast<int>(si)) continue;
       if (o >= 0) {
-        d.error(p.node(id).loc, nodeName(p, id) + " is shared by statements " +
-                                    std::to_string(o) + " and " + std::to_string(si));
+        d.error(p.node(id).loc, nodeName(p, id) + " is shared by statements " + std::to_string(o) + " and " +
+                                    std::to_string(si));
         return false;
       }
       o = static_cast<int>(si);
@@ -79,8 +80,7 @@ bool verify(const Program& p, Diagnostics& d) {
       }
       if (n.op == Op::Ref) {
         const Var& v = p.vars[static_cast<size_t>(n.var)];
-        if ((v.kind == VarKind::Out || v.kind == VarKind::Temp) &&
-            !written[static_cast<size_t>(n.var)])
+        if ((v.kind == VarKind::Out || v.kind == VarKind::Temp) && !written[static_cast<size_t>(n.var)])
           d.error(n.loc, "'" + v.name + "' is read before it is written");
       }
       ValueType t;
@@ -90,15 +90,14 @@ bool verify(const Program& p, Diagnostics& d) {
         d.error(n.loc, nodeName(p, id) + ": " + err);
         continue;
       }
-      const bool binary = opArity(n.op) == 2 && n.op != Op::Pow && n.op != Op::Broadcast &&
-                          n.op != Op::Reduce;
+      const bool binary =
+          opArity(n.op) == 2 && n.op != Op::Pow && n.op != Op::Broadcast && n.op != Op::Reduce;
       if (binary && p.node(n.args[0]).dtype != p.node(n.args[1]).dtype)
         d.error(n.loc, nodeName(p, id) + ": operands have different types");
       if (t.dtype != n.dtype || t.layout != n.layout || !sameShape(t.shape, n.shape) ||
           t.crossRank != n.crossRank)
-        d.error(n.loc, nodeName(p, id) + " is annotated " +
-                           typeString(p, n.dtype, n.shape, n.layout) + " but its operands give " +
-                           typeString(p, t.dtype, t.shape, t.layout));
+        d.error(n.loc, nodeName(p, id) + " is annotated " + typeString(p, n.dtype, n.shape, n.layout) +
+                           " but its operands give " + typeString(p, t.dtype, t.shape, t.layout));
     }
     // The store.
     const Var& v = p.vars[static_cast<size_t>(s.var)];
@@ -107,21 +106,19 @@ bool verify(const Program& p, Diagnostics& d) {
     if (v.kind == VarKind::In || v.kind == VarKind::Scalar) {
       d.error(s.loc, "assignment to input '" + v.name + "'");
     } else if (v.kind == VarKind::Temp) {
-      if (written[static_cast<size_t>(s.var)])
-        d.error(s.loc, "temporary '" + v.name + "' is assigned twice");
+      if (written[static_cast<size_t>(s.var)]) d.error(s.loc, "temporary '" + v.name + "' is assigned twice");
       if (v.dtype != val.dtype || v.layout != val.layout || !sameShape(v.shape, val.shape))
-        d.error(s.loc, "temporary '" + v.name + "' is declared " +
-                           typeString(p, v.dtype, v.shape, v.layout) + " but assigned " +
-                           typeString(p, val.dtype, val.shape, val.layout));
+        d.error(s.loc, "temporary '" + v.name + "' is declared " + typeString(p, v.dtype, v.shape, v.layout) +
+                           " but assigned " + typeString(p, val.dtype, val.shape, val.layout));
     } else if (v.dtype != val.dtype) {
-      d.error(s.loc, std::string(dtypeName(val.dtype)) + " value stored in " +
-                         dtypeName(v.dtype) + " '" + v.name + "'");
+      d.error(s.loc, std::string(dtypeName(val.dtype)) + " value stored in " + dtypeName(v.dtype) + " '" +
+                         v.name + "'");
     } else {
       const StoreKind k = storeRule(p, v, s.value, &err);
       if (k == StoreKind::Error) d.error(s.loc, err);
       if (k == StoreKind::Gather || k == StoreKind::Slice)
-        d.error(s.loc, std::string(layoutName(val.layout)) + " value stored in " +
-                           layoutName(v.layout) + " '" + v.name + "' without an explicit " +
+        d.error(s.loc, std::string(layoutName(val.layout)) + " value stored in " + layoutName(v.layout) +
+                           " '" + v.name + "' without an explicit " +
                            (k == StoreKind::Gather ? "all_gather" : "slice"));
     }
     written[static_cast<size_t>(s.var)] = true;

@@ -22,8 +22,7 @@ namespace {
 
 // A node whose value the hook reads from a slot instead of computing it elementwise.
 bool materialized(Op op) {
-  return ir::isWholeReduction(op) ||
-         (ir::isCollective(op) && op != Op::AllGather && op != Op::Slice);
+  return ir::isWholeReduction(op) || (ir::isCollective(op) && op != Op::AllGather && op != Op::Slice);
 }
 
 // Variables read (Ref) anywhere in the value tree of statement `s`.
@@ -38,7 +37,10 @@ void refsOf(const ir::Program& p, NodeId id, std::vector<char>* seen, std::vecto
 class HookEmitter {
  public:
   HookEmitter(const ir::Program& p, const std::vector<int32_t>& stmts, const EmitOptions& o)
-      : p_(p), stmts_(stmts), o_(o), name_(o.name.empty() ? p.name : o.name),
+      : p_(p),
+        stmts_(stmts),
+        o_(o),
+        name_(o.name.empty() ? p.name : o.name),
         chunk_(o.kind == HookKind::FusedChunk) {}
 
   bool run(std::string* out, std::string* err) {
@@ -60,8 +62,7 @@ class HookEmitter {
       for (size_t j = k + 1; j < stmts_.size(); ++j)
         refsOf(p_, p_.stmts[static_cast<size_t>(stmts_[j])].value, &seen, &later);
       const ir::Stmt& st = p_.stmts[static_cast<size_t>(stmts_[k])];
-      statement(st, later[static_cast<size_t>(st.var)] != 0,
-                outsideRefs[static_cast<size_t>(st.var)] != 0);
+      statement(st, later[static_cast<size_t>(st.var)] != 0, outsideRefs[static_cast<size_t>(st.var)] != 0);
     }
     *out = assemble();
     return true;
@@ -90,8 +91,7 @@ class HookEmitter {
       return true;
     }
     if (o_.reducedNode < 0 || static_cast<size_t>(o_.reducedNode) >= p_.nodes.size() ||
-        (p_.node(o_.reducedNode).op != Op::AllReduce &&
-         p_.node(o_.reducedNode).op != Op::ReduceScatter) ||
+        (p_.node(o_.reducedNode).op != Op::AllReduce && p_.node(o_.reducedNode).op != Op::ReduceScatter) ||
         p_.node(o_.reducedNode).isScalar()) {
       *err = "reducedNode must be a tensor allreduce or reduce_scatter";
       return false;
@@ -113,14 +113,21 @@ class HookEmitter {
     if (chunk_ && id == o_.reducedNode) return {slotLoad(id), 0};
     if (materialized(n.op)) return {slotLoad(id), 0};
     switch (n.op) {
-      case Op::Literal: return literal(n.dtype, n.value);
-      case Op::Ref: return {readVar(n.var), 0};
-      case Op::NRanks: return {"a.nranks", 0};
-      case Op::Rank: return {"a.rank", 0};
+      case Op::Literal:
+        return literal(n.dtype, n.value);
+      case Op::Ref:
+        return {readVar(n.var), 0};
+      case Op::NRanks:
+        return {"a.nranks", 0};
+      case Op::Rank:
+        return {"a.rank", 0};
       case Op::AllGather:
-      case Op::Slice: return expr(n.args[0]);  // the identity at a logical index
-      case Op::Cast: return convert(p_.node(n.args[0]).dtype, n.dtype, expr(n.args[0]));
-      default: break;
+      case Op::Slice:
+        return expr(n.args[0]);  // the identity at a logical index
+      case Op::Cast:
+        return convert(p_.node(n.args[0]).dtype, n.dtype, expr(n.args[0]));
+      default:
+        break;
     }
     const int k = ir::opArity(n.op);
     Expr args[3];
@@ -140,12 +147,17 @@ class HookEmitter {
     const Node& n = p_.node(id);
     switch (n.op) {
       case Op::Cast:
-      case Op::Literal: return true;
+      case Op::Literal:
+        return true;
       case Op::AllGather:
-      case Op::Slice: return rounded(n.args[0]);
-      case Op::Select: return rounded(n.args[1]) && rounded(n.args[2]);
-      case Op::Ref: return var(n.var).kind != ir::VarKind::Temp;
-      default: return false;
+      case Op::Slice:
+        return rounded(n.args[0]);
+      case Op::Select:
+        return rounded(n.args[1]) && rounded(n.args[2]);
+      case Op::Ref:
+        return var(n.var).kind != ir::VarKind::Temp;
+      default:
+        return false;
     }
   }
 
@@ -163,13 +175,11 @@ class HookEmitter {
       loopLoads_.push_back(decl + loadFrom(n.dtype, "reduced[i - begin]") + ";  // " + e +
                            ", the reduced chunk");
     } else if (n.isScalar()) {
-      scalarLoads_.push_back(decl + scalarField(n.dtype, "a.scalar[" + slotStr(s) + "]") +
-                             ";  // " + e);
+      scalarLoads_.push_back(decl + scalarField(n.dtype, "a.scalar[" + slotStr(s) + "]") + ";  // " + e);
     } else {
       loopLoads_.push_back(decl +
-                           loadFrom(n.dtype, std::string("static_cast<const ") +
-                                                 storageTypeName(n.dtype) + "*>(a.ptr[" +
-                                                 slotStr(s) + "])[i - a.base[" + slotStr(s) +
+                           loadFrom(n.dtype, std::string("static_cast<const ") + storageTypeName(n.dtype) +
+                                                 "*>(a.ptr[" + slotStr(s) + "])[i - a.base[" + slotStr(s) +
                                                  "]]") +
                            ";  // " + e);
     }
@@ -204,14 +214,13 @@ class HookEmitter {
     const bool declared = x.kind != ir::VarKind::Temp;
     const bool half = x.dtype == DType::F16 || x.dtype == DType::BF16;
     const std::string held = declared && half && !rounded(vid)
-                                 ? std::string("fccl_to_") + ir::dtypeName(x.dtype) + "(" +
-                                       e.text + ")"
+                                 ? std::string("fccl_to_") + ir::dtypeName(x.dtype) + "(" + e.text + ")"
                                  : e.text;
     const bool stored = declared || readOutside;
     const int ver = ++version_[static_cast<size_t>(st.var)];
     const std::string local = vname(st.var, ver);
-    const std::string decl = std::string("const ") + computeTypeName(x.dtype) + " " + local +
-                             " = " + held + ";";
+    const std::string decl =
+        std::string("const ") + computeTypeName(x.dtype) + " " + local + " = " + held + ";";
     std::vector<std::string>& lines = x.isScalar() ? scalarBody_ : loopBody_;
     lines.push_back(comment);
     if (x.isScalar()) {
@@ -222,8 +231,8 @@ class HookEmitter {
       lines.push_back(decl);
       if (stored) {
         const bool intLike = ir::isInteger(x.dtype) || x.dtype == DType::Bool;
-        lines.push_back("if (fccl_thread() == 0) a.result[" + slotStr(st.var) + "]." +
-                        (intLike ? "i" : "f") + " = " + local + ";");
+        lines.push_back("if (fccl_thread() == 0) a.result[" + slotStr(st.var) + "]." + (intLike ? "i" : "f") +
+                        " = " + local + ";");
       }
       return;
     }
@@ -245,17 +254,16 @@ class HookEmitter {
     std::string out;
     std::string list;
     for (int32_t s : stmts_) list += (list.empty() ? "" : ", ") + std::to_string(s);
-    out += "\n// Hook " + name_ + ": statements " + (list.empty() ? "(none)" : list) + " of " +
-           p_.name + ", elementwise over logical elements [begin, end)";
+    out += "\n// Hook " + name_ + ": statements " + (list.empty() ? "(none)" : list) + " of " + p_.name +
+           ", elementwise over logical elements [begin, end)";
     if (chunk_) {
       out += ";\n// a Fused step's reduced hook: reduced[k] is element begin + k of the chunk (" +
-             (o_.reducedVar >= 0 ? var(o_.reducedVar).name
-                                 : ir::printExpr(p_, o_.reducedNode)) + ")";
+             (o_.reducedVar >= 0 ? var(o_.reducedVar).name : ir::printExpr(p_, o_.reducedNode)) + ")";
     }
     out += ".\n";
     const std::string rtype = std::string("const ") + storageTypeName(reducedType_) + "* reduced";
-    const std::string params = std::string("const FcclHookArgs& a, ") +
-                               (chunk_ ? rtype + ", " : "") + "long long begin, long long end";
+    const std::string params = std::string("const FcclHookArgs& a, ") + (chunk_ ? rtype + ", " : "") +
+                               "long long begin, long long end";
     out += "__device__ void fccl_hook_" + name_ + "(" + params + ") {\n";
     for (size_t v = 0; v < p_.vars.size(); ++v) {
       if (!ptrUse_[v]) continue;
@@ -281,10 +289,9 @@ class HookEmitter {
     if (o_.kernel) {
       std::string args = "a, ";
       if (chunk_) args += "reduced, ";
-      out += "extern \"C\" __global__ void fccl_kernel_" + name_ + "(" +
-             std::string("const FcclHookArgs a") + (chunk_ ? ", " + rtype : "") +
-             ", long long begin, long long end) {\n  fccl_hook_" + name_ + "(" + args +
-             "begin, end);\n}\n";
+      out += "extern \"C\" __global__ void fccl_kernel_" + name_ + "(" + std::string("const FcclHookArgs a") +
+             (chunk_ ? ", " + rtype : "") + ", long long begin, long long end) {\n  fccl_hook_" + name_ +
+             "(" + args + "begin, end);\n}\n";
     }
     return out;
   }
@@ -295,8 +302,8 @@ class HookEmitter {
   const std::string name_;
   const bool chunk_;
   DType reducedType_ = DType::F32;
-  std::vector<int> version_;   // per variable: assignments emitted so far
-  std::vector<int> ptrUse_;    // per variable: 1 read from storage, 2 written to storage
+  std::vector<int> version_;  // per variable: assignments emitted so far
+  std::vector<int> ptrUse_;   // per variable: 1 read from storage, 2 written to storage
   std::set<std::string> loaded_;
   std::vector<std::string> scalarLoads_, scalarBody_, loopLoads_, loopBody_;
 };
@@ -304,15 +311,14 @@ class HookEmitter {
 }  // namespace
 
 int32_t nodeSlot(const ir::Program& p, NodeId id) {
-  if (id < 0 || static_cast<size_t>(id) >= p.nodes.size() || !materialized(p.node(id).op))
-    return -1;
+  if (id < 0 || static_cast<size_t>(id) >= p.nodes.size() || !materialized(p.node(id).op)) return -1;
   int32_t k = 0;
   for (NodeId j = 0; j < id; ++j) k += materialized(p.node(j).op) ? 1 : 0;
   return static_cast<int32_t>(p.vars.size()) + k;
 }
 
-std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts,
-                     const EmitOptions& o, std::string* error) {
+std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts, const EmitOptions& o,
+                     std::string* error) {
   std::string local, hook;
   if (!error) error = &local;
   HookEmitter e(p, stmts, o);

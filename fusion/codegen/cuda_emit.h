@@ -48,8 +48,8 @@ struct EmitOptions {
 // statement index or a FusedChunk binding that is missing, doubled or not a tensor
 // allreduce / reduce_scatter. Temporaries read by statements outside `stmts` are stored
 // (ptr / result slots); temporaries read but not assigned here are loaded from their slots.
-std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts,
-                     const EmitOptions& o, std::string* error = nullptr);
+std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts, const EmitOptions& o,
+                     std::string* error = nullptr);
 
 // The hooks of a lowered program, one translation unit: each Pointwise step k as a plain hook
 // and each Fused step k as a FusedChunk hook bound to Step::reduced, named <program>_<k>

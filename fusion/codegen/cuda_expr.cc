@@ -17,11 +17,16 @@ using ir::Op;
 
 const char* computeTypeName(DType t) {
   switch (t) {
-    case DType::F64: return "double";
-    case DType::I32: return "int";
-    case DType::I64: return "long long";
-    case DType::Bool: return "bool";
-    default: return "float";  // f32, f16, bf16 (Untyped never reaches the emitter)
+    case DType::F64:
+      return "double";
+    case DType::I32:
+      return "int";
+    case DType::I64:
+      return "long long";
+    case DType::Bool:
+      return "bool";
+    default:
+      return "float";  // f32, f16, bf16 (Untyped never reaches the emitter)
   }
 }
 
@@ -46,9 +51,7 @@ std::string shortest(F v) {
   return s;
 }
 
-Expr wrap(const Expr& e, int maxPrec) {
-  return e.prec > maxPrec ? Expr{"(" + e.text + ")", 0} : e;
-}
+Expr wrap(const Expr& e, int maxPrec) { return e.prec > maxPrec ? Expr{"(" + e.text + ")", 0} : e; }
 
 Expr call(const std::string& f, const Expr& a) { return {f + "(" + a.text + ")", 0}; }
 Expr call(const std::string& f, const Expr& a, const Expr& b) {
@@ -83,14 +86,12 @@ Expr literal(DType t, double v) {
   if (t == DType::F64) {
     if (std::isnan(v)) return {"__longlong_as_double(0x7ff8000000000000LL)", 0};
     if (std::isinf(v))
-      return {std::string(v < 0 ? "-" : "") + "__longlong_as_double(0x7ff0000000000000LL)",
-              v < 0 ? 3 : 0};
+      return {std::string(v < 0 ? "-" : "") + "__longlong_as_double(0x7ff0000000000000LL)", v < 0 ? 3 : 0};
     return {shortest(v), std::signbit(v) ? 3 : 0};
   }
   const float f = static_cast<float>(ir::ref::roundTo(t, v));  // exact: already rounded
   if (std::isnan(f)) return {"__int_as_float(0x7fffffff)", 0};
-  if (std::isinf(f))
-    return {std::string(f < 0 ? "-" : "") + "__int_as_float(0x7f800000)", f < 0 ? 3 : 0};
+  if (std::isinf(f)) return {std::string(f < 0 ? "-" : "") + "__int_as_float(0x7f800000)", f < 0 ? 3 : 0};
   return {shortest(f) + "f", std::signbit(f) ? 3 : 0};
 }
 
@@ -99,8 +100,7 @@ Expr convert(DType from, DType to, Expr e) {
   if (isHalf(from) && to == DType::F32) return e;  // widening a float-held half is exact
   // Conversions whose C cast already rounds like the reference (to nearest even).
   const bool cCast = (to == DType::F32 && (from == DType::F64 || ir::isInteger(from))) ||
-                     (to == DType::F64 && from != DType::Bool) ||
-                     (to == DType::I64 && from == DType::I32);
+                     (to == DType::F64 && from != DType::Bool) || (to == DType::I64 && from == DType::I32);
   if (cCast) return {std::string("(") + computeTypeName(to) + ")" + wrap(e, 0).text, 3};
   return call(std::string("fccl_to_") + ir::dtypeName(to), e);
 }
@@ -119,71 +119,114 @@ std::string storeAs(DType t, const std::string& value) {
 
 std::string scalarField(DType t, const std::string& field) {
   switch (t) {
-    case DType::F64: return field + ".f";
-    case DType::F32: return "(float)" + field + ".f";
-    case DType::F16: return "fccl_to_f16(" + field + ".f)";  // one rounding from the double
-    case DType::BF16: return "fccl_to_bf16(" + field + ".f)";
-    case DType::I32: return "(int)" + field + ".i";
-    case DType::I64: return field + ".i";
-    default: return "(" + field + ".i != 0)";  // bool
+    case DType::F64:
+      return field + ".f";
+    case DType::F32:
+      return "(float)" + field + ".f";
+    case DType::F16:
+      return "fccl_to_f16(" + field + ".f)";  // one rounding from the double
+    case DType::BF16:
+      return "fccl_to_bf16(" + field + ".f)";
+    case DType::I32:
+      return "(int)" + field + ".i";
+    case DType::I64:
+      return field + ".i";
+    default:
+      return "(" + field + ".i != 0)";  // bool
   }
 }
 
-bool pointwiseExpr(Op op, DType t, const DType* at, const Expr* a, const std::string& index,
-                   Expr* out) {
+bool pointwiseExpr(Op op, DType t, const DType* at, const Expr* a, const std::string& index, Expr* out) {
   const DType x = at[0];
   const bool f64 = x == DType::F64, flt = ir::isFloat(x);
-  auto fn = [&](const char* f32name, const char* f64name) {
-    return std::string(f64 ? f64name : f32name);
-  };
+  auto fn = [&](const char* f32name, const char* f64name) { return std::string(f64 ? f64name : f32name); };
   switch (op) {
-    case Op::Neg: *out = unary("-", a[0]); return true;
-    case Op::Not: *out = unary("!", a[0]); return true;
-    case Op::Sqrt: *out = call(fn("sqrtf", "sqrt"), a[0]); return true;
+    case Op::Neg:
+      *out = unary("-", a[0]);
+      return true;
+    case Op::Not:
+      *out = unary("!", a[0]);
+      return true;
+    case Op::Sqrt:
+      *out = call(fn("sqrtf", "sqrt"), a[0]);
+      return true;
     case Op::Rsqrt:  // 1/sqrt, correctly rounded twice like the CPU; rsqrtf is 2 ulp
       *out = binary("/", 5, literal(x, 1), call(fn("sqrtf", "sqrt"), a[0]));
       return true;
-    case Op::Exp: *out = call(fn("expf", "exp"), a[0]); return true;
-    case Op::Log: *out = call(fn("logf", "log"), a[0]); return true;
+    case Op::Exp:
+      *out = call(fn("expf", "exp"), a[0]);
+      return true;
+    case Op::Log:
+      *out = call(fn("logf", "log"), a[0]);
+      return true;
     case Op::Abs:
       *out = call(flt ? fn("fabsf", "fabs") : x == DType::I64 ? "llabs" : "abs", a[0]);
       return true;
-    case Op::IsFinite: *out = call("fccl_isfinite", a[0]); return true;
-    case Op::Add: *out = binary("+", 6, a[0], a[1]); return true;
-    case Op::Sub: *out = binary("-", 6, a[0], a[1]); return true;
-    case Op::Mul: *out = binary("*", 5, a[0], a[1]); return true;
+    case Op::IsFinite:
+      *out = call("fccl_isfinite", a[0]);
+      return true;
+    case Op::Add:
+      *out = binary("+", 6, a[0], a[1]);
+      return true;
+    case Op::Sub:
+      *out = binary("-", 6, a[0], a[1]);
+      return true;
+    case Op::Mul:
+      *out = binary("*", 5, a[0], a[1]);
+      return true;
     case Op::Div:
       *out = ir::isInteger(t) ? call("fccl_div", a[0], a[1]) : binary("/", 5, a[0], a[1]);
       return true;
     case Op::Pow:
       if (!flt) {
-        *out = Expr{"fccl_ipow<" + std::string(computeTypeName(x)) + ">(" + a[0].text + ", " +
-                        a[1].text + ")", 0};
+        *out = Expr{
+            "fccl_ipow<" + std::string(computeTypeName(x)) + ">(" + a[0].text + ", " + a[1].text + ")", 0};
       } else {  // an integer exponent becomes the base's compute type (exact below 2^24)
-        *out = call(fn("powf", "pow"), a[0], ir::isInteger(at[1])
-                                                  ? convert(at[1], f64 ? DType::F64 : DType::F32, a[1])
-                                                  : a[1]);
+        *out = call(fn("powf", "pow"), a[0],
+                    ir::isInteger(at[1]) ? convert(at[1], f64 ? DType::F64 : DType::F32, a[1]) : a[1]);
       }
       return true;
-    case Op::Min: *out = call(flt ? fn("fminf", "fmin") : "fccl_min", a[0], a[1]); return true;
-    case Op::Max: *out = call(flt ? fn("fmaxf", "fmax") : "fccl_max", a[0], a[1]); return true;
-    case Op::Lt: *out = binary("<", 9, a[0], a[1]); return true;
-    case Op::Le: *out = binary("<=", 9, a[0], a[1]); return true;
-    case Op::Gt: *out = binary(">", 9, a[0], a[1]); return true;
-    case Op::Ge: *out = binary(">=", 9, a[0], a[1]); return true;
-    case Op::Eq: *out = binary("==", 10, a[0], a[1]); return true;
-    case Op::Ne: *out = binary("!=", 10, a[0], a[1]); return true;
-    case Op::And: *out = binary("&&", 14, a[0], a[1]); return true;
-    case Op::Or: *out = binary("||", 15, a[0], a[1]); return true;
+    case Op::Min:
+      *out = call(flt ? fn("fminf", "fmin") : "fccl_min", a[0], a[1]);
+      return true;
+    case Op::Max:
+      *out = call(flt ? fn("fmaxf", "fmax") : "fccl_max", a[0], a[1]);
+      return true;
+    case Op::Lt:
+      *out = binary("<", 9, a[0], a[1]);
+      return true;
+    case Op::Le:
+      *out = binary("<=", 9, a[0], a[1]);
+      return true;
+    case Op::Gt:
+      *out = binary(">", 9, a[0], a[1]);
+      return true;
+    case Op::Ge:
+      *out = binary(">=", 9, a[0], a[1]);
+      return true;
+    case Op::Eq:
+      *out = binary("==", 10, a[0], a[1]);
+      return true;
+    case Op::Ne:
+      *out = binary("!=", 10, a[0], a[1]);
+      return true;
+    case Op::And:
+      *out = binary("&&", 14, a[0], a[1]);
+      return true;
+    case Op::Or:
+      *out = binary("||", 15, a[0], a[1]);
+      return true;
     case Op::Select:
-      *out = Expr{"(" + wrap(a[0], 3).text + " ? " + wrap(a[1], 3).text + " : " +
-                      wrap(a[2], 3).text + ")", 0};
+      *out =
+          Expr{"(" + wrap(a[0], 3).text + " ? " + wrap(a[1], 3).text + " : " + wrap(a[2], 3).text + ")", 0};
       return true;
     case Op::Dropout:
-      *out = Expr{"fccl_dropout(" + a[0].text + ", " + convert(at[1], DType::F64, a[1]).text +
-                      ", " + convert(at[2], DType::I64, a[2]).text + ", " + index + ")", 0};
+      *out = Expr{"fccl_dropout(" + a[0].text + ", " + convert(at[1], DType::F64, a[1]).text + ", " +
+                      convert(at[2], DType::I64, a[2]).text + ", " + index + ")",
+                  0};
       return true;
-    default: return false;
+    default:
+      return false;
   }
 }
 

@@ -32,7 +32,7 @@ std::string scalarField(ir::DType t, const std::string& field);
 // Pointwise op `op` with result dtype `t` over operand expressions of dtypes `at` (args[0..]).
 // `index` is the C++ name of the logical element index (dropout's counter). Returns false for
 // an op that is not pointwise.
-bool pointwiseExpr(ir::Op op, ir::DType t, const ir::DType* at, const Expr* args,
-                   const std::string& index, Expr* out);
+bool pointwiseExpr(ir::Op op, ir::DType t, const ir::DType* at, const Expr* args, const std::string& index,
+                   Expr* out);
 
 }  // namespace fccl::fusion::codegen

@@ -63,11 +63,10 @@ std::vector<std::string> includeOptions() {
 }
 
 // One NVRTC compile; the log is returned whether or not it succeeded.
-bool compileNow(const std::string& src, const std::string& name, const std::string& arch,
-                std::string* ptx, std::string* log) {
+bool compileNow(const std::string& src, const std::string& name, const std::string& arch, std::string* ptx,
+                std::string* log) {
   nvrtcProgram prog = nullptr;
-  nvrtcResult r = nvrtcCreateProgram(&prog, src.c_str(), (name + ".cu").c_str(), 0, nullptr,
-                                     nullptr);
+  nvrtcResult r = nvrtcCreateProgram(&prog, src.c_str(), (name + ".cu").c_str(), 0, nullptr, nullptr);
   if (r != NVRTC_SUCCESS) {
     *log = std::string("nvrtcCreateProgram: ") + nvrtcGetErrorString(r);
     return false;

@@ -27,7 +27,7 @@ uint64_t nvrtcCacheKey(const std::string& src, const std::string& arch);
 // Counters of the cache since process start (or the last clear), for tests and FCCL_DEBUG.
 struct NvrtcCacheStats {
   uint64_t hits = 0;
-  uint64_t misses = 0;   // compiles actually run (successful or not)
+  uint64_t misses = 0;  // compiles actually run (successful or not)
   uint64_t entries = 0;
 };
 NvrtcCacheStats nvrtcCacheStats();

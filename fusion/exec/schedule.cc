@@ -8,10 +8,14 @@ namespace fccl::fusion {
 
 const char* stepKindName(StepKind k) {
   switch (k) {
-    case StepKind::Pointwise: return "pointwise";
-    case StepKind::Collective: return "collective";
-    case StepKind::Fused: return "fused";
-    case StepKind::Reduction: return "reduction";
+    case StepKind::Pointwise:
+      return "pointwise";
+    case StepKind::Collective:
+      return "collective";
+    case StepKind::Fused:
+      return "fused";
+    case StepKind::Reduction:
+      return "reduction";
   }
   return "?";
 }
@@ -68,16 +72,15 @@ std::string printSchedule(const Schedule& s) {
         out += ") -> " + varName(p, st.output);
         break;
       case StepKind::Fused: {
-        out += "reduce_scatter(" + std::string(ir::redOpName(st.redop)) + ", " +
-               varName(p, st.input) + ") -> " + varName(p, st.reduced) + " hook " +
-               block(p, st.stmts) + " gather {";
+        out += "reduce_scatter(" + std::string(ir::redOpName(st.redop)) + ", " + varName(p, st.input) +
+               ") -> " + varName(p, st.reduced) + " hook " + block(p, st.stmts) + " gather {";
         for (size_t g = 0; g < st.gather.size(); ++g) out += (g ? ", " : " ") + varName(p, st.gather[g]);
         out += st.gather.empty() ? "}" : " }";
         break;
       }
       case StepKind::Reduction:
-        out += std::string(st.extent == Extent::Slice ? "slice " : "full ") + ir::opName(st.op) +
-               "(" + varName(p, st.input) + ") -> " + varName(p, st.output);
+        out += std::string(st.extent == Extent::Slice ? "slice " : "full ") + ir::opName(st.op) + "(" +
+               varName(p, st.input) + ") -> " + varName(p, st.output);
         break;
     }
     if (st.overlapWith >= 0) out += " [overlaps step " + std::to_string(st.overlapWith) + "]";

@@ -34,17 +34,17 @@ enum class Extent : uint8_t {
 
 struct Step {
   StepKind kind = StepKind::Pointwise;
-  std::vector<int32_t> stmts;   // indices into Schedule::program.stmts, run in this order
-  Extent extent = Extent::Full;  // Pointwise
+  std::vector<int32_t> stmts;     // indices into Schedule::program.stmts, run in this order
+  Extent extent = Extent::Full;   // Pointwise
   ir::Op op = ir::Op::AllReduce;  // Collective: AllReduce, ReduceScatter, AllGather, Broadcast, Reduce
   ir::RedOp redop = ir::RedOp::Sum;
-  int32_t input = -1;    // var read by the collective (Collective, Fused)
-  int32_t output = -1;   // var written by a plain Collective
-  int32_t root = -1;     // Broadcast / Reduce: var holding the root (an integer scalar), or -1
-  int64_t rootValue = 0; //   ... or this literal when root == -1
-  int32_t reduced = -1;  // Fused: the temporary bound to each reduced chunk
+  int32_t input = -1;           // var read by the collective (Collective, Fused)
+  int32_t output = -1;          // var written by a plain Collective
+  int32_t root = -1;            // Broadcast / Reduce: var holding the root (an integer scalar), or -1
+  int64_t rootValue = 0;        //   ... or this literal when root == -1
+  int32_t reduced = -1;         // Fused: the temporary bound to each reduced chunk
   std::vector<int32_t> gather;  // Fused: replicated vars computed on the slice, all-gathered
-  std::string why;       // one line for dumps: which pass made this step and why
+  std::string why;              // one line for dumps: which pass made this step and why
   // Added by the lowering (fusion/passes/lower.h has the full contract):
   //  * Collective: stmts = {the statement `output = op(input)`} (for reference only).
   //  * Reduction: `op` is the reduction (Norm, Sum, MaxAll, AnyNonfinite), `input` the var it
@@ -58,7 +58,7 @@ struct Step {
 };
 
 struct Schedule {
-  ir::Program program;           // the lowered program the steps refer to (checked, verified)
+  ir::Program program;  // the lowered program the steps refer to (checked, verified)
   std::vector<Step> steps;
   std::vector<int32_t> buffers;  // temporaries that need storage across steps
 };

@@ -32,8 +32,7 @@ class Diagnostics {
 
   // One diagnostic as "SOURCE:LINE:COL: message".
   std::string format(const Diagnostic& d) const {
-    return source_ + ":" + std::to_string(d.loc.line) + ":" + std::to_string(d.loc.col) +
-           ": " + d.message;
+    return source_ + ":" + std::to_string(d.loc.line) + ":" + std::to_string(d.loc.col) + ": " + d.message;
   }
   // All of them, one per line (plus a count of those dropped past kMaxErrors).
   std::string str() const {

@@ -22,8 +22,7 @@ FCCL_DROPOUT_HD constexpr unsigned long long dropoutMix(unsigned long long z) {
 // 64 random bits for element `index` (the logical index in the whole tensor) under `seed` (the
 // seed scalar's value converted to 64 bits, two's complement for negatives). Mixing the seed
 // first keeps seeds s and s+1 from giving shifted copies of one mask.
-FCCL_DROPOUT_HD constexpr unsigned long long dropoutHash(unsigned long long seed,
-                                                         unsigned long long index) {
+FCCL_DROPOUT_HD constexpr unsigned long long dropoutHash(unsigned long long seed, unsigned long long index) {
   return dropoutMix(dropoutMix(seed) ^ index);
 }
 
@@ -31,8 +30,9 @@ FCCL_DROPOUT_HD constexpr unsigned long long dropoutHash(unsigned long long seed
 // when bits < threshold, threshold = floor(p * 2^24) clamped to [0, 2^24], p as a double.
 constexpr unsigned kDropoutBits = 24;
 FCCL_DROPOUT_HD constexpr unsigned dropoutThreshold(double p) {
-  return p <= 0 ? 0u : p >= 1 ? (1u << kDropoutBits)
-                              : static_cast<unsigned>(p * static_cast<double>(1u << kDropoutBits));
+  return p <= 0   ? 0u
+         : p >= 1 ? (1u << kDropoutBits)
+                  : static_cast<unsigned>(p * static_cast<double>(1u << kDropoutBits));
 }
 FCCL_DROPOUT_HD constexpr bool dropoutKeep(unsigned long long seed, unsigned long long index,
                                            unsigned threshold) {

@@ -13,9 +13,8 @@ struct DTypeName {
   int bytes;
 };
 constexpr DTypeName kDTypes[] = {
-    {DType::Untyped, "untyped", 0}, {DType::F64, "f64", 8},   {DType::F32, "f32", 4},
-    {DType::F16, "f16", 2},         {DType::BF16, "bf16", 2}, {DType::I32, "i32", 4},
-    {DType::I64, "i64", 8},         {DType::Bool, "bool", 1},
+    {DType::Untyped, "untyped", 0}, {DType::F64, "f64", 8}, {DType::F32, "f32", 4}, {DType::F16, "f16", 2},
+    {DType::BF16, "bf16", 2},       {DType::I32, "i32", 4}, {DType::I64, "i64", 8}, {DType::Bool, "bool", 1},
 };
 }  // namespace
 
@@ -33,9 +32,12 @@ bool parseDType(std::string_view s, DType* out) {
 
 const char* layoutName(Layout l) {
   switch (l) {
-    case Layout::Replicated: return "replicated";
-    case Layout::Sliced: return "sliced";
-    case Layout::Local: return "local";
+    case Layout::Replicated:
+      return "replicated";
+    case Layout::Sliced:
+      return "sliced";
+    case Layout::Local:
+      return "local";
   }
   return "?";
 }
@@ -51,11 +53,16 @@ bool parseLayout(std::string_view s, Layout* out) {
 
 const char* redOpName(RedOp op) {
   switch (op) {
-    case RedOp::Sum: return "sum";
-    case RedOp::Prod: return "prod";
-    case RedOp::Min: return "min";
-    case RedOp::Max: return "max";
-    case RedOp::Avg: return "avg";
+    case RedOp::Sum:
+      return "sum";
+    case RedOp::Prod:
+      return "prod";
+    case RedOp::Min:
+      return "min";
+    case RedOp::Max:
+      return "max";
+    case RedOp::Avg:
+      return "avg";
   }
   return "?";
 }
@@ -71,57 +78,102 @@ bool parseRedOp(std::string_view s, RedOp* out) {
 
 const char* varKindName(VarKind k) {
   switch (k) {
-    case VarKind::In: return "in";
-    case VarKind::Out: return "out";
-    case VarKind::InOut: return "inout";
-    case VarKind::Scalar: return "scalar";
-    case VarKind::Temp: return "temp";
+    case VarKind::In:
+      return "in";
+    case VarKind::Out:
+      return "out";
+    case VarKind::InOut:
+      return "inout";
+    case VarKind::Scalar:
+      return "scalar";
+    case VarKind::Temp:
+      return "temp";
   }
   return "?";
 }
 
 const char* opName(Op op) {
   switch (op) {
-    case Op::Literal: return "literal";
-    case Op::Ref: return "ref";
-    case Op::NRanks: return "nranks";
-    case Op::Rank: return "rank";
-    case Op::Neg: return "-";
-    case Op::Not: return "!";
-    case Op::Sqrt: return "sqrt";
-    case Op::Rsqrt: return "rsqrt";
-    case Op::Exp: return "exp";
-    case Op::Log: return "log";
-    case Op::Abs: return "abs";
-    case Op::IsFinite: return "isfinite";
-    case Op::Cast: return "cast";
-    case Op::Add: return "+";
-    case Op::Sub: return "-";
-    case Op::Mul: return "*";
-    case Op::Div: return "/";
-    case Op::Pow: return "^";
-    case Op::Min: return "min";
-    case Op::Max: return "max";
-    case Op::Lt: return "<";
-    case Op::Le: return "<=";
-    case Op::Gt: return ">";
-    case Op::Ge: return ">=";
-    case Op::Eq: return "==";
-    case Op::Ne: return "!=";
-    case Op::And: return "&&";
-    case Op::Or: return "||";
-    case Op::Select: return "select";
-    case Op::Dropout: return "dropout";
-    case Op::AllReduce: return "allreduce";
-    case Op::ReduceScatter: return "reduce_scatter";
-    case Op::AllGather: return "all_gather";
-    case Op::Broadcast: return "broadcast";
-    case Op::Reduce: return "reduce";
-    case Op::Slice: return "slice";
-    case Op::Norm: return "norm";
-    case Op::Sum: return "sum";
-    case Op::MaxAll: return "max";
-    case Op::AnyNonfinite: return "any_nonfinite";
+    case Op::Literal:
+      return "literal";
+    case Op::Ref:
+      return "ref";
+    case Op::NRanks:
+      return "nranks";
+    case Op::Rank:
+      return "rank";
+    case Op::Neg:
+      return "-";
+    case Op::Not:
+      return "!";
+    case Op::Sqrt:
+      return "sqrt";
+    case Op::Rsqrt:
+      return "rsqrt";
+    case Op::Exp:
+      return "exp";
+    case Op::Log:
+      return "log";
+    case Op::Abs:
+      return "abs";
+    case Op::IsFinite:
+      return "isfinite";
+    case Op::Cast:
+      return "cast";
+    case Op::Add:
+      return "+";
+    case Op::Sub:
+      return "-";
+    case Op::Mul:
+      return "*";
+    case Op::Div:
+      return "/";
+    case Op::Pow:
+      return "^";
+    case Op::Min:
+      return "min";
+    case Op::Max:
+      return "max";
+    case Op::Lt:
+      return "<";
+    case Op::Le:
+      return "<=";
+    case Op::Gt:
+      return ">";
+    case Op::Ge:
+      return ">=";
+    case Op::Eq:
+      return "==";
+    case Op::Ne:
+      return "!=";
+    case Op::And:
+      return "&&";
+    case Op::Or:
+      return "||";
+    case Op::Select:
+      return "select";
+    case Op::Dropout:
+      return "dropout";
+    case Op::AllReduce:
+      return "allreduce";
+    case Op::ReduceScatter:
+      return "reduce_scatter";
+    case Op::AllGather:
+      return "all_gather";
+    case Op::Broadcast:
+      return "broadcast";
+    case Op::Reduce:
+      return "reduce";
+    case Op::Slice:
+      return "slice";
+    case Op::Norm:
+      return "norm";
+    case Op::Sum:
+      return "sum";
+    case Op::MaxAll:
+      return "max";
+    case Op::AnyNonfinite:
+      return "any_nonfinite";
   }
   return "?";
 }
@@ -131,7 +183,8 @@ int opArity(Op op) {
     case Op::Literal:
     case Op::Ref:
     case Op::NRanks:
-    case Op::Rank: return 0;
+    case Op::Rank:
+      return 0;
     case Op::Neg:
     case Op::Not:
     case Op::Sqrt:
@@ -148,10 +201,13 @@ int opArity(Op op) {
     case Op::Norm:
     case Op::Sum:
     case Op::MaxAll:
-    case Op::AnyNonfinite: return 1;
+    case Op::AnyNonfinite:
+      return 1;
     case Op::Select:
-    case Op::Dropout: return 3;
-    default: return 2;  // binary ops, Broadcast (x, root), Reduce (x, root)
+    case Op::Dropout:
+      return 3;
+    default:
+      return 2;  // binary ops, Broadcast (x, root), Reduce (x, root)
   }
 }
 
@@ -168,8 +224,10 @@ bool sameElementCount(const Shape& a, const Shape& b) {
         syms->push_back(d.sym);
       } else {
         // Saturate instead of overflowing: absurd constant shapes just compare as "huge".
-        if (d.size != 0 && *prod > INT64_MAX / (d.size < 1 ? 1 : d.size)) *prod = INT64_MAX;
-        else *prod *= d.size;
+        if (d.size != 0 && *prod > INT64_MAX / (d.size < 1 ? 1 : d.size))
+          *prod = INT64_MAX;
+        else
+          *prod *= d.size;
       }
     }
     std::sort(syms->begin(), syms->end());

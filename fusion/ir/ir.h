@@ -24,8 +24,8 @@ enum class DType : uint8_t {
   I64,
   Bool,
 };
-const char* dtypeName(DType t);                    // "f32"; "untyped" for Untyped
-bool parseDType(std::string_view s, DType* out);   // "f64".."bool"; false when unknown
+const char* dtypeName(DType t);                   // "f32"; "untyped" for Untyped
+bool parseDType(std::string_view s, DType* out);  // "f64".."bool"; false when unknown
 inline bool isFloat(DType t) {
   return t == DType::F64 || t == DType::F32 || t == DType::F16 || t == DType::BF16;
 }
@@ -59,7 +59,13 @@ inline SliceRange sliceRange(int64_t total, int rank, int nranks) {
 }
 
 // Collective reduction operators.
-enum class RedOp : uint8_t { Sum, Prod, Min, Max, Avg };
+enum class RedOp : uint8_t {
+  Sum,
+  Prod,
+  Min,
+  Max,
+  Avg
+};
 const char* redOpName(RedOp op);  // "sum" ...
 bool parseRedOp(std::string_view s, RedOp* out);
 
@@ -112,10 +118,31 @@ enum class Op : uint8_t {
   NRanks,   // i32 replicated scalar: the communicator size n
   Rank,     // i32 local scalar: this rank's index
   // pointwise unary (args[0])
-  Neg, Not, Sqrt, Rsqrt, Exp, Log, Abs, IsFinite,
+  Neg,
+  Not,
+  Sqrt,
+  Rsqrt,
+  Exp,
+  Log,
+  Abs,
+  IsFinite,
   Cast,  // to the node's dtype; `implicit` when the checker inserted it (integer promotion)
   // pointwise binary (args[0], args[1]); comparisons give Bool; Pow's exponent may be integer
-  Add, Sub, Mul, Div, Pow, Min, Max, Lt, Le, Gt, Ge, Eq, Ne, And, Or,
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Min,
+  Max,
+  Lt,
+  Le,
+  Gt,
+  Ge,
+  Eq,
+  Ne,
+  And,
+  Or,
   // pointwise ternary
   Select,   // (cond, a, b)
   Dropout,  // (x, p, seed): see dropout.h; the element index is the GLOBAL logical index
@@ -129,11 +156,14 @@ enum class Op : uint8_t {
   Slice,          // replicated -> sliced: this rank's slice, no communication
   // whole-tensor reductions to a scalar; `crossRank` when the operand is sliced (per-slice
   // partial, then a tiny allreduce), else a local computation
-  Norm, Sum, MaxAll, AnyNonfinite,
+  Norm,
+  Sum,
+  MaxAll,
+  AnyNonfinite,
 };
-const char* opName(Op op);  // the surface spelling: "+", "sqrt", "allreduce", "max" (MaxAll)
-int opArity(Op op);         // number of args used: 0..3
-bool isCollective(Op op);   // AllReduce .. Slice (Slice moves no data but changes layout)
+const char* opName(Op op);     // the surface spelling: "+", "sqrt", "allreduce", "max" (MaxAll)
+int opArity(Op op);            // number of args used: 0..3
+bool isCollective(Op op);      // AllReduce .. Slice (Slice moves no data but changes layout)
 bool isWholeReduction(Op op);  // Norm .. AnyNonfinite
 bool isComparison(Op op);      // Lt .. Ne
 
@@ -142,15 +172,15 @@ constexpr NodeId kNoNode = -1;
 
 struct Node {
   Op op = Op::Literal;
-  DType dtype = DType::Untyped;       // result element type (Bool for comparisons)
-  Layout layout = Layout::Replicated; // result layout; scalars are Replicated or Local
-  RedOp redop = RedOp::Sum;           // collectives with an op
-  bool implicit = false;              // inserted by the checker (Cast, AllGather, Slice)
-  bool crossRank = false;             // whole-tensor reduction over a sliced operand
+  DType dtype = DType::Untyped;        // result element type (Bool for comparisons)
+  Layout layout = Layout::Replicated;  // result layout; scalars are Replicated or Local
+  RedOp redop = RedOp::Sum;            // collectives with an op
+  bool implicit = false;               // inserted by the checker (Cast, AllGather, Slice)
+  bool crossRank = false;              // whole-tensor reduction over a sliced operand
   std::array<NodeId, 3> args{kNoNode, kNoNode, kNoNode};
-  int32_t var = -1;                   // Ref: index into Program::vars
-  double value = 0;                   // Literal
-  Shape shape;                        // logical result shape; empty for scalars
+  int32_t var = -1;  // Ref: index into Program::vars
+  double value = 0;  // Literal
+  Shape shape;       // logical result shape; empty for scalars
   Loc loc;
   bool isScalar() const { return shape.empty(); }
 };
@@ -174,8 +204,8 @@ struct Stmt {
 //    exponent), layouts follow fusion/check/layouts.md, temporaries are assigned once and
 //    before use, out tensors are written before they are read.
 struct Program {
-  std::string name;      // from `program NAME`
-  std::string source;    // source name for diagnostics (file path or "<string>")
+  std::string name;                  // from `program NAME`
+  std::string source;                // source name for diagnostics (file path or "<string>")
   std::vector<std::string> symbols;  // shape symbols, in order of first appearance
   std::vector<Var> vars;
   std::vector<Node> nodes;

@@ -10,28 +10,48 @@ namespace fccl::ir {
 namespace {
 
 // Precedence of the printed form of a node: higher binds tighter.
-enum Prec { kOr = 1, kAnd, kEq, kCmp, kAdd, kMul, kUnary, kPow, kPrimary };
+enum Prec {
+  kOr = 1,
+  kAnd,
+  kEq,
+  kCmp,
+  kAdd,
+  kMul,
+  kUnary,
+  kPow,
+  kPrimary
+};
 
 int precOf(const Program& p, NodeId id) {
   const Node& n = p.node(id);
   switch (n.op) {
-    case Op::Or: return kOr;
-    case Op::And: return kAnd;
+    case Op::Or:
+      return kOr;
+    case Op::And:
+      return kAnd;
     case Op::Eq:
-    case Op::Ne: return kEq;
+    case Op::Ne:
+      return kEq;
     case Op::Lt:
     case Op::Le:
     case Op::Gt:
-    case Op::Ge: return kCmp;
+    case Op::Ge:
+      return kCmp;
     case Op::Add:
-    case Op::Sub: return kAdd;
+    case Op::Sub:
+      return kAdd;
     case Op::Mul:
-    case Op::Div: return kMul;
+    case Op::Div:
+      return kMul;
     case Op::Neg:
-    case Op::Not: return kUnary;
-    case Op::Pow: return kPow;
-    case Op::Literal: return std::signbit(n.value) && n.dtype != DType::Bool ? kUnary : kPrimary;
-    default: return kPrimary;
+    case Op::Not:
+      return kUnary;
+    case Op::Pow:
+      return kPow;
+    case Op::Literal:
+      return std::signbit(n.value) && n.dtype != DType::Bool ? kUnary : kPrimary;
+    default:
+      return kPrimary;
   }
 }
 
@@ -68,16 +88,22 @@ class ExprPrinter {
     const int prec = precOf(p_, id);
     switch (n.op) {
       case Op::Literal:
-        if (n.dtype == DType::Bool) out += n.value != 0 ? "true" : "false";
-        else out += printLiteral(n.value);
+        if (n.dtype == DType::Bool)
+          out += n.value != 0 ? "true" : "false";
+        else
+          out += printLiteral(n.value);
         return;
       case Op::Ref:
         out += n.var >= 0 && static_cast<size_t>(n.var) < p_.vars.size()
                    ? p_.vars[static_cast<size_t>(n.var)].name
                    : "<bad-var>";
         return;
-      case Op::NRanks: out += "nranks"; return;
-      case Op::Rank: out += "rank"; return;
+      case Op::NRanks:
+        out += "nranks";
+        return;
+      case Op::Rank:
+        out += "rank";
+        return;
       case Op::Neg:
       case Op::Not:
         out += opName(n.op);
@@ -89,9 +115,18 @@ class ExprPrinter {
         out += " ^ ";
         sub(n.args[1], precOf(p_, n.args[1]) < kUnary);
         return;
-      case Op::Add: case Op::Sub: case Op::Mul: case Op::Div:
-      case Op::And: case Op::Or:
-      case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne: {
+      case Op::Add:
+      case Op::Sub:
+      case Op::Mul:
+      case Op::Div:
+      case Op::And:
+      case Op::Or:
+      case Op::Lt:
+      case Op::Le:
+      case Op::Gt:
+      case Op::Ge:
+      case Op::Eq:
+      case Op::Ne: {
         // Left associative; comparisons do not chain, so they need parens on both sides.
         const bool chain = isComparison(n.op);
         sub(n.args[0], chain ? precOf(p_, n.args[0]) <= prec : precOf(p_, n.args[0]) < prec);
@@ -101,11 +136,17 @@ class ExprPrinter {
         sub(n.args[1], precOf(p_, n.args[1]) <= prec);
         return;
       }
-      case Op::Cast: call(dtypeName(n.dtype), false); return;
+      case Op::Cast:
+        call(dtypeName(n.dtype), false);
+        return;
       case Op::AllReduce:
       case Op::ReduceScatter:
-      case Op::Reduce: call(opName(n.op), true); return;
-      default: call(opName(n.op), false); return;
+      case Op::Reduce:
+        call(opName(n.op), true);
+        return;
+      default:
+        call(opName(n.op), false);
+        return;
     }
   }
 
@@ -146,9 +187,8 @@ std::string print(const Program& p, const PrintOptions& opts) {
   if (!p.stmts.empty()) out += "\n";
   for (const Stmt& s : p.stmts) {
     out += "  ";
-    out += s.var >= 0 && static_cast<size_t>(s.var) < p.vars.size()
-               ? p.vars[static_cast<size_t>(s.var)].name
-               : "<bad-var>";
+    out += s.var >= 0 && static_cast<size_t>(s.var) < p.vars.size() ? p.vars[static_cast<size_t>(s.var)].name
+                                                                    : "<bad-var>";
     out += " = " + printExpr(p, s.value);
     if (opts.annotate && s.value >= 0 && static_cast<size_t>(s.value) < p.nodes.size() &&
         p.node(s.value).dtype != DType::Untyped) {

@@ -9,39 +9,62 @@ namespace fccl::ir::parse {
 
 const char* tokName(Tok t) {
   switch (t) {
-    case Tok::End: return "end of input";
-    case Tok::Newline: return "end of line";
-    case Tok::Ident: return "identifier";
-    case Tok::Number: return "number";
-    case Tok::LParen: return "'('";
-    case Tok::RParen: return "')'";
-    case Tok::LBracket: return "'['";
-    case Tok::RBracket: return "']'";
-    case Tok::Comma: return "','";
-    case Tok::Colon: return "':'";
-    case Tok::Assign: return "'='";
-    case Tok::Plus: return "'+'";
-    case Tok::Minus: return "'-'";
-    case Tok::Star: return "'*'";
-    case Tok::Slash: return "'/'";
-    case Tok::Caret: return "'^'";
-    case Tok::Lt: return "'<'";
-    case Tok::Le: return "'<='";
-    case Tok::Gt: return "'>'";
-    case Tok::Ge: return "'>='";
-    case Tok::EqEq: return "'=='";
-    case Tok::NotEq: return "'!='";
-    case Tok::AndAnd: return "'&&'";
-    case Tok::OrOr: return "'||'";
-    case Tok::Bang: return "'!'";
+    case Tok::End:
+      return "end of input";
+    case Tok::Newline:
+      return "end of line";
+    case Tok::Ident:
+      return "identifier";
+    case Tok::Number:
+      return "number";
+    case Tok::LParen:
+      return "'('";
+    case Tok::RParen:
+      return "')'";
+    case Tok::LBracket:
+      return "'['";
+    case Tok::RBracket:
+      return "']'";
+    case Tok::Comma:
+      return "','";
+    case Tok::Colon:
+      return "':'";
+    case Tok::Assign:
+      return "'='";
+    case Tok::Plus:
+      return "'+'";
+    case Tok::Minus:
+      return "'-'";
+    case Tok::Star:
+      return "'*'";
+    case Tok::Slash:
+      return "'/'";
+    case Tok::Caret:
+      return "'^'";
+    case Tok::Lt:
+      return "'<'";
+    case Tok::Le:
+      return "'<='";
+    case Tok::Gt:
+      return "'>'";
+    case Tok::Ge:
+      return "'>='";
+    case Tok::EqEq:
+      return "'=='";
+    case Tok::NotEq:
+      return "'!='";
+    case Tok::AndAnd:
+      return "'&&'";
+    case Tok::OrOr:
+      return "'||'";
+    case Tok::Bang:
+      return "'!'";
   }
   return "?";
 }
 
 namespace {
-bool isIdentStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool isIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 }  // namespace
 
@@ -62,8 +85,10 @@ std::vector<Token> lex(std::string_view src, Diagnostics& diags) {
   while (i < src.size()) {
     const char c = src[i];
     if (c == '\n') {
-      if (parens == 0 && !out.empty() && out.back().kind != Tok::Newline) push(Tok::Newline, 1);
-      else ++i;
+      if (parens == 0 && !out.empty() && out.back().kind != Tok::Newline)
+        push(Tok::Newline, 1);
+      else
+        ++i;
       ++line;
       col = 1;
       continue;
@@ -121,28 +146,81 @@ std::vector<Token> lex(std::string_view src, Diagnostics& diags) {
     }
     const char d = i + 1 < src.size() ? src[i + 1] : '\0';
     switch (c) {
-      case '(': ++parens; push(Tok::LParen, 1); continue;
-      case ')': if (parens > 0) --parens; push(Tok::RParen, 1); continue;
-      case '[': ++parens; push(Tok::LBracket, 1); continue;
-      case ']': if (parens > 0) --parens; push(Tok::RBracket, 1); continue;
-      case ',': push(Tok::Comma, 1); continue;
-      case ':': push(Tok::Colon, 1); continue;
-      case '+': push(Tok::Plus, 1); continue;
-      case '-': push(Tok::Minus, 1); continue;
-      case '*': push(Tok::Star, 1); continue;
-      case '/': push(Tok::Slash, 1); continue;
-      case '^': push(Tok::Caret, 1); continue;
-      case '<': if (d == '=') push(Tok::Le, 2); else push(Tok::Lt, 1); continue;
-      case '>': if (d == '=') push(Tok::Ge, 2); else push(Tok::Gt, 1); continue;
-      case '=': if (d == '=') push(Tok::EqEq, 2); else push(Tok::Assign, 1); continue;
-      case '!': if (d == '=') push(Tok::NotEq, 2); else push(Tok::Bang, 1); continue;
+      case '(':
+        ++parens;
+        push(Tok::LParen, 1);
+        continue;
+      case ')':
+        if (parens > 0) --parens;
+        push(Tok::RParen, 1);
+        continue;
+      case '[':
+        ++parens;
+        push(Tok::LBracket, 1);
+        continue;
+      case ']':
+        if (parens > 0) --parens;
+        push(Tok::RBracket, 1);
+        continue;
+      case ',':
+        push(Tok::Comma, 1);
+        continue;
+      case ':':
+        push(Tok::Colon, 1);
+        continue;
+      case '+':
+        push(Tok::Plus, 1);
+        continue;
+      case '-':
+        push(Tok::Minus, 1);
+        continue;
+      case '*':
+        push(Tok::Star, 1);
+        continue;
+      case '/':
+        push(Tok::Slash, 1);
+        continue;
+      case '^':
+        push(Tok::Caret, 1);
+        continue;
+      case '<':
+        if (d == '=')
+          push(Tok::Le, 2);
+        else
+          push(Tok::Lt, 1);
+        continue;
+      case '>':
+        if (d == '=')
+          push(Tok::Ge, 2);
+        else
+          push(Tok::Gt, 1);
+        continue;
+      case '=':
+        if (d == '=')
+          push(Tok::EqEq, 2);
+        else
+          push(Tok::Assign, 1);
+        continue;
+      case '!':
+        if (d == '=')
+          push(Tok::NotEq, 2);
+        else
+          push(Tok::Bang, 1);
+        continue;
       case '&':
-        if (d == '&') { push(Tok::AndAnd, 2); continue; }
+        if (d == '&') {
+          push(Tok::AndAnd, 2);
+          continue;
+        }
         break;
       case '|':
-        if (d == '|') { push(Tok::OrOr, 2); continue; }
+        if (d == '|') {
+          push(Tok::OrOr, 2);
+          continue;
+        }
         break;
-      default: break;
+      default:
+        break;
     }
     // Unknown byte: report it (printable or as hex), skip it and go on.
     std::string shown;

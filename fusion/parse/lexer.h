@@ -13,10 +13,31 @@
 namespace fccl::ir::parse {
 
 enum class Tok : uint8_t {
-  End, Newline, Ident, Number,
-  LParen, RParen, LBracket, RBracket, Comma, Colon, Assign,
-  Plus, Minus, Star, Slash, Caret,
-  Lt, Le, Gt, Ge, EqEq, NotEq, AndAnd, OrOr, Bang,
+  End,
+  Newline,
+  Ident,
+  Number,
+  LParen,
+  RParen,
+  LBracket,
+  RBracket,
+  Comma,
+  Colon,
+  Assign,
+  Plus,
+  Minus,
+  Star,
+  Slash,
+  Caret,
+  Lt,
+  Le,
+  Gt,
+  Ge,
+  EqEq,
+  NotEq,
+  AndAnd,
+  OrOr,
+  Bang,
 };
 const char* tokName(Tok t);  // for messages: "'+'", "identifier", "end of line"
 

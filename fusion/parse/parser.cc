@@ -15,25 +15,34 @@ namespace {
 struct Builtin {
   const char* name;
   Op op;
-  int args;       // counted without the leading reduction op
+  int args;  // counted without the leading reduction op
   bool hasRedOp;
 };
 constexpr Builtin kBuiltins[] = {
-    {"allreduce", Op::AllReduce, 1, true},     {"reduce_scatter", Op::ReduceScatter, 1, true},
-    {"all_gather", Op::AllGather, 1, false},   {"broadcast", Op::Broadcast, 2, false},
-    {"reduce", Op::Reduce, 2, true},           {"slice", Op::Slice, 1, false},
-    {"sqrt", Op::Sqrt, 1, false},              {"rsqrt", Op::Rsqrt, 1, false},
-    {"exp", Op::Exp, 1, false},                {"log", Op::Log, 1, false},
-    {"abs", Op::Abs, 1, false},                {"isfinite", Op::IsFinite, 1, false},
-    {"min", Op::Min, 2, false},                {"max", Op::Max, 2, false},
-    {"pow", Op::Pow, 2, false},                {"select", Op::Select, 3, false},
-    {"dropout", Op::Dropout, 3, false},        {"norm", Op::Norm, 1, false},
-    {"sum", Op::Sum, 1, false},                {"any_nonfinite", Op::AnyNonfinite, 1, false},
+    {"allreduce", Op::AllReduce, 1, true},
+    {"reduce_scatter", Op::ReduceScatter, 1, true},
+    {"all_gather", Op::AllGather, 1, false},
+    {"broadcast", Op::Broadcast, 2, false},
+    {"reduce", Op::Reduce, 2, true},
+    {"slice", Op::Slice, 1, false},
+    {"sqrt", Op::Sqrt, 1, false},
+    {"rsqrt", Op::Rsqrt, 1, false},
+    {"exp", Op::Exp, 1, false},
+    {"log", Op::Log, 1, false},
+    {"abs", Op::Abs, 1, false},
+    {"isfinite", Op::IsFinite, 1, false},
+    {"min", Op::Min, 2, false},
+    {"max", Op::Max, 2, false},
+    {"pow", Op::Pow, 2, false},
+    {"select", Op::Select, 3, false},
+    {"dropout", Op::Dropout, 3, false},
+    {"norm", Op::Norm, 1, false},
+    {"sum", Op::Sum, 1, false},
+    {"any_nonfinite", Op::AnyNonfinite, 1, false},
 };
 
-constexpr const char* kKeywords[] = {"program", "in",    "out",   "inout", "scalar",
-                                     "replicated", "sliced", "local", "nranks", "rank",
-                                     "true",    "false"};
+constexpr const char* kKeywords[] = {"program", "in",    "out",    "inout", "scalar", "replicated",
+                                     "sliced",  "local", "nranks", "rank",  "true",   "false"};
 
 bool isReserved(std::string_view s) {
   for (const char* k : kKeywords)
@@ -46,9 +55,7 @@ bool isReserved(std::string_view s) {
 
 class Parser {
  public:
-  Parser(std::string_view src, Diagnostics& diags) : diags_(diags) {
-    toks_ = lex(src, diags);
-  }
+  Parser(std::string_view src, Diagnostics& diags) : diags_(diags) { toks_ = lex(src, diags); }
 
   std::optional<Program> run() {
     prog_.source = diags_.source();
@@ -58,8 +65,7 @@ class Parser {
       if (peek().kind == Tok::Ident) {
         prog_.name = std::string(next().text);
       } else {
-        error(peek().loc, std::string("expected a program name after 'program', found ") +
-                              describe(peek()));
+        error(peek().loc, std::string("expected a program name after 'program', found ") + describe(peek()));
       }
       endLine();
     } else {
@@ -73,8 +79,10 @@ class Parser {
       const bool isDecl = isIdent("in") || isIdent("out") || isIdent("inout");
       if (isDecl || isIdent("scalar")) {
         if (seenStmt) error(t.loc, "declarations must come before the statements");
-        if (isDecl) parseTensorDecl();
-        else parseScalarDecl();
+        if (isDecl)
+          parseTensorDecl();
+        else
+          parseScalarDecl();
       } else {
         seenStmt = true;
         parseStmt();
@@ -108,8 +116,7 @@ class Parser {
   }
   bool expect(Tok k, const std::string& what) {
     if (accept(k)) return true;
-    error(peek().loc, std::string("expected ") + tokName(k) + " " + what + ", found " +
-                          describe(peek()));
+    error(peek().loc, std::string("expected ") + tokName(k) + " " + what + ", found " + describe(peek()));
     return false;
   }
   void skipNewlines() {
@@ -145,8 +152,8 @@ class Parser {
     int prev = prog_.findVar(*name);
     if (prev >= 0) {
       const Loc& p = prog_.vars[static_cast<size_t>(prev)].loc;
-      error(t.loc, "'" + *name + "' is already declared at " + std::to_string(p.line) + ":" +
-                       std::to_string(p.col));
+      error(t.loc,
+            "'" + *name + "' is already declared at " + std::to_string(p.line) + ":" + std::to_string(p.col));
       return false;
     }
     return true;
@@ -156,8 +163,8 @@ class Parser {
       next();
       return true;
     }
-    error(peek().loc, "expected an element type (f64, f32, f16, bf16, i32, i64, bool), found " +
-                          describe(peek()));
+    error(peek().loc,
+          "expected an element type (f64, f32, f16, bf16, i32, i64, bool), found " + describe(peek()));
     return false;
   }
 
@@ -166,8 +173,7 @@ class Parser {
     const Token& kw = next();
     Var v;
     v.kind = kw.text == "in" ? VarKind::In : kw.text == "out" ? VarKind::Out : VarKind::InOut;
-    if (!declName(&v.name, &v.loc) || !expect(Tok::Colon, "after the name") || !dtype(&v.dtype))
-      return;
+    if (!declName(&v.name, &v.loc) || !expect(Tok::Colon, "after the name") || !dtype(&v.dtype)) return;
     if (accept(Tok::LBracket)) {
       do {
         const Token& d = peek();
@@ -176,8 +182,7 @@ class Parser {
         } else if (d.kind == Tok::Number && d.integral && d.number <= 9.0e15) {
           v.shape.push_back({-1, static_cast<int64_t>(d.number)});
         } else {
-          error(d.loc, "expected a dimension (a symbol like N or an integer), found " +
-                           describe(d));
+          error(d.loc, "expected a dimension (a symbol like N or an integer), found " + describe(d));
           return;
         }
         next();
@@ -192,8 +197,8 @@ class Parser {
     next();
     if (v.shape.empty()) {
       if (v.kind == VarKind::In) {
-        error(v.loc, "input '" + v.name + "' has no shape; declare scalar inputs with 'scalar " +
-                         v.name + " : " + dtypeName(v.dtype) + "'");
+        error(v.loc, "input '" + v.name + "' has no shape; declare scalar inputs with 'scalar " + v.name +
+                         " : " + dtypeName(v.dtype) + "'");
         return;
       }
       if (v.layout == Layout::Sliced) {
@@ -211,9 +216,7 @@ class Parser {
       Var v;
       v.kind = VarKind::Scalar;
       v.layout = Layout::Replicated;
-      if (!declName(&v.name, &v.loc) || !expect(Tok::Colon, "after the name") ||
-          !dtype(&v.dtype))
-        return;
+      if (!declName(&v.name, &v.loc) || !expect(Tok::Colon, "after the name") || !dtype(&v.dtype)) return;
       prog_.vars.push_back(std::move(v));
     } while (accept(Tok::Comma));
   }
@@ -222,8 +225,7 @@ class Parser {
   void parseStmt() {
     const Token& name = peek();
     if (name.kind != Tok::Ident) {
-      error(name.loc, "expected a declaration or a statement 'NAME = expression', found " +
-                          describe(name));
+      error(name.loc, "expected a declaration or a statement 'NAME = expression', found " + describe(name));
       return;
     }
     next();
@@ -257,8 +259,8 @@ class Parser {
       h = std::max(h, height_[static_cast<size_t>(a)] + 1);
     }
     if (h > kMaxExprDepth) {
-      error(loc, "expression is nested too deeply (more than " +
-                     std::to_string(kMaxExprDepth) + " levels); split it into statements");
+      error(loc, "expression is nested too deeply (more than " + std::to_string(kMaxExprDepth) +
+                     " levels); split it into statements");
       return kNoNode;
     }
     height_.push_back(h);
@@ -270,19 +272,44 @@ class Parser {
   // Levels: 0 ||, 1 &&, 2 == != (non-chaining), 3 < <= > >= (non-chaining), 4 + -, 5 * /.
   static int levelOf(Tok t, Op* op) {
     switch (t) {
-      case Tok::OrOr: *op = Op::Or; return 0;
-      case Tok::AndAnd: *op = Op::And; return 1;
-      case Tok::EqEq: *op = Op::Eq; return 2;
-      case Tok::NotEq: *op = Op::Ne; return 2;
-      case Tok::Lt: *op = Op::Lt; return 3;
-      case Tok::Le: *op = Op::Le; return 3;
-      case Tok::Gt: *op = Op::Gt; return 3;
-      case Tok::Ge: *op = Op::Ge; return 3;
-      case Tok::Plus: *op = Op::Add; return 4;
-      case Tok::Minus: *op = Op::Sub; return 4;
-      case Tok::Star: *op = Op::Mul; return 5;
-      case Tok::Slash: *op = Op::Div; return 5;
-      default: return -1;
+      case Tok::OrOr:
+        *op = Op::Or;
+        return 0;
+      case Tok::AndAnd:
+        *op = Op::And;
+        return 1;
+      case Tok::EqEq:
+        *op = Op::Eq;
+        return 2;
+      case Tok::NotEq:
+        *op = Op::Ne;
+        return 2;
+      case Tok::Lt:
+        *op = Op::Lt;
+        return 3;
+      case Tok::Le:
+        *op = Op::Le;
+        return 3;
+      case Tok::Gt:
+        *op = Op::Gt;
+        return 3;
+      case Tok::Ge:
+        *op = Op::Ge;
+        return 3;
+      case Tok::Plus:
+        *op = Op::Add;
+        return 4;
+      case Tok::Minus:
+        *op = Op::Sub;
+        return 4;
+      case Tok::Star:
+        *op = Op::Mul;
+        return 5;
+      case Tok::Slash:
+        *op = Op::Div;
+        return 5;
+      default:
+        return -1;
     }
   }
 
@@ -334,8 +361,8 @@ class Parser {
 
   NodeId tooDeep() {
     --depth_;
-    error(peek().loc, "expression is nested too deeply (more than " +
-                          std::to_string(kMaxExprDepth) + " levels); split it into statements");
+    error(peek().loc, "expression is nested too deeply (more than " + std::to_string(kMaxExprDepth) +
+                          " levels); split it into statements");
     return kNoNode;
   }
 
@@ -412,7 +439,8 @@ class Parser {
       const Token& o = peek();
       if (o.kind != Tok::Ident || !parseRedOp(o.text, &redop)) {
         error(o.loc, std::string("expected a reduction op (sum, prod, min, max, avg) as the "
-                                 "first argument of ") + b->name + ", found " + describe(o));
+                                 "first argument of ") +
+                         b->name + ", found " + describe(o));
         return kNoNode;
       }
       next();
@@ -441,9 +469,12 @@ class Parser {
       return kNoNode;
     }
     NodeId n = kNoNode;
-    if (want == 1) n = make(op, fn.loc, {args[0]});
-    else if (want == 2) n = make(op, fn.loc, {args[0], args[1]});
-    else n = make(op, fn.loc, {args[0], args[1], args[2]});
+    if (want == 1)
+      n = make(op, fn.loc, {args[0]});
+    else if (want == 2)
+      n = make(op, fn.loc, {args[0], args[1]});
+    else
+      n = make(op, fn.loc, {args[0], args[1], args[2]});
     if (n == kNoNode) return n;
     prog_.node(n).redop = redop;
     if (isCast) prog_.node(n).dtype = castTo;

@@ -49,8 +49,7 @@ bool eligible(const Program& p, int s, NodeId leaf, bool* scalarTemp) {
     for (NodeId id : nodesExcept(p, s, leaf)) {
       const Node& n = p.node(id);
       if (allowRootGather && id == st.value) continue;
-      if ((ir::isCollective(n.op) && n.op != Op::Slice) || ir::isWholeReduction(n.op))
-        return false;
+      if ((ir::isCollective(n.op) && n.op != Op::Slice) || ir::isWholeReduction(n.op)) return false;
     }
     return true;
   };
@@ -94,8 +93,7 @@ bool runFuse(Program& p, Annotations& notes, PassStats* stats) {
       continue;
     }
     const ir::Stmt st = p.stmts[i];
-    const bool rootRS =
-        st.value == k && p.vars[static_cast<size_t>(st.var)].kind == ir::VarKind::Temp;
+    const bool rootRS = st.value == k && p.vars[static_cast<size_t>(st.var)].kind == ir::VarKind::Temp;
     // Hook candidates: the rest of this statement (when the reduce_scatter is nested in it or
     // stored in a declared tensor), then the statements after it.
     std::vector<int> hooks, scalars;
@@ -119,8 +117,7 @@ bool runFuse(Program& p, Annotations& notes, PassStats* stats) {
     NodeId rsNode = k;
     if (!rootRS) {
       const Node& in = p.node(p.node(k).args[0]);
-      const std::string hint =
-          in.op == Op::Ref ? "rs_" + p.vars[static_cast<size_t>(in.var)].name : "rs";
+      const std::string hint = in.op == Op::Ref ? "rs_" + p.vars[static_cast<size_t>(in.var)].name : "rs";
       extractToTemp(p, k, hint, &rsStmt);
       rsNode = rsStmt.back().value;
     } else {

@@ -36,14 +36,12 @@ void validateRegions(const Program& p, Annotations& notes) {
   std::vector<FusedRegion> ok;
   int32_t next = 0;  // regions must not overlap
   for (FusedRegion r : notes.fused) {
-    if (r.rsStmt < next || r.hookEnd > static_cast<int32_t>(p.stmts.size()) ||
-        r.hookBegin != r.rsStmt + 1)
+    if (r.rsStmt < next || r.hookEnd > static_cast<int32_t>(p.stmts.size()) || r.hookBegin != r.rsStmt + 1)
       continue;
     const ir::Stmt& s = p.stmts[static_cast<size_t>(r.rsStmt)];
     const Node& rs = p.node(s.value);
     const ir::Var& v = p.vars[static_cast<size_t>(s.var)];
-    if (rs.op != Op::ReduceScatter || p.node(rs.args[0]).op != Op::Ref ||
-        v.kind != ir::VarKind::Temp)
+    if (rs.op != Op::ReduceScatter || p.node(rs.args[0]).op != Op::Ref || v.kind != ir::VarKind::Temp)
       continue;
     int32_t end = r.hookBegin;
     bool scalar = false;
@@ -109,7 +107,8 @@ void normalize(Program& p, Annotations& notes, std::vector<std::string>* origin)
         if (extractable(r)) {
           const bool rooted = r.op == Op::Broadcast || r.op == Op::Reduce;
           if (p.node(r.args[0]).op != Op::Ref) {
-            passes::extractToTemp(p, r.args[0], std::string(r.op == Op::MaxAll ? "max" : ir::opName(r.op)) + "_in", &pre);
+            passes::extractToTemp(p, r.args[0],
+                                  std::string(r.op == Op::MaxAll ? "max" : ir::opName(r.op)) + "_in", &pre);
             changed = true;
           }
           if (rooted && p.node(r.args[1]).op != Op::Ref && p.node(r.args[1]).op != Op::Literal) {
@@ -146,12 +145,10 @@ void normalize(Program& p, Annotations& notes, std::vector<std::string>* origin)
     r.hookEnd = r.hookBegin + len;
   }
   for (passes::OverlapPair& o : notes.overlaps) {
-    o.producer = o.producer >= 0 && static_cast<size_t>(o.producer) < n0
-                     ? remap[static_cast<size_t>(o.producer)]
-                     : -1;
-    o.consumer = o.consumer >= 0 && static_cast<size_t>(o.consumer) < n0
-                     ? remap[static_cast<size_t>(o.consumer)]
-                     : -1;
+    o.producer =
+        o.producer >= 0 && static_cast<size_t>(o.producer) < n0 ? remap[static_cast<size_t>(o.producer)] : -1;
+    o.consumer =
+        o.consumer >= 0 && static_cast<size_t>(o.consumer) < n0 ? remap[static_cast<size_t>(o.consumer)] : -1;
   }
 }
 
@@ -188,8 +185,7 @@ bool lower(const Program& checked, const std::vector<std::string>& pipeline, Sch
     }
     passes::PassStats stats;
     const bool changed = info->run(p, notes, &stats);
-    if (!verified(p, "internal error: pass '" + pass + "' produced an invalid program", error))
-      return false;
+    if (!verified(p, "internal error: pass '" + pass + "' produced an invalid program", error)) return false;
     if (dumps) {
       dumps->push_back("# after " + pass + (changed ? "" : " (no change)") +
                        (stats.counters.empty() ? "" : " [" + stats.str() + "]") + "\n" +
@@ -234,9 +230,8 @@ bool lower(const Program& checked, const std::vector<std::string>& pipeline, Sch
           gathered += (gathered.empty() ? "" : ", ") + name(p, hs.var);
         }
       }
-      f.why = "fuse: reduce_scatter(" + std::string(ir::redOpName(f.redop)) + ", " +
-              name(p, f.input) + ") with " + std::to_string(f.stmts.size()) +
-              " statement(s) in its reduced hook" +
+      f.why = "fuse: reduce_scatter(" + std::string(ir::redOpName(f.redop)) + ", " + name(p, f.input) +
+              ") with " + std::to_string(f.stmts.size()) + " statement(s) in its reduced hook" +
               (gathered.empty() ? ", nothing gathered" : ", then all_gather of " + gathered);
       for (int32_t h = r.rsStmt; h < r.hookEnd; ++h) stmtStep[static_cast<size_t>(h)] = stepIdx;
       s.steps.push_back(std::move(f));
@@ -253,11 +248,13 @@ bool lower(const Program& checked, const std::vector<std::string>& pipeline, Sch
       c.stmts = {si};
       if (root.op == Op::Broadcast || root.op == Op::Reduce) {
         const Node& rt = p.node(root.args[1]);
-        if (rt.op == Op::Ref) c.root = rt.var;
-        else c.rootValue = static_cast<int64_t>(rt.value);
+        if (rt.op == Op::Ref)
+          c.root = rt.var;
+        else
+          c.rootValue = static_cast<int64_t>(rt.value);
       }
-      std::string why = std::string(ir::opName(root.op)) + " of " + name(p, c.input) + " into " +
-                        name(p, c.output);
+      std::string why =
+          std::string(ir::opName(root.op)) + " of " + name(p, c.input) + " into " + name(p, c.output);
       if (root.op == Op::ReduceScatter)
         why += fuseRan ? ": not fused (no hook-eligible work on its slice follows)"
                        : ": not fused (fuse not in the schedule)";
@@ -310,8 +307,7 @@ bool lower(const Program& checked, const std::vector<std::string>& pipeline, Sch
       w.why = var.isScalar() ? "scalar statements, once"
               : ext == Extent::Slice
                   ? "pointwise on this rank's slice (sliced values)"
-                  : std::string("pointwise on all elements (") + ir::layoutName(var.layout) +
-                        " values)";
+                  : std::string("pointwise on all elements (") + ir::layoutName(var.layout) + " values)";
       w.why += note(i);
       s.steps.push_back(std::move(w));
       stmtStep[i] = stepIdx;
@@ -330,8 +326,8 @@ bool lower(const Program& checked, const std::vector<std::string>& pipeline, Sch
         (c.kind != StepKind::Collective && c.kind != StepKind::Fused))
       continue;
     c.overlapWith = ps;
-    c.why += "; overlap: may consume " + name(p, o.var) + " chunks as step " +
-             std::to_string(ps) + " produces them";
+    c.why += "; overlap: may consume " + name(p, o.var) + " chunks as step " + std::to_string(ps) +
+             " produces them";
   }
 
   // Buffers.

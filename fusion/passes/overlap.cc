@@ -42,8 +42,8 @@ bool runOverlap(ir::Program& p, Annotations& notes, PassStats* stats) {
   }
   bool changed = before.size() != notes.overlaps.size();
   for (size_t i = 0; !changed && i < before.size(); ++i)
-    changed = before[i].producer != notes.overlaps[i].producer ||
-              before[i].consumer != notes.overlaps[i].consumer;
+    changed =
+        before[i].producer != notes.overlaps[i].producer || before[i].consumer != notes.overlaps[i].consumer;
   return changed;
 }
 

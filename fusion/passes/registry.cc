@@ -30,7 +30,8 @@ std::string PassStats::str() const {
 
 const std::vector<PassInfo>& passTable() {
   static const std::vector<PassInfo> kPasses = {
-      {"split", "allreduce(op, x) -> all_gather(reduce_scatter(op, x)) on tensors (avg stays avg)",
+      {"split",
+       "allreduce(op, x) -> all_gather(reduce_scatter(op, x)) on tensors (avg stays avg)",
        "none",
        {{"split", "allreduces split into reduce_scatter + all_gather"}},
        runSplit},
@@ -138,8 +139,8 @@ std::string printAnnotated(const ir::Program& p, const Annotations& notes) {
     }
   }
   for (const OverlapPair& o : notes.overlaps) {
-    addNote(o.consumer, "overlap: consumes " + p.vars[static_cast<size_t>(o.var)].name +
-                            " as statement " + std::to_string(o.producer) + " produces it");
+    addNote(o.consumer, "overlap: consumes " + p.vars[static_cast<size_t>(o.var)].name + " as statement " +
+                            std::to_string(o.producer) + " produces it");
   }
   std::string out;
   for (size_t i = 0; i < lines.size(); ++i) {

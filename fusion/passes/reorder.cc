@@ -130,8 +130,7 @@ bool runReorder(ir::Program& p, Annotations&, PassStats* stats) {
     for (size_t s = 0; s < p.stmts.size(); ++s) {
       const ir::Stmt st = p.stmts[s];
       const ir::Var& v = p.vars[static_cast<size_t>(st.var)];
-      if (v.kind != ir::VarKind::Temp || v.isScalar() || p.node(st.value).op != Op::AllGather)
-        continue;
+      if (v.kind != ir::VarKind::Temp || v.isScalar() || p.node(st.value).op != Op::AllGather) continue;
       ir::Program trial = p;
       trial.vars[static_cast<size_t>(st.var)].layout = Layout::Sliced;
       PassStats scratch;

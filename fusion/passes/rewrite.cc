@@ -17,8 +17,7 @@ namespace {
 
 class Copier {
  public:
-  Copier(std::vector<Node> src, Rebuild& ctx, const VisitFn& fn)
-      : src_(std::move(src)), ctx_(ctx), fn_(fn) {}
+  Copier(std::vector<Node> src, Rebuild& ctx, const VisitFn& fn) : src_(std::move(src)), ctx_(ctx), fn_(fn) {}
 
   NodeId copy(NodeId old, bool root) {
     auto it = memo_.find(old);
@@ -136,8 +135,7 @@ std::vector<NodeId> stmtNodes(const Program& p, int stmt) {
   return out;
 }
 
-bool stmtContains(const Program& p, int stmt, const std::function<bool(const Node&)>& pred,
-                  bool withRoot) {
+bool stmtContains(const Program& p, int stmt, const std::function<bool(const Node&)>& pred, bool withRoot) {
   const NodeId root = p.stmts[static_cast<size_t>(stmt)].value;
   for (NodeId id : stmtNodes(p, stmt))
     if ((withRoot || id != root) && pred(p.node(id))) return true;

@@ -37,13 +37,12 @@ void rebuild(ir::Program& p, const VisitFn& fn = {});
 // `hint_K` when taken. Returns its index.
 int32_t addTemp(ir::Program& p, const ir::Node& like, std::string_view hint);
 ir::NodeId addRef(ir::Program& p, int32_t var, ir::Loc loc);  // a Ref typed from the var
-ir::NodeId clone(ir::Program& p, ir::NodeId id);  // deep copy of a subtree (appended)
+ir::NodeId clone(ir::Program& p, ir::NodeId id);              // deep copy of a subtree (appended)
 
 // Moves the subtree at node `id` (owned by some statement) into a new statement
 // `tmp = <clone of subtree>` appended to *pre, and turns node `id` into Ref(tmp) in place.
 // The arena is out of order afterwards; call rebuild() once the statements are in place.
-int32_t extractToTemp(ir::Program& p, ir::NodeId id, std::string_view hint,
-                      std::vector<ir::Stmt>* pre);
+int32_t extractToTemp(ir::Program& p, ir::NodeId id, std::string_view hint, std::vector<ir::Stmt>* pre);
 
 // Every node of the statement's tree, each once, in post-order (operands first).
 std::vector<ir::NodeId> stmtNodes(const ir::Program& p, int stmt);

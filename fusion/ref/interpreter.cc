@@ -24,12 +24,11 @@ class Interp {
     n_ = in_.nranks;
     if (n_ <= 0) return fail("nranks must be positive");
     if (static_cast<int>(in_.tensors.size()) != n_ && !in_.tensors.empty())
-      return fail("inputs.tensors has " + std::to_string(in_.tensors.size()) +
-                  " ranks, nranks is " + std::to_string(n_));
+      return fail("inputs.tensors has " + std::to_string(in_.tensors.size()) + " ranks, nranks is " +
+                  std::to_string(n_));
     for (const std::string& s : p_.symbols) {
       auto it = in_.symbols.find(s);
-      if (it == in_.symbols.end() || it->second < 0)
-        return fail("shape symbol " + s + " is not bound");
+      if (it == in_.symbols.end() || it->second < 0) return fail("shape symbol " + s + " is not bound");
       if (it->second > (int64_t{1} << 30))  // a reference run on tiny inputs; no overflow
         return fail("shape symbol " + s + " is too large for the reference interpreter");
     }
@@ -46,8 +45,10 @@ class Interp {
       if (v.kind == VarKind::Temp || v.kind == VarKind::Scalar) continue;
       for (int r = 0; r < n_; ++r) {
         const Vec& d = vars_[i][static_cast<size_t>(r)];
-        if (v.isScalar()) out->scalars[static_cast<size_t>(r)][v.name] = d.empty() ? 0 : d[0];
-        else out->tensors[static_cast<size_t>(r)][v.name] = d;
+        if (v.isScalar())
+          out->scalars[static_cast<size_t>(r)][v.name] = d.empty() ? 0 : d[0];
+        else
+          out->tensors[static_cast<size_t>(r)][v.name] = d;
       }
     }
     return true;
@@ -60,8 +61,7 @@ class Interp {
   }
   int64_t total(const Shape& s) const {
     int64_t t = 1;
-    for (const Dim& d : s)
-      t *= d.sym >= 0 ? in_.symbols.at(p_.symbols[static_cast<size_t>(d.sym)]) : d.size;
+    for (const Dim& d : s) t *= d.sym >= 0 ? in_.symbols.at(p_.symbols[static_cast<size_t>(d.sym)]) : d.size;
     return t;
   }
   // Storage length and first global index of a value of (shape, layout) on rank r.
@@ -140,8 +140,7 @@ class Interp {
         continue;
       }
       d.resize(static_cast<size_t>(length(v.shape, v.layout, r)));
-      for (size_t k = 0; k < d.size(); ++k)
-        d[k] = roundTo(v.dtype, val.isScalar() ? src[0] : src[k]);
+      for (size_t k = 0; k < d.size(); ++k) d[k] = roundTo(v.dtype, val.isScalar() ? src[0] : src[k]);
     }
     for (NodeId id : ids) vals_[static_cast<size_t>(id)].clear();
     return true;
@@ -152,10 +151,18 @@ class Interp {
     for (size_t i = 1; i < xs.size(); ++i) {
       switch (op) {
         case RedOp::Sum:
-        case RedOp::Avg: acc += xs[i]; break;
-        case RedOp::Prod: acc *= xs[i]; break;
-        case RedOp::Min: acc = std::fmin(acc, xs[i]); break;
-        case RedOp::Max: acc = std::fmax(acc, xs[i]); break;
+        case RedOp::Avg:
+          acc += xs[i];
+          break;
+        case RedOp::Prod:
+          acc *= xs[i];
+          break;
+        case RedOp::Min:
+          acc = std::fmin(acc, xs[i]);
+          break;
+        case RedOp::Max:
+          acc = std::fmax(acc, xs[i]);
+          break;
       }
     }
     return op == RedOp::Avg ? acc / n_ : acc;
@@ -175,8 +182,7 @@ class Interp {
   bool rootOf(NodeId id, int* root) {
     const double v = vals_[static_cast<size_t>(id)][0][0];
     if (!(v >= 0 && v < n_) || v != std::trunc(v))
-      return fail("root " + std::to_string(v) + " is not a rank in [0, " + std::to_string(n_) +
-                  ")");
+      return fail("root " + std::to_string(v) + " is not a rank in [0, " + std::to_string(n_) + ")");
     *root = static_cast<int>(v);
     return true;
   }
@@ -190,7 +196,9 @@ class Interp {
     };
     const int64_t all = n.isScalar() ? 1 : total(n.shape);
     switch (n.op) {
-      case Op::Ref: out = vars_[static_cast<size_t>(n.var)]; return true;
+      case Op::Ref:
+        out = vars_[static_cast<size_t>(n.var)];
+        return true;
       case Op::AllReduce: {
         Vec v = acrossRanks(n.redop, arg(0));
         for (Vec& o : out) o = v;
@@ -230,15 +238,22 @@ class Interp {
           out[static_cast<size_t>(r)].assign(x.begin() + s.begin, x.begin() + s.end);
         }
         return true;
-      case Op::Norm: case Op::Sum: case Op::MaxAll: case Op::AnyNonfinite: {
+      case Op::Norm:
+      case Op::Sum:
+      case Op::MaxAll:
+      case Op::AnyNonfinite: {
         Vec part(static_cast<size_t>(n_));
         for (int r = 0; r < n_; ++r) {
           double acc = n.op == Op::MaxAll ? -INFINITY : 0;
           for (double x : arg(0)[static_cast<size_t>(r)]) {
-            if (n.op == Op::Norm) acc += x * x;
-            else if (n.op == Op::Sum) acc += x;
-            else if (n.op == Op::MaxAll) acc = std::fmax(acc, x);
-            else acc = acc != 0 || !std::isfinite(x) ? 1 : 0;
+            if (n.op == Op::Norm)
+              acc += x * x;
+            else if (n.op == Op::Sum)
+              acc += x;
+            else if (n.op == Op::MaxAll)
+              acc = std::fmax(acc, x);
+            else
+              acc = acc != 0 || !std::isfinite(x) ? 1 : 0;
           }
           part[static_cast<size_t>(r)] = acc;
         }
@@ -252,7 +267,8 @@ class Interp {
         }
         return true;
       }
-      default: break;
+      default:
+        break;
     }
     // Pointwise (and leaves): element k of this rank's storage is global element off + k.
     const int k = opArity(n.op);
@@ -278,43 +294,70 @@ class Interp {
   double pointwise(const Node& n, const double* a, int64_t g, int r) const {
     const bool integer = isInteger(n.dtype);
     switch (n.op) {
-      case Op::Literal: return n.value;
-      case Op::NRanks: return n_;
-      case Op::Rank: return r;
-      case Op::Neg: return -a[0];
-      case Op::Not: return a[0] == 0 ? 1 : 0;
-      case Op::Sqrt: return std::sqrt(a[0]);
-      case Op::Rsqrt: return 1 / std::sqrt(a[0]);
-      case Op::Exp: return std::exp(a[0]);
-      case Op::Log: return std::log(a[0]);
-      case Op::Abs: return std::fabs(a[0]);
-      case Op::IsFinite: return std::isfinite(a[0]) ? 1 : 0;
-      case Op::Cast: return roundTo(n.dtype, a[0]);
-      case Op::Add: return a[0] + a[1];
-      case Op::Sub: return a[0] - a[1];
-      case Op::Mul: return a[0] * a[1];
+      case Op::Literal:
+        return n.value;
+      case Op::NRanks:
+        return n_;
+      case Op::Rank:
+        return r;
+      case Op::Neg:
+        return -a[0];
+      case Op::Not:
+        return a[0] == 0 ? 1 : 0;
+      case Op::Sqrt:
+        return std::sqrt(a[0]);
+      case Op::Rsqrt:
+        return 1 / std::sqrt(a[0]);
+      case Op::Exp:
+        return std::exp(a[0]);
+      case Op::Log:
+        return std::log(a[0]);
+      case Op::Abs:
+        return std::fabs(a[0]);
+      case Op::IsFinite:
+        return std::isfinite(a[0]) ? 1 : 0;
+      case Op::Cast:
+        return roundTo(n.dtype, a[0]);
+      case Op::Add:
+        return a[0] + a[1];
+      case Op::Sub:
+        return a[0] - a[1];
+      case Op::Mul:
+        return a[0] * a[1];
       case Op::Div:
         if (integer) return a[1] == 0 ? 0 : std::trunc(a[0] / a[1]);
         return a[0] / a[1];
-      case Op::Pow: return std::pow(a[0], a[1]);
-      case Op::Min: return std::fmin(a[0], a[1]);
-      case Op::Max: return std::fmax(a[0], a[1]);
-      case Op::Lt: return a[0] < a[1];
-      case Op::Le: return a[0] <= a[1];
-      case Op::Gt: return a[0] > a[1];
-      case Op::Ge: return a[0] >= a[1];
-      case Op::Eq: return a[0] == a[1];
-      case Op::Ne: return a[0] != a[1];
-      case Op::And: return a[0] != 0 && a[1] != 0;
-      case Op::Or: return a[0] != 0 || a[1] != 0;
-      case Op::Select: return a[0] != 0 ? a[1] : a[2];
+      case Op::Pow:
+        return std::pow(a[0], a[1]);
+      case Op::Min:
+        return std::fmin(a[0], a[1]);
+      case Op::Max:
+        return std::fmax(a[0], a[1]);
+      case Op::Lt:
+        return a[0] < a[1];
+      case Op::Le:
+        return a[0] <= a[1];
+      case Op::Gt:
+        return a[0] > a[1];
+      case Op::Ge:
+        return a[0] >= a[1];
+      case Op::Eq:
+        return a[0] == a[1];
+      case Op::Ne:
+        return a[0] != a[1];
+      case Op::And:
+        return a[0] != 0 && a[1] != 0;
+      case Op::Or:
+        return a[0] != 0 || a[1] != 0;
+      case Op::Select:
+        return a[0] != 0 ? a[1] : a[2];
       case Op::Dropout: {
         const double s = roundTo(DType::I64, a[2]);
-        return dropoutApply(a[0], a[1],
-                            static_cast<unsigned long long>(static_cast<long long>(s)),
+        return dropoutApply(a[0], a[1], static_cast<unsigned long long>(static_cast<long long>(s)),
                             static_cast<unsigned long long>(g));
       }
-      default: return 0;  // collectives and reductions are handled in eval()
+      default:
+        return 0;  // collectives and reductions are handled in eval()
     }
   }
 

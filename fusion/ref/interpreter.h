@@ -26,8 +26,8 @@ struct Inputs {
 };
 
 struct Outputs {
-  std::vector<TensorMap> tensors;                       // per rank, every declared tensor
-  std::vector<std::map<std::string, double>> scalars;   // per rank, every scalar result
+  std::vector<TensorMap> tensors;                      // per rank, every declared tensor
+  std::vector<std::map<std::string, double>> scalars;  // per rank, every scalar result
 };
 
 // Runs `p` (a checked program: check::verify holds). Returns false with *error set on bad

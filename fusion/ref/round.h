@@ -27,9 +27,12 @@ inline double roundToBinary(double x, int p, int emin, int emax) {
 
 inline double roundTo(DType t, double x) {
   switch (t) {
-    case DType::F32: return roundToBinary(x, 24, -126, 127);
-    case DType::F16: return roundToBinary(x, 11, -14, 15);
-    case DType::BF16: return roundToBinary(x, 8, -126, 127);
+    case DType::F32:
+      return roundToBinary(x, 24, -126, 127);
+    case DType::F16:
+      return roundToBinary(x, 11, -14, 15);
+    case DType::BF16:
+      return roundToBinary(x, 8, -126, 127);
     case DType::I32:
     case DType::I64: {
       if (std::isnan(x)) return 0;
@@ -37,8 +40,10 @@ inline double roundTo(DType t, double x) {
       const double hi = t == DType::I32 ? 2147483647.0 : 9223372036854775807.0;
       return std::trunc(x < lo ? lo : x > hi ? hi : x);
     }
-    case DType::Bool: return x != 0 ? 1 : 0;
-    default: return x;  // F64, Untyped
+    case DType::Bool:
+      return x != 0 ? 1 : 0;
+    default:
+      return x;  // F64, Untyped
   }
 }
 

@@ -82,7 +82,7 @@ TEST(ProgramCreate, CheckErrorLogHasNameLineCol) {
       "  in    grad    : f32[N] local\n"
       "  inout weights : f32[N] replicated\n"
       "  scalar lr : f32\n"
-      "  weights = grad * lr\n"       // line 5: a local value stored into a replicated tensor
+      "  weights = grad * lr\n"        // line 5: a local value stored into a replicated tensor
       "  weights = weights + true\n";  // line 6: bool + f32
   fcclProgram_t p = nullptr;
   EXPECT_EQ(fcclProgramCreate(&p, src, "layout.fccl"), fcclInvalidArgument);
@@ -92,12 +92,14 @@ TEST(ProgramCreate, CheckErrorLogHasNameLineCol) {
   std::string bad;
   EXPECT_TRUE(wellFormedLog(log, "layout.fccl", &bad)) << "line: " << bad << "\nlog:\n" << log;
   EXPECT_TRUE(contains(log, "layout.fccl:5:")) << log;
-  EXPECT_TRUE(contains(std::string(fcclGetLastError(nullptr)), "layout.fccl:5:")) << fcclGetLastError(nullptr);
+  EXPECT_TRUE(contains(std::string(fcclGetLastError(nullptr)), "layout.fccl:5:"))
+      << fcclGetLastError(nullptr);
   fcclProgramDestroy(p);
 
   // No name: "<string>".
   p = nullptr;
-  EXPECT_EQ(fcclProgramCreate(&p, "program x\n  in a : f32[N] local\n  a = b\n", nullptr), fcclInvalidArgument);
+  EXPECT_EQ(fcclProgramCreate(&p, "program x\n  in a : f32[N] local\n  a = b\n", nullptr),
+            fcclInvalidArgument);
   ASSERT_NE(p, nullptr);
   ASSERT_EQ(fcclProgramGetLog(p, &log), fcclSuccess);
   EXPECT_TRUE(wellFormedLog(log, "<string>", &bad)) << "line: " << bad << "\nlog:\n" << log;
@@ -178,7 +180,9 @@ struct ErrBuffers {
     result.assign(N, -999.0f);
   }
   std::vector<fcclTensorBinding_t> bindings() {
-    return {{"grad", grad.data(), N}, {"weights", weights.data(), N}, {"moment", moment.data(), N},
+    return {{"grad", grad.data(), N},
+            {"weights", weights.data(), N},
+            {"moment", moment.data(), N},
             {"result", result.data(), N}};
   }
   void snapshot() {
@@ -218,70 +222,82 @@ void runLaunchErrors(fcclComm_t comm, int rank, int /*nranks*/) {
   RCHECK_FCCL(fcclProgramCompile(prog, comm, nullptr), comm);
 
   const std::vector<LaunchCase> cases = {
-      {"missing tensor binding", {"moment"},
+      {"missing tensor binding",
+       {"moment"},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          t.erase(t.begin() + 2);
          return fcclProgramLaunch(p, t.data(), int(t.size()), scal, 2, e.results, c, nullptr);
        }},
-      {"missing scalar binding", {"steps"},
+      {"missing scalar binding",
+       {"steps"},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          return fcclProgramLaunch(p, t.data(), int(t.size()), scal, 1, e.results, c, nullptr);
        }},
-      {"unknown tensor name", {"weigths"},
+      {"unknown tensor name",
+       {"weigths"},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          t[1].name = "weigths";
          return fcclProgramLaunch(p, t.data(), int(t.size()), scal, 2, e.results, c, nullptr);
        }},
-      {"unknown scalar name", {"learning_rate"},
+      {"unknown scalar name",
+       {"learning_rate"},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          fcclScalarBinding_t s[2] = {{"learning_rate", 0.5}, {"steps", 2}};
          return fcclProgramLaunch(p, t.data(), int(t.size()), s, 2, e.results, c, nullptr);
        }},
-      {"wrong count", {"result", "1000", "1001"},
+      {"wrong count",
+       {"result", "1000", "1001"},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          t[3].count = N + 1;
          return fcclProgramLaunch(p, t.data(), int(t.size()), scal, 2, e.results, c, nullptr);
        }},
-      {"tensor bound twice", {"weights"},
+      {"tensor bound twice",
+       {"weights"},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          t.push_back(t[1]);
          return fcclProgramLaunch(p, t.data(), int(t.size()), scal, 2, e.results, c, nullptr);
        }},
-      {"scalar bound twice", {"lr"},
+      {"scalar bound twice",
+       {"lr"},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          fcclScalarBinding_t s[3] = {{"lr", 0.5}, {"steps", 2}, {"lr", 0.25}};
          return fcclProgramLaunch(p, t.data(), int(t.size()), s, 3, e.results, c, nullptr);
        }},
-      {"NULL data with count > 0", {"weights", "null"},
+      {"NULL data with count > 0",
+       {"weights", "null"},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          t[1].data = nullptr;
          return fcclProgramLaunch(p, t.data(), int(t.size()), scal, 2, e.results, c, nullptr);
        }},
-      {"non-integer value for an i32 scalar", {"steps", "2.5"},
+      {"non-integer value for an i32 scalar",
+       {"steps", "2.5"},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          fcclScalarBinding_t s[2] = {{"lr", 0.5}, {"steps", 2.5}};
          return fcclProgramLaunch(p, t.data(), int(t.size()), s, 2, e.results, c, nullptr);
        }},
-      {"non-NULL stream", {"stream"},
+      {"non-NULL stream",
+       {"stream"},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          return fcclProgramLaunch(p, t.data(), int(t.size()), scal, 2, e.results, c,
                                   reinterpret_cast<fcclStream_t>(0x10));
        }},
-      {"tensors NULL with ntensors > 0", {},
+      {"tensors NULL with ntensors > 0",
+       {},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          return fcclProgramLaunch(p, nullptr, 4, scal, 2, e.results, c, nullptr);
        }},
-      {"NULL tensor name", {},
+      {"NULL tensor name",
+       {},
        [&](fcclProgram_t p, fcclComm_t c, ErrBuffers& e) {
          auto t = e.bindings();
          t[0].name = nullptr;
@@ -310,7 +326,8 @@ void runLaunchErrors(fcclComm_t comm, int rank, int /*nranks*/) {
     b.snapshot();
     fcclResult_t r = fcclProgramLaunch(prog, t.data(), int(t.size()), scal, 2, b.results, other, nullptr);
     std::string last = fcclGetLastError(other);
-    RVERIFY(r == fcclInvalidUsage || r == fcclInvalidArgument, "other communicator -> %d: %s", int(r), last.c_str());
+    RVERIFY(r == fcclInvalidUsage || r == fcclInvalidArgument, "other communicator -> %d: %s", int(r),
+            last.c_str());
     RVERIFY(contains(lower(last), "communicator") && contains(last, "errs"),
             "other communicator: the error '%s' does not say so", last.c_str());
     RVERIFY(b.unchanged(), "other communicator: a buffer was written");

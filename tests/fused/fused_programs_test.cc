@@ -27,10 +27,14 @@ using fccltest::runRanks;
 
 namespace {
 
-const char* const kPrograms[] = {"sgd",          "adam",
-                                 "adamw",        "lamb",
-                                 "loss_scaling", "clip_global_norm",
-                                 "bias_dropout_residual", "mixed_precision",
+const char* const kPrograms[] = {"sgd",
+                                 "adam",
+                                 "adamw",
+                                 "lamb",
+                                 "loss_scaling",
+                                 "clip_global_norm",
+                                 "bias_dropout_residual",
+                                 "mixed_precision",
                                  "features"};
 const char* const kSchedules[] = {nullptr, "none", "split", "split,reorder", "split,reorder,fuse"};
 const int64_t kSizes[] = {1, 7, 1000, 65537};
@@ -73,13 +77,16 @@ double optimizerValue(uint64_t seed, const std::string& name, int rank, int64_t 
 Spec specFor(const std::string& prog, int64_t N, bool withInf, int nranks) {
   const uint64_t seed = 0x5eed0000u + uint64_t(N) * 31 + uint64_t(nranks);
   Spec s;
-  std::map<std::string, double> adamScalars = {{"lr", 1e-3}, {"beta1", 0.9}, {"beta2", 0.999},
-                                               {"eps", 1e-8}, {"step", 3}};
+  std::map<std::string, double> adamScalars = {
+      {"lr", 1e-3}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}, {"step", 3}};
   s.values = [seed](const std::string& name, int rank, int64_t g) {
     return optimizerValue(seed, name, rank, g);
   };
   if (prog == "sgd") {
-    s.scalars = {{"lr", 0.05}, {"momentum", 0.9}, {"dampening", 0.1}, {"weight_decay", 0.01},
+    s.scalars = {{"lr", 0.05},
+                 {"momentum", 0.9},
+                 {"dampening", 0.1},
+                 {"weight_decay", 0.01},
                  {"nesterov", double(N % 2)}};
     s.floors = {{"buf", 0.05}};
   } else if (prog == "adam") {
@@ -189,20 +196,24 @@ TEST_P(FusedPrograms, AllSchedulesAndSizesMatchReference) {
     }
   }
 
-  fccltest::RunResult rr = runRanks(prm.nranks, prm.mode, [&](fcclComm_t comm, int rank, int n) {
-    std::vector<std::string> failing, details;
-    for (const Case& c : cases) {
-      for (const char* sched : kSchedules) {
-        std::string what = strfCase(c, sched, n, prm.mode), d;
-        fccltest::noteProgress(what);
-        if (!runCaseOnRank(comm, rank, text, p, sched, c, what, rank == 0 || c.symbols.begin()->second == 7, &d)) {
-          failing.push_back(what);
-          details.push_back(d);
+  fccltest::RunResult rr = runRanks(
+      prm.nranks, prm.mode,
+      [&](fcclComm_t comm, int rank, int n) {
+        std::vector<std::string> failing, details;
+        for (const Case& c : cases) {
+          for (const char* sched : kSchedules) {
+            std::string what = strfCase(c, sched, n, prm.mode), d;
+            fccltest::noteProgress(what);
+            if (!runCaseOnRank(comm, rank, text, p, sched, c, what,
+                               rank == 0 || c.symbols.begin()->second == 7, &d)) {
+              failing.push_back(what);
+              details.push_back(d);
+            }
+          }
         }
-      }
-    }
-    recordCaseFailures(failing, details);
-  }, 100);
+        recordCaseFailures(failing, details);
+      },
+      100);
   EXPECT_TRUE(rr.ok) << rr.report;
 }
 

@@ -15,8 +15,7 @@ namespace fusedtest {
 using fccltest::recordFailure;
 using fccltest::strf;
 
-std::optional<ir::Program> parseCheck(const std::string& text, std::string* errors,
-                                      const std::string& name) {
+std::optional<ir::Program> parseCheck(const std::string& text, std::string* errors, const std::string& name) {
   ir::Diagnostics d(name);
   std::optional<ir::Program> p = ir::parse::parseProgram(text, d);
   if (p) p = ir::check::check(*p, d);
@@ -47,13 +46,20 @@ uint64_t splitmix(uint64_t x) {
 
 fcclDataType_t toFccl(ir::DType t) {
   switch (t) {
-    case ir::DType::F64: return fcclFloat64;
-    case ir::DType::F32: return fcclFloat32;
-    case ir::DType::F16: return fcclFloat16;
-    case ir::DType::BF16: return fcclBfloat16;
-    case ir::DType::I32: return fcclInt32;
-    case ir::DType::I64: return fcclInt64;
-    default: return fcclUint8;  // bool: one byte 0/1
+    case ir::DType::F64:
+      return fcclFloat64;
+    case ir::DType::F32:
+      return fcclFloat32;
+    case ir::DType::F16:
+      return fcclFloat16;
+    case ir::DType::BF16:
+      return fcclBfloat16;
+    case ir::DType::I32:
+      return fcclInt32;
+    case ir::DType::I64:
+      return fcclInt64;
+    default:
+      return fcclUint8;  // bool: one byte 0/1
   }
 }
 
@@ -126,8 +132,7 @@ uint64_t hashName(const std::string& s) {
   return h;
 }
 
-int64_t logicalCount(const ir::Program& p, const ir::Var& v,
-                     const std::map<std::string, int64_t>& symbols) {
+int64_t logicalCount(const ir::Program& p, const ir::Var& v, const std::map<std::string, int64_t>& symbols) {
   int64_t n = 1;
   for (const ir::Dim& d : v.shape) n *= d.sym >= 0 ? symbols.at(p.symbols[size_t(d.sym)]) : d.size;
   return n;
@@ -149,8 +154,8 @@ bool buildCase(const ir::Program& p, Case* c, const ValueFn& values, int steps, 
       ir::SliceRange range = storageRange(p, v, c->symbols, r, n);
       std::vector<double> d(size_t(range.size()));
       for (int64_t k = 0; k < range.size(); ++k)
-        d[size_t(k)] = ref::roundTo(v.dtype, values(v.name, v.layout == ir::Layout::Local ? r : 0,
-                                                    range.begin + k));
+        d[size_t(k)] =
+            ref::roundTo(v.dtype, values(v.name, v.layout == ir::Layout::Local ? r : 0, range.begin + k));
       c->inputs[size_t(r)][v.name] = std::move(d);
     }
   }
@@ -166,7 +171,8 @@ bool buildCase(const ir::Program& p, Case* c, const ValueFn& values, int steps, 
     if (!ref::run(p, in, &out, error)) return false;
     for (const ir::Var& v : p.vars) {
       if (v.kind != ir::VarKind::InOut) continue;
-      if (v.isScalar()) in.scalars[v.name] = out.scalars[0][v.name];
+      if (v.isScalar())
+        in.scalars[v.name] = out.scalars[0][v.name];
       else
         for (int r = 0; r < n; ++r) in.tensors[size_t(r)][v.name] = out.tensors[size_t(r)][v.name];
     }
@@ -232,8 +238,10 @@ bool runCaseOnRank(fcclComm_t comm, int rank, const std::string& text, const ir:
                    std::string* details) {
   bool ok = true;
   auto fail = [&](const std::string& m) {
-    if (details) *details += what + ": " + m + "\n";
-    else recordFailure(__FILE__, __LINE__, what + ": " + m);
+    if (details)
+      *details += what + ": " + m + "\n";
+    else
+      recordFailure(__FILE__, __LINE__, what + ": " + m);
     ok = false;
   };
   fcclProgram_t prog = nullptr;
@@ -352,15 +360,17 @@ bool runCaseOnRank(fcclComm_t comm, int rank, const std::string& text, const ir:
         double ours = loadElem(v.dtype, b.data(), k), tol = 0;
         if (!close(v.dtype, low, ours, wantv[k], M, F, &tol)) {
           if (bad < 3)
-            first += strf("\n    [%lld] ours=%s ref=%s |diff|=%.3g tol=%.3g", (long long)(b.range.begin + int64_t(k)),
-                          showVal(ours).c_str(), showVal(wantv[k]).c_str(), std::fabs(ours - wantv[k]), tol);
+            first += strf("\n    [%lld] ours=%s ref=%s |diff|=%.3g tol=%.3g",
+                          (long long)(b.range.begin + int64_t(k)), showVal(ours).c_str(),
+                          showVal(wantv[k]).c_str(), std::fabs(ours - wantv[k]), tol);
           ++bad;
         }
       }
       if (bad)
         fail(strf("%s tensor '%s' (%s, %s path, elements [%lld, %lld) of %zu): %zu differ from the reference",
-                  ir::varKindName(v.kind), v.name.c_str(), ir::typeString(p, v.dtype, v.shape, v.layout).c_str(),
-                  low ? "f32" : "f64", (long long)b.range.begin, (long long)b.range.end, b.count, bad) +
+                  ir::varKindName(v.kind), v.name.c_str(),
+                  ir::typeString(p, v.dtype, v.shape, v.layout).c_str(), low ? "f32" : "f64",
+                  (long long)b.range.begin, (long long)b.range.end, b.count, bad) +
              st + first);
     }
     for (size_t i = 0; i < resultVars.size(); ++i) {
@@ -383,7 +393,8 @@ bool runCaseOnRank(fcclComm_t comm, int rank, const std::string& text, const ir:
   return ok;
 }
 
-void recordCaseFailures(const std::vector<std::string>& failingCases, const std::vector<std::string>& details) {
+void recordCaseFailures(const std::vector<std::string>& failingCases,
+                        const std::vector<std::string>& details) {
   if (failingCases.empty()) return;
   // The harness keeps 10 messages of at most 2000 bytes per rank: the list of failing cases
   // first (in chunks), then as many detail blocks as fit.
@@ -399,7 +410,8 @@ void recordCaseFailures(const std::vector<std::string>& failingCases, const std:
   }
   recordFailure(__FILE__, __LINE__, chunk);
   ++used;
-  for (size_t i = 0; i < details.size() && used < 9; ++i, ++used) recordFailure(__FILE__, __LINE__, details[i]);
+  for (size_t i = 0; i < details.size() && used < 9; ++i, ++used)
+    recordFailure(__FILE__, __LINE__, details[i]);
 }
 
 }  // namespace fusedtest

@@ -31,8 +31,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <ostream>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -69,7 +69,7 @@ uint64_t hashName(const std::string& s);
 
 // Everything one case needs on every rank: inputs in storage form and the reference results.
 struct Case {
-  std::string label;                      // "sgd N=1000" - for failure messages
+  std::string label;  // "sgd N=1000" - for failure messages
   int nranks = 1;
   std::map<std::string, int64_t> symbols;  // N=..., T=...
   std::map<std::string, double> scalars;   // scalar inputs and inout scalars (step 1)
@@ -81,8 +81,7 @@ struct Case {
 };
 
 // Logical element count of a declared variable under `symbols`; storage range on `rank`.
-int64_t logicalCount(const ir::Program& p, const ir::Var& v,
-                     const std::map<std::string, int64_t>& symbols);
+int64_t logicalCount(const ir::Program& p, const ir::Var& v, const std::map<std::string, int64_t>& symbols);
 ir::SliceRange storageRange(const ir::Program& p, const ir::Var& v,
                             const std::map<std::string, int64_t>& symbols, int rank, int nranks);
 
@@ -106,11 +105,12 @@ double tolerance(ir::DType stored, bool lowPrec, double ref, double M, double F)
 // recorded for this rank (RVERIFY style) when details is null.
 // Returns false when something failed on this rank.
 bool runCaseOnRank(fcclComm_t comm, int rank, const std::string& text, const ir::Program& p,
-                   const char* schedule, const Case& c, const std::string& what,
-                   bool checkDumps = true, std::string* details = nullptr);
+                   const char* schedule, const Case& c, const std::string& what, bool checkDumps = true,
+                   std::string* details = nullptr);
 // Records, for this rank, the list of failing cases and then as many of their detail blocks
 // (runCaseOnRank's *details) as the harness keeps.
-void recordCaseFailures(const std::vector<std::string>& failingCases, const std::vector<std::string>& details);
+void recordCaseFailures(const std::vector<std::string>& failingCases,
+                        const std::vector<std::string>& details);
 
 // "default" for nullptr.
 inline const char* scheduleName(const char* s) { return s ? s : "default"; }

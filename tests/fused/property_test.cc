@@ -34,14 +34,25 @@ namespace {
 const char* const kSchedules[] = {nullptr, "none", "split", "split,reorder", "split,reorder,fuse"};
 const int64_t kSizes[] = {1, 2, 3, 7, 64, 1000, 4099};
 
-enum class Lay { R, S, L };
+enum class Lay {
+  R,
+  S,
+  L
+};
 const char* layName(Lay l) { return l == Lay::R ? "replicated" : l == Lay::S ? "sliced" : "local"; }
 
 struct GVar {
   std::string name;
   std::string dtype;  // "f32" | "f64"
   Lay lay = Lay::R;
-  enum Kind { In, InOut, Out, Temp, Scalar, IntScalar } kind = In;
+  enum Kind {
+    In,
+    InOut,
+    Out,
+    Temp,
+    Scalar,
+    IntScalar
+  } kind = In;
   bool tensor = true;
   bool readable = true;  // out: after its first write
   bool exact = true;     // an input value (never written)
@@ -86,8 +97,11 @@ class Gen {
     decl << "program p" << seed_ << "\n";
     for (const GVar& v : vars_) {
       if (v.kind == GVar::In || v.kind == GVar::InOut || v.kind == GVar::Out)
-        decl << "  " << (v.kind == GVar::In ? "in" : v.kind == GVar::InOut ? "inout" : "out") << " " << v.name
-             << " : " << v.dtype << shape_ << " " << layName(v.lay) << "\n";
+        decl << "  "
+             << (v.kind == GVar::In      ? "in"
+                 : v.kind == GVar::InOut ? "inout"
+                                         : "out")
+             << " " << v.name << " : " << v.dtype << shape_ << " " << layName(v.lay) << "\n";
     }
     if (scalarResult) decl << "  out r0 : " << resDt << " " << resLay << "\n";
     std::string sdecl;
@@ -124,7 +138,8 @@ class Gen {
           std::vector<int> cands;
           for (size_t i = 0; i < vars_.size(); ++i) {
             const GVar& v = vars_[i];
-            if (mustOut ? (v.kind == GVar::Out && !v.readable) : (v.kind == GVar::Out || v.kind == GVar::InOut))
+            if (mustOut ? (v.kind == GVar::Out && !v.readable)
+                        : (v.kind == GVar::Out || v.kind == GVar::InOut))
               cands.push_back(int(i));
           }
           if (cands.empty()) continue;
@@ -297,8 +312,8 @@ class Gen {
       case 3: {
         auto a = sub(la), b = sub(lb);
         if (!a || !b) return std::nullopt;
-        return Ex{"(" + a->t + " / (abs(" + b->t + ") + 1))", dt, combine(a->lay, b->lay), a->tensor || b->tensor,
-                  a->lit && b->lit};
+        return Ex{"(" + a->t + " / (abs(" + b->t + ") + 1))", dt, combine(a->lay, b->lay),
+                  a->tensor || b->tensor, a->lit && b->lit};
       }
       case 4: {
         auto a = sub(l);
@@ -313,8 +328,8 @@ class Gen {
       case 5: {
         auto a = sub(la), b = sub(lb);
         if (!a || !b) return std::nullopt;
-        return Ex{std::string(pick(2) ? "min(" : "max(") + a->t + ", " + b->t + ")", dt, combine(a->lay, b->lay),
-                  a->tensor || b->tensor, a->lit && b->lit};
+        return Ex{std::string(pick(2) ? "min(" : "max(") + a->t + ", " + b->t + ")", dt,
+                  combine(a->lay, b->lay), a->tensor || b->tensor, a->lit && b->lit};
       }
       case 6: {  // cast from the other float type
         std::string other = dt == "f32" ? "f64" : "f32";
@@ -331,20 +346,21 @@ class Gen {
         if (r != l) {  // make it exactly l: add a leaf of layout l
           auto x = leaf(l, dt);
           if (!x) return std::nullopt;
-          return Ex{"(select(" + c->t + ", " + a->t + ", " + b->t + ") + " + x->t + ")", dt, l,
-                    true};
+          return Ex{"(select(" + c->t + ", " + a->t + ", " + b->t + ") + " + x->t + ")", dt, l, true};
         }
-        return Ex{"select(" + c->t + ", " + a->t + ", " + b->t + ")", dt, r, c->tensor || a->tensor || b->tensor,
-                  a->lit && b->lit};
+        return Ex{"select(" + c->t + ", " + a->t + ", " + b->t + ")", dt, r,
+                  c->tensor || a->tensor || b->tensor, a->lit && b->lit};
       }
-      default: return collective(depth - 1, l, dt);
+      default:
+        return collective(depth - 1, l, dt);
     }
   }
 
   // "name = red(X)" with the result of layout l (R: X sliced or replicated; L: X local).
   std::string reductionStmt(const std::string& name, const std::string& dt, Lay l) {
     std::vector<Lay> xls;
-    if (l == Lay::L) xls.push_back(Lay::L);
+    if (l == Lay::L)
+      xls.push_back(Lay::L);
     else {
       if (has(Lay::R)) xls.push_back(Lay::R);
       if (can(Lay::S)) xls.push_back(Lay::S);
@@ -364,8 +380,10 @@ class Gen {
   std::string store(int vi) {
     GVar& v = vars_[size_t(vi)];
     Lay el = v.lay;
-    if (pick(3) == 0) el = Lay::R;  // replicated into anything: fill / implicit slice
-    else if (v.lay == Lay::R && pick(3) == 0 && can(Lay::S)) el = Lay::S;  // implicit all_gather
+    if (pick(3) == 0)
+      el = Lay::R;  // replicated into anything: fill / implicit slice
+    else if (v.lay == Lay::R && pick(3) == 0 && can(Lay::S))
+      el = Lay::S;  // implicit all_gather
     if (!can(el)) el = Lay::R;
     auto e = gen(2 + pick(2), el, v.dtype);
     if (!e) return "";
@@ -437,7 +455,8 @@ TEST(PropertyGenerator, CheckerAcceptsEveryGeneratedProgram) {
   // The generator covers what it claims: count features over the accepted programs.
   int coll = 0, sliced = 0, local = 0, sel = 0, red = 0, f64 = 0;
   for (const GenProgram& g : progs) {
-    coll += g.text.find("allreduce(") != std::string::npos || g.text.find("reduce_scatter(") != std::string::npos ||
+    coll += g.text.find("allreduce(") != std::string::npos ||
+            g.text.find("reduce_scatter(") != std::string::npos ||
             g.text.find("all_gather(") != std::string::npos;
     sliced += g.text.find("sliced") != std::string::npos;
     local += g.text.find("local") != std::string::npos;
@@ -445,8 +464,9 @@ TEST(PropertyGenerator, CheckerAcceptsEveryGeneratedProgram) {
     red += g.text.find("norm(") != std::string::npos || g.text.find("sum(abs") != std::string::npos;
     f64 += g.text.find("f64") != std::string::npos;
   }
-  std::cout << progs.size() << " programs: " << coll << " with a collective, " << sliced << " with sliced, " << local
-            << " with local, " << sel << " with select, " << red << " with a reduction, " << f64 << " with f64\n";
+  std::cout << progs.size() << " programs: " << coll << " with a collective, " << sliced << " with sliced, "
+            << local << " with local, " << sel << " with select, " << red << " with a reduction, " << f64
+            << " with f64\n";
   if (progs.size() >= 50) {
     EXPECT_GT(coll, int(progs.size()) / 5);
     EXPECT_GT(sel, int(progs.size()) / 10);
@@ -474,10 +494,14 @@ TEST_P(Property, EveryScheduleMatchesReference) {
     c.scalars = g.scalars;
     const uint64_t seed = g.seed;
     std::string err;
-    if (!buildCase(*g.checked, &c, [seed](const std::string& name, int rank, int64_t x) {
-          return -1 + 2 * unit(seed, hashName(name), uint64_t(rank), uint64_t(x));
-        }, 1, &err)) {
-      refErrors += "seed " + std::to_string(g.seed) + ": the reference rejects it: " + err + "\n" + g.text + "\n";
+    if (!buildCase(
+            *g.checked, &c,
+            [seed](const std::string& name, int rank, int64_t x) {
+              return -1 + 2 * unit(seed, hashName(name), uint64_t(rank), uint64_t(x));
+            },
+            1, &err)) {
+      refErrors +=
+          "seed " + std::to_string(g.seed) + ": the reference rejects it: " + err + "\n" + g.text + "\n";
       continue;
     }
     usable[i] = true;
@@ -486,33 +510,40 @@ TEST_P(Property, EveryScheduleMatchesReference) {
 
   // One flag per program (threads share memory): which ones failed anywhere.
   auto failed = std::make_shared<std::vector<std::atomic<int>>>(progs.size());
-  fccltest::RunResult rr = runRanks(nranks, Mode::Threads, [&, failed](fcclComm_t comm, int rank, int n) {
-    std::vector<std::string> failing, details;
-    for (size_t i = 0; i < progs.size(); ++i) {
-      if (!usable[i]) continue;
-      for (const char* sched : kSchedules) {
-        std::string what = cases[i].label + ", schedule " + scheduleName(sched) + ", " + std::to_string(n) +
-                           " ranks as threads", d;
-        fccltest::noteProgress(what);
-        if (!runCaseOnRank(comm, rank, progs[i].text, *progs[i].checked, sched, cases[i], what, false, &d)) {
-          (*failed)[i] = 1;
-          failing.push_back(what);
-          details.push_back(d);
+  fccltest::RunResult rr = runRanks(
+      nranks, Mode::Threads,
+      [&, failed](fcclComm_t comm, int rank, int n) {
+        std::vector<std::string> failing, details;
+        for (size_t i = 0; i < progs.size(); ++i) {
+          if (!usable[i]) continue;
+          for (const char* sched : kSchedules) {
+            std::string what = cases[i].label + ", schedule " + scheduleName(sched) + ", " +
+                               std::to_string(n) + " ranks as threads",
+                        d;
+            fccltest::noteProgress(what);
+            if (!runCaseOnRank(comm, rank, progs[i].text, *progs[i].checked, sched, cases[i], what, false,
+                               &d)) {
+              (*failed)[i] = 1;
+              failing.push_back(what);
+              details.push_back(d);
+            }
+          }
         }
-      }
-    }
-    recordCaseFailures(failing, details);
-  }, 100);
+        recordCaseFailures(failing, details);
+      },
+      100);
   EXPECT_TRUE(rr.ok) << rr.report;
   for (size_t i = 0; i < progs.size(); ++i)
     if ((*failed)[i])
-      ADD_FAILURE() << "mismatch on " << nranks << " ranks: program seed " << progs[i].seed << " N=" << progs[i].N
-                    << " (reproduce: FCCL_FUSED_PROPERTY_SEED=" << progs[i].seed
+      ADD_FAILURE() << "mismatch on " << nranks << " ranks: program seed " << progs[i].seed
+                    << " N=" << progs[i].N << " (reproduce: FCCL_FUSED_PROPERTY_SEED=" << progs[i].seed
                     << " FCCL_FUSED_PROPERTY_PROGRAMS=1)\n"
                     << progs[i].text;
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, Property, ::testing::Values(1, 2, 3, 4),
-                         [](const ::testing::TestParamInfo<int>& i) { return "n" + std::to_string(i.param); });
+                         [](const ::testing::TestParamInfo<int>& i) {
+                           return "n" + std::to_string(i.param);
+                         });
 
 }  // namespace

@@ -83,11 +83,20 @@ TEST(Checker, LayoutCombinations) {
     const char* expr;
     const char* want;  // layout name, or "" for an error
   } cases[] = {
-      {"R + R", "replicated"}, {"S + S", "sliced"},   {"S + R", "sliced"},
-      {"R * S", "sliced"},     {"L - R", "local"},    {"R / L", "local"},
-      {"L + L", "local"},      {"L + S", ""},         {"S + L", ""},
-      {"c * S", "sliced"},     {"f32(rank) * R", "local"}, {"f32(rank) * S", "sliced"},
-      {"select(S > R, S, c)", "sliced"}, {"select(L > 0, R, c)", "local"},
+      {"R + R", "replicated"},
+      {"S + S", "sliced"},
+      {"S + R", "sliced"},
+      {"R * S", "sliced"},
+      {"L - R", "local"},
+      {"R / L", "local"},
+      {"L + L", "local"},
+      {"L + S", ""},
+      {"S + L", ""},
+      {"c * S", "sliced"},
+      {"f32(rank) * R", "local"},
+      {"f32(rank) * S", "sliced"},
+      {"select(S > R, S, c)", "sliced"},
+      {"select(L > 0, R, c)", "local"},
       {"select(L > 0, S, R)", ""},
   };
   for (const Case& c : cases) {

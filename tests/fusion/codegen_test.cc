@@ -30,9 +30,10 @@ double compileBoth(const std::string& src, const std::string& name) {
     std::string ptx, log;
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(compileWithNvrtc(src, name, arch, &ptx, &log)) << name << " " << arch << ":\n"
-                                                               << log << "\n" << src;
-    worst = std::max(worst, std::chrono::duration<double, std::milli>(
-                                std::chrono::steady_clock::now() - t0).count());
+                                                               << log << "\n"
+                                                               << src;
+    worst = std::max(
+        worst, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     EXPECT_EQ(log, "") << name << " " << arch << " compiled with warnings";
     EXPECT_NE(ptx.find(".entry fccl_kernel_"), std::string::npos) << name << " " << arch;
   }
@@ -66,8 +67,9 @@ const std::map<std::string, std::vector<std::string>> kGolden = {
       "const long long m_off = a.base[2];", "const int step_0 = (int)a.scalar[8].i;",
       "extern \"C\" __global__ void fccl_kernel_adam_0(const FcclHookArgs a, const float* "
       "reduced, long long begin, long long end) {"}},
-    {"adamw", {"fccl_hook_adamw_0(const FcclHookArgs& a, const float* reduced",
-               "weight_decay_0 * w_0", "const float mhat_1 = m_1 / "}},
+    {"adamw",
+     {"fccl_hook_adamw_0(const FcclHookArgs& a, const float* reduced", "weight_decay_0 * w_0",
+      "const float mhat_1 = m_1 / "}},
     {"bias_dropout_residual",
      {"y_p[i] = fccl_dropout(rs_partial_0 + bias_0, (double)p_0, seed_0, i) + residual_0;",
       "const long long seed_0 = a.scalar[5].i;", "dropoutHash", "FCCL_DROPOUT_HD"}},
@@ -85,10 +87,12 @@ const std::map<std::string, std::vector<std::string>> kGolden = {
     {"mixed_precision",
      {"#include <cuda_fp16.h>", "const __half* reduced", "__half* const w16_p",
       "w16_p[i] = __float2half_rn(fccl_to_f16(master_1));"}},
-    {"sgd", {"const bool nesterov_0 = (a.scalar[7].i != 0);",
-             "const float d_1 = (nesterov_0 ? (gs_1 + momentum_0 * buf_1) : buf_1);"}},
-    {"features", {"fccl_ipow<int>(k_0, 2)", "fccl_div(big_0, 2LL)", "fccl_isfinite(a_0)",
-                  "1.0f / sqrtf(fabsf(t3_1) + 1.0f)", "z_p[i] = (double)reduce_x_0 + (double)allreduce_x_0;"}},
+    {"sgd",
+     {"const bool nesterov_0 = (a.scalar[7].i != 0);",
+      "const float d_1 = (nesterov_0 ? (gs_1 + momentum_0 * buf_1) : buf_1);"}},
+    {"features",
+     {"fccl_ipow<int>(k_0, 2)", "fccl_div(big_0, 2LL)", "fccl_isfinite(a_0)",
+      "1.0f / sqrtf(fabsf(t3_1) + 1.0f)", "z_p[i] = (double)reduce_x_0 + (double)allreduce_x_0;"}},
 };
 
 TEST(Codegen, StockProgramsEmitAndCompile) {
@@ -112,8 +116,7 @@ TEST(Codegen, StockProgramsEmitAndCompile) {
     }
     const double ms = compileBoth(src, p->name);
     total += ms;
-    std::printf("[   NVRTC  ] %-24s %7.1f ms per arch (slower of compute_80/90)\n",
-                p->name.c_str(), ms);
+    std::printf("[   NVRTC  ] %-24s %7.1f ms per arch (slower of compute_80/90)\n", p->name.c_str(), ms);
   }
   if (haveNvrtc()) {
     EXPECT_LT(total, 20000) << "NVRTC compiles are too slow for the suite";
@@ -142,14 +145,17 @@ TEST(Codegen, EveryPointwiseOpEveryType) {
   for (const char* t : {"f64", "f32", "f16", "bf16"}) {
     SCOPED_TRACE(t);
     const std::string T = t;
-    const std::string src = emitChecked(
-        "program ops_" + T + "\n  in x : " + T + "[N] sliced\n  in y : " + T +
-        "[N] replicated\n  out z : " + T + "[N] sliced\n  out b : bool[N] sliced\n"
-        "  scalar p : f32, seed : i64, k : i32, c : " + T + "\n"
-        "  t = -x + sqrt(abs(x)) * rsqrt(abs(y) + 1) - exp(x) / log(abs(y) + 2)\n"
-        "  u = x ^ y + x ^ k + min(x, y) + max(x, c) + select(isfinite(x), x, y)\n"
-        "  b = x < y && x <= y || x > y && !(x >= y) || (x == y) != (x != c)\n"
-        "  z = dropout(t + u, p, seed) + dropout(x, p, k) + c * 2 + 1 / c\n");
+    const std::string src =
+        emitChecked("program ops_" + T + "\n  in x : " + T + "[N] sliced\n  in y : " + T +
+                    "[N] replicated\n  out z : " + T +
+                    "[N] sliced\n  out b : bool[N] sliced\n"
+                    "  scalar p : f32, seed : i64, k : i32, c : " +
+                    T +
+                    "\n"
+                    "  t = -x + sqrt(abs(x)) * rsqrt(abs(y) + 1) - exp(x) / log(abs(y) + 2)\n"
+                    "  u = x ^ y + x ^ k + min(x, y) + max(x, c) + select(isfinite(x), x, y)\n"
+                    "  b = x < y && x <= y || x > y && !(x >= y) || (x == y) != (x != c)\n"
+                    "  z = dropout(t + u, p, seed) + dropout(x, p, k) + c * 2 + 1 / c\n");
     if (T == "f16") {
       EXPECT_NE(src.find("#include <cuda_fp16.h>"), std::string::npos);
     }
@@ -161,11 +167,14 @@ TEST(Codegen, EveryPointwiseOpEveryType) {
   for (const char* t : {"i32", "i64"}) {
     SCOPED_TRACE(t);
     const std::string T = t;
-    const std::string src = emitChecked(
-        "program iops_" + T + "\n  in x : " + T + "[N] local\n  in y : " + T + "[N] local\n"
-        "  out z : " + T + "[N] local\n  out b : bool[N] local\n"
-        "  z = -x + abs(y) * x / y - min(x, y) + max(x, 3) + x ^ y + select(x < y, x, y)\n"
-        "  b = x == y || x != y && !(x >= y)\n");
+    const std::string src =
+        emitChecked("program iops_" + T + "\n  in x : " + T + "[N] local\n  in y : " + T +
+                    "[N] local\n"
+                    "  out z : " +
+                    T +
+                    "[N] local\n  out b : bool[N] local\n"
+                    "  z = -x + abs(y) * x / y - min(x, y) + max(x, 3) + x ^ y + select(x < y, x, y)\n"
+                    "  b = x == y || x != y && !(x >= y)\n");
     EXPECT_NE(src.find("fccl_div("), std::string::npos);
     EXPECT_NE(src.find("fccl_ipow<"), std::string::npos);
     compileBoth(src, "iops_" + T);
@@ -185,11 +194,9 @@ TEST(Codegen, EveryCast) {
   }
   const std::string src = emitChecked(decl + body);
   for (const char* frag :
-       {"fccl_to_f16(x_f32_0)", "fccl_to_bf16(x_f16_0)", "fccl_to_f16(x_f64_0)",
-        "fccl_to_i32(x_f32_0)", "fccl_to_i32(x_i64_0)", "(long long)x_i32_0",
-        "fccl_to_bool(x_f64_0)", "(float)x_i64_0", "__bfloat162float(x_bf16_p[i])",
-        "y_f32_bf16_p[i] = __float2bfloat16_rn(fccl_to_bf16(x_f32_0));"})
-  {
+       {"fccl_to_f16(x_f32_0)", "fccl_to_bf16(x_f16_0)", "fccl_to_f16(x_f64_0)", "fccl_to_i32(x_f32_0)",
+        "fccl_to_i32(x_i64_0)", "(long long)x_i32_0", "fccl_to_bool(x_f64_0)", "(float)x_i64_0",
+        "__bfloat162float(x_bf16_p[i])", "y_f32_bf16_p[i] = __float2bfloat16_rn(fccl_to_bf16(x_f32_0));"}) {
     EXPECT_NE(src.find(frag), std::string::npos) << "missing: " << frag << "\n" << src;
   }
   compileBoth(src, "casts");
@@ -221,18 +228,21 @@ TEST(Codegen, PointwiseHookOfAStatementList) {
   const std::string src = emitCuda(*p, {1, 2, 3}, o, &err);
   ASSERT_FALSE(src.empty()) << err;
   EXPECT_NE(src.find("__device__ void fccl_hook_adam_update(const FcclHookArgs& a, long long "
-                     "begin, long long end) {"), std::string::npos) << src;
-  EXPECT_NE(src.find("const float* const gs_p = static_cast<const float*>(a.ptr[9]);"),
-            std::string::npos) << src;
+                     "begin, long long end) {"),
+            std::string::npos)
+      << src;
+  EXPECT_NE(src.find("const float* const gs_p = static_cast<const float*>(a.ptr[9]);"), std::string::npos)
+      << src;
   EXPECT_NE(src.find("const float gs_0 = gs_p[i];"), std::string::npos) << src;
   compileBoth(src, "adam_update");
 }
 
 // A lowered Fused step binds a temporary to the chunk (Step::reduced).
 TEST(Codegen, FusedChunkBoundToAVariable) {
-  auto p = compile("program f\n  in g : bf16[N] local\n  inout w : bf16[N] sliced\n"
-                   "  scalar lr : f32\n  r = reduce_scatter(sum, g)\n"
-                   "  w = w - bf16(lr) * r\n");
+  auto p = compile(
+      "program f\n  in g : bf16[N] local\n  inout w : bf16[N] sliced\n"
+      "  scalar lr : f32\n  r = reduce_scatter(sum, g)\n"
+      "  w = w - bf16(lr) * r\n");
   ASSERT_TRUE(p);
   EmitOptions o;
   o.kind = HookKind::FusedChunk;
@@ -241,16 +251,17 @@ TEST(Codegen, FusedChunkBoundToAVariable) {
   const std::string src = emitCuda(*p, {1}, o, &err);
   ASSERT_FALSE(src.empty()) << err;
   EXPECT_NE(src.find("const __nv_bfloat16* reduced"), std::string::npos) << src;
-  EXPECT_NE(src.find("const float r_0 = __bfloat162float(reduced[i - begin]);"),
-            std::string::npos) << src;
+  EXPECT_NE(src.find("const float r_0 = __bfloat162float(reduced[i - begin]);"), std::string::npos) << src;
   EXPECT_NE(src.find("w_p[i - w_off] = __float2bfloat16_rn(w_0 - fccl_to_bf16(lr_0) * r_0);"),
-            std::string::npos) << src;
+            std::string::npos)
+      << src;
   compileBoth(src, "f");
 }
 
 TEST(Codegen, BadRequestsAreErrors) {
-  auto p = compile("program e\n  in g : f32[N] local\n  out w : f32[N] replicated\n"
-                   "  w = allreduce(sum, g)\n");
+  auto p = compile(
+      "program e\n  in g : f32[N] local\n  out w : f32[N] replicated\n"
+      "  w = allreduce(sum, g)\n");
   ASSERT_TRUE(p);
   std::string err;
   EXPECT_EQ(emitCuda(*p, {7}, {}, &err), "");
@@ -271,15 +282,17 @@ TEST(Codegen, DropoutIsTheHostCode) {
   const std::string file = readFile(std::string(FCCL_FUSION_TEST_DIR) + "/../../fusion/ir/dropout.h");
   ASSERT_FALSE(file.empty());
   EXPECT_EQ(file, dropoutHeaderSource());
-  auto p = compile("program d\n  in x : f32[N] local\n  out y : f32[N] local\n"
-                   "  scalar p : f32, s : i64\n  y = dropout(x, p, s)\n");
+  auto p = compile(
+      "program d\n  in x : f32[N] local\n  out y : f32[N] local\n"
+      "  scalar p : f32, s : i64\n  y = dropout(x, p, s)\n");
   ASSERT_TRUE(p);
   const std::string prelude = cudaPrelude(*p);
   std::string body = file;
   body.erase(body.find("#pragma once\n"), 13);
   EXPECT_NE(prelude.find(body), std::string::npos);
   EXPECT_NE(prelude.find("fccl::ir::dropoutApply(x, p, (unsigned long long)seed, (unsigned long "
-                         "long)i)"), std::string::npos);
+                         "long)i)"),
+            std::string::npos);
   // Programs without dropout do not carry it.
   auto q = compile("program n\n  in x : f32[N] local\n  out y : f32[N] local\n  y = x\n");
   ASSERT_TRUE(q);
@@ -289,16 +302,14 @@ TEST(Codegen, DropoutIsTheHostCode) {
 TEST(Nvrtc, CacheHitOnSecondCompile) {
   if (!haveNvrtc()) GTEST_SKIP() << "built without NVRTC";
   nvrtcCacheClear();
-  const std::string src = emitChecked(readFile(std::string(FCCL_FUSION_TEST_DIR) +
-                                               "/programs/sgd.fccl"));
+  const std::string src = emitChecked(readFile(std::string(FCCL_FUSION_TEST_DIR) + "/programs/sgd.fccl"));
   std::string ptx1, ptx2, log;
   ASSERT_TRUE(compileWithNvrtc(src, "sgd", "compute_90", &ptx1, &log)) << log;
   EXPECT_EQ(nvrtcCacheStats().misses, 1u);
   EXPECT_EQ(nvrtcCacheStats().hits, 0u);
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(compileWithNvrtc(src, "sgd", "compute_90", &ptx2, &log)) << log;
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(nvrtcCacheStats().hits, 1u);
   EXPECT_EQ(ptx1, ptx2);
   EXPECT_LT(ms, 20.0) << "a cache hit should not compile";

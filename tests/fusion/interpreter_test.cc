@@ -16,8 +16,7 @@ using ref::Outputs;
 
 Program compileFile(const std::string& name) {
   std::string err;
-  auto p = test::compile(test::readFile(std::string(FCCL_FUSION_TEST_DIR) + "/programs/" + name),
-                         &err, name);
+  auto p = test::compile(test::readFile(std::string(FCCL_FUSION_TEST_DIR) + "/programs/" + name), &err, name);
   EXPECT_TRUE(p) << err;
   return p ? *p : Program{};
 }
@@ -63,8 +62,8 @@ TEST(Round, ElementTypes) {
   EXPECT_EQ(roundTo(DType::F32, 0.1), static_cast<double>(0.1f));
   EXPECT_EQ(roundTo(DType::F16, 1.0 / 3), 0.333251953125);
   EXPECT_EQ(roundTo(DType::F16, 65519.0), 65504.0);
-  EXPECT_TRUE(std::isinf(roundTo(DType::F16, 65520.0)));          // ties past max -> inf
-  EXPECT_EQ(roundTo(DType::F16, std::ldexp(1.0, -25)), 0.0);       // tie to even (0)
+  EXPECT_TRUE(std::isinf(roundTo(DType::F16, 65520.0)));      // ties past max -> inf
+  EXPECT_EQ(roundTo(DType::F16, std::ldexp(1.0, -25)), 0.0);  // tie to even (0)
   EXPECT_EQ(roundTo(DType::F16, std::ldexp(3.0, -25)), std::ldexp(1.0, -23));
   EXPECT_EQ(roundTo(DType::BF16, 1 + std::ldexp(1.0, -8)), 1.0);  // tie to even
   EXPECT_EQ(roundTo(DType::BF16, 1 + std::ldexp(3.0, -8)), 1 + std::ldexp(1.0, -6));
@@ -81,8 +80,7 @@ TEST(Interpreter, SgdExactOnThreeRanks) {
   Inputs in;
   in.nranks = 3;
   in.symbols = {{"N", 5}};
-  in.scalars = {{"lr", 0.5}, {"momentum", 0.5}, {"dampening", 0}, {"weight_decay", 0.5},
-                {"nesterov", 1}};
+  in.scalars = {{"lr", 0.5}, {"momentum", 0.5}, {"dampening", 0}, {"weight_decay", 0.5}, {"nesterov", 1}};
   in.tensors.resize(3);
   for (int r = 0; r < 3; ++r) {
     in.tensors[r]["g"] = std::vector<double>(5, r + 1);
@@ -286,8 +284,7 @@ TEST(Interpreter, InputErrors) {
   EXPECT_FALSE(ref::run(p, in, &out, &err));
   EXPECT_EQ(err, "shape symbol N is not bound");
   in.symbols = {{"N", 3}};
-  in.scalars = {{"lr", 1}, {"momentum", 0}, {"dampening", 0}, {"weight_decay", 0},
-                {"nesterov", 0}};
+  in.scalars = {{"lr", 1}, {"momentum", 0}, {"dampening", 0}, {"weight_decay", 0}, {"nesterov", 0}};
   in.tensors = {{{"g", {1, 2, 3}}, {"w", {1, 1, 1}}, {"buf", {0, 0}}},
                 {{"g", {1, 2}}, {"w", {1, 1, 2}}, {"buf", {0}}}};
   EXPECT_FALSE(ref::run(p, in, &out, &err));
@@ -295,8 +292,9 @@ TEST(Interpreter, InputErrors) {
   in.tensors[1]["g"] = {1, 2, 3};
   EXPECT_FALSE(ref::run(p, in, &out, &err));
   EXPECT_EQ(err, "replicated tensor 'w' differs between rank 0 and rank 1");
-  Program b = compileText("program b\n in x : f32[2] local\n out y : f32[2] replicated\n"
-                          " scalar root : i32\n y = broadcast(x, root)\n");
+  Program b = compileText(
+      "program b\n in x : f32[2] local\n out y : f32[2] replicated\n"
+      " scalar root : i32\n y = broadcast(x, root)\n");
   Inputs bi;
   bi.nranks = 2;
   bi.scalars = {{"root", 2}};

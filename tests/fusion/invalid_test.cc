@@ -27,8 +27,7 @@ TEST_P(Invalid, DiagnosticsMatchExpectations) {
     if (m[1].matched) {
       EXPECT_EQ(at, lineNo + std::stoi(m[2])) << path << ":" << lineNo << ": stale @offset";
     }
-    expected.push_back(path + ":" + std::string(m[3]) + ":" + std::string(m[4]) + ": " +
-                       std::string(m[5]));
+    expected.push_back(path + ":" + std::string(m[3]) + ":" + std::string(m[4]) + ": " + std::string(m[5]));
   }
   ASSERT_FALSE(expected.empty()) << path << " has no expect-error lines";
   std::string errors;

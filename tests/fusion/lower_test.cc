@@ -21,8 +21,7 @@ Program compileText(const std::string& src) {
   return p ? *p : Program{};
 }
 Program compileStock(const std::string& name) {
-  return compileText(
-      ir::test::readFile(std::string(FCCL_FUSION_TEST_DIR) + "/programs/" + name));
+  return compileText(ir::test::readFile(std::string(FCCL_FUSION_TEST_DIR) + "/programs/" + name));
 }
 
 // Every statement belongs to exactly one step, in program order (a Fused step also owns the
@@ -54,8 +53,7 @@ void expectWellFormed(const Schedule& s) {
   EXPECT_TRUE(ir::check::verify(p, d)) << d.str();
 }
 
-Schedule lowerOk(const Program& p, const std::string& sched,
-                 std::vector<std::string>* dumps = nullptr) {
+Schedule lowerOk(const Program& p, const std::string& sched, std::vector<std::string>* dumps = nullptr) {
   std::vector<std::string> names;
   std::string err;
   EXPECT_TRUE(passes::parsePipeline(sched, &names, &err)) << err;
@@ -114,8 +112,7 @@ TEST(Lower, AdamWithoutPassesIsAllreduceThenPointwise) {
   EXPECT_EQ(s.steps[2].stmts.size(), 3u);
   EXPECT_EQ(s.steps[3].op, ir::Op::AllGather);
   EXPECT_EQ(varName(s, s.steps[3].output), "w");
-  EXPECT_EQ(names(s, s.buffers),
-            (std::vector<std::string>{"gs", "allreduce_g", "all_gather_in"}));
+  EXPECT_EQ(names(s, s.buffers), (std::vector<std::string>{"gs", "allreduce_g", "all_gather_in"}));
   expectHas(printSchedule(s), "(split not in the schedule)");
 }
 
@@ -219,9 +216,10 @@ TEST(Lower, UnknownPassNameIsAnError) {
 TEST(Lower, UncheckedInputIsAnError) {
   std::string err;
   ir::Diagnostics d;
-  auto parsed = ir::parse::parseProgram("program p\n  in g : f32[N] local\n  out y : f32[N] "
-                                        "replicated\n  y = allreduce(sum, g)\n",
-                                        d);
+  auto parsed = ir::parse::parseProgram(
+      "program p\n  in g : f32[N] local\n  out y : f32[N] "
+      "replicated\n  y = allreduce(sum, g)\n",
+      d);
   ASSERT_TRUE(parsed);
   Schedule s;
   EXPECT_FALSE(lower(*parsed, {}, &s, nullptr, &err));
@@ -283,8 +281,8 @@ void expectSameMeaning(const Program& original, const Schedule& s, const std::st
         const auto& vb = b.tensors[static_cast<size_t>(r)].at(name);
         ASSERT_EQ(va.size(), vb.size()) << name;
         for (size_t i = 0; i < va.size(); ++i)
-          ASSERT_TRUE(close(va[i], vb[i])) << name << "[" << i << "] rank " << r << ": " << va[i]
-                                           << " vs " << vb[i];
+          ASSERT_TRUE(close(va[i], vb[i]))
+              << name << "[" << i << "] rank " << r << ": " << va[i] << " vs " << vb[i];
       }
       for (const auto& [name, x] : a.scalars[static_cast<size_t>(r)])
         ASSERT_TRUE(close(x, b.scalars[static_cast<size_t>(r)].at(name))) << name;

@@ -18,16 +18,14 @@ std::vector<Tok> kinds(const std::string& s, Diagnostics* d = nullptr) {
 }
 
 TEST(Lexer, TokensCommentsAndNewlines) {
-  EXPECT_EQ(kinds("a = b <= c # note\n"),
-            (std::vector<Tok>{Tok::Ident, Tok::Assign, Tok::Ident, Tok::Le, Tok::Ident,
-                              Tok::Newline, Tok::End}));
+  EXPECT_EQ(kinds("a = b <= c # note\n"), (std::vector<Tok>{Tok::Ident, Tok::Assign, Tok::Ident, Tok::Le,
+                                                            Tok::Ident, Tok::Newline, Tok::End}));
   // Newlines inside parentheses do not end the statement.
   EXPECT_EQ(kinds("x = (a\n + b)\n"),
-            (std::vector<Tok>{Tok::Ident, Tok::Assign, Tok::LParen, Tok::Ident, Tok::Plus,
-                              Tok::Ident, Tok::RParen, Tok::Newline, Tok::End}));
-  EXPECT_EQ(kinds("!= ! == && || ^"),
-            (std::vector<Tok>{Tok::NotEq, Tok::Bang, Tok::EqEq, Tok::AndAnd, Tok::OrOr,
-                              Tok::Caret, Tok::Newline, Tok::End}));
+            (std::vector<Tok>{Tok::Ident, Tok::Assign, Tok::LParen, Tok::Ident, Tok::Plus, Tok::Ident,
+                              Tok::RParen, Tok::Newline, Tok::End}));
+  EXPECT_EQ(kinds("!= ! == && || ^"), (std::vector<Tok>{Tok::NotEq, Tok::Bang, Tok::EqEq, Tok::AndAnd,
+                                                        Tok::OrOr, Tok::Caret, Tok::Newline, Tok::End}));
   EXPECT_EQ(kinds(""), (std::vector<Tok>{Tok::End}));
 }
 
@@ -44,9 +42,10 @@ TEST(Lexer, Numbers) {
   EXPECT_EQ(toks[4].number, 2000);
   Diagnostics bad("f");
   parse::lex("x = 1e999 + 3x + $", bad);
-  EXPECT_EQ(bad.str(), "f:1:5: number '1e999' is out of range\n"
-                       "f:1:13: malformed number '3x'\n"
-                       "f:1:18: unexpected character '$'\n");
+  EXPECT_EQ(bad.str(),
+            "f:1:5: number '1e999' is out of range\n"
+            "f:1:13: malformed number '3x'\n"
+            "f:1:18: unexpected character '$'\n");
 }
 
 std::string parseErrors(const std::string& src) {
@@ -60,7 +59,8 @@ std::string parseErrors(const std::string& src) {
 std::string shape(const Program& p, NodeId id) {
   const Node& n = p.node(id);
   switch (opArity(n.op)) {
-    case 0: return printExpr(p, id);
+    case 0:
+      return printExpr(p, id);
     case 1: {
       std::string s = opName(n.op);  // appended: GCC 12 -O3 warns falsely on operator+
       s += "(";
@@ -70,8 +70,8 @@ std::string shape(const Program& p, NodeId id) {
     }
     case 2: {
       std::string s = "(";
-      for (const std::string& part : {shape(p, n.args[0]), std::string(" ") + opName(n.op) + " ",
-                                      shape(p, n.args[1])})
+      for (const std::string& part :
+           {shape(p, n.args[0]), std::string(" ") + opName(n.op) + " ", shape(p, n.args[1])})
         s += part;
       return s + ")";
     }
@@ -93,12 +93,11 @@ TEST(Parser, PrecedenceAndAssociativity) {
   EXPECT_EQ(tree("a + b * c"), "(a + (b * c))");
   EXPECT_EQ(tree("a - b - c"), "((a - b) - c)");
   EXPECT_EQ(tree("a / b * c"), "((a / b) * c)");
-  EXPECT_EQ(tree("a ^ b ^ c"), "(a ^ (b ^ c))");       // right associative
-  EXPECT_EQ(tree("-a ^ 2"), "-((a ^ 2))");              // ^ binds tighter than unary minus
+  EXPECT_EQ(tree("a ^ b ^ c"), "(a ^ (b ^ c))");  // right associative
+  EXPECT_EQ(tree("-a ^ 2"), "-((a ^ 2))");        // ^ binds tighter than unary minus
   EXPECT_EQ(tree("2 ^ -a"), "(2 ^ -(a))");
   EXPECT_EQ(tree("a * b ^ 2"), "(a * (b ^ 2))");
-  EXPECT_EQ(tree("a < b && b < c || !(a == c)"),
-            "(((a < b) && (b < c)) || !((a == c)))");
+  EXPECT_EQ(tree("a < b && b < c || !(a == c)"), "(((a < b) && (b < c)) || !((a == c)))");
   EXPECT_EQ(tree("a + b < c * 2"), "((a + b) < (c * 2))");
   EXPECT_EQ(tree("max(a, b) + max(a)"), "((a max b) + max(a))");
   EXPECT_EQ(tree("select(a > b, a, b)"), "select((a > b), a, b)");
@@ -108,7 +107,8 @@ TEST(Parser, CallsAndDeclarations) {
   Diagnostics d;
   auto p = parse::parseProgram(
       "program p\n  in g : f16[N, 4] local\n  out s : f32 replicated\n"
-      "  scalar k : i32\n  t = reduce(max, g, k)\n  s = f32(sum(t))\n", d);
+      "  scalar k : i32\n  t = reduce(max, g, k)\n  s = f32(sum(t))\n",
+      d);
   ASSERT_TRUE(p) << d.str();
   EXPECT_EQ(p->name, "p");
   ASSERT_EQ(p->vars.size(), 4u);  // g, s, k, t
@@ -149,8 +149,8 @@ TEST(Parser, ErrorsHaveLineColAndSuggestions) {
 
 TEST(Parser, DepthIsCapped) {
   // Deep parentheses, a long unary chain and a long operator chain: errors, never a crash.
-  std::string deep = "program p\nscalar a : f32\nx = " + std::string(5000, '(') + "a" +
-                     std::string(5000, ')') + "\n";
+  std::string deep =
+      "program p\nscalar a : f32\nx = " + std::string(5000, '(') + "a" + std::string(5000, ')') + "\n";
   EXPECT_NE(parseErrors(deep).find("nested too deeply"), std::string::npos);
   std::string neg = "program p\nscalar a : f32\nx = " + std::string(100000, '-') + "a\n";
   EXPECT_NE(parseErrors(neg).find("nested too deeply"), std::string::npos);

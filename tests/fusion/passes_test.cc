@@ -144,8 +144,8 @@ TEST(Split, AllreduceBecomesReduceScatterThenAllGather) {
   std::vector<bool> changed;
   const std::string out = runPasses(p, "split", nullptr, &changed);
   EXPECT_TRUE(changed[0]);
-  expectInOrder(out, {"gs = all_gather(reduce_scatter(sum, g)) / f32(nranks)",
-                      "m = beta1 * m + (1 - beta1) * gs"});
+  expectInOrder(
+      out, {"gs = all_gather(reduce_scatter(sum, g)) / f32(nranks)", "m = beta1 * m + (1 - beta1) * gs"});
   expectNot(out, "allreduce");
 }
 
@@ -173,8 +173,7 @@ TEST(Split, ScalarAllreduceAndNoAllreduceAreLeftAlone) {
 TEST(Reorder, AdamUpdatesStateOnSlicesAndGathersOnlyW) {
   Program p = compileText(kAdam);
   const std::string out = runPasses(p, "split,reorder");
-  expectInOrder(out, {"gs = reduce_scatter(sum, g) / f32(nranks)\n",
-                      "m = beta1 * m + (1 - beta1) * gs\n",
+  expectInOrder(out, {"gs = reduce_scatter(sum, g) / f32(nranks)\n", "m = beta1 * m + (1 - beta1) * gs\n",
                       "v = beta2 * v + (1 - beta2) * gs * gs\n",
                       "w = all_gather(w - lr * (m / (1 - beta1 ^ step)) / (sqrt(v / (1 - beta2 ^ "
                       "step)) + eps))\n"});
@@ -185,8 +184,8 @@ TEST(Reorder, AdamUpdatesStateOnSlicesAndGathersOnlyW) {
 TEST(Reorder, BiasDropoutResidualMovesBeforeTheGather) {
   Program p = compileText(kBiasDropoutResidual);
   const std::string out = runPasses(p, "split,reorder");
-  expectInOrder(out, {"h = reduce_scatter(sum, x) + bias\n",
-                      "y = all_gather(dropout(h, p, seed) + resid)\n"});
+  expectInOrder(out,
+                {"h = reduce_scatter(sum, x) + bias\n", "y = all_gather(dropout(h, p, seed) + resid)\n"});
   EXPECT_EQ(count(out, "all_gather"), 1);
 }
 
@@ -306,8 +305,9 @@ TEST(Fuse, ScalarTemporariesAreHoistedBeforeTheReduceScatter) {
 )");
   PassStats stats;
   const std::string out = runPasses(p, "split,reorder,fuse", nullptr, nullptr, &stats);
-  expectInOrder(out, {"bc1 = 1 - beta1 ^ step\n", "gs = reduce_scatter(sum, g)  # fuse: region 0 "
-                                                  "reduce_scatter\n",
+  expectInOrder(out, {"bc1 = 1 - beta1 ^ step\n",
+                      "gs = reduce_scatter(sum, g)  # fuse: region 0 "
+                      "reduce_scatter\n",
                       "m = ", "# fuse: region 0 hook\n", "w = all_gather(w - lr * m / bc1)"});
   EXPECT_EQ(stats.get("scalars-hoisted"), 1);
 }
@@ -369,9 +369,10 @@ TEST(Overlap, RecordsProducerAndConsumer) {
 )");
   Annotations notes;
   const std::string out = runPasses(p, "split,reorder,fuse,overlap", &notes);
-  expectInOrder(out, {"t = g * scale\n", "rs_t = reduce_scatter(sum, t)  # fuse: region 0 "
-                                         "reduce_scatter; overlap: consumes t as statement 0 "
-                                         "produces it\n"});
+  expectInOrder(out, {"t = g * scale\n",
+                      "rs_t = reduce_scatter(sum, t)  # fuse: region 0 "
+                      "reduce_scatter; overlap: consumes t as statement 0 "
+                      "produces it\n"});
   ASSERT_EQ(notes.overlaps.size(), 1u);
   EXPECT_EQ(notes.overlaps[0].producer, 0);
   EXPECT_EQ(notes.overlaps[0].consumer, 1);
@@ -392,8 +393,8 @@ TEST(Overlap, InputNotProducedJustBeforeIsNotAPair) {
 TEST(Passes, StockProgramsStayValid) {
   for (const std::string& path : ir::test::corpus("programs")) {
     SCOPED_TRACE(path);
-    for (const char* sched : {"split", "reorder", "fuse", "overlap", "fuse,split,overlap,reorder",
-                              "default"}) {
+    for (const char* sched :
+         {"split", "reorder", "fuse", "overlap", "fuse,split,overlap,reorder", "default"}) {
       Program p = compileText(ir::test::readFile(path));
       runPasses(p, sched);
     }

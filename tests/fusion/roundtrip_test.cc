@@ -37,8 +37,7 @@ std::string testName(const ::testing::TestParamInfo<std::string>& info) {
   return n;
 }
 
-INSTANTIATE_TEST_SUITE_P(Programs, RoundTrip, ::testing::ValuesIn(test::corpus("programs")),
-                         testName);
+INSTANTIATE_TEST_SUITE_P(Programs, RoundTrip, ::testing::ValuesIn(test::corpus("programs")), testName);
 
 TEST(RoundTrip, LiteralsAndParentheses) {
   auto p = test::compile(

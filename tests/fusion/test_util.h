@@ -26,8 +26,7 @@ inline std::string readFile(const std::string& path) {
 // The .fccl files of a corpus folder (programs/ or invalid/), sorted.
 inline std::vector<std::string> corpus(const std::string& dir) {
   std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(std::string(FCCL_FUSION_TEST_DIR) +
-                                                           "/" + dir))
+  for (const auto& e : std::filesystem::directory_iterator(std::string(FCCL_FUSION_TEST_DIR) + "/" + dir))
     if (e.path().extension() == ".fccl") out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;

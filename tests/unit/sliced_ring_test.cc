@@ -90,7 +90,8 @@ TEST_P(SlicedRing, ReduceScatterWithHookThenAllGather) {
     if (st.outside) return "hook saw a chunk outside this rank's slice";
     if (st.seen != s.end - s.begin) return "hook saw " + std::to_string(st.seen) + " elements";
     for (size_t i = s.begin; i < s.end; ++i)
-      if (own[i - s.begin] != 2 * sumOver(n, i) + float(i % 5)) return "wrong slice value at " + std::to_string(i);
+      if (own[i - s.begin] != 2 * sumOver(n, i) + float(i % 5))
+        return "wrong slice value at " + std::to_string(i);
     if (own.back() != -7.0f) return "wrote past the slice";
     CollTask g;
     g.kind = CollKind::AllGatherSliced;
