@@ -216,10 +216,19 @@ bool pointwiseExpr(Op op, DType t, const DType* at, const Expr* a, const std::st
     case Op::Or:
       *out = binary("||", 15, a[0], a[1]);
       return true;
-    case Op::Select:
-      *out =
-          Expr{"(" + wrap(a[0], 3).text + " ? " + wrap(a[1], 3).text + " : " + wrap(a[2], 3).text + ")", 0};
+    case Op::Select: {
+      // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive, PR 105329) on
+      // "(" + std::string at -O3.
+      std::string text = "(";
+      text += wrap(a[0], 3).text;
+      text += " ? ";
+      text += wrap(a[1], 3).text;
+      text += " : ";
+      text += wrap(a[2], 3).text;
+      text += ")";
+      *out = Expr{text, 0};
       return true;
+    }
     case Op::Dropout:
       *out = Expr{"fccl_dropout(" + a[0].text + ", " + convert(at[1], DType::F64, a[1]).text + ", " +
                       convert(at[2], DType::I64, a[2]).text + ", " + index + ")",
