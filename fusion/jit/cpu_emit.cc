@@ -153,7 +153,7 @@ class Emitter {
   }
 
   std::string unit() const {
-    std::string params, args, setup, alias = "false";
+    std::string params, args, setup, ptrList, bytesList, writtenList;
     for (size_t i = 0; i < ptrs_.size(); ++i) {
       const Ptr& q = ptrs_[i];
       const std::string n = name("p", static_cast<long long>(i)), T = storageName(q.dtype);
@@ -168,10 +168,9 @@ class Emitter {
       else  // a buffered temporary: stored only when bound
         setup += "  " + T + "* const " + n + " = " + v + " < a->ntensors && " + t + ".data ? " + at +
                  " : nullptr;\n";
-      for (size_t k = 0; k < i; ++k)
-        alias += " ||\n      overlaps(p" + std::to_string(k) + ", n * " +
-                 std::to_string(ir::dtypeBytes(ptrs_[k].dtype)) + ", " + n + ", n * " +
-                 std::to_string(ir::dtypeBytes(q.dtype)) + ")";
+      ptrList += (i ? ", " : "") + n;
+      bytesList += (i ? ", n * " : "n * ") + std::to_string(ir::dtypeBytes(q.dtype));
+      writtenList += (i ? ", " : "") + std::string(q.written ? "true" : "false");
     }
     auto loop = [&](const char* name, const char* restrict) {
       std::string body = body_;
@@ -195,7 +194,14 @@ class Emitter {
     s += "extern \"C\" void fccl_jit_run(const FcclJitArgs* a, long long begin, long long end) {\n";
     s += "  if (end <= begin) return;\n  const long long n = end - begin;\n  U u;\n  uniforms(a, u);\n";
     s += setup;
-    s += "  if (" + alias + ")\n    loopAliased(u, begin, n" + args + ");\n";
+    if (ptrs_.size() > 1) {
+      s += "  const void* const ptrs[] = {" + ptrList + "};\n  const long long bytes[] = {" + bytesList +
+           "};\n  const bool written[] = {" + writtenList + "};\n";
+      s += "  if (anyOverlap(ptrs, bytes, written, " + std::to_string(ptrs_.size()) + "))\n";
+    } else {
+      s += "  if (false)\n";
+    }
+    s += "    loopAliased(u, begin, n" + args + ");\n";
     s += "  else\n    loopRestrict(u, begin, n" + args + ");\n}\n\n";
     s += "extern \"C\" void fccl_jit_scalars(const FcclJitArgs* a, double* s) {\n  U u;\n  uniforms(a, u);\n"
          "  (void)s;\n" + results_ + "}\n";
@@ -286,7 +292,8 @@ class Emitter {
   int emitNode(const Node& n) {
     const CT ct = pw::computeType(n.dtype);
     switch (n.op) {
-      case Op::Literal: return leaf(literal(n.value), ctDType(ct));  // rounded to the compute type
+      case Op::Literal:  // rounded to the compute type; opaque: never folded into a libm call
+        return leaf("opaque(" + literal(n.value) + ")", ctDType(ct));
       case Op::NRanks: return leaf("static_cast<double>(a->nranks)", DType::I32);
       case Op::Rank: return leaf("static_cast<double>(a->rank)", DType::I32);
       case Op::Ref: {

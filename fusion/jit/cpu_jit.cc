@@ -194,6 +194,7 @@ bool runCompiler(const std::vector<std::string>& args, const std::string& logPat
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
       *error = "the compiler '" + args[0] + "' ran longer than " + std::to_string(timeoutMs) + " ms; killed";
+      unlink(logPath.c_str());
       return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

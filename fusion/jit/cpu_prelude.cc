@@ -120,16 +120,36 @@ template <class I, class S> inline I fti(S x) {
 }
 inline i32 nti(i64 x) { return static_cast<i32>(x > 2147483647LL ? 2147483647LL : x < -2147483648LL ? -2147483648LL : x); }
 
-inline bool overlaps(const void* a, long long an, const void* b, long long bn) {
-  if (!a || !b) return false;
-  const auto x = reinterpret_cast<std::uintptr_t>(a), y = reinterpret_cast<std::uintptr_t>(b);
-  return x < y + static_cast<std::uintptr_t>(bn) && y < x + static_cast<std::uintptr_t>(an);
+// Whether two bound tensors' ranges overlap where at least one is written (read-only overlaps
+// are legal under __restrict). A loop over arrays, not one expression per pair: an unrolled
+// chain of k^2/2 conditions makes GCC's compile time explode for wide statement lists.
+__attribute__((noinline)) bool anyOverlap(const void* const* p, const long long* bytes, const bool* written, int k) {
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < i; ++j) {
+      if (!p[i] || !p[j] || !(written[i] || written[j])) continue;
+      const auto x = reinterpret_cast<std::uintptr_t>(p[i]), y = reinterpret_cast<std::uintptr_t>(p[j]);
+      if (x < y + static_cast<std::uintptr_t>(bytes[j]) && y < x + static_cast<std::uintptr_t>(bytes[i])) return true;
+    }
+  return false;
+}
+
+// Literals pass through this so the compiler cannot fold them into libm calls (pow(x, 2) ->
+// x * x, exp(1.5) at compile time with MPFR): the VM calls libm at run time, and so must we.
+template <class T> inline T opaque(T x) {
+  __asm__ volatile("" : "+m"(x));
+  return x;
 }
 }  // namespace
 )fccl_jit";
 
 }  // namespace
 
-std::string cpuPrelude() { return std::string(kHead) + "\n" + kDropoutSource + "\n"; }
+std::string cpuPrelude() {
+  // dropout.h's `#pragma once` would warn in a main file; the rest is pasted as it is.
+  std::string dropout = kDropoutSource;
+  const size_t once = dropout.find("#pragma once");
+  if (once != std::string::npos) dropout.replace(once, 12, "// (#pragma once)");
+  return std::string(kHead) + "\n" + dropout + "\n";
+}
 
 }  // namespace fccl::fusion::jit
