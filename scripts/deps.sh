@@ -11,6 +11,7 @@ packages=(
   libopenmpi-dev openmpi-bin                        # mpi_perf and the Open MPI reference run
   python3 python3-matplotlib                        # perf plots
   clang-format                                      # the format check in .ci/run
+  clang libclang-rt-dev                             # libFuzzer targets (scripts/fuzz.sh)
 )
 
 if [ "${FCCL_SKIP_DEPS:-0}" = 1 ]; then
