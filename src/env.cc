@@ -4,11 +4,13 @@
 // configured from this snapshot.
 #include "env.h"
 #include <strings.h>
+#include <unistd.h>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <vector>
 #include "debug.h"
 
@@ -60,6 +62,16 @@ void warnBad(const char* name, const char* value, const char* def) {
   fprintf(stderr, "fccl WARN %s=\"%s\" is not valid; using the default %s\n", name, value, def);
 }
 
+// FCCL_JIT_CACHE's default, from the XDG base-directory variables (absolute values only, as the
+// spec says); the JIT itself refuses a directory that is not private to this user.
+std::string defaultJitCache() {
+  const char* xdg = getenv("XDG_CACHE_HOME");
+  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/fccl-jit";
+  const char* home = getenv("HOME");
+  if (home != nullptr && home[0] == '/') return std::string(home) + "/.cache/fccl-jit";
+  return "/tmp/fccl-jit-" + std::to_string(geteuid());
+}
+
 Env readEnv(std::vector<std::string>* setLines) {
   Env e;
   const Var vars[] = {
@@ -89,6 +101,12 @@ Env readEnv(std::vector<std::string>* setLines) {
       {"FCCL_SET_AFFINITY", Kind::Bool, "0", "pin each rank's thread to the cores hwloc reports near it",
        &e.setAffinity},
       {"FCCL_SHM_PREFIX", Kind::String, "fccl", "name prefix of POSIX shared-memory segments", &e.shmDir},
+      {"FCCL_JIT", Kind::Bool, "1", "compile pointwise/fused program steps to native code with the system compiler",
+       &e.jit},
+      {"FCCL_JIT_CXX", Kind::String, "c++", "C++ compiler the JIT runs (a path or a name on PATH)", &e.jitCxx},
+      {"FCCL_JIT_CACHE", Kind::String, "",
+       "JIT cache directory (default $XDG_CACHE_HOME/fccl-jit, $HOME/.cache/fccl-jit, /tmp/fccl-jit-<uid>)",
+       &e.jitCache},
   };
   for (const Var& v : vars) {
     const char* value = getenv(v.name);
@@ -124,6 +142,7 @@ Env readEnv(std::vector<std::string>* setLines) {
     if (set && !ok) warnBad(v.name, value, v.def);
     if (set && ok) setLines->push_back(std::string(v.name) + "=" + value);
   }
+  if (e.jitCache.empty()) e.jitCache = defaultJitCache();
   return e;
 }
 

@@ -22,6 +22,9 @@ struct Env {
   int64_t spinCount;         // FCCL_SPIN_COUNT: busy polls before a wait starts yielding
   bool setAffinity;          // FCCL_SET_AFFINITY: pin helper threads near the rank's cores
   std::string shmDir;        // FCCL_SHM_PREFIX: name prefix of POSIX shm segments
+  bool jit;                  // FCCL_JIT: compile fused pointwise work to native code (else the VM)
+  std::string jitCxx;        // FCCL_JIT_CXX: the C++ compiler the JIT runs (argv[0], no shell)
+  std::string jitCache;      // FCCL_JIT_CACHE: private cache dir (default resolved, see env.cc)
 };
 
 const Env& env();

@@ -9,7 +9,9 @@
 #include "collectives/hooks.h"
 #include "collectives/reduce_kernels.h"
 #include "src/comm.h"
+#include "src/debug.h"
 #include "src/enqueue.h"
+#include "src/env.h"
 #include "src/error.h"
 
 namespace fccl::fusion {
@@ -93,6 +95,31 @@ bool Runtime::create(Schedule schedule, std::unique_ptr<Runtime>* out, std::stri
       *error = "step " + std::to_string(i) + " (" + stepKindName(s.kind) + "): " + err;
       return false;
     }
+  }
+  // The JIT for the same steps, VM as the fallback. Compiles once per process per program: later
+  // creates (other ranks as threads, other communicators) hit the JIT's cache.
+  rt->jit_.resize(rt->schedule_.steps.size());
+  for (size_t i = 0; i < rt->schedule_.steps.size(); ++i) {
+    const Step& s = rt->schedule_.steps[i];
+    if (s.kind != StepKind::Pointwise && s.kind != StepKind::Fused) continue;
+    const char* name = prog.name.c_str();
+    if (!env().jit) {
+      FCCL_INFO(kLogFusion, "program %s step %zu (%s): tile VM (FCCL_JIT=0)", name, i, stepKindName(s.kind));
+      continue;
+    }
+    jit::JitOptions o;
+    o.compiler = env().jitCxx;
+    o.cacheDir = env().jitCache;
+    auto k = std::make_unique<jit::CpuJitKernel>(o);
+    std::string why;
+    if (!k->compile(prog, s.stmts, &why)) {
+      FCCL_INFO(kLogFusion, "program %s step %zu (%s): tile VM; JIT skipped: %s", name, i, stepKindName(s.kind),
+                why.c_str());
+      continue;
+    }
+    FCCL_INFO(kLogFusion, "program %s step %zu (%s): JIT %s (%s in %.3f s)", name, i, stepKindName(s.kind),
+              k->library().c_str(), k->cacheHit() ? "cached" : "compiled", k->compileSeconds());
+    rt->jit_[i] = std::move(k);
   }
   *out = std::move(rt);
   return true;
@@ -207,9 +234,9 @@ fcclResult_t Runtime::launch(fcclComm* comm, const fcclTensorBinding_t* tensors,
   for (size_t i = 0; i < schedule_.steps.size() && res == fcclSuccess; ++i) {
     const Step& s = schedule_.steps[i];
     switch (s.kind) {
-      case StepKind::Pointwise: res = runPointwise(s, kernels_[i], st); break;
+      case StepKind::Pointwise: res = runPointwise(s, kernels_[i], jit_[i].get(), st); break;
       case StepKind::Collective: res = runCollective(comm, s, st); break;
-      case StepKind::Fused: res = runFused(comm, s, kernels_[i], st); break;
+      case StepKind::Fused: res = runFused(comm, s, kernels_[i], jit_[i].get(), st); break;
       case StepKind::Reduction: res = runReduction(comm, s, st); break;
     }
   }
@@ -234,10 +261,17 @@ static ir::SliceRange stepRange(const ir::Program& p, const Step& s, const std::
   return s.extent == Extent::Slice ? ir::sliceRange(n, rank, nranks) : ir::SliceRange{0, n};
 }
 
-fcclResult_t Runtime::runPointwise(const Step& step, const PointwiseKernel& k, Storage& st) {
+fcclResult_t Runtime::runPointwise(const Step& step, const PointwiseKernel& k, const jit::CpuJitKernel* jk,
+                                   Storage& st) {
   ir::SliceRange r = stepRange(schedule_.program, step, st.counts, st.rank, st.nranks);
-  k.runScalars(st.b, &st.b.scalars);  // scalar statements first: later tensor ones read them
-  if (r.size() > 0) k.run(r.begin, r.end, st.b);
+  // Scalar statements first: later tensor ones read them.
+  if (jk != nullptr) {
+    jk->runScalars(st.b, &st.b.scalars);
+    if (r.size() > 0) jk->run(r.begin, r.end, st.b);
+  } else {
+    k.runScalars(st.b, &st.b.scalars);
+    if (r.size() > 0) k.run(r.begin, r.end, st.b);
+  }
   return fcclSuccess;
 }
 
@@ -287,6 +321,7 @@ namespace {
 // What a Fused step's reduced hook needs: the kernel, the bindings, which var is the chunk.
 struct FusedHookContext {
   const PointwiseKernel* kernel;
+  const jit::CpuJitKernel* jit;  // runs instead of `kernel` when non-null
   Bindings* b;
   int reducedVar;
   TensorBinding reducedStore;  // the reduced temporary's own storage, when a later step reads it
@@ -302,7 +337,10 @@ fcclResult_t fusedHook(void* user, const ChunkDesc& d, void* data) {
     if (keep != data) memcpy(keep, data, d.count * c->elemBytes);
   }
   c->b->tensors[c->reducedVar] = TensorBinding{data, int64_t(d.offset)};
-  c->kernel->run(int64_t(d.offset), int64_t(d.offset + d.count), *c->b);
+  if (c->jit != nullptr)
+    c->jit->run(int64_t(d.offset), int64_t(d.offset + d.count), *c->b);
+  else
+    c->kernel->run(int64_t(d.offset), int64_t(d.offset + d.count), *c->b);
   if (c->forwardVar >= 0) {
     const TensorBinding& fw = c->b->tensors[c->forwardVar];
     memcpy(data, static_cast<char*>(fw.data) + (int64_t(d.offset) - fw.base) * c->elemBytes, d.count * c->elemBytes);
@@ -312,7 +350,8 @@ fcclResult_t fusedHook(void* user, const ChunkDesc& d, void* data) {
 
 }  // namespace
 
-fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, const PointwiseKernel& k, Storage& st) {
+fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, const PointwiseKernel& k,
+                               const jit::CpuJitKernel* jk, Storage& st) {
   const ir::Program& p = schedule_.program;
   const ir::Var& in = p.vars[step.input];
   const size_t elem = size_t(ir::dtypeBytes(in.dtype));
@@ -329,7 +368,7 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, const Pointwise
   // A buffered `reduced` (read by a later step) keeps every reduced chunk in its storage;
   // during the hook it is bound to the chunk itself, afterwards to that storage again.
   const TensorBinding reducedStore = st.b.tensors[step.reduced];
-  FusedHookContext ctx{&k, &st.b, step.reduced, reducedStore, -1, elem};
+  FusedHookContext ctx{&k, jk, &st.b, step.reduced, reducedStore, -1, elem};
   FnHook hook;
   hook.fn = fusedHook;
   hook.user = &ctx;

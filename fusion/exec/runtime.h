@@ -11,6 +11,7 @@
 #include "fccl.h"
 #include "fusion/exec/pointwise.h"
 #include "fusion/exec/schedule.h"
+#include "fusion/jit/cpu_jit.h"
 
 struct fcclComm;
 
@@ -32,13 +33,17 @@ class Runtime {
   struct Storage;  // per launch: bindings, symbol values, temporary buffers
   fcclResult_t bind(fcclComm* comm, const fcclTensorBinding_t* tensors, int ntensors,
                     const fcclScalarBinding_t* scalars, int nscalars, Storage* st);
-  fcclResult_t runPointwise(const Step& step, const PointwiseKernel& k, Storage& st);
+  fcclResult_t runPointwise(const Step& step, const PointwiseKernel& k, const jit::CpuJitKernel* jk,
+                           Storage& st);
   fcclResult_t runCollective(fcclComm* comm, const Step& step, Storage& st);
-  fcclResult_t runFused(fcclComm* comm, const Step& step, const PointwiseKernel& k, Storage& st);
+  fcclResult_t runFused(fcclComm* comm, const Step& step, const PointwiseKernel& k,
+                       const jit::CpuJitKernel* jk, Storage& st);
   fcclResult_t runReduction(fcclComm* comm, const Step& step, Storage& st);
 
   Schedule schedule_;
   std::vector<PointwiseKernel> kernels_;  // [step]; empty for steps without pointwise work
+  // [step]: the same work compiled to native code (FCCL_JIT); null where the VM runs it.
+  std::vector<std::unique_ptr<jit::CpuJitKernel>> jit_;
 };
 
 }  // namespace fccl::fusion
