@@ -11,6 +11,7 @@
 
 #include "fusion/exec/pointwise_ops.h"
 #include "fusion/jit/cpu_emit.h"
+#include "fusion/jit/cpu_spell.h"
 
 namespace fccl::fusion::jit {
 
@@ -21,88 +22,6 @@ using ir::VarKind;
 using pw::CT;
 
 namespace {
-
-const char* ctName(CT t) {
-  switch (t) {
-    case CT::F64: return "double";
-    case CT::F32: return "float";
-    case CT::I32: return "i32";
-    case CT::I64: return "i64";
-    case CT::B8: return "u8";
-  }
-  return "double";
-}
-DType ctDType(CT ct) {
-  switch (ct) {
-    case CT::F64: return DType::F64;
-    case CT::F32: return DType::F32;
-    case CT::I32: return DType::I32;
-    case CT::I64: return DType::I64;
-    case CT::B8: return DType::Bool;
-  }
-  return DType::F64;
-}
-const char* storageName(DType t) {
-  switch (t) {
-    case DType::F64: return "double";
-    case DType::F32: return "float";
-    case DType::F16:
-    case DType::BF16: return "u16";
-    case DType::I32: return "i32";
-    case DType::I64: return "i64";
-    default: return "u8";
-  }
-}
-bool storedAsComputed(DType t) {
-  return t == DType::F64 || t == DType::F32 || t == DType::I32 || t == DType::I64;
-}
-bool isFloatCT(CT t) { return t == CT::F32 || t == CT::F64; }
-bool isIntCT(CT t) { return t == CT::I32 || t == CT::I64; }
-
-// prefix + decimal i, built by appending: GCC 12 gives a false -Wrestrict on
-// `"literal" + std::to_string(i)` at -O3 (GCC PR 105651).
-std::string name(const char* prefix, long long i) {
-  std::string s = prefix;
-  s += std::to_string(i);
-  return s;
-}
-
-// A double as an exact C++ expression (hex float; inf and NaN as builtins).
-std::string literal(double x) {
-  if (std::isnan(x)) return "__builtin_nan(\"\")";
-  if (std::isinf(x)) return x > 0 ? "__builtin_huge_val()" : "(-__builtin_huge_val())";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "(%a)", x);
-  return buf;
-}
-
-// Value `x` of compute type `from` in storage form of `to`, rounded (pointwise_ops.cc toStorage).
-std::string toStorage(CT from, DType to, const std::string& x) {
-  const std::string narrow = from == CT::F64 ? "roundOdd(" + x + ")" : "static_cast<float>(" + x + ")";
-  switch (to) {
-    case DType::F64: return "static_cast<double>(" + x + ")";
-    case DType::F32: return "static_cast<float>(" + x + ")";
-    case DType::F16: return "f2h(" + narrow + ")";
-    case DType::BF16: return "f2b(" + narrow + ")";
-    case DType::I32:
-    case DType::I64: {
-      const std::string I = to == DType::I32 ? "i32" : "i64";
-      if (isFloatCT(from)) return "fti<" + I + ">(" + x + ")";
-      if (from == CT::I64 && to == DType::I32) return "nti(" + x + ")";
-      return "static_cast<" + I + ">(" + x + ")";
-    }
-    default: return "static_cast<u8>((" + x + ") != 0)";
-  }
-}
-// Storage form -> compute type (fromStorage).
-std::string fromStorage(DType t, const std::string& s) {
-  switch (t) {
-    case DType::F16: return "h2f(" + s + ")";
-    case DType::BF16: return "b2f(" + s + ")";
-    case DType::Bool: return "static_cast<u8>((" + s + ") != 0)";
-    default: return s;
-  }
-}
 
 class Emitter {
  public:
@@ -178,11 +97,11 @@ class Emitter {
       for (size_t pos = 0; (pos = ps.find("* R ", pos)) != std::string::npos;)
         ps.replace(pos, 4, std::string("* ") + restrict), pos += 2;
       return "static void " + std::string(name) + "(const U u, const long long begin, const long long n" +
-             ps + ") {\n  (void)u; (void)begin;\n  for (long long j = 0; j < n; ++j) {\n" + body +
-             "  }\n}\n";
+             ps + ") {\n  (void)u; (void)begin;\n  for (long long j = 0; j < n; ++j) {\n" + body + "  }\n}\n";
     };
     std::string s = cpuPrelude();
-    s += "\nnamespace {\n// Values computed once per call: literals, scalars, rank/nranks and what they make.\n";
+    s += "\nnamespace {\n// Values computed once per call: literals, scalars, rank/nranks and what they "
+         "make.\n";
     s += "struct U {\n" + fields_ + "  char unused;\n};\n";
     s += "void uniforms(const FcclJitArgs* a, U& u) {\n  (void)a; (void)u;\n" + uni_ + "}\n";
     s += "// Separate tensors do not overlap (the usual case): every pointer __restrict.\n";
@@ -204,7 +123,8 @@ class Emitter {
     s += "    loopAliased(u, begin, n" + args + ");\n";
     s += "  else\n    loopRestrict(u, begin, n" + args + ");\n}\n\n";
     s += "extern \"C\" void fccl_jit_scalars(const FcclJitArgs* a, double* s) {\n  U u;\n  uniforms(a, u);\n"
-         "  (void)s;\n" + results_ + "}\n";
+         "  (void)s;\n" +
+         results_ + "}\n";
     return s;
   }
 
@@ -228,7 +148,8 @@ class Emitter {
     return false;
   }
   int unsupported(const Node& n, const std::string& what) {
-    const std::string at = n.loc.line ? " at " + std::to_string(n.loc.line) + ":" + std::to_string(n.loc.col) : "";
+    const std::string at =
+        n.loc.line ? " at " + std::to_string(n.loc.line) + ":" + std::to_string(n.loc.col) : "";
     fail(std::string("'") + ir::opName(n.op) + "'" + at + " " + what);
     return -1;
   }
@@ -294,10 +215,13 @@ class Emitter {
     switch (n.op) {
       case Op::Literal:  // rounded to the compute type; opaque: never folded into a libm call
         return leaf("opaque(" + literal(n.value) + ")", ctDType(ct));
-      case Op::NRanks: return leaf("static_cast<double>(a->nranks)", DType::I32);
-      case Op::Rank: return leaf("static_cast<double>(a->rank)", DType::I32);
+      case Op::NRanks:
+        return leaf("static_cast<double>(a->nranks)", DType::I32);
+      case Op::Rank:
+        return leaf("static_cast<double>(a->rank)", DType::I32);
       case Op::Ref: {
-        if (n.var < 0 || static_cast<size_t>(n.var) >= p_.vars.size()) return unsupported(n, "names no variable");
+        if (n.var < 0 || static_cast<size_t>(n.var) >= p_.vars.size())
+          return unsupported(n, "names no variable");
         if (varVal_[static_cast<size_t>(n.var)] >= 0) return varVal_[static_cast<size_t>(n.var)];
         const ir::Var& v = p_.vars[static_cast<size_t>(n.var)];
         if (v.dtype == DType::Untyped) return unsupported(n, "reads an untyped variable");
@@ -308,14 +232,17 @@ class Emitter {
         const std::string ptr = pointer(n.var, true, false);
         return define(false, pw::computeType(v.dtype), fromStorage(v.dtype, ptr + "[j]"));
       }
-      case Op::Slice: return emit(n.args[0]);  // logical indexing: this rank's slice is [i]
-      default: break;
+      case Op::Slice:
+        return emit(n.args[0]);  // logical indexing: this rank's slice is [i]
+      default:
+        break;
     }
     if (ir::isCollective(n.op)) return unsupported(n, "is a collective; it runs as its own step");
     if (ir::isWholeReduction(n.op)) return unsupported(n, "reduces a whole tensor; it runs as its own step");
     const int a = emit(n.args[0]);
     if (a < 0) return -1;
-    const std::string notDefined = std::string("is not defined on ") + ir::dtypeName(p_.node(n.args[0]).dtype);
+    const std::string notDefined =
+        std::string("is not defined on ") + ir::dtypeName(p_.node(n.args[0]).dtype);
     if (n.op == Op::Cast) {
       const DType from = p_.node(n.args[0]).dtype;
       if (from == n.dtype || (vals_[a].ct == ct && storedAsComputed(n.dtype))) return a;
@@ -327,12 +254,16 @@ class Emitter {
       const std::string T = ctName(x.ct);
       switch (n.op) {
         case Op::Neg:
-          if (isFloatCT(x.ct)) e = "-" + x.name;
-          else if (isIntCT(x.ct)) e = "wsub(" + T + "(0), " + x.name + ")";
+          if (isFloatCT(x.ct))
+            e = "-" + x.name;
+          else if (isIntCT(x.ct))
+            e = "wsub(" + T + "(0), " + x.name + ")";
           break;
         case Op::Abs:
-          if (isFloatCT(x.ct)) e = "std::fabs(" + x.name + ")";
-          else if (isIntCT(x.ct)) e = x.name + " < 0 ? wsub(" + T + "(0), " + x.name + ") : " + x.name;
+          if (isFloatCT(x.ct))
+            e = "std::fabs(" + x.name + ")";
+          else if (isIntCT(x.ct))
+            e = x.name + " < 0 ? wsub(" + T + "(0), " + x.name + ") : " + x.name;
           break;
         case Op::Not:
           if (x.ct == CT::B8) e = "static_cast<u8>(" + x.name + " ^ 1)";
@@ -350,11 +281,13 @@ class Emitter {
           if (isFloatCT(x.ct)) e = "std::log(" + x.name + ")";
           break;
         case Op::IsFinite:
-          if (x.ct == CT::F32) e = "static_cast<u8>((bitsOf(" + x.name + ") & 0x7f800000u) != 0x7f800000u)";
+          if (x.ct == CT::F32)
+            e = "static_cast<u8>((bitsOf(" + x.name + ") & 0x7f800000u) != 0x7f800000u)";
           else if (x.ct == CT::F64)
             e = "static_cast<u8>((bitsOf(" + x.name + ") & 0x7ff0000000000000ull) != 0x7ff0000000000000ull)";
           break;
-        default: break;
+        default:
+          break;
       }
       if (e.empty()) return unsupported(n, notDefined);
       return define(x.uniform, ct, e);
@@ -368,12 +301,14 @@ class Emitter {
       if (!isFloatCT(x.ct)) return unsupported(n, "needs a float operand");
       // dropout.h's rule, with x / (1 - p) in double as the VM and the reference compute it.
       const int p64 = cast(b, DType::F64), s64 = cast(c, DType::I64);
-      const int thr = define(true, CT::I64, "static_cast<i64>(fccl::ir::dropoutThreshold(" + vals_[p64].name + "))");
+      const int thr =
+          define(true, CT::I64, "static_cast<i64>(fccl::ir::dropoutThreshold(" + vals_[p64].name + "))");
       const std::string keep = "fccl::ir::dropoutKeep(static_cast<unsigned long long>(" + vals_[s64].name +
                                "), static_cast<unsigned long long>(begin + j), static_cast<unsigned>(" +
                                vals_[thr].name + "))";
-      return define(false, ct, "static_cast<" + std::string(ctName(x.ct)) + ">(" + keep + " ? static_cast<double>(" +
-                                   x.name + ") / (1 - " + vals_[p64].name + ") : 0.0)");
+      return define(false, ct,
+                    "static_cast<" + std::string(ctName(x.ct)) + ">(" + keep + " ? static_cast<double>(" +
+                        x.name + ") / (1 - " + vals_[p64].name + ") : 0.0)");
     }
     if (n.op == Op::Select) {
       const int c = emit(n.args[2]);
@@ -388,27 +323,64 @@ class Emitter {
     if (x.ct != y.ct) return unsupported(n, "has operands of different types");
     const std::string A = x.name, B = y.name;
     const bool fl = isFloatCT(x.ct), in = isIntCT(x.ct), bo = x.ct == CT::B8;
-    auto arith = [&](const char* sym, const char* fn) { return fl ? A + " " + sym + " " + B : in ? std::string(fn) + "(" + A + ", " + B + ")" : ""; };
+    auto arith = [&](const char* sym, const char* fn) {
+      return fl ? A + " " + sym + " " + B : in ? std::string(fn) + "(" + A + ", " + B + ")" : "";
+    };
     auto cmp = [&](const char* sym) { return bo ? "" : "static_cast<u8>(" + A + " " + sym + " " + B + ")"; };
     std::string e;
     switch (n.op) {
-      case Op::Add: e = arith("+", "wadd"); break;
-      case Op::Sub: e = arith("-", "wsub"); break;
-      case Op::Mul: e = arith("*", "wmul"); break;
-      case Op::Div: e = arith("/", "idiv"); break;
-      case Op::Pow: e = fl ? "std::pow(" + A + ", " + B + ")" : in ? "ipow(" + A + ", " + B + ")" : ""; break;
+      case Op::Add:
+        e = arith("+", "wadd");
+        break;
+      case Op::Sub:
+        e = arith("-", "wsub");
+        break;
+      case Op::Mul:
+        e = arith("*", "wmul");
+        break;
+      case Op::Div:
+        e = arith("/", "idiv");
+        break;
+      case Op::Pow:
+        e = fl ? "std::pow(" + A + ", " + B + ")" : in ? "ipow(" + A + ", " + B + ")" : "";
+        break;
       // fmin/fmax (a NaN operand is ignored) with the VM's tie rule: -0 vs +0 gives b.
-      case Op::Min: e = fl ? "(" + A + " < " + B + " || " + B + " != " + B + ") ? " + A + " : " + B : in ? A + " < " + B + " ? " + A + " : " + B : ""; break;
-      case Op::Max: e = fl ? "(" + A + " > " + B + " || " + B + " != " + B + ") ? " + A + " : " + B : in ? A + " > " + B + " ? " + A + " : " + B : ""; break;
-      case Op::Lt: e = cmp("<"); break;
-      case Op::Le: e = cmp("<="); break;
-      case Op::Gt: e = cmp(">"); break;
-      case Op::Ge: e = cmp(">="); break;
-      case Op::Eq: e = "static_cast<u8>(" + A + " == " + B + ")"; break;
-      case Op::Ne: e = "static_cast<u8>(" + A + " != " + B + ")"; break;
-      case Op::And: e = bo ? "static_cast<u8>(" + A + " & " + B + ")" : ""; break;
-      case Op::Or: e = bo ? "static_cast<u8>(" + A + " | " + B + ")" : ""; break;
-      default: break;
+      case Op::Min:
+        e = fl   ? "(" + A + " < " + B + " || " + B + " != " + B + ") ? " + A + " : " + B
+            : in ? A + " < " + B + " ? " + A + " : " + B
+                 : "";
+        break;
+      case Op::Max:
+        e = fl   ? "(" + A + " > " + B + " || " + B + " != " + B + ") ? " + A + " : " + B
+            : in ? A + " > " + B + " ? " + A + " : " + B
+                 : "";
+        break;
+      case Op::Lt:
+        e = cmp("<");
+        break;
+      case Op::Le:
+        e = cmp("<=");
+        break;
+      case Op::Gt:
+        e = cmp(">");
+        break;
+      case Op::Ge:
+        e = cmp(">=");
+        break;
+      case Op::Eq:
+        e = "static_cast<u8>(" + A + " == " + B + ")";
+        break;
+      case Op::Ne:
+        e = "static_cast<u8>(" + A + " != " + B + ")";
+        break;
+      case Op::And:
+        e = bo ? "static_cast<u8>(" + A + " & " + B + ")" : "";
+        break;
+      case Op::Or:
+        e = bo ? "static_cast<u8>(" + A + " | " + B + ")" : "";
+        break;
+      default:
+        break;
     }
     if (e.empty()) return unsupported(n, notDefined);
     return define(x.uniform && y.uniform, ct, e);
@@ -427,7 +399,8 @@ class Emitter {
 
 }  // namespace
 
-bool emitCpuUnit(const ir::Program& p, const std::vector<int32_t>& stmts, EmittedUnit* out, std::string* error) {
+bool emitCpuUnit(const ir::Program& p, const std::vector<int32_t>& stmts, EmittedUnit* out,
+                 std::string* error) {
   std::string scratch;
   if (!error) error = &scratch;
   Emitter e(p, error);

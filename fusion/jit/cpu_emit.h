@@ -36,8 +36,8 @@ inline constexpr const char* kJitRunSymbol = "fccl_jit_run";
 inline constexpr const char* kJitScalarsSymbol = "fccl_jit_scalars";
 
 struct EmittedUnit {
-  std::string source;          // the translation unit
-  int32_t maxScalarVar = -1;   // largest var index the entries read from or write to `scalars`
+  std::string source;         // the translation unit
+  int32_t maxScalarVar = -1;  // largest var index the entries read from or write to `scalars`
   bool hasScalarResults = false;
 };
 

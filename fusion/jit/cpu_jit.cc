@@ -35,9 +35,10 @@ extern char** environ;
 namespace fccl::fusion::jit {
 
 // run() hands Bindings' arrays to the unit as they are: the layouts must agree.
-static_assert(sizeof(JitTensor) == sizeof(TensorBinding) && offsetof(JitTensor, data) == offsetof(TensorBinding, data) &&
-              offsetof(JitTensor, base) == offsetof(TensorBinding, base) && sizeof(long long) == sizeof(int64_t) &&
-              std::is_standard_layout_v<TensorBinding>);
+static_assert(sizeof(JitTensor) == sizeof(TensorBinding) &&
+              offsetof(JitTensor, data) == offsetof(TensorBinding, data) &&
+              offsetof(JitTensor, base) == offsetof(TensorBinding, base) &&
+              sizeof(long long) == sizeof(int64_t) && std::is_standard_layout_v<TensorBinding>);
 
 namespace {
 
@@ -96,7 +97,8 @@ std::string cpuKey() {
 // code inside this process. /tmp/fccl-jit-<uid> in particular may have been pre-created by
 // someone else: refused, never used.
 bool privateDir(const std::string& dir, std::string* error) {
-  if (dir.empty() || dir[0] != '/') return *error = "cache directory '" + dir + "' is not an absolute path", false;
+  if (dir.empty() || dir[0] != '/')
+    return *error = "cache directory '" + dir + "' is not an absolute path", false;
   for (size_t pos = 1; pos <= dir.size(); ++pos) {
     if (pos != dir.size() && dir[pos] != '/') continue;
     const std::string part = dir.substr(0, pos);
@@ -105,13 +107,15 @@ bool privateDir(const std::string& dir, std::string* error) {
   }
   struct stat st;
   if (lstat(dir.c_str(), &st) != 0) return *error = sysError("cache directory '" + dir + "'"), false;
-  if (!S_ISDIR(st.st_mode)) return *error = "cache directory '" + dir + "' is not a directory (a symlink?)", false;
+  if (!S_ISDIR(st.st_mode))
+    return *error = "cache directory '" + dir + "' is not a directory (a symlink?)", false;
   if (st.st_uid != geteuid())
     return *error = "cache directory '" + dir + "' is owned by uid " + std::to_string(st.st_uid) +
                     ", not this user: refused (code loaded from it would run in this process)",
            false;
   if (st.st_mode & 022)
-    return *error = "cache directory '" + dir + "' is writable by group or others: refused (chmod 700 it)", false;
+    return *error = "cache directory '" + dir + "' is writable by group or others: refused (chmod 700 it)",
+           false;
   return true;
 }
 
@@ -188,7 +192,11 @@ bool runCompiler(const std::vector<std::string>& args, const std::string& logPat
   for (;;) {
     const pid_t w = waitpid(pid, &status, WNOHANG);
     if (w == pid) break;
-    if (w < 0 && errno != EINTR) return *error = sysError("waitpid on the compiler"), false;
+    if (w < 0 && errno != EINTR) {
+      *error = sysError("waitpid on the compiler");
+      unlink(logPath.c_str());
+      return false;
+    }
     if (Clock::now() > deadline) {
       kill(pid, SIGKILL);
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -236,7 +244,7 @@ std::string hex(uint64_t x) {
 }  // namespace
 
 const std::vector<std::string>& CpuJitKernel::flags() {
-  static const std::vector<std::string> f = {"-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off",
+  static const std::vector<std::string> f = {"-O3",   "-march=native", "-fno-math-errno", "-ffp-contract=off",
                                              "-fPIC", "-shared"};
   return f;
 }
@@ -302,8 +310,12 @@ bool CpuJitKernel::compile(const ir::Program& p, const std::vector<int32_t>& stm
 
 void CpuJitKernel::run(int64_t begin, int64_t end, const Bindings& b) const {
   if (end <= begin) return;
-  const JitArgs a{reinterpret_cast<const JitTensor*>(b.tensors.data()), static_cast<long long>(b.tensors.size()),
-                  b.scalars.data(), static_cast<long long>(b.scalars.size()), b.rank, b.nranks};
+  const JitArgs a{reinterpret_cast<const JitTensor*>(b.tensors.data()),
+                  static_cast<long long>(b.tensors.size()),
+                  b.scalars.data(),
+                  static_cast<long long>(b.scalars.size()),
+                  b.rank,
+                  b.nranks};
   run_(&a, begin, end);
 }
 
@@ -311,9 +323,14 @@ void CpuJitKernel::runScalars(const Bindings& b, std::vector<double>* scalars) c
   if (!hasScalarResults_) return;
   // Resize first: `scalars` may be b.scalars itself (the runtime passes it), and the unit writes
   // results only after it has read every input.
-  if (scalars->size() <= static_cast<size_t>(maxScalarVar_)) scalars->resize(static_cast<size_t>(maxScalarVar_) + 1);
-  const JitArgs a{reinterpret_cast<const JitTensor*>(b.tensors.data()), static_cast<long long>(b.tensors.size()),
-                  b.scalars.data(), static_cast<long long>(b.scalars.size()), b.rank, b.nranks};
+  if (scalars->size() <= static_cast<size_t>(maxScalarVar_))
+    scalars->resize(static_cast<size_t>(maxScalarVar_) + 1);
+  const JitArgs a{reinterpret_cast<const JitTensor*>(b.tensors.data()),
+                  static_cast<long long>(b.tensors.size()),
+                  b.scalars.data(),
+                  static_cast<long long>(b.scalars.size()),
+                  b.rank,
+                  b.nranks};
   scalars_(&a, scalars->data());
 }
 

@@ -104,7 +104,8 @@ TEST(JitBench, DISABLED_AdamF32VmJitHand) {
   jit::CpuJitKernel cold(o), cached(o);
   ASSERT_TRUE(cold.compile(*p, {0, 1, 2}, &errors)) << errors;
   ASSERT_TRUE(cached.compile(*p, {0, 1, 2}, &errors)) << errors;
-  std::printf("jit compile latency: cold %.3f s, cached %.6f s\n", cold.compileSeconds(), cached.compileSeconds());
+  std::printf("jit compile latency: cold %.3f s, cached %.6f s\n", cold.compileSeconds(),
+              cached.compileSeconds());
   const HandFn adamByHand = compileHand(dir);
   ASSERT_NE(adamByHand, nullptr) << "could not compile the hand-written loop with c++";
 
@@ -122,8 +123,8 @@ TEST(JitBench, DISABLED_AdamF32VmJitHand) {
         adamByHand(m.data(), v.data(), w.data(), gs.data(), count, 1e-3f, 0.9f, 0.999f, 1e-8f, 3);
     });
     const double by = bytes * static_cast<double>(count) / static_cast<double>(n) * times;
-    std::printf("adam f32 %s: VM %.2f GB/s, JIT %.2f GB/s, hand %.2f GB/s; VM/JIT %.2fx, JIT/hand %.2fx\n", what,
-                by / tv / 1e9, by / tj / 1e9, by / th / 1e9, tv / tj, tj / th);
+    std::printf("adam f32 %s: VM %.2f GB/s, JIT %.2f GB/s, hand %.2f GB/s; VM/JIT %.2fx, JIT/hand %.2fx\n",
+                what, by / tv / 1e9, by / tj / 1e9, by / th / 1e9, tv / tj, tj / th);
   };
   report("16M elements (DRAM)", n, 1);
   report("64Ki elements x 64 (L2)", 64 << 10, 64);

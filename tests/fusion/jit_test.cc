@@ -68,24 +68,55 @@ double valueFor(DType t, int var, int64_t i) {
   if (t == DType::Bool) return static_cast<double>(h & 1);
   if (ir::isInteger(t)) return static_cast<double>(static_cast<int>(h % 101) - 50);
   switch (h % 97) {
-    case 0: return 0.0;
-    case 1: return -0.0;
-    case 2: return INFINITY;
-    case 3: return NAN;
-    default: return (static_cast<double>(h >> 11) / 9007199254740992.0 - 0.5) * 8;
+    case 0:
+      return 0.0;
+    case 1:
+      return -0.0;
+    case 2:
+      return INFINITY;
+    case 3:
+      return NAN;
+    default:
+      return (static_cast<double>(h >> 11) / 9007199254740992.0 - 0.5) * 8;
   }
 }
 
 void store(DType t, double x, void* p) {
   x = ir::ref::roundTo(t, x);
   switch (t) {
-    case DType::F64: std::memcpy(p, &x, 8); break;
-    case DType::F32: { const float f = static_cast<float>(x); std::memcpy(p, &f, 4); break; }
-    case DType::F16: { const half_t h = toHalf(static_cast<float>(x)); std::memcpy(p, &h, 2); break; }
-    case DType::BF16: { const bfloat16_t h = toBfloat16(static_cast<float>(x)); std::memcpy(p, &h, 2); break; }
-    case DType::I32: { const int32_t v = static_cast<int32_t>(x); std::memcpy(p, &v, 4); break; }
-    case DType::I64: { const int64_t v = static_cast<int64_t>(x); std::memcpy(p, &v, 8); break; }
-    default: { const uint8_t v = x != 0; std::memcpy(p, &v, 1); break; }
+    case DType::F64:
+      std::memcpy(p, &x, 8);
+      break;
+    case DType::F32: {
+      const float f = static_cast<float>(x);
+      std::memcpy(p, &f, 4);
+      break;
+    }
+    case DType::F16: {
+      const half_t h = toHalf(static_cast<float>(x));
+      std::memcpy(p, &h, 2);
+      break;
+    }
+    case DType::BF16: {
+      const bfloat16_t h = toBfloat16(static_cast<float>(x));
+      std::memcpy(p, &h, 2);
+      break;
+    }
+    case DType::I32: {
+      const int32_t v = static_cast<int32_t>(x);
+      std::memcpy(p, &v, 4);
+      break;
+    }
+    case DType::I64: {
+      const int64_t v = static_cast<int64_t>(x);
+      std::memcpy(p, &v, 8);
+      break;
+    }
+    default: {
+      const uint8_t v = x != 0;
+      std::memcpy(p, &v, 1);
+      break;
+    }
   }
 }
 
@@ -94,11 +125,32 @@ bool sameElement(DType t, const unsigned char* a, const unsigned char* b) {
   const int n = ir::dtypeBytes(t);
   if (std::memcmp(a, b, static_cast<size_t>(n)) == 0) return true;
   switch (t) {
-    case DType::F64: { double x, y; std::memcpy(&x, a, 8); std::memcpy(&y, b, 8); return x != x && y != y; }
-    case DType::F32: { float x, y; std::memcpy(&x, a, 4); std::memcpy(&y, b, 4); return x != x && y != y; }
-    case DType::F16: { half_t x, y; std::memcpy(&x, a, 2); std::memcpy(&y, b, 2); return std::isnan(toFloat(x)) && std::isnan(toFloat(y)); }
-    case DType::BF16: { bfloat16_t x, y; std::memcpy(&x, a, 2); std::memcpy(&y, b, 2); return std::isnan(toFloat(x)) && std::isnan(toFloat(y)); }
-    default: return false;
+    case DType::F64: {
+      double x, y;
+      std::memcpy(&x, a, 8);
+      std::memcpy(&y, b, 8);
+      return x != x && y != y;
+    }
+    case DType::F32: {
+      float x, y;
+      std::memcpy(&x, a, 4);
+      std::memcpy(&y, b, 4);
+      return x != x && y != y;
+    }
+    case DType::F16: {
+      half_t x, y;
+      std::memcpy(&x, a, 2);
+      std::memcpy(&y, b, 2);
+      return std::isnan(toFloat(x)) && std::isnan(toFloat(y));
+    }
+    case DType::BF16: {
+      bfloat16_t x, y;
+      std::memcpy(&x, a, 2);
+      std::memcpy(&y, b, 2);
+      return std::isnan(toFloat(x)) && std::isnan(toFloat(y));
+    }
+    default:
+      return false;
   }
 }
 
@@ -122,7 +174,9 @@ void compareWithVm(const Program& p, const std::vector<int32_t>& stmts, const ji
   for (size_t v = 0; v < p.vars.size(); ++v) {
     const ir::Var& var = p.vars[v];
     if (var.isScalar()) {
-      const double x = var.dtype == DType::Bool ? 1 : ir::isInteger(var.dtype) ? 3 + static_cast<double>(v) : 0.3;
+      const double x = var.dtype == DType::Bool   ? 1
+                       : ir::isInteger(var.dtype) ? 3 + static_cast<double>(v)
+                                                  : 0.3;
       b[0].scalars[v] = b[1].scalars[v] = x;
       continue;
     }
@@ -131,7 +185,8 @@ void compareWithVm(const Program& p, const std::vector<int32_t>& stmts, const ji
     for (int k = 0; k < 2; ++k) {
       mem[k][v].resize(static_cast<size_t>(stored) * eb);
       for (int64_t i = 0; i < stored; ++i)
-        store(var.dtype, valueFor(var.dtype, static_cast<int>(v), base + i), mem[k][v].data() + static_cast<size_t>(i) * eb);
+        store(var.dtype, valueFor(var.dtype, static_cast<int>(v), base + i),
+              mem[k][v].data() + static_cast<size_t>(i) * eb);
       b[k].tensors[v] = {mem[k][v].data(), base};
     }
   }
@@ -207,11 +262,21 @@ TEST(Jit, EveryOpOnEveryDtype) {
     const std::string T = ir::dtypeName(t);
     std::string src = "program ops\n  in x : " + T + "[N] local\n  in y : " + T + "[N] local\n" +
                       "  in c : bool[N] local\n  scalar k : i32, a : " + T + ", p : f32, seed : i64\n";
-    std::vector<std::string> exprs = {"x + y", "x - y", "x * y", "x / y", "-x", "abs(x)", "min(x, y)",
-                                      "max(x, y)", "x ^ 3", "select(c, x, y)", "x * a + " + T + "(k) * 0",
-                                      "select(x < y && c || !(x >= y), x, y)", "a / 2 + x"};
-    std::vector<std::string> bools = {"x < y", "x <= y", "x > y", "x >= y", "x == y", "x != y",
-                                      "c && x < y", "c || !c", "!(x == y) != c"};
+    std::vector<std::string> exprs = {"x + y",
+                                      "x - y",
+                                      "x * y",
+                                      "x / y",
+                                      "-x",
+                                      "abs(x)",
+                                      "min(x, y)",
+                                      "max(x, y)",
+                                      "x ^ 3",
+                                      "select(c, x, y)",
+                                      "x * a + " + T + "(k) * 0",
+                                      "select(x < y && c || !(x >= y), x, y)",
+                                      "a / 2 + x"};
+    std::vector<std::string> bools = {"x < y",  "x <= y",     "x > y",   "x >= y",        "x == y",
+                                      "x != y", "c && x < y", "c || !c", "!(x == y) != c"};
     if (ir::isFloat(t)) {
       for (const char* e : {"sqrt(x)", "rsqrt(x)", "exp(x)", "log(x)", "x ^ y", "x ^ k", "pow(x, 2)",
                             "dropout(x, p, seed)", "dropout(x * a, 0.5, 7)", "select(isfinite(x / y), x, y)"})
@@ -238,7 +303,8 @@ TEST(Jit, EveryOpOnEveryDtype) {
 TEST(Jit, CastsBetweenEveryDtype) {
   const DType all[] = {DType::F64, DType::F32, DType::F16, DType::BF16, DType::I32, DType::I64, DType::Bool};
   std::string decl = "program casts\n", body;
-  for (DType from : all) decl += std::string("  in x") + ir::dtypeName(from) + " : " + ir::dtypeName(from) + "[N] local\n";
+  for (DType from : all)
+    decl += std::string("  in x") + ir::dtypeName(from) + " : " + ir::dtypeName(from) + "[N] local\n";
   int i = 0;
   for (DType from : all)
     for (DType to : all) {
@@ -272,7 +338,8 @@ TEST(Jit, ExactlyAliasedBindingsMatchTheVm) {
   ASSERT_TRUE(jk.compile(p, allStmts(p), &err)) << err;
   for (int64_t n : kCounts) {
     std::vector<float> m0(static_cast<size_t>(n) + 1), m1;
-    for (size_t i = 0; i < m0.size(); ++i) m0[i] = static_cast<float>(valueFor(DType::F32, 0, static_cast<int64_t>(i)));
+    for (size_t i = 0; i < m0.size(); ++i)
+      m0[i] = static_cast<float>(valueFor(DType::F32, 0, static_cast<int64_t>(i)));
     m1 = m0;
     Bindings b0, b1;
     b0.tensors = {{m0.data(), 0}, {m0.data(), 0}, {}};
@@ -319,8 +386,8 @@ TEST(Jit, SecondCompileIsACacheHit) {
   ASSERT_TRUE(third.compile(p, {0}, &err)) << err;
   EXPECT_TRUE(third.cacheHit());
   EXPECT_FALSE(fs::exists(fs::path(other) / so.stem().concat(".cc"))) << "the compiler ran";
-  std::printf("jit compile: first %.3f s, cached (process) %.6f s, cached (disk) %.6f s\n", first.compileSeconds(),
-              second.compileSeconds(), third.compileSeconds());
+  std::printf("jit compile: first %.3f s, cached (process) %.6f s, cached (disk) %.6f s\n",
+              first.compileSeconds(), second.compileSeconds(), third.compileSeconds());
 }
 
 TEST(Jit, MissingOrFailingCompilerIsAClearError) {
@@ -371,7 +438,8 @@ TEST(Jit, ConcurrentCompilesOfOneKernel) {
   }
   EXPECT_EQ(compiled, 1);  // the others waited for it and share the library
   int leftovers = 0;
-  for (const auto& e : fs::directory_iterator(dir)) leftovers += e.path().string().find(".tmp.") != std::string::npos;
+  for (const auto& e : fs::directory_iterator(dir))
+    leftovers += e.path().string().find(".tmp.") != std::string::npos;
   EXPECT_EQ(leftovers, 0);
   std::vector<float> x(100, 2.0f), y(100, -1.0f);
   Bindings b;
