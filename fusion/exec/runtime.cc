@@ -20,23 +20,35 @@ namespace {
 
 fcclDataType_t toFccl(ir::DType t) {
   switch (t) {
-    case ir::DType::F64: return fcclFloat64;
-    case ir::DType::F32: return fcclFloat32;
-    case ir::DType::F16: return fcclFloat16;
-    case ir::DType::BF16: return fcclBfloat16;
-    case ir::DType::I32: return fcclInt32;
-    case ir::DType::I64: return fcclInt64;
-    default: return fcclUint8;  // bool
+    case ir::DType::F64:
+      return fcclFloat64;
+    case ir::DType::F32:
+      return fcclFloat32;
+    case ir::DType::F16:
+      return fcclFloat16;
+    case ir::DType::BF16:
+      return fcclBfloat16;
+    case ir::DType::I32:
+      return fcclInt32;
+    case ir::DType::I64:
+      return fcclInt64;
+    default:
+      return fcclUint8;  // bool
   }
 }
 
 fcclRedOp_t toFccl(ir::RedOp op) {
   switch (op) {
-    case ir::RedOp::Sum: return fcclSum;
-    case ir::RedOp::Prod: return fcclProd;
-    case ir::RedOp::Min: return fcclMin;
-    case ir::RedOp::Max: return fcclMax;
-    case ir::RedOp::Avg: return fcclAvg;
+    case ir::RedOp::Sum:
+      return fcclSum;
+    case ir::RedOp::Prod:
+      return fcclProd;
+    case ir::RedOp::Min:
+      return fcclMin;
+    case ir::RedOp::Max:
+      return fcclMax;
+    case ir::RedOp::Avg:
+      return fcclAvg;
   }
   return fcclSum;
 }
@@ -52,13 +64,20 @@ bool isScalarResult(const ir::Var& v) {
 
 double loadAsDouble(ir::DType t, const void* base, int64_t i) {
   switch (t) {
-    case ir::DType::F64: return static_cast<const double*>(base)[i];
-    case ir::DType::F32: return static_cast<const float*>(base)[i];
-    case ir::DType::F16: return toFloat(static_cast<const half_t*>(base)[i]);
-    case ir::DType::BF16: return toFloat(static_cast<const bfloat16_t*>(base)[i]);
-    case ir::DType::I32: return static_cast<const int32_t*>(base)[i];
-    case ir::DType::I64: return double(static_cast<const int64_t*>(base)[i]);
-    default: return static_cast<const uint8_t*>(base)[i] != 0;
+    case ir::DType::F64:
+      return static_cast<const double*>(base)[i];
+    case ir::DType::F32:
+      return static_cast<const float*>(base)[i];
+    case ir::DType::F16:
+      return toFloat(static_cast<const half_t*>(base)[i]);
+    case ir::DType::BF16:
+      return toFloat(static_cast<const bfloat16_t*>(base)[i]);
+    case ir::DType::I32:
+      return static_cast<const int32_t*>(base)[i];
+    case ir::DType::I64:
+      return double(static_cast<const int64_t*>(base)[i]);
+    default:
+      return static_cast<const uint8_t*>(base)[i] != 0;
   }
 }
 
@@ -113,8 +132,8 @@ bool Runtime::create(Schedule schedule, std::unique_ptr<Runtime>* out, std::stri
     auto k = std::make_unique<jit::CpuJitKernel>(o);
     std::string why;
     if (!k->compile(prog, s.stmts, &why)) {
-      FCCL_INFO(kLogFusion, "program %s step %zu (%s): tile VM; JIT skipped: %s", name, i, stepKindName(s.kind),
-                why.c_str());
+      FCCL_INFO(kLogFusion, "program %s step %zu (%s): tile VM; JIT skipped: %s", name, i,
+                stepKindName(s.kind), why.c_str());
       continue;
     }
     FCCL_INFO(kLogFusion, "program %s step %zu (%s): JIT %s (%s in %.3f s)", name, i, stepKindName(s.kind),
@@ -176,21 +195,25 @@ fcclResult_t Runtime::bind(fcclComm* comm, const fcclTensorBinding_t* tensors, i
     int sym = -1, nsyms = 0;
     int64_t constant = 1;
     for (const ir::Dim& d : var.shape) {
-      if (d.sym >= 0) sym = d.sym, ++nsyms;
-      else constant *= d.size;
+      if (d.sym >= 0)
+        sym = d.sym, ++nsyms;
+      else
+        constant *= d.size;
     }
     size_t count = byVar[v]->count;
     if (nsyms == 1 && constant > 0 && st->symbols[sym] < 0) {
       if (count % size_t(constant) != 0)
-        return setError(fcclInvalidArgument, "%s: rank %d: tensor '%s' is %s but was bound with %zu elements", api,
-                        comm->rank, var.name.c_str(), ir::shapeString(p, var.shape).c_str(), count);
+        return setError(fcclInvalidArgument, "%s: rank %d: tensor '%s' is %s but was bound with %zu elements",
+                        api, comm->rank, var.name.c_str(), ir::shapeString(p, var.shape).c_str(), count);
       st->symbols[sym] = int64_t(count / size_t(constant));
     }
   }
   for (size_t s = 0; s < p.symbols.size(); ++s)
     if (st->symbols[s] < 0)
-      return setError(fcclInvalidArgument, "%s: rank %d: cannot tell %s from the bound tensors (bind a tensor "
-                      "whose shape is [%s])", api, comm->rank, p.symbols[s].c_str(), p.symbols[s].c_str());
+      return setError(fcclInvalidArgument,
+                      "%s: rank %d: cannot tell %s from the bound tensors (bind a tensor "
+                      "whose shape is [%s])",
+                      api, comm->rank, p.symbols[s].c_str(), p.symbols[s].c_str());
   for (size_t v = 0; v < p.vars.size(); ++v) {
     int64_t n = 1;
     for (const ir::Dim& d : p.vars[v].shape) n *= d.sym >= 0 ? st->symbols[d.sym] : d.size;
@@ -203,11 +226,13 @@ fcclResult_t Runtime::bind(fcclComm* comm, const fcclTensorBinding_t* tensors, i
                       comm->rank, var.name.c_str(), p.name.c_str());
     if (!var.isTensorDecl() || var.isScalar()) continue;
     if (int64_t(byVar[v]->count) != st->counts[v])
-      return setError(fcclInvalidArgument, "%s: rank %d: tensor '%s' is %s = %lld elements but was bound with %zu",
-                      api, comm->rank, var.name.c_str(), ir::shapeString(p, var.shape).c_str(),
+      return setError(fcclInvalidArgument,
+                      "%s: rank %d: tensor '%s' is %s = %lld elements but was bound with %zu", api,
+                      comm->rank, var.name.c_str(), ir::shapeString(p, var.shape).c_str(),
                       (long long)st->counts[v], byVar[v]->count);
-    ir::SliceRange r = var.layout == ir::Layout::Sliced ? ir::sliceRange(st->counts[v], comm->rank, comm->nranks)
-                                                        : ir::SliceRange{0, st->counts[v]};
+    ir::SliceRange r = var.layout == ir::Layout::Sliced
+                           ? ir::sliceRange(st->counts[v], comm->rank, comm->nranks)
+                           : ir::SliceRange{0, st->counts[v]};
     if (r.size() > 0 && byVar[v]->data == nullptr)
       return setError(fcclInvalidArgument, "%s: rank %d: tensor '%s' is bound to NULL", api, comm->rank,
                       var.name.c_str());
@@ -218,8 +243,9 @@ fcclResult_t Runtime::bind(fcclComm* comm, const fcclTensorBinding_t* tensors, i
   for (size_t i = 0; i < schedule_.buffers.size(); ++i) {
     int v = schedule_.buffers[i];
     const ir::Var& var = p.vars[v];
-    ir::SliceRange r = var.layout == ir::Layout::Sliced ? ir::sliceRange(st->counts[v], comm->rank, comm->nranks)
-                                                        : ir::SliceRange{0, st->counts[v]};
+    ir::SliceRange r = var.layout == ir::Layout::Sliced
+                           ? ir::sliceRange(st->counts[v], comm->rank, comm->nranks)
+                           : ir::SliceRange{0, st->counts[v]};
     st->buffers[i].assign(size_t(r.size()) * ir::dtypeBytes(var.dtype) + 1, 0);
     st->b.tensors[v] = TensorBinding{st->buffers[i].data(), r.begin};
   }
@@ -234,10 +260,18 @@ fcclResult_t Runtime::launch(fcclComm* comm, const fcclTensorBinding_t* tensors,
   for (size_t i = 0; i < schedule_.steps.size() && res == fcclSuccess; ++i) {
     const Step& s = schedule_.steps[i];
     switch (s.kind) {
-      case StepKind::Pointwise: res = runPointwise(s, kernels_[i], jit_[i].get(), st); break;
-      case StepKind::Collective: res = runCollective(comm, s, st); break;
-      case StepKind::Fused: res = runFused(comm, s, kernels_[i], jit_[i].get(), st); break;
-      case StepKind::Reduction: res = runReduction(comm, s, st); break;
+      case StepKind::Pointwise:
+        res = runPointwise(s, kernels_[i], jit_[i].get(), st);
+        break;
+      case StepKind::Collective:
+        res = runCollective(comm, s, st);
+        break;
+      case StepKind::Fused:
+        res = runFused(comm, s, kernels_[i], jit_[i].get(), st);
+        break;
+      case StepKind::Reduction:
+        res = runReduction(comm, s, st);
+        break;
     }
   }
   if (res != fcclSuccess) return res;
@@ -252,8 +286,8 @@ fcclResult_t Runtime::launch(fcclComm* comm, const fcclTensorBinding_t* tensors,
 }
 
 // The logical range a statement list runs over: its first target's elements, or its slice.
-static ir::SliceRange stepRange(const ir::Program& p, const Step& s, const std::vector<int64_t>& counts, int rank,
-                                int nranks) {
+static ir::SliceRange stepRange(const ir::Program& p, const Step& s, const std::vector<int64_t>& counts,
+                                int rank, int nranks) {
   if (s.stmts.empty()) return {0, 0};
   int v = p.stmts[s.stmts[0]].var;
   int64_t n = counts[v];
@@ -293,13 +327,21 @@ fcclResult_t Runtime::runCollective(fcclComm* comm, const Step& step, Storage& s
   t.recv = dst.data;
   t.root = step.root >= 0 ? int(st.b.scalars[step.root]) : int(step.rootValue);
   if (in.dtype != out.dtype)
-    return setError(fcclInternalError, "program %s: %s from %s to %s changes the element type", p.name.c_str(),
-                    ir::opName(step.op), in.name.c_str(), out.name.c_str());
+    return setError(fcclInternalError, "program %s: %s from %s to %s changes the element type",
+                    p.name.c_str(), ir::opName(step.op), in.name.c_str(), out.name.c_str());
   switch (step.op) {
-    case ir::Op::AllReduce: t.kind = CollKind::AllReduce; break;
-    case ir::Op::Broadcast: t.kind = CollKind::Broadcast; break;
-    case ir::Op::ReduceScatter: t.kind = CollKind::ReduceScatterSliced; break;
-    case ir::Op::AllGather: t.kind = CollKind::AllGatherSliced; break;
+    case ir::Op::AllReduce:
+      t.kind = CollKind::AllReduce;
+      break;
+    case ir::Op::Broadcast:
+      t.kind = CollKind::Broadcast;
+      break;
+    case ir::Op::ReduceScatter:
+      t.kind = CollKind::ReduceScatterSliced;
+      break;
+    case ir::Op::AllGather:
+      t.kind = CollKind::AllGatherSliced;
+      break;
     case ir::Op::Reduce:
       t.kind = CollKind::Reduce;
       // Off the root, reduce leaves the operand as it was.
@@ -311,8 +353,9 @@ fcclResult_t Runtime::runCollective(fcclComm* comm, const Step& step, Storage& s
                       ir::opName(step.op));
   }
   if (t.root < 0 || t.root >= comm->nranks)
-    return setError(fcclInvalidArgument, "fcclProgramLaunch: rank %d: root %d of %s in program %s is out of range",
-                    comm->rank, t.root, ir::opName(step.op), p.name.c_str());
+    return setError(fcclInvalidArgument,
+                    "fcclProgramLaunch: rank %d: root %d of %s in program %s is out of range", comm->rank,
+                    t.root, ir::opName(step.op), p.name.c_str());
   return executeTasks(comm, {t});
 }
 
@@ -333,7 +376,8 @@ fcclResult_t fusedHook(void* user, const ChunkDesc& d, void* data) {
   auto* c = static_cast<FusedHookContext*>(user);
   if (d.count == 0) return fcclSuccess;
   if (c->reducedStore.data != nullptr) {
-    char* keep = static_cast<char*>(c->reducedStore.data) + (int64_t(d.offset) - c->reducedStore.base) * c->elemBytes;
+    char* keep =
+        static_cast<char*>(c->reducedStore.data) + (int64_t(d.offset) - c->reducedStore.base) * c->elemBytes;
     if (keep != data) memcpy(keep, data, d.count * c->elemBytes);
   }
   c->b->tensors[c->reducedVar] = TensorBinding{data, int64_t(d.offset)};
@@ -343,7 +387,8 @@ fcclResult_t fusedHook(void* user, const ChunkDesc& d, void* data) {
     c->kernel->run(int64_t(d.offset), int64_t(d.offset + d.count), *c->b);
   if (c->forwardVar >= 0) {
     const TensorBinding& fw = c->b->tensors[c->forwardVar];
-    memcpy(data, static_cast<char*>(fw.data) + (int64_t(d.offset) - fw.base) * c->elemBytes, d.count * c->elemBytes);
+    memcpy(data, static_cast<char*>(fw.data) + (int64_t(d.offset) - fw.base) * c->elemBytes,
+           d.count * c->elemBytes);
   }
   return fcclSuccess;
 }
@@ -380,8 +425,7 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, const Pointwise
 
   // One pipelined pass when exactly one replicated result of the input's type is gathered:
   // the hook's output for each chunk is what the ring's all-gather half distributes.
-  if (step.gather.size() == 1 && p.vars[step.gather[0]].dtype == in.dtype &&
-      st.counts[step.gather[0]] == n) {
+  if (step.gather.size() == 1 && p.vars[step.gather[0]].dtype == in.dtype && st.counts[step.gather[0]] == n) {
     ctx.forwardVar = step.gather[0];
     hook.writesOutput = true;  // the kernel stores the result into the gathered tensor itself
     t.kind = CollKind::AllReduce;
@@ -425,16 +469,25 @@ fcclResult_t Runtime::runReduction(fcclComm* comm, const Step& step, Storage& st
                     p.name.c_str(), ir::opName(red.op));
   const ir::Var& var = p.vars[arg.var];
   const TensorBinding& tb = st.b.tensors[arg.var];
-  ir::SliceRange r = var.layout == ir::Layout::Sliced ? ir::sliceRange(st.counts[arg.var], comm->rank, comm->nranks)
-                                                      : ir::SliceRange{0, st.counts[arg.var]};
+  ir::SliceRange r = var.layout == ir::Layout::Sliced
+                         ? ir::sliceRange(st.counts[arg.var], comm->rank, comm->nranks)
+                         : ir::SliceRange{0, st.counts[arg.var]};
   double acc = red.op == ir::Op::MaxAll ? -INFINITY : 0.0;
   for (int64_t i = r.begin; i < r.end; ++i) {
     double x = loadAsDouble(var.dtype, tb.data, i - tb.base);
     switch (red.op) {
-      case ir::Op::Norm: acc += x * x; break;
-      case ir::Op::Sum: acc += x; break;
-      case ir::Op::MaxAll: acc = std::fmax(acc, x); break;
-      default: acc = (acc != 0 || !std::isfinite(x)) ? 1.0 : 0.0; break;
+      case ir::Op::Norm:
+        acc += x * x;
+        break;
+      case ir::Op::Sum:
+        acc += x;
+        break;
+      case ir::Op::MaxAll:
+        acc = std::fmax(acc, x);
+        break;
+      default:
+        acc = (acc != 0 || !std::isfinite(x)) ? 1.0 : 0.0;
+        break;
     }
   }
   if (red.crossRank && comm->nranks > 1) {

@@ -34,10 +34,10 @@ class Runtime {
   fcclResult_t bind(fcclComm* comm, const fcclTensorBinding_t* tensors, int ntensors,
                     const fcclScalarBinding_t* scalars, int nscalars, Storage* st);
   fcclResult_t runPointwise(const Step& step, const PointwiseKernel& k, const jit::CpuJitKernel* jk,
-                           Storage& st);
+                            Storage& st);
   fcclResult_t runCollective(fcclComm* comm, const Step& step, Storage& st);
   fcclResult_t runFused(fcclComm* comm, const Step& step, const PointwiseKernel& k,
-                       const jit::CpuJitKernel* jk, Storage& st);
+                        const jit::CpuJitKernel* jk, Storage& st);
   fcclResult_t runReduction(fcclComm* comm, const Step& step, Storage& st);
 
   Schedule schedule_;
