@@ -36,6 +36,7 @@ struct CollTask {
   const void* premulScalar = nullptr;  // PreMulSum: scale inputs by this value of `type`
   int avgDivisor = 1;                  // Avg: divide the sum by this
   int root = 0;                        // Reduce / Broadcast root, or Send / Recv peer
+  fcclReady* sendReady = nullptr;      // fcclAllReduceOverlap: read send chunks once marked ready
 };
 
 // Sequencing state of the direct algorithm (see direct.cc).

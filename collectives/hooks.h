@@ -5,13 +5,18 @@
 //   reduced(desc, data)    : in place on a fully reduced chunk, on the rank that owns it.
 //   gathered(desc, data)   : in place on a replicated chunk this rank received (all-gather phase).
 //   ownOutputWritten()     : true when `reduced` also stored the chunk in the output buffer.
-// A hook may not allocate, block or synchronize: it runs on whatever thread drives the
-// collective, between two FIFO operations. The identity hook compiles to nothing.
+//   waitInput(desc)        : before a primitive first reads its own input chunk; returns when
+//                            the chunk may be read (or an error). Only called if kHasInputWait.
+// Apart from waitInput, a hook may not allocate, block or synchronize: it runs on whatever
+// thread drives the collective, between two FIFO operations. The identity hook compiles to nothing.
 #pragma once
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include "collectives/reduce_kernels.h"
 #include "fccl.h"
+#include "src/ready.h"
+#include "src/wait.h"
 
 namespace fccl {
 
@@ -26,9 +31,11 @@ struct IdentityHook {
   static constexpr bool kHasLoad = false;
   static constexpr bool kHasReduced = false;
   static constexpr bool kHasGathered = false;
+  static constexpr bool kHasInputWait = false;
   void load(const ChunkDesc&, void*, const void*) {}
   void reduced(const ChunkDesc&, void*) {}
   void gathered(const ChunkDesc&, void*) {}
+  fcclResult_t waitInput(const ChunkDesc&) { return fcclSuccess; }
   bool ownOutputWritten() const { return false; }
 };
 
@@ -38,6 +45,7 @@ struct CollHook {
   static constexpr bool kHasLoad = true;
   static constexpr bool kHasReduced = true;
   static constexpr bool kHasGathered = false;
+  static constexpr bool kHasInputWait = false;
   fcclDataType_t type;
   const void* scalar = nullptr;  // non-null: PreMulSum
   int divisor = 1;               // > 1: Avg
@@ -52,6 +60,7 @@ struct CollHook {
     if (divisor > 1) divide(type, data, data, divisor, d.count);
   }
   void gathered(const ChunkDesc&, void*) {}
+  fcclResult_t waitInput(const ChunkDesc&) { return fcclSuccess; }
   bool ownOutputWritten() const { return false; }
 };
 
@@ -63,6 +72,7 @@ struct FnHook {
   static constexpr bool kHasLoad = false;
   static constexpr bool kHasReduced = true;
   static constexpr bool kHasGathered = false;
+  static constexpr bool kHasInputWait = false;
   using ReducedFn = fcclResult_t (*)(void* user, const ChunkDesc& d, void* data);
   ReducedFn fn = nullptr;
   void* user = nullptr;
@@ -79,7 +89,28 @@ struct FnHook {
     if (status == fcclSuccess) status = fn(user, d, data);
   }
   void gathered(const ChunkDesc&, void*) {}
+  fcclResult_t waitInput(const ChunkDesc&) { return fcclSuccess; }
   bool ownOutputWritten() const { return writesOutput; }
+};
+
+// fcclAllReduceOverlap: Base (IdentityHook or CollHook) plus a bounded, abortable wait until
+// the producer has marked the input chunk ready. `wait` is the collective's wait context.
+template <class Base>
+struct ReadyHook : Base {
+  static constexpr bool kHasInputWait = true;
+  fcclReady* ready = nullptr;
+  WaitContext wait;
+  uint64_t seen = UINT64_MAX;  // ready->marks at the last slow check
+  char what[96] = "";
+
+  fcclResult_t waitInput(const ChunkDesc& d) {
+    const size_t b = d.offset, e = d.offset + d.count;
+    if (ready->covers(b, e, &seen)) return fcclSuccess;
+    snprintf(what, sizeof(what), "input chunk [%zu, %zu) to be marked ready by the producer", b, e);
+    wait.what = what;
+    wait.peer = -1;
+    return waitUntil(wait, [&] { return ready->covers(b, e, &seen); });
+  }
 };
 
 }  // namespace fccl

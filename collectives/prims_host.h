@@ -40,6 +40,7 @@ class HostPrims {
   // step 0 of a ring: our own (loaded) chunk goes to next.
   fcclResult_t send(const char* src, const ChunkDesc& d) {
     char* out;
+    FCCL_PRIMS_CHECK(waitInput(d));
     FCCL_PRIMS_CHECK(acquireNext(&out));
     loadInto(d, out, src);
     next_->post(bytes(d), a_.tag);
@@ -49,6 +50,7 @@ class HostPrims {
   fcclResult_t recvReduceSend(const char* src, const ChunkDesc& d) {
     const char* in;
     char* out;
+    FCCL_PRIMS_CHECK(waitInput(d));
     FCCL_PRIMS_CHECK(waitPrev(d, &in));
     FCCL_PRIMS_CHECK(acquireNext(&out));
     reduceInto(d, out, in, src);
@@ -60,6 +62,7 @@ class HostPrims {
   fcclResult_t recvReduceCopySend(const char* src, char* dst, const ChunkDesc& d) {
     const char* in;
     char* out;
+    FCCL_PRIMS_CHECK(waitInput(d));
     FCCL_PRIMS_CHECK(waitPrev(d, &in));
     FCCL_PRIMS_CHECK(acquireNext(&out));
     reduceInto(d, out, in, src);
@@ -73,6 +76,7 @@ class HostPrims {
   // Final step of reduce-scatter / reduce at the root: reduce straight into the output.
   fcclResult_t recvReduceCopy(const char* src, char* dst, const ChunkDesc& d) {
     const char* in;
+    FCCL_PRIMS_CHECK(waitInput(d));
     FCCL_PRIMS_CHECK(waitPrev(d, &in));
     reduceInto(d, dst, in, src);
     prev_->release();
@@ -112,6 +116,7 @@ class HostPrims {
   }
   // One rank alone: the loaded input is the reduced result.
   fcclResult_t localCopy(const char* src, char* dst, const ChunkDesc& d) {
+    FCCL_PRIMS_CHECK(waitInput(d));
     if constexpr (Hook::kHasLoad)
       hook_.load(d, dst, src);
     else if (dst != src)
@@ -124,6 +129,13 @@ class HostPrims {
 
  private:
   size_t bytes(const ChunkDesc& d) const { return d.count * a_.elemSize; }
+
+  // Before the first read of our own input chunk (fcclAllReduceOverlap's producer wait).
+  fcclResult_t waitInput(const ChunkDesc& d) {
+    if constexpr (Hook::kHasInputWait)
+      if (d.count > 0) return hook_.waitInput(d);
+    return fcclSuccess;
+  }
 
   fcclResult_t acquireNext(char** out) {
     a_.wait.peer = next_->peer();

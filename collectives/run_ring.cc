@@ -1,6 +1,7 @@
 // run_ring.cc - instantiates the ring algorithms with the host primitives and the right hook:
 // the identity hook when there is no post-op (the common case compiles to plain copies and
-// reductions), CollHook for Avg and PreMulSum.
+// reductions), CollHook for Avg and PreMulSum, either behind ReadyHook when the input is still
+// being produced (fcclAllReduceOverlap).
 #include "collectives/all_gather_ring.h"
 #include "collectives/allreduce_ring.h"
 #include "collectives/broadcast_ring.h"
@@ -28,7 +29,7 @@ fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
              static_cast<char*>(t.recv)};
   if (n == 1) {
     // Alone: every collective is a (hooked) local copy of this rank's data.
-    if constexpr (!Hook::kHasLoad && !Hook::kHasReduced) {
+    if constexpr (!Hook::kHasLoad && !Hook::kHasReduced && !Hook::kHasInputWait) {
       if (t.recv != t.send && t.count > 0) memmove(t.recv, t.send, t.count * elem);
       return fcclSuccess;
     } else {
@@ -37,6 +38,7 @@ fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
       for (size_t off = 0; off < t.count; off += a.chunkElems) {
         const ChunkDesc d{off, std::min(a.chunkElems, t.count - off), 0, 0};
         const char* src = a.send + off * elem;
+        if constexpr (Hook::kHasInputWait) FCCL_CHECK(hook.waitInput(d));
         if constexpr (Hook::kHasLoad)
           hook.load(d, ctx.scratch, src);
         else
@@ -73,9 +75,22 @@ fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
   }
 }
 
+template <class Base>
+fcclResult_t runRingReady(CollContext& ctx, const CollTask& t, const Base& base) {
+  ReadyHook<Base> hook;
+  static_cast<Base&>(hook) = base;
+  hook.ready = t.sendReady;
+  hook.wait = ctx.wait;
+  return runRingWithHook(ctx, t, hook);
+}
+
 }  // namespace
 
 fcclResult_t runRing(CollContext& ctx, const CollTask& t) {
+  if (t.sendReady != nullptr) {
+    if (t.premulScalar == nullptr && t.avgDivisor <= 1) return runRingReady(ctx, t, IdentityHook{});
+    return runRingReady(ctx, t, CollHook{t.type, t.premulScalar, t.avgDivisor});
+  }
   if (t.premulScalar == nullptr && t.avgDivisor <= 1) {
     IdentityHook hook;
     return runRingWithHook(ctx, t, hook);

@@ -260,6 +260,32 @@ FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorB
 FCCL_API fcclResult_t fcclSliceRange(fcclComm_t comm, int rank, size_t count, size_t* begin, size_t* end);
 FCCL_API fcclResult_t fcclProgramDestroy(fcclProgram_t program);
 
+/* ---- Overlap: consuming an input while it is produced --------------------------------------
+ * A ready tracker records which elements [0, count) of a buffer its producer has finished.
+ * fcclAllReduceOverlap reads each chunk of its input only once the tracker covers it, so a
+ * producer (a matmul written tile by tile, on another thread) and the allreduce run together. */
+typedef struct fcclReady* fcclReady_t;
+
+/* A tracker of `count` elements, none of them ready. */
+FCCL_API fcclResult_t fcclReadyCreate(fcclReady_t* ready, size_t count);
+/* Elements [begin, end) are ready (end <= count). Any thread, any order, overlapping marks
+ * allowed. Release semantics: what the caller wrote to them before the mark is what the
+ * collective reads; the producer must not write them again until the collective returns. */
+FCCL_API fcclResult_t fcclReadyMark(fcclReady_t ready, size_t begin, size_t end);
+/* Nothing ready again, for the next step. Not while a collective waits on ready. */
+FCCL_API fcclResult_t fcclReadyReset(fcclReady_t ready);
+FCCL_API fcclResult_t fcclReadyDestroy(fcclReady_t ready);
+
+/* fcclAllReduce (same arguments, same result, bit for bit, as fcclAllReduce run on the ring)
+ * whose ring reads each chunk of sendbuff only once sendReady (tracking at least count
+ * elements) covers it. Rank r's ring consumes its input in the order chunk o of every slice
+ * (fcclSliceRange) in turn, o = 0, 1, ...: a producer marking in that order overlaps best.
+ * Waiting for a mark is bounded by the communicator's timeout (fcclSystemError naming the
+ * chunk) and ends on fcclCommAbort. Always the ring algorithm, whatever the size. */
+FCCL_API fcclResult_t fcclAllReduceOverlap(const void* sendbuff, void* recvbuff, size_t count,
+                                           fcclDataType_t datatype, fcclRedOp_t op, fcclReady_t sendReady,
+                                           fcclComm_t comm, fcclStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev        # tests, micro-benchmarks
   libhwloc-dev hwloc                                # topology (src/topo.cc), lstopo
   libopenmpi-dev openmpi-bin                        # mpi_perf and the Open MPI reference run
+  libopenblas-dev                                   # overlap_test, overlap_perf (cblas_sgemm)
   python3 python3-matplotlib                        # perf plots
   clang-format                                      # the format check in .ci/run
   clang libclang-rt-dev                             # libFuzzer targets (scripts/fuzz.sh)

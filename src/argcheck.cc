@@ -6,6 +6,7 @@
 #include "src/checks.h"
 #include "src/enqueue.h"
 #include "src/error.h"
+#include "src/ready.h"
 
 namespace fccl {
 
@@ -83,6 +84,9 @@ fcclResult_t checkTask(const char* api, fcclComm* comm, fcclStream_t stream, Col
   if (t->kind == CollKind::ReduceScatter || t->kind == CollKind::AlltoAll) sendElems *= n;
   if (t->kind == CollKind::AllGather || t->kind == CollKind::AlltoAll) recvElems *= n;
   const size_t sendBytes = sendElems * elem, recvBytes = recvElems * elem;
+  if (t->sendReady != nullptr && t->sendReady->count < t->count)
+    return setError(fcclInvalidArgument, "%s: rank %d: sendReady tracks %zu elements, fewer than count %zu",
+                    api, rank, t->sendReady->count, t->count);
 
   bool needSend = t->kind != CollKind::Recv && (t->kind != CollKind::Broadcast || rank == t->root);
   bool needRecv = t->kind != CollKind::Send && (t->kind != CollKind::Reduce || rank == t->root);

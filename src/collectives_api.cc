@@ -45,6 +45,15 @@ FCCL_API fcclResult_t fcclAllReduce(const void* sendbuff, void* recvbuff, size_t
                 task(CollKind::AllReduce, sendbuff, recvbuff, count, datatype, op, 0));
 }
 
+FCCL_API fcclResult_t fcclAllReduceOverlap(const void* sendbuff, void* recvbuff, size_t count,
+                                           fcclDataType_t datatype, fcclRedOp_t op, fcclReady_t sendReady,
+                                           fcclComm_t comm, fcclStream_t stream) {
+  if (sendReady == nullptr) return setError(fcclInvalidArgument, "fcclAllReduceOverlap: sendReady is NULL");
+  CollTask t = task(CollKind::AllReduce, sendbuff, recvbuff, count, datatype, op, 0);
+  t.sendReady = sendReady;
+  return submit("fcclAllReduceOverlap", comm, stream, t);
+}
+
 FCCL_API fcclResult_t fcclReduce(const void* sendbuff, void* recvbuff, size_t count, fcclDataType_t datatype,
                                  fcclRedOp_t op, int root, fcclComm_t comm, fcclStream_t stream) {
   return submit("fcclReduce", comm, stream,

@@ -49,7 +49,8 @@ fcclResult_t recordFailure(fcclComm* comm, fcclResult_t res) {
 fcclResult_t runCollective(fcclComm* comm, const CollTask& t) {
   ++comm->opCount;
   CollContext ctx = makeContext(comm, t.kind);
-  Algo algo = chooseAlgo(comm, t);
+  // An input still being produced is consumed chunk by chunk: only the ring waits per chunk.
+  Algo algo = t.sendReady != nullptr ? Algo::Ring : chooseAlgo(comm, t);
   FCCL_TRACE_LOG(kLogColl, "%s #%llu count %zu type %s algo %s", collName(t.kind),
                  (unsigned long long)comm->opCount, t.count, dtypeName(t.type), algoName(algo));
   if (algo == Algo::Direct) return runDirect(ctx, t);
