@@ -53,6 +53,19 @@ fcclRedOp_t toFccl(ir::RedOp op) {
   return fcclSum;
 }
 
+// A collective task of `dtype` reducing with `op`; Avg is a sum divided on the final value (the
+// internal sliced collectives do not go through argcheck, which does this for the C API).
+CollTask reductionTask(ir::DType dtype, ir::RedOp op, int nranks) {
+  CollTask t;
+  t.type = toFccl(dtype);
+  t.op = toFccl(op);
+  if (t.op == fcclAvg) {
+    t.op = fcclSum;
+    t.avgDivisor = nranks;
+  }
+  return t;
+}
+
 // Scalars the caller binds: `scalar` inputs and `inout` scalars (state such as a loss scale).
 bool isScalarInput(const ir::Var& v) {
   return v.kind == ir::VarKind::Scalar || (v.kind == ir::VarKind::InOut && v.isScalar());
@@ -315,13 +328,7 @@ fcclResult_t Runtime::runCollective(fcclComm* comm, const Step& step, Storage& s
   const ir::Var& out = p.vars[step.output];
   const TensorBinding& src = st.b.tensors[step.input];
   const TensorBinding& dst = st.b.tensors[step.output];
-  CollTask t;
-  t.type = toFccl(in.dtype);
-  t.op = toFccl(step.redop);
-  if (t.op == fcclAvg) {
-    t.op = fcclSum;
-    t.avgDivisor = comm->nranks;
-  }
+  CollTask t = reductionTask(in.dtype, step.redop, comm->nranks);
   t.count = size_t(st.counts[step.input]);
   t.send = src.data;
   t.recv = dst.data;
@@ -401,13 +408,7 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, const Pointwise
   const ir::Var& in = p.vars[step.input];
   const size_t elem = size_t(ir::dtypeBytes(in.dtype));
   const int64_t n = st.counts[step.input];
-  CollTask t;
-  t.type = toFccl(in.dtype);
-  t.op = toFccl(step.redop);
-  if (t.op == fcclAvg) {
-    t.op = fcclSum;
-    t.avgDivisor = comm->nranks;
-  }
+  CollTask t = reductionTask(in.dtype, step.redop, comm->nranks);
   t.count = size_t(n);
   t.send = st.b.tensors[step.input].data;
   // A buffered `reduced` (read by a later step) keeps every reduced chunk in its storage;
