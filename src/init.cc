@@ -38,7 +38,6 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
 
   Topology topo;
   FCCL_CHECK(topoDetect(&topo));
-  if (rank == 0) FCCL_INFO(kLogInit, "%s", topo.summary.c_str());
   // Ranks of this communicator that share our host; all of them today (shm only).
   int localRanks = 0;
   for (const PeerInfo& p : comm->peers) localRanks += p.hostHash == comm->peers[rank].hostHash;
