@@ -286,6 +286,33 @@ FCCL_API fcclResult_t fcclAllReduceOverlap(const void* sendbuff, void* recvbuff,
                                            fcclDataType_t datatype, fcclRedOp_t op, fcclReady_t sendReady,
                                            fcclComm_t comm, fcclStream_t stream);
 
+/* ---- Pipeline parallel: an allreduce sent to the next stage, sliced ------------------------
+ * Stage s's tensor-parallel group (tpComm, n ranks) allreduces a layer output that each of its
+ * ranks then hands to the same tensor-parallel rank of stage s+1 over the pipeline
+ * communicator ppComm. Fused (CoCoNeT), the boundary carries the result once instead of n
+ * times: the sending stage reduce-scatters in tpComm, each rank sends only its slice
+ * (fcclSliceRange of tpComm: S = ceil(count/n)) to `peer`, and the receiving stage's ranks
+ * all-gather the slices in their own tpComm. Every rank of both tpComms takes part; the two
+ * tpComms must have the same size, and peer must hold the same tpComm rank as the caller.
+ * Each sending rank sends its peer a 40-byte header (count, datatype, tpComm size and rank)
+ * and then its slice; the receiver checks the header, so a mismatch in count, datatype, tp
+ * size or tp rank is fcclInvalidUsage naming both sides' values (the receiver still takes the
+ * sender's slice off ppComm, so both communicators stay usable). A receiving rank that fails
+ * does not join the all-gather: tpComm peers that passed the check give up at the timeout.
+ * Not group-aware: calling either inside fcclGroupStart/End is fcclInvalidUsage. */
+
+/* Sending stage: sendbuff holds this rank's count-element allreduce input. The reduced slice
+ * lives only in library scratch for the duration of the call: nothing of the result is kept
+ * on the sending stage (call fcclAllReduce if it needs the result too). Avg divides by the
+ * tpComm size. */
+FCCL_API fcclResult_t fcclAllReduceSendSliced(const void* sendbuff, size_t count, fcclDataType_t datatype,
+                                              fcclRedOp_t op, int peer, fcclComm_t tpComm, fcclComm_t ppComm,
+                                              fcclStream_t stream);
+/* Receiving stage: recvbuff receives all count elements of the sending stage's allreduce
+ * result (count and datatype as the sender's). */
+FCCL_API fcclResult_t fcclRecvAllGather(void* recvbuff, size_t count, fcclDataType_t datatype, int peer,
+                                        fcclComm_t tpComm, fcclComm_t ppComm, fcclStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

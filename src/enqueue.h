@@ -11,6 +11,8 @@ namespace fccl {
 
 // Runs now, or records if a group is open on this thread.
 fcclResult_t enqueueTask(fcclComm* comm, const CollTask& task);
+// True while fcclGroupStart is open on this thread.
+bool groupOpen();
 // Runs a batch of tasks of one communicator (the tail of fcclGroupEnd, or a single call).
 fcclResult_t executeTasks(fcclComm* comm, const std::vector<CollTask>& tasks);
 // Runs one collective now (not group-aware) on the ring with a run-time reduced hook: the

@@ -21,6 +21,8 @@ thread_local GroupState tlsGroup;
 
 }  // namespace
 
+bool groupOpen() { return tlsGroup.depth > 0; }
+
 fcclResult_t enqueueTask(fcclComm* comm, const CollTask& task) {
   if (tlsGroup.depth == 0) return executeTasks(comm, {task});
   for (auto& b : tlsGroup.batches)
