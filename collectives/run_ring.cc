@@ -102,6 +102,16 @@ fcclResult_t runRing(CollContext& ctx, const CollTask& t) {
 fcclResult_t runRingHooked(CollContext& ctx, const CollTask& t, FnHook& hook) {
   hook.type = t.type;
   hook.divisor = t.avgDivisor;
+  if (t.sendReady != nullptr) {
+    // A fused program's producer is still writing the input (overlap): wait per chunk too.
+    ReadyHook<FnHook> ready;
+    static_cast<FnHook&>(ready) = hook;
+    ready.ready = t.sendReady;
+    ready.wait = ctx.wait;
+    fcclResult_t res = runRingWithHook(ctx, t, ready);
+    hook.status = ready.status;
+    return res != fcclSuccess ? res : hook.status;
+  }
   fcclResult_t res = runRingWithHook(ctx, t, hook);
   return res != fcclSuccess ? res : hook.status;
 }

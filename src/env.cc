@@ -101,6 +101,10 @@ Env readEnv(std::vector<std::string>* setLines) {
       {"FCCL_SET_AFFINITY", Kind::Bool, "0", "pin each rank's thread to the cores hwloc reports near it",
        &e.setAffinity},
       {"FCCL_SHM_PREFIX", Kind::String, "fccl", "name prefix of POSIX shared-memory segments", &e.shmDir},
+      {"FCCL_OVERLAP", Kind::String, "auto",
+       "auto|1|0: run a fused program's producer step on a helper thread while the collective "
+       "consumes its chunks (auto: only when the host has a spare core per rank)",
+       &e.overlap},
       {"FCCL_JIT", Kind::Bool, "1",
        "compile pointwise/fused program steps to native code with the system compiler", &e.jit},
       {"FCCL_JIT_CXX", Kind::String, "c++", "C++ compiler the JIT runs (a path or a name on PATH)",

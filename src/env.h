@@ -23,6 +23,7 @@ struct Env {
   bool setAffinity;          // FCCL_SET_AFFINITY: pin helper threads near the rank's cores
   std::string shmDir;        // FCCL_SHM_PREFIX: name prefix of POSIX shm segments
   bool jit;                  // FCCL_JIT: compile fused pointwise work to native code (else the VM)
+  std::string overlap;       // FCCL_OVERLAP: auto|1|0 - run a producer step beside its collective
   std::string jitCxx;        // FCCL_JIT_CXX: the C++ compiler the JIT runs (argv[0], no shell)
   std::string jitCache;      // FCCL_JIT_CACHE: private cache dir (default resolved, see env.cc)
 };

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 #include "collectives/half.h"
 #include "collectives/hooks.h"
 #include "collectives/reduce_kernels.h"
@@ -13,6 +14,8 @@
 #include "src/enqueue.h"
 #include "src/env.h"
 #include "src/error.h"
+#include "src/ready.h"
+#include "src/topo.h"
 
 namespace fccl::fusion {
 
@@ -103,6 +106,8 @@ struct Runtime::Storage {
   Bindings b;                              // tensors / scalars by var
   std::vector<std::vector<char>> buffers;  // storage of buffered temporaries
   std::vector<char> scratch;               // reduced chunks of a Fused step without a buffer
+  fcclReady* ready = nullptr;              // overlap: the input of the running collective step
+                                           // is ready only where the producer marked it
 };
 
 bool Runtime::create(Schedule schedule, std::unique_ptr<Runtime>* out, std::string* error) {
@@ -272,6 +277,11 @@ fcclResult_t Runtime::launch(fcclComm* comm, const fcclTensorBinding_t* tensors,
   if (res != fcclSuccess) return res;
   for (size_t i = 0; i < schedule_.steps.size() && res == fcclSuccess; ++i) {
     const Step& s = schedule_.steps[i];
+    if (canOverlap(comm, i, st)) {
+      res = runOverlapped(comm, i, st);
+      ++i;  // the consumer step ran too
+      continue;
+    }
     switch (s.kind) {
       case StepKind::Pointwise:
         res = runPointwise(s, kernels_[i], jit_[i].get(), st);
@@ -333,6 +343,7 @@ fcclResult_t Runtime::runCollective(fcclComm* comm, const Step& step, Storage& s
   t.send = src.data;
   t.recv = dst.data;
   t.root = step.root >= 0 ? int(st.b.scalars[step.root]) : int(step.rootValue);
+  t.sendReady = st.ready;
   if (in.dtype != out.dtype)
     return setError(fcclInternalError, "program %s: %s from %s to %s changes the element type",
                     p.name.c_str(), ir::opName(step.op), in.name.c_str(), out.name.c_str());
@@ -411,6 +422,7 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, const Pointwise
   CollTask t = reductionTask(in.dtype, step.redop, comm->nranks);
   t.count = size_t(n);
   t.send = st.b.tensors[step.input].data;
+  t.sendReady = st.ready;
   // A buffered `reduced` (read by a later step) keeps every reduced chunk in its storage;
   // during the hook it is bound to the chunk itself, afterwards to that storage again.
   const TensorBinding reducedStore = st.b.tensors[step.reduced];
@@ -457,6 +469,73 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, const Pointwise
     a.send = static_cast<char*>(gb.data) + size_t(gr.begin - gb.base) * gElem;
     res = executeTasks(comm, {a});
   }
+  return res;
+}
+
+bool Runtime::canOverlap(fcclComm* comm, size_t i, const Storage& st) const {
+  const std::vector<Step>& steps = schedule_.steps;
+  if (i + 1 >= steps.size() || steps[i].kind != StepKind::Pointwise || steps[i + 1].overlapWith != int32_t(i))
+    return false;
+  const Step& prod = steps[i];
+  const Step& cons = steps[i + 1];
+  // Only collectives whose primitives wait per input chunk (reduce-scatter based ones).
+  const bool waits =
+      cons.kind == StepKind::Fused || (cons.kind == StepKind::Collective &&
+                                       (cons.op == ir::Op::AllReduce || cons.op == ir::Op::ReduceScatter));
+  if (!waits || prod.extent != Extent::Full || prod.stmts.empty()) return false;
+  const int64_t n = st.counts[cons.input];
+  if (n <= 0 || stepRange(schedule_.program, prod, st.counts, st.rank, st.nranks).size() != n) return false;
+  const std::string& mode = env().overlap;
+  if (mode == "0") return false;
+  if (mode == "1") return true;
+  // auto: a helper thread per rank only pays when it has a core of its own.
+  Topology topo;
+  if (topoDetect(&topo) != fcclSuccess) return false;
+  return int(topo.processCpus.size()) >= 2 * comm->nranks;
+}
+
+fcclResult_t Runtime::runOverlapped(fcclComm* comm, size_t i, Storage& st) {
+  const Step& prod = schedule_.steps[i];
+  const Step& cons = schedule_.steps[i + 1];
+  const PointwiseKernel& k = kernels_[i];
+  const jit::CpuJitKernel* jk = jit_[i].get();
+  if (jk != nullptr)
+    jk->runScalars(st.b, &st.b.scalars);
+  else
+    k.runScalars(st.b, &st.b.scalars);
+
+  const int64_t n = st.counts[cons.input];
+  const int64_t elem = ir::dtypeBytes(schedule_.program.vars[cons.input].dtype);
+  const int64_t chunk = std::max<int64_t>(1, int64_t(comm->tuning.chunkBytes) / elem);
+  const int nr = comm->nranks;
+  const int64_t slice = (n + nr - 1) / nr;
+  fcclReady ready{size_t(n)};
+  Bindings producerBindings = st.b;  // its own copy: the fused hook rebinds `reduced` per chunk
+  std::thread producer([&] {
+    // The ring's consumption order: chunk `o` of every rank's slice, then the next chunk.
+    for (int64_t o = 0; o < slice; o += chunk)
+      for (int j = 0; j < nr; ++j) {
+        const int64_t b = std::min(n, j * slice + o), e = std::min(n, j * slice + std::min(slice, o + chunk));
+        if (b >= e) continue;
+        if (jk != nullptr)
+          jk->run(b, e, producerBindings);
+        else
+          k.run(b, e, producerBindings);
+        ready.mark(size_t(b), size_t(e));
+      }
+  });
+  if (!overlapLogged_) {
+    overlapLogged_ = true;
+    FCCL_INFO(kLogFusion, "program %s: step %zu consumes chunks while step %zu produces them (overlap)",
+              schedule_.program.name.c_str(), i + 1, i);
+  }
+  st.ready = &ready;
+  fcclResult_t res = cons.kind == StepKind::Fused
+                         ? runFused(comm, cons, kernels_[i + 1], jit_[i + 1].get(), st)
+                         : runCollective(comm, cons, st);
+  st.ready = nullptr;
+  producer.join();  // it never waits on anything, so it finishes even after an error
+  (void)prod;
   return res;
 }
 

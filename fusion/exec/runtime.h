@@ -39,11 +39,16 @@ class Runtime {
   fcclResult_t runFused(fcclComm* comm, const Step& step, const PointwiseKernel& k,
                         const jit::CpuJitKernel* jk, Storage& st);
   fcclResult_t runReduction(fcclComm* comm, const Step& step, Storage& st);
+  // The overlap pass's pair: producer step i on a helper thread, marking chunks ready in the
+  // ring's consumption order, while collective step i+1 consumes them.
+  bool canOverlap(fcclComm* comm, size_t i, const Storage& st) const;
+  fcclResult_t runOverlapped(fcclComm* comm, size_t i, Storage& st);
 
   Schedule schedule_;
   std::vector<PointwiseKernel> kernels_;  // [step]; empty for steps without pointwise work
   // [step]: the same work compiled to native code (FCCL_JIT); null where the VM runs it.
   std::vector<std::unique_ptr<jit::CpuJitKernel>> jit_;
+  bool overlapLogged_ = false;  // the overlap INFO line is printed once per program
 };
 
 }  // namespace fccl::fusion

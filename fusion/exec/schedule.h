@@ -50,10 +50,10 @@ struct Step {
   //  * Reduction: `op` is the reduction (Norm, Sum, MaxAll, AnyNonfinite), `input` the var it
   //    reduces (always a variable, never an expression), `output` the scalar it writes,
   //    extent Slice when cross-rank (partial over this rank's slice + a tiny allreduce).
-  //  * overlapWith (overlap pass, a schedule annotation): index of the earlier Pointwise step
-  //    that produces `input` of this Collective/Fused step; the runtime may consume input
-  //    chunks as that step produces them. Running the two one after the other is always
-  //    correct. -1: none.
+  //  * overlapWith (overlap pass): index of the earlier Pointwise step that produces `input` of
+  //    this Collective/Fused step; the runtime (runtime.cc runOverlapped, FCCL_OVERLAP) runs
+  //    that step on a helper thread, marking chunks ready, while this step consumes them.
+  //    Running the two one after the other is always correct. -1: none.
   int32_t overlapWith = -1;
 };
 
