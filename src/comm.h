@@ -44,6 +44,9 @@ struct fcclComm {
 
   std::unique_ptr<fccl::Bootstrap> bootstrap;
   std::vector<fccl::PeerInfo> peers;
+  // Per rank: the pid to watch while waiting for that rank (another live process on this host
+  // in our pid namespace), else 0. See WaitContext::peerPids.
+  std::vector<int> peerPids;
   fccl::Connections conns;
   fccl::TuningParams tuning{};
 
@@ -57,6 +60,7 @@ struct fcclComm {
   std::vector<fccl::UserRedOp> userOps;
 
   std::atomic<int> abortFlag{0};
+  std::atomic<int> deadPeer{0};  // 1 + the rank whose process was found exited (0: none)
   std::atomic<int> asyncError{fcclSuccess};
   std::atomic<int> activeCalls{0};  // fcclCommAbort waits for these to leave
   std::thread initThread;           // non-blocking init

@@ -35,6 +35,9 @@ CollContext makeContext(fcclComm* comm, CollKind kind) {
   ctx.wait.rank = comm->rank;
   ctx.wait.opName = collName(kind);
   ctx.wait.opSeq = comm->opCount;
+  ctx.wait.peerPids = comm->peerPids.data();
+  ctx.wait.nranks = comm->nranks;
+  ctx.wait.deadPeer = &comm->deadPeer;
   ctx.direct = &comm->direct;
   return ctx;
 }

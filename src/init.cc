@@ -1,8 +1,10 @@
 // init.cc - communicator lifecycle: unique id, init (blocking and not), init-all as threads,
 // split, finalize, destroy, abort, queries, version and error strings.
 // Init order: bootstrap (find peers) -> transports (shm FIFOs + direct areas) -> scratch.
+#include <signal.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -27,6 +29,15 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   comm->peers.resize(nranks);
   for (int r = 0; r < nranks; ++r) comm->peers[r] = comm->bootstrap->peer(r);
   comm->commHash = comm->peers[rank].commHash;
+  // Pids worth watching: other processes of this host. A pid that does not exist now belongs to
+  // another pid namespace (a container sharing /dev/shm): never watched, it would read as dead.
+  comm->peerPids.assign(nranks, 0);
+  for (int r = 0; r < nranks; ++r) {
+    const PeerInfo& p = comm->peers[r];
+    if (r == rank || p.hostHash != comm->peers[rank].hostHash || p.pid <= 0 || p.pid == int(getpid()))
+      continue;
+    if (kill(p.pid, 0) == 0 || errno == EPERM) comm->peerPids[r] = p.pid;
+  }
   comm->tuning = defaultTuning(nranks);
 
   TransportSetup setup{

@@ -2,7 +2,8 @@
 // times (cheap when the peer runs on another core), then yields, then sleeps in short
 // naps, because ranks often outnumber cores (8 ranks on 2 cores). The clock and the abort
 // flag are checked every few polls; a timeout returns fcclSystemError / fcclRemoteError with a
-// sentence naming the rank, the operation, its sequence number and what it waited for.
+// sentence naming the rank, the operation, its sequence number and what it waited for. A peer
+// process that exited (or is a zombie) ends the wait with fcclRemoteError naming it.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -19,6 +20,14 @@ struct WaitContext {
   int peer = -1;                                // the rank waited for (-1: several or unknown)
   const char* what = "";                        // "data from peer", "free slot at peer", ...
   uint64_t spinLimit = 0;                       // busy polls before yielding (0: FCCL_SPIN_COUNT)
+  // Dead-peer detection, in the slow path only, every ~50 ms: the awaited peer, plus a window of
+  // the others (the rank we wait for may itself be stuck behind a dead one). peerPids[r]: the
+  // pid of rank r when it is another process on this host, else 0 (ourselves, a thread of this
+  // process, another host). deadPeer: 1 + the rank found dead (0: none); once set, every wait
+  // of the communicator ends at its first slow pause with fcclRemoteError.
+  const int* peerPids = nullptr;
+  int nranks = 0;
+  std::atomic<int>* deadPeer = nullptr;
 };
 
 class Waiter {
@@ -43,10 +52,13 @@ class Waiter {
 #endif
   }
   fcclResult_t slowPause();
+  fcclResult_t checkPeersAlive();
   const WaitContext& ctx_;
   uint64_t polls_ = 0;
   uint64_t spinLimit_;
   int64_t deadlineNs_ = 0;
+  int64_t nextLivenessNs_ = 0;
+  uint32_t livenessCursor_ = 0;
 };
 
 // Polls ready() until it returns true, pausing between polls.

@@ -1,11 +1,15 @@
 // fifo_test.cc - the connector FIFO on its own: slots come out in order across many
 // wrap-arounds, a full FIFO refuses acquire, an empty one refuses peek, metadata travels with
-// each slot, and a producer/consumer pair on two threads moves a stream intact.
+// each slot, a producer/consumer pair on two threads moves a stream intact, and a wait on a peer
+// process that exited (a zombie here) ends with its name.
 #include "transports/fifo.h"
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 #include "src/error.h"
@@ -135,6 +139,43 @@ TEST(Fifo, AbortFlagEndsAWaitPromptly) {
   EXPECT_EQ(r.wait(&data, &meta, ctx), fcclRemoteError);
   EXPECT_LT(nowNs() - t0, int64_t(5) * 1000000000);
   aborter.join();
+}
+
+TEST(Fifo, ExitedPeerProcessEndsAWaitWithItsName) {
+  // A child that exits and stays unreaped: a zombie, which kill(pid, 0) still finds.
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, id_t(child), &info, WEXITED | WNOWAIT), 0);  // exited, not reaped
+  Fifo f;
+  RecvConn r = f.receiver();
+  const int pids[2] = {0, int(child)};
+  std::atomic<int> deadPeer{0};
+  WaitContext ctx;
+  ctx.timeoutMs = 60000;
+  ctx.rank = 0;
+  ctx.opName = "AllReduce";
+  ctx.opSeq = 7;
+  ctx.peer = 1;
+  ctx.what = "data";
+  ctx.peerPids = pids;
+  ctx.nranks = 2;
+  ctx.deadPeer = &deadPeer;
+  const char* data;
+  const SlotMeta* meta;
+  int64_t t0 = nowNs();
+  EXPECT_EQ(r.wait(&data, &meta, ctx), fcclRemoteError);
+  EXPECT_LT(nowNs() - t0, int64_t(2) * 1000000000);
+  std::string msg = lastError();
+  EXPECT_NE(msg.find("peer rank 1 (pid " + std::to_string(child) + ") exited"), std::string::npos) << msg;
+  EXPECT_EQ(deadPeer.load(), 2);
+  // Once a peer is known dead, any other wait of the communicator ends at its first slow pause.
+  ctx.peer = 0;
+  t0 = nowNs();
+  EXPECT_EQ(r.wait(&data, &meta, ctx), fcclRemoteError);
+  EXPECT_LT(nowNs() - t0, int64_t(1) * 1000000000);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
 }
 
 }  // namespace
