@@ -79,7 +79,7 @@ fcclResult_t runDirect(CollContext& ctx, const CollTask& t) {
     if (t.premulScalar != nullptr && t.kind != CollKind::AllGather && t.kind != CollKind::AlltoAll &&
         t.kind != CollKind::Broadcast)
       scale(t.type, slot, send, t.premulScalar, pubBytes / elem);
-    else
+    else if (pubBytes != 0)  // send may be null when there is nothing to copy (memcpy UB)
       memcpy(slot, send, pubBytes);
     views[me].header[k]->bytes = uint32_t(pubBytes);
     views[me].header[k]->tag = ctx.tag;

@@ -222,23 +222,42 @@ void drainFrames(Child& c) {
   }
 }
 
-RunResult runProcesses(int nranks, const RawBody& body, const fcclUniqueId& id, int timeoutSec) {
+// Forks every rank first and only then creates the unique id (whose bootstrap root thread
+// allocates as ranks connect), handing it to each child over a pipe: a child forked while
+// another parent thread holds a lock (the sanitizer allocator's, which has no fork handler)
+// would deadlock, so the parent forks while it is still single-threaded.
+RunResult runProcesses(int nranks, const RawBody& body, int timeoutSec) {
   std::vector<Child> children(nranks);
+  std::vector<int> idFds(nranks, -1);  // write ends: the unique id goes to each child
+  auto killAll = [&](int upto) {
+    for (int k = 0; k < upto; ++k) kill(children[k].pid, SIGKILL);
+    for (int k = 0; k < upto; ++k) waitpid(children[k].pid, nullptr, 0);
+    for (int k = 0; k < upto; ++k) close(idFds[k]), close(children[k].fd);
+  };
   fflush(stdout);
   fflush(stderr);
   for (int r = 0; r < nranks; ++r) {
-    int fds[2];
-    if (pipe(fds) != 0) {
+    int fds[2], idp[2];
+    if (pipe(fds) != 0 || pipe(idp) != 0) {
       RunResult res{false, strf("pipe failed: %s\n", strerror(errno))};
-      for (int k = 0; k < r; ++k) kill(children[k].pid, SIGKILL);
-      for (int k = 0; k < r; ++k) waitpid(children[k].pid, nullptr, 0);
+      killAll(r);
       return res;
     }
     pid_t pid = fork();
     if (pid == 0) {
       close(fds[0]);
-      for (int k = 0; k < r; ++k) close(children[k].fd);
+      close(idp[1]);
+      for (int k = 0; k < r; ++k) close(children[k].fd), close(idFds[k]);
       signal(SIGPIPE, SIG_IGN);
+      fcclUniqueId id;
+      size_t got = 0;
+      while (got < sizeof(id)) {
+        ssize_t n = read(idp[0], reinterpret_cast<char*>(&id) + got, sizeof(id) - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) _exit(1);  // the parent failed before sending the id (it reports why)
+        got += (size_t)n;
+      }
+      close(idp[0]);
       RankContext ctx;
       ctx.rank = r;
       ctx.fd = fds[1];
@@ -250,15 +269,30 @@ RunResult runProcesses(int nranks, const RawBody& body, const fcclUniqueId& id, 
       _exit(ctx.count > 0 ? 1 : 0);
     }
     close(fds[1]);
+    close(idp[0]);
     if (pid < 0) {
       close(fds[0]);
+      close(idp[1]);
       RunResult res{false, strf("fork failed: %s\n", strerror(errno))};
-      for (int k = 0; k < r; ++k) kill(children[k].pid, SIGKILL);
-      for (int k = 0; k < r; ++k) waitpid(children[k].pid, nullptr, 0);
+      killAll(r);
       return res;
     }
     children[r].pid = pid;
     children[r].fd = fds[0];
+    idFds[r] = idp[1];
+  }
+  fcclUniqueId id;
+  memset(&id, 0, sizeof(id));
+  fcclResult_t idRes = fcclGetUniqueId(&id);
+  if (idRes != fcclSuccess) {
+    RunResult res{false, "fcclGetUniqueId -> " + describeResult(idRes, nullptr) + "\n"};
+    killAll(nranks);
+    return res;
+  }
+  for (int r = 0; r < nranks; ++r) {
+    // A short write to a fresh pipe cannot be partial; a failure leaves the child to exit.
+    if (write(idFds[r], &id, sizeof(id)) != (ssize_t)sizeof(id)) kill(children[r].pid, SIGKILL);
+    close(idFds[r]);
   }
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSec);
@@ -355,14 +389,14 @@ RunResult runProcesses(int nranks, const RawBody& body, const fcclUniqueId& id, 
 }  // namespace
 
 RunResult runRanksRaw(int nranks, Mode mode, RawBody body, int timeoutSec) {
+  if (mode == Mode::Processes) return runProcesses(nranks, body, timeoutSec);
   fcclUniqueId id;
   memset(&id, 0, sizeof(id));
   fcclResult_t res = fcclGetUniqueId(&id);
   if (res != fcclSuccess) {
     return RunResult{false, "fcclGetUniqueId -> " + describeResult(res, nullptr) + "\n"};
   }
-  return mode == Mode::Threads ? runThreads(nranks, body, id, timeoutSec)
-                               : runProcesses(nranks, body, id, timeoutSec);
+  return runThreads(nranks, body, id, timeoutSec);
 }
 
 RunResult runRanks(int nranks, Mode mode, Body body, int timeoutSec, int commTimeoutMs) {

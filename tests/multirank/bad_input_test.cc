@@ -174,7 +174,7 @@ TEST_P(BadArgs, RejectedWithSentenceAndNothingWritten) {
   RunResult r = runRanks(
       2, GetParam(),
       [](fcclComm_t comm, int rank, int n) {
-        float scalar = 2.0f;
+        double scalar = 2.0;    // a float64 op reads 8 bytes of it (a float overflowed: ASan)
         fcclRedOp_t foreignOp;  // created for float64; the calls below use float32
         RCHECK_FCCL(fcclRedOpCreatePreMulSum(&foreignOp, &scalar, fcclFloat64, fcclScalarHostImmediate, comm),
                     comm);

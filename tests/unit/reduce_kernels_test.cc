@@ -167,7 +167,8 @@ void checkReduce(fcclDataType_t type, fcclRedOp_t op, int nsrcs, size_t count, P
     for (size_t i = 0; i < count; ++i) vals[k][i] = randomValue<T>(rng, i + k);
     // A 1-element or 1-byte offset from the vector's (16-byte aligned) storage.
     unsigned char* p = bufs[k].data() + shift;
-    std::memcpy(p, vals[k].data(), count * sizeof(T));
+    // count may be 0: an empty vector's data() is null, which memcpy must not get (UBSan).
+    if (count != 0) std::memcpy(p, vals[k].data(), count * sizeof(T));
     srcs[k] = p;
   }
   unsigned char* dst = bufs[nsrcs].data() + shift;
@@ -356,7 +357,7 @@ TEST(ReduceKernelsTest, ScaleEveryType) {
           std::vector<unsigned char> sb(count * sizeof(T) + 8), db(count * sizeof(T) + 8);
           unsigned char* src = sb.data() + shift;
           unsigned char* dst = inPlace ? src : db.data() + shift;
-          std::memcpy(src, in.data(), count * sizeof(T));
+          if (count != 0) std::memcpy(src, in.data(), count * sizeof(T));  // null data() at 0
           scale(type, dst, src, &scalar, count);
           for (size_t i = 0; i < count; ++i) {
             T got;
