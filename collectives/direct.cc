@@ -122,20 +122,21 @@ fcclResult_t runDirect(CollContext& ctx, const CollTask& t) {
       if (t.avgDivisor > 1) divide(t.type, recv, recv, t.avgDivisor, t.count);
       break;
     case CollKind::AllGather:
-      for (int p = 0; p < n; ++p) {
+      // count 0: buffers may be NULL, and memcpy from NULL is undefined even for 0 bytes.
+      for (int p = 0; p < n && t.count > 0; ++p) {
         char* dst = recv + size_t(p) * t.count * elem;
         const char* src = p == me ? send : views[p].data[k];
         if (dst != src) memcpy(dst, src, t.count * elem);
       }
       break;
     case CollKind::AlltoAll:
-      for (int p = 0; p < n; ++p)
+      for (int p = 0; p < n && t.count > 0; ++p)
         memcpy(recv + size_t(p) * t.count * elem,
                (p == me ? send : views[p].data[k]) + size_t(me) * t.count * elem, t.count * elem);
       break;
     case CollKind::Broadcast: {
       const char* src = me == t.root ? send : views[t.root].data[k];
-      if (recv != src) memcpy(recv, src, t.count * elem);
+      if (recv != src && t.count > 0) memcpy(recv, src, t.count * elem);
       break;
     }
     default:
