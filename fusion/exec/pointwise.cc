@@ -19,31 +19,10 @@ using ir::Op;
 using ir::Var;
 using ir::VarKind;
 using pw::CT;
+using pw::ctDType;
+using pw::storedAsComputed;
 
-namespace {
-
-// The dtype whose compute form is `ct` with no extra rounding (f16/bf16 compute as F32).
-DType ctDType(CT ct) {
-  switch (ct) {
-    case CT::F64:
-      return DType::F64;
-    case CT::F32:
-      return DType::F32;
-    case CT::I32:
-      return DType::I32;
-    case CT::I64:
-      return DType::I64;
-    case CT::B8:
-      return DType::Bool;
-  }
-  return DType::F64;
-}
-
-bool storedAsComputed(DType t) {
-  return t == DType::F64 || t == DType::F32 || t == DType::I32 || t == DType::I64;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 class PointwiseKernel::Builder {
  public:

@@ -26,6 +26,26 @@ enum class CT : uint8_t {
 };
 CT computeType(ir::DType t);  // Untyped -> F64 (callers reject Untyped first)
 int ctBytes(CT t);
+// The dtype whose compute form is `ct` with no extra rounding (f16/bf16 compute as F32).
+inline ir::DType ctDType(CT ct) {
+  switch (ct) {
+    case CT::F64:
+      return ir::DType::F64;
+    case CT::F32:
+      return ir::DType::F32;
+    case CT::I32:
+      return ir::DType::I32;
+    case CT::I64:
+      return ir::DType::I64;
+    case CT::B8:
+      return ir::DType::Bool;
+  }
+  return ir::DType::F64;
+}
+// f64, f32, i32, i64: stored exactly as computed (no widening on load, no rounding on store).
+inline bool storedAsComputed(ir::DType t) {
+  return t == ir::DType::F64 || t == ir::DType::F32 || t == ir::DType::I32 || t == ir::DType::I64;
+}
 
 // out[0, n) = op(a, b, c); `first` is the logical index of element 0 (Dropout's counter).
 using Kernel = void (*)(void* out, const void* a, const void* b, const void* c, int n, int64_t first);

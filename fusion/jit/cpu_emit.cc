@@ -20,6 +20,8 @@ using ir::Node;
 using ir::Op;
 using ir::VarKind;
 using pw::CT;
+using pw::ctDType;
+using pw::storedAsComputed;
 
 namespace {
 

@@ -25,21 +25,6 @@ const char* ctName(CT t) {
   }
   return "double";
 }
-DType ctDType(CT ct) {
-  switch (ct) {
-    case CT::F64:
-      return DType::F64;
-    case CT::F32:
-      return DType::F32;
-    case CT::I32:
-      return DType::I32;
-    case CT::I64:
-      return DType::I64;
-    case CT::B8:
-      return DType::Bool;
-  }
-  return DType::F64;
-}
 const char* storageName(DType t) {
   switch (t) {
     case DType::F64:
@@ -57,10 +42,6 @@ const char* storageName(DType t) {
       return "u8";
   }
 }
-bool storedAsComputed(DType t) {
-  return t == DType::F64 || t == DType::F32 || t == DType::I32 || t == DType::I64;
-}
-
 // prefix + decimal i, built by appending: GCC 12 gives a false -Wrestrict on
 // `"literal" + std::to_string(i)` at -O3 (GCC PR 105651).
 std::string name(const char* prefix, long long i) {

@@ -12,9 +12,7 @@
 namespace fccl::fusion::jit {
 
 const char* ctName(pw::CT t);          // "float", "i32", "u8", ...
-ir::DType ctDType(pw::CT ct);          // the dtype computed as `ct` with no extra rounding
 const char* storageName(ir::DType t);  // element storage type: f16/bf16 -> "u16", bool -> "u8"
-bool storedAsComputed(ir::DType t);    // f64, f32, i32, i64: storage == compute form
 inline bool isFloatCT(pw::CT t) { return t == pw::CT::F32 || t == pw::CT::F64; }
 inline bool isIntCT(pw::CT t) { return t == pw::CT::I32 || t == pw::CT::I64; }
 std::string name(const char* prefix, long long i);  // prefix + decimal i
