@@ -10,6 +10,7 @@
 #include <vector>
 #include "collectives/coll.h"
 #include "collectives/reduce_kernels.h"
+#include "src/callboard.h"
 #include "src/checks.h"
 #include "src/error.h"
 
@@ -93,11 +94,12 @@ fcclResult_t runDirect(CollContext& ctx, const CollTask& t) {
     w.peer = p;
     w.what = "the peer's published data";
     FCCL_CHECK(waitUntil(w, [&] { return h->seq.load(std::memory_order_acquire) == seq; }));
-    if (h->tag != ctx.tag || h->bytes != pubBytes)
+    if (h->tag != ctx.tag) return callMismatchError(w, p, "the publication");
+    if (h->bytes != pubBytes)
       return setError(
           fcclInvalidUsage,
           "rank %d: %s #%llu expected %zu bytes (tag %08x) from rank %d but it published %u bytes "
-          "(tag %08x): the ranks called different collectives, counts or datatypes",
+          "(tag %08x): the same call with another size, so its memory was overwritten",
           me, w.opName, (unsigned long long)w.opSeq, pubBytes, ctx.tag, p, h->bytes, h->tag);
   }
 

@@ -10,6 +10,7 @@
 #include "collectives/copy.h"
 #include "collectives/hooks.h"
 #include "collectives/reduce_kernels.h"
+#include "src/callboard.h"
 #include "src/error.h"
 #include "transports/fifo.h"
 
@@ -148,11 +149,12 @@ class HostPrims {
     const SlotMeta* meta;
     fcclResult_t r = prev_->wait(in, &meta, a_.wait);
     if (r != fcclSuccess) return r;
-    if (meta->tag != a_.tag || meta->bytes != bytes(d))
+    if (meta->tag != a_.tag) return callMismatchError(a_.wait, prev_->peer(), "a chunk");
+    if (meta->bytes != bytes(d))
       return setError(
           fcclInvalidUsage,
           "rank %d: %s #%llu expected a chunk of %zu bytes (tag %08x) from rank %d but got %u bytes "
-          "(tag %08x): the ranks called different collectives, counts or datatypes",
+          "(tag %08x): its chunking differs (FCCL_CHUNKSIZE set differently on the ranks?)",
           a_.wait.rank, a_.wait.opName, (unsigned long long)a_.wait.opSeq, bytes(d), a_.tag, prev_->peer(),
           meta->bytes, meta->tag);
     return fcclSuccess;

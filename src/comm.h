@@ -60,7 +60,11 @@ struct fcclComm {
   std::vector<fccl::UserRedOp> userOps;
 
   std::atomic<int> abortFlag{0};
-  std::atomic<int> deadPeer{0};  // 1 + the rank whose process was found exited (0: none)
+  std::atomic<int> deadPeer{0};    // 1 + the rank whose process was found exited (0: none)
+  std::atomic<int> failedPeer{0};  // 1 + the peer whose call board showed it failed or left
+  // The fused program whose collectives are running (fcclProgramLaunch), for the call board.
+  uint64_t programHash = 0;
+  const char* programName = nullptr;
   std::atomic<int> asyncError{fcclSuccess};
   std::atomic<int> activeCalls{0};  // fcclCommAbort waits for these to leave
   std::thread initThread;           // non-blocking init

@@ -6,20 +6,22 @@
 #include <string>
 #include "collectives/hooks.h"
 #include "collectives/reduce_kernels.h"
+#include "src/callboard.h"
 #include "src/checks.h"
 #include "src/error.h"
+#include "src/fault.h"
 #include "src/tuner.h"
 
 namespace fccl {
 
 namespace {
 
-// Tag on the wire: 24 bits of the operation number and the collective kind, so ranks that
-// called different collectives (or skipped one) are detected at the first chunk.
-uint32_t opTag(uint64_t opCount, CollKind kind) {
-  return (uint32_t(opCount & 0xffffff) << 8) | uint32_t(kind);
+CallBoard* ownBoard(fcclComm* comm) {
+  return comm->conns.boards.empty() ? nullptr : comm->conns.boards[comm->rank];
 }
 
+// The context of one operation. Collectives then publish their call (startCall); p2p batches
+// do not (their sequence numbers are per pair of ranks, not shared by all).
 CollContext makeContext(fcclComm* comm, CollKind kind) {
   CollContext ctx;
   ctx.rank = comm->rank;
@@ -28,7 +30,6 @@ CollContext makeContext(fcclComm* comm, CollKind kind) {
   ctx.chunkBytes = comm->tuning.chunkBytes;
   ctx.directBytes = comm->tuning.directMaxBytes;
   ctx.scratch = comm->scratch.data();
-  ctx.tag = opTag(comm->opCount, kind);
   ctx.wait.abortFlag = &comm->abortFlag;
   ctx.wait.timeoutMs = comm->timeoutMs;
   ctx.wait.spinLimit = comm->spinLimit;
@@ -38,16 +39,46 @@ CollContext makeContext(fcclComm* comm, CollKind kind) {
   ctx.wait.peerPids = comm->peerPids.data();
   ctx.wait.nranks = comm->nranks;
   ctx.wait.deadPeer = &comm->deadPeer;
+  ctx.wait.boards = comm->conns.boards.empty() ? nullptr : comm->conns.boards.data();
+  ctx.wait.failedPeer = &comm->failedPeer;
   ctx.direct = &comm->direct;
   return ctx;
 }
 
+// Collective #opCount starts: its call goes on the board before any data moves, and its tag
+// (a hash of the whole call) goes on every chunk, so ranks that disagree fail instead of
+// combining the wrong data.
+fcclResult_t startCall(fcclComm* comm, CollContext& ctx, const CollTask& t, Algo algo) {
+  CallDesc call = describeCall(t, int(algo), comm->opCount, comm->programHash, comm->programName);
+  ctx.tag = callTag(call);
+  ctx.wait.compareCalls = true;
+  boardPublish(ownBoard(comm), call);
+  return faultPoint(comm, comm->opCount, collName(t.kind));
+}
+
+// The communicator is unusable from now on; peers learn why from the board (the first failure's
+// origin and sentence, so a chain of ranks stopping reports the rank that started it).
 fcclResult_t recordFailure(fcclComm* comm, fcclResult_t res) {
   if (res == fcclSuccess) return res;
   int expected = fcclSuccess;
-  if (comm->asyncError.compare_exchange_strong(expected, res)) comm->lastErrorText = lastError();
+  if (!comm->asyncError.compare_exchange_strong(expected, res)) return res;
+  comm->lastErrorText = lastError();
+  int origin = comm->rank;
+  std::string text = comm->lastErrorText;
+  const int peer = comm->failedPeer.load() - 1;
+  if (peer >= 0 && peer < comm->nranks) {
+    int peerOrigin = -1;
+    std::string peerText;
+    if (boardState(comm->conns.boards[peer], &peerOrigin, &peerText) != BoardState::Running) {
+      origin = peerOrigin >= 0 ? peerOrigin : peer;
+      text = peerText;
+    }
+  }
+  boardSetState(ownBoard(comm), BoardState::Failed, origin, text);
   return res;
 }
+
+fcclResult_t runAlgo(fcclComm* comm, CollContext& ctx, const CollTask& t, Algo algo);
 
 fcclResult_t runCollective(fcclComm* comm, const CollTask& t) {
   ++comm->opCount;
@@ -56,6 +87,13 @@ fcclResult_t runCollective(fcclComm* comm, const CollTask& t) {
   Algo algo = t.sendReady != nullptr ? Algo::Ring : chooseAlgo(comm, t);
   FCCL_TRACE_LOG(kLogColl, "%s #%llu count %zu type %s algo %s", collName(t.kind),
                  (unsigned long long)comm->opCount, t.count, dtypeName(t.type), algoName(algo));
+  FCCL_CHECK(startCall(comm, ctx, t, algo));
+  fcclResult_t res = runAlgo(comm, ctx, t, algo);
+  if (res == fcclSuccess) boardFinish(ownBoard(comm), comm->opCount);
+  return res;
+}
+
+fcclResult_t runAlgo(fcclComm* comm, CollContext& ctx, const CollTask& t, Algo algo) {
   if (algo == Algo::Direct) return runDirect(ctx, t);
   if (t.kind != CollKind::AlltoAll) return runRing(ctx, t);
   // AlltoAll beyond the direct size: n pairwise exchanges progressing together.
@@ -99,7 +137,9 @@ fcclResult_t executeHooked(fcclComm* comm, const CollTask& task, FnHook& hook) {
   comm->activeCalls.fetch_add(1);
   ++comm->opCount;
   CollContext ctx = makeContext(comm, task.kind);
-  fcclResult_t res = runRingHooked(ctx, task, hook);
+  fcclResult_t res = startCall(comm, ctx, task, Algo::Ring);
+  if (res == fcclSuccess) res = runRingHooked(ctx, task, hook);
+  if (res == fcclSuccess) boardFinish(ownBoard(comm), comm->opCount);
   // A hook failure happens after every chunk moved: peers are in step, the comm stays usable.
   if (res != fcclSuccess && res != hook.status) recordFailure(comm, res);
   comm->activeCalls.fetch_sub(1);

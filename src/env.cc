@@ -112,6 +112,9 @@ Env readEnv(std::vector<std::string>* setLines) {
       {"FCCL_JIT_CACHE", Kind::String, "",
        "JIT cache directory (default $XDG_CACHE_HOME/fccl-jit, $HOME/.cache/fccl-jit, /tmp/fccl-jit-<uid>)",
        &e.jitCache},
+      {"FCCL_FAULT_INJECT", Kind::String, "",
+       "testing: faults to inject, kind:rank:op[:ms] comma list; kinds kill, delay, close (src/fault.h)",
+       &e.faultInject},
   };
   for (const Var& v : vars) {
     const char* value = getenv(v.name);

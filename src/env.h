@@ -26,6 +26,7 @@ struct Env {
   std::string overlap;       // FCCL_OVERLAP: auto|1|0 - run a producer step beside its collective
   std::string jitCxx;        // FCCL_JIT_CXX: the C++ compiler the JIT runs (argv[0], no shell)
   std::string jitCache;      // FCCL_JIT_CACHE: private cache dir (default resolved, see env.cc)
+  std::string faultInject;   // FCCL_FAULT_INJECT: kind:rank:op[:ms],... (src/fault.h; tests only)
 };
 
 const Env& env();

@@ -5,16 +5,19 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <thread>
 #include <vector>
 #include "collectives/reduce_kernels.h"
 #include "src/argcheck.h"
+#include "src/callboard.h"
 #include "src/checks.h"
 #include "src/enqueue.h"
 #include "src/env.h"
 #include "src/error.h"
+#include "src/fault.h"
 #include "src/topo.h"
 #include "src/tuner.h"
 #include "src/wait.h"
@@ -92,6 +95,16 @@ fcclResult_t checkConfig(const fcclConfig_t* config) {
   return fcclSuccess;
 }
 
+// Puts this rank's final state on its call board (src/callboard.h), unless it already has one.
+void tellPeers(fcclComm* comm, BoardState state, const char* what) {
+  if (comm->initThread.joinable() || comm->conns.boards.empty()) return;  // init still running: no board yet
+  CallBoard* own = comm->conns.boards[comm->rank];
+  char text[160];
+  snprintf(text, sizeof(text), "rank %d %s after finishing collective #%llu", comm->rank, what,
+           (unsigned long long)own->doneSeq.load());
+  boardSetState(own, state, comm->rank, text);
+}
+
 void freeComm(fcclComm* comm) {
   if (comm->initThread.joinable()) comm->initThread.join();
   delete comm;
@@ -153,6 +166,7 @@ FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fc
   if (rank < 0 || rank >= nranks)
     return setError(fcclInvalidArgument, "fcclCommInitRank: rank %d is out of range [0, %d)", rank, nranks);
   FCCL_CHECK(checkConfig(config));
+  FCCL_CHECK(faultSpecCheck());
   fcclComm* comm = new (std::nothrow) fcclComm();
   if (comm == nullptr) return setError(fcclSystemError, "fcclCommInitRank: out of memory");
   comm->rank = rank;
@@ -232,6 +246,8 @@ FCCL_API fcclResult_t fcclCommFinalize(fcclComm_t comm) {
 
 FCCL_API fcclResult_t fcclCommDestroy(fcclComm_t comm) {
   if (comm == nullptr) return fcclSuccess;  // as NCCL
+  // Peers still waiting on this rank learn it left (and after which collective).
+  tellPeers(comm, BoardState::Destroyed, "destroyed its communicator");
   freeComm(comm);
   return fcclSuccess;
 }
@@ -239,6 +255,7 @@ FCCL_API fcclResult_t fcclCommDestroy(fcclComm_t comm) {
 FCCL_API fcclResult_t fcclCommAbort(fcclComm_t comm) {
   if (comm == nullptr) return fcclSuccess;
   comm->abortFlag.store(1);
+  tellPeers(comm, BoardState::Aborted, "called fcclCommAbort");
   if (comm->bootstrap) comm->bootstrap->abort();
   if (comm->initThread.joinable()) comm->initThread.join();
   // A thread blocked in a collective sees the flag within one slow poll; wait for it to leave

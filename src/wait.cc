@@ -1,7 +1,7 @@
 // wait.cc - the slow half of Waiter: after spinLimit_ busy polls, yield; after a while,
 // nap 50 us at a time so oversubscribed ranks leave the core to the rank they wait for.
 // Deadline and abort are checked on every slow pause (every poll past the spin limit); the
-// liveness of the awaited peer process(es) every kLivenessPeriodNs.
+// liveness of the awaited peer process(es) and the peers' call boards every kLivenessPeriodNs.
 #include "wait.h"
 #include <fcntl.h>
 #include <sched.h>
@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include "callboard.h"
 #include "env.h"
 #include "error.h"
 
@@ -64,22 +65,24 @@ fcclResult_t Waiter::slowPause() {
                          ctx_.peer >= 0 ? " of rank " : "",
                          ctx_.peer >= 0 ? std::to_string(ctx_.peer).c_str() : "");
   }
-  if (ctx_.deadPeer != nullptr && ctx_.peerPids != nullptr) {
-    if (ctx_.deadPeer->load(std::memory_order_relaxed) != 0) return checkPeersAlive();
-    if (nextLivenessNs_ == 0) {
-      nextLivenessNs_ = now + kLivenessPeriodNs;  // short waits never pay for the check
-    } else if (now >= nextLivenessNs_) {
-      nextLivenessNs_ = now + kLivenessPeriodNs;
-      fcclResult_t r = checkPeersAlive();
-      if (r != fcclSuccess) return r;
-    }
+  if (ctx_.deadPeer != nullptr && ctx_.deadPeer->load(std::memory_order_relaxed) != 0 &&
+      ctx_.peerPids != nullptr)
+    return checkPeersAlive();
+  if (nextLivenessNs_ == 0) {
+    nextLivenessNs_ = now + kLivenessPeriodNs;  // short waits never pay for the checks
+  } else if (now >= nextLivenessNs_) {
+    nextLivenessNs_ = now + kLivenessPeriodNs;
+    fcclResult_t r = checkPeers();
+    if (r != fcclSuccess) return r;
   }
   if (now > deadlineNs_) {
     int64_t timeoutMs = ctx_.timeoutMs > 0 ? ctx_.timeoutMs : env().timeoutMs;
-    return setError(fcclSystemError, "rank %d: %s #%llu timed out after %lld ms waiting for %s%s%s",
-                    ctx_.rank, ctx_.opName, (unsigned long long)ctx_.opSeq, (long long)timeoutMs, ctx_.what,
-                    ctx_.peer >= 0 ? " of rank " : "",
-                    ctx_.peer >= 0 ? std::to_string(ctx_.peer).c_str() : "");
+    fcclResult_t r =
+        setError(fcclSystemError, "rank %d: %s #%llu timed out after %lld ms waiting for %s%s%s", ctx_.rank,
+                 ctx_.opName, (unsigned long long)ctx_.opSeq, (long long)timeoutMs, ctx_.what,
+                 ctx_.peer >= 0 ? " of rank " : "", ctx_.peer >= 0 ? std::to_string(ctx_.peer).c_str() : "");
+    boardDump(ctx_);
+    return r;
   }
   // Yield for a while first (cheap when the other rank is runnable on this core), then nap.
   if (polls_ < spinLimit_ + 20000) {
@@ -91,17 +94,28 @@ fcclResult_t Waiter::slowPause() {
   return fcclSuccess;
 }
 
+fcclResult_t Waiter::checkPeers() {
+  if (ctx_.deadPeer != nullptr && ctx_.peerPids != nullptr) {
+    fcclResult_t r = checkPeersAlive();
+    if (r != fcclSuccess) return r;
+  }
+  return boardCheckPeers(ctx_);
+}
+
 fcclResult_t Waiter::checkPeersAlive() {
   int dead = ctx_.deadPeer->load(std::memory_order_relaxed) - 1;
   if (dead < 0) {
     // The awaited peer first, then a window of the others, round-robin across checks: a rank
     // blocked on a live peer that is itself stuck behind the dead one must still notice.
-    if (ctx_.peer >= 0 && ctx_.peer < ctx_.nranks && ctx_.peerPids[ctx_.peer] > 0 &&
-        processExited(ctx_.peerPids[ctx_.peer]))
-      dead = ctx_.peer;
+    // A process that exited after destroying its communicator (or finishing this collective)
+    // departed; it is not dead (boardPeerDone).
+    auto deadRank = [&](int r) {
+      return ctx_.peerPids[r] > 0 && processExited(ctx_.peerPids[r]) && !boardPeerDone(ctx_, r);
+    };
+    if (ctx_.peer >= 0 && ctx_.peer < ctx_.nranks && deadRank(ctx_.peer)) dead = ctx_.peer;
     for (int k = 0; k < kLivenessWindow && k < ctx_.nranks && dead < 0; ++k) {
       const int r = livenessCursor_++ % ctx_.nranks;
-      if (r != ctx_.peer && ctx_.peerPids[r] > 0 && processExited(ctx_.peerPids[r])) dead = r;
+      if (r != ctx_.peer && deadRank(r)) dead = r;
     }
     if (dead < 0) return fcclSuccess;
     int expected = 0;

@@ -11,6 +11,8 @@
 
 namespace fccl {
 
+struct CallBoard;
+
 struct WaitContext {
   const std::atomic<int>* abortFlag = nullptr;  // nonzero: stop waiting (fcclCommAbort, dead peer)
   int64_t timeoutMs = 0;                        // <= 0: use env().timeoutMs
@@ -28,6 +30,12 @@ struct WaitContext {
   const int* peerPids = nullptr;
   int nranks = 0;
   std::atomic<int>* deadPeer = nullptr;
+  // The ranks' call boards (src/callboard.h), read at the same period: a peer whose call at
+  // opSeq differs (compareCalls: opSeq numbers a collective, not a p2p batch), or that failed,
+  // aborted or left, ends the wait. failedPeer: 1 + the peer whose board stopped us.
+  CallBoard* const* boards = nullptr;
+  bool compareCalls = false;
+  std::atomic<int>* failedPeer = nullptr;
 };
 
 class Waiter {
@@ -52,6 +60,7 @@ class Waiter {
 #endif
   }
   fcclResult_t slowPause();
+  fcclResult_t checkPeers();
   fcclResult_t checkPeersAlive();
   const WaitContext& ctx_;
   uint64_t polls_ = 0;

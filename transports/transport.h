@@ -28,6 +28,24 @@ struct alignas(64) DirectCtrl {
   std::atomic<uint64_t> doneSeq;  // the last direct operation this rank finished reading for
 };
 
+// What a rank tells its peers about itself, in its own segment (meaning and protocol:
+// src/callboard.h): a lifecycle state with the sentence of its first failure, the last
+// collective it finished, and its last few calls. Words only, so peers may read while the owner
+// writes (each record is a seqlock: begin, fields, end).
+constexpr int kCallRecords = 4;  // calls kept, indexed by sequence number
+constexpr int kCallTextWords = 24;
+struct CallRecordWords {
+  std::atomic<uint64_t> begin;    // sequence number, written first
+  std::atomic<uint64_t> word[6];  // the call (src/callboard.cc packs it)
+  std::atomic<uint64_t> end;      // sequence number, written last
+};
+struct alignas(64) CallBoard {
+  std::atomic<uint32_t> state;                 // CallBoardState
+  std::atomic<uint64_t> doneSeq;               // the last collective this rank finished
+  std::atomic<uint64_t> text[kCallTextWords];  // why it failed or closed (written before state)
+  alignas(64) CallRecordWords calls[kCallRecords];
+};
+
 struct DirectView {
   DirectCtrl* ctrl = nullptr;
   DirectSlotHeader* header[2] = {nullptr, nullptr};
@@ -45,6 +63,7 @@ struct Connections {
   std::vector<SendConn> send;                    // [peer]; send[rank] unused
   std::vector<RecvConn> recv;                    // [peer]
   std::vector<DirectView> direct;                // [peer], direct[rank] is this rank's own area
+  std::vector<CallBoard*> boards;                // [peer], boards[rank] is this rank's own
   std::vector<std::shared_ptr<void>> resources;  // keeps mappings alive
   const char* transportName = "";
 };

@@ -9,6 +9,7 @@
 #include "collectives/half.h"
 #include "collectives/hooks.h"
 #include "collectives/reduce_kernels.h"
+#include "fusion/ir/printer.h"
 #include "src/comm.h"
 #include "src/debug.h"
 #include "src/enqueue.h"
@@ -113,6 +114,12 @@ struct Runtime::Storage {
 bool Runtime::create(Schedule schedule, std::unique_ptr<Runtime>* out, std::string* error) {
   auto rt = std::unique_ptr<Runtime>(new Runtime());
   rt->schedule_ = std::move(schedule);
+  // FNV-1a of the printed program and its step kinds, never 0 (0: not a program).
+  std::string text = ir::print(rt->schedule_.program);
+  for (const Step& s : rt->schedule_.steps) text += stepKindName(s.kind);
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  rt->programHash_ = h | 1;
   rt->kernels_.resize(rt->schedule_.steps.size());
   // In a Fused hook, `v = all_gather(X)` stores X at the chunk's indices of v's own slice (the
   // gather itself runs after the last chunk): the kernel evaluates X.
@@ -275,6 +282,16 @@ fcclResult_t Runtime::launch(fcclComm* comm, const fcclTensorBinding_t* tensors,
   Storage st;
   fcclResult_t res = bind(comm, tensors, ntensors, scalars, nscalars, &st);
   if (res != fcclSuccess) return res;
+  // The collectives below carry this program on the call board.
+  struct ProgramMark {
+    fcclComm* comm;
+    ~ProgramMark() {
+      comm->programHash = 0;
+      comm->programName = nullptr;
+    }
+  } mark{comm};
+  comm->programHash = programHash_;
+  comm->programName = schedule_.program.name.c_str();
   for (size_t i = 0; i < schedule_.steps.size() && res == fcclSuccess; ++i) {
     const Step& s = schedule_.steps[i];
     if (canOverlap(comm, i, st)) {

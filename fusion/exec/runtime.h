@@ -49,6 +49,9 @@ class Runtime {
   // [step]: the same work compiled to native code (FCCL_JIT); null where the VM runs it.
   std::vector<std::unique_ptr<jit::CpuJitKernel>> jit_;
   bool overlapLogged_ = false;  // the overlap INFO line is printed once per program
+  // Identifies the lowered program on the call board (src/callboard.h): ranks launching
+  // different programs, or the same one compiled with different schedules, disagree here.
+  uint64_t programHash_ = 0;
 };
 
 }  // namespace fccl::fusion

@@ -3,8 +3,8 @@
 // name exchanged through the bootstrap, and the owner unlinks it once every rank has mapped
 // every segment (a barrier), so a crash later leaves nothing behind in /dev/shm.
 //
-// Segment layout: [DirectCtrl][2 x (DirectSlotHeader + directBytes)][nranks x (FifoCtrl + nslots x
-// slotBytes)]
+// Segment layout: [DirectCtrl][CallBoard][2 x (DirectSlotHeader + directBytes)]
+// [nranks x (FifoCtrl + nslots x slotBytes)]
 #include <unistd.h>
 #include <atomic>
 #include <cinttypes>
@@ -33,7 +33,7 @@ struct Layout {
   Layout(const FifoShape& s, int nranks) {
     directSlot = roundUp(sizeof(DirectSlotHeader) + s.directBytes, 64);
     fifo = roundUp(sizeof(FifoCtrl), 64) + size_t(s.nslots) * roundUp(s.slotBytes, 64);
-    fifosOffset = sizeof(DirectCtrl) + 2 * directSlot;
+    fifosOffset = kDirectSlotsOffset + 2 * directSlot;
     total = fifosOffset + size_t(nranks) * fifo;
   }
   FifoCtrl* fifoCtrl(char* base, int peer) const {
@@ -42,11 +42,13 @@ struct Layout {
   char* fifoSlots(char* base, int peer) const {
     return base + fifosOffset + size_t(peer) * fifo + roundUp(sizeof(FifoCtrl), 64);
   }
+  static constexpr size_t kDirectSlotsOffset = sizeof(DirectCtrl) + sizeof(CallBoard);
+  CallBoard* board(char* base) const { return reinterpret_cast<CallBoard*>(base + sizeof(DirectCtrl)); }
   DirectView direct(char* base) const {
     DirectView v;
     v.ctrl = reinterpret_cast<DirectCtrl*>(base);
     for (int k = 0; k < 2; ++k) {
-      char* slot = base + sizeof(DirectCtrl) + k * directSlot;
+      char* slot = base + kDirectSlotsOffset + k * directSlot;
       v.header[k] = reinterpret_cast<DirectSlotHeader*>(slot);
       v.data[k] = slot + sizeof(DirectSlotHeader);
     }
@@ -95,9 +97,11 @@ fcclResult_t transportsSetup(const TransportSetup& s, Connections* out) {
   out->send.assign(s.nranks, SendConn());
   out->recv.assign(s.nranks, RecvConn());
   out->direct.assign(s.nranks, DirectView());
+  out->boards.assign(s.nranks, nullptr);
   for (int p = 0; p < s.nranks; ++p) {
     char* peerBase = segs[p]->base();
     out->direct[p] = layout.direct(peerBase);
+    out->boards[p] = layout.board(peerBase);
     if (p == s.rank) continue;
     // I send into my FIFO inside p's segment and receive from p's FIFO inside mine.
     out->send[p] = SendConn(layout.fifoCtrl(peerBase, s.rank), layout.fifoSlots(peerBase, s.rank),

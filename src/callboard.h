@@ -1,0 +1,75 @@
+// callboard.h - what each rank tells its peers about its calls, through its own shared segment
+// (transports/transport.h CallBoard). Before a collective moves any data the rank publishes the
+// call (kind, count, type, op, root, algorithm, program); it records when it finished; and it
+// keeps a lifecycle state (running, failed, aborted, closed, destroyed) with the sentence that
+// explains the first failure. Waits read their peers' boards in their slow path only (every
+// ~50 ms, beside the liveness check), so the fast path pays one cache line of stores per call:
+//  - ranks whose calls differ at the same sequence number fail with both calls named, whatever
+//    algorithm each picked (direct and ring ranks would otherwise wait on different memory);
+//  - a peer that failed, aborted or left ends the wait with its reason instead of a timeout;
+//  - a timeout logs every rank's last call and state at INFO.
+// The wire tag (callTag) hashes the whole call, so mismatches within one algorithm are caught
+// at the first chunk and never combined silently.
+#pragma once
+#include <cstdint>
+#include <string>
+#include "collectives/coll.h"
+#include "src/wait.h"
+#include "transports/transport.h"
+
+namespace fccl {
+
+enum class BoardState : uint32_t {
+  Running = 0,
+  Failed,     // an operation failed on this rank; the text says why
+  Aborted,    // fcclCommAbort
+  Closed,     // the rank closed its connections (FCCL_FAULT_INJECT close)
+  Destroyed,  // fcclCommDestroy
+};
+const char* boardStateName(BoardState s);
+
+// One collective call as every rank must make it.
+struct CallDesc {
+  uint64_t seq = 0;  // the collective's sequence number on the communicator
+  uint64_t count = 0;
+  uint64_t programHash = 0;  // fused program issuing it (0: a direct API call)
+  CollKind kind = CollKind::AllReduce;
+  fcclDataType_t type = fcclFloat32;
+  uint8_t op = 0;       // base op (sum / prod / max / min)
+  uint8_t opFlags = 0;  // kOpAvg | kOpPreMul
+  uint8_t algo = 0;     // tuner.h Algo
+  int32_t root = -1;    // -1: the collective has no root
+  char program[17] = {};
+};
+constexpr uint8_t kOpAvg = 1, kOpPreMul = 2;
+
+CallDesc describeCall(const CollTask& t, int algo, uint64_t seq, uint64_t programHash,
+                      const char* programName);
+// 32-bit tag for the wire: a hash of the whole call with its sequence number.
+uint32_t callTag(const CallDesc& d);
+// "AllReduce #5 (count 1000, float32, sum, ring)"
+std::string callString(const CallDesc& d);
+
+// Owner side (b may be null: a communicator without boards).
+void boardPublish(CallBoard* b, const CallDesc& d);
+void boardFinish(CallBoard* b, uint64_t seq);
+// Moves a running board to a final state; the first final state wins. origin: the rank whose
+// failure this is (itself, or the peer whose failure stopped it), text: that rank's sentence.
+void boardSetState(CallBoard* b, BoardState s, int origin, const std::string& text);
+
+// Reader side. false if the record of `seq` is gone (overwritten) or being written.
+bool boardRead(const CallBoard* b, uint64_t seq, CallDesc* out);
+BoardState boardState(const CallBoard* b, int* origin, std::string* text);
+
+// The slow-path check of a wait (see WaitContext::boards): fcclSuccess, or an error naming the
+// peer whose call differs, or that failed, aborted, closed or left.
+fcclResult_t boardCheckPeers(const WaitContext& w);
+// A peer that is gone but owes this wait nothing: it destroyed its communicator (a local call,
+// as in NCCL), or, in a collective, it finished this one. Its exited process is not a dead peer.
+bool boardPeerDone(const WaitContext& w, int peer);
+// A chunk or publication from `peer` carried another call's tag: the error, with both calls.
+fcclResult_t callMismatchError(const WaitContext& w, int peer, const char* what);
+// FCCL_DEBUG=INFO on a timeout: one line per rank with its state, last call, last finished.
+void boardDump(const WaitContext& w);
+
+}  // namespace fccl

@@ -1,0 +1,155 @@
+// mismatch_test.cc - ranks that disagree are told so, fast, with both calls named: different
+// counts that make ranks pick different algorithms (direct vs ring), datatypes of the same byte
+// size, ops, roots, collectives; a peer that aborted or destroyed its communicator ends the wait
+// with that reason. Every case runs with ranks as threads and as processes, with a 20 s
+// communicator timeout that the detection must beat by far (it runs in the waits' slow path,
+// every ~50 ms). See src/callboard.h.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+using namespace fccltest;
+
+namespace {
+
+constexpr int kCommTimeoutMs = 20000;
+constexpr double kMaxDetectSec = 2.0;
+
+// What one rank calls after a first AllReduce that every rank makes alike (so the boards are
+// in step and the mismatching call is #2).
+// A call that frees the communicator sets comm to nullptr.
+using RankCall = std::function<fcclResult_t(fcclComm_t& comm, int rank, std::vector<char>& buf)>;
+
+struct Expect {
+  fcclResult_t code;                  // what every rank that does not finish returns
+  std::vector<std::string> contains;  // substrings of its fcclGetLastError text
+  std::vector<int> finishers = {};    // ranks whose call succeeds (they wait on nobody)
+};
+
+void runCase(int nranks, Mode mode, const RankCall& call, const Expect& expect) {
+  RunResult r = runRanksRaw(
+      nranks, mode,
+      [&](const fcclUniqueId& id, int rank, int n) {
+        fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
+        config.timeoutMs = kCommTimeoutMs;
+        fcclComm_t comm = nullptr;
+        RCHECK_FCCL(fcclCommInitRankConfig(&comm, n, id, rank, &config), nullptr);
+        std::vector<float> small(16, 1.0f);
+        RCHECK_FCCL(
+            fcclAllReduce(small.data(), small.data(), small.size(), fcclFloat, fcclSum, comm, nullptr), comm);
+        std::vector<char> buf(size_t(64) << 20);
+        auto t0 = std::chrono::steady_clock::now();
+        fcclResult_t res = call(comm, rank, buf);
+        double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        bool finisher = false;
+        for (int f : expect.finishers) finisher |= f == rank;
+        if (finisher) {
+          RVERIFY(res == fcclSuccess, "%s", describeResult(res, comm).c_str());
+        } else if (comm != nullptr) {
+          std::string err = fcclGetLastError(comm);
+          fprintf(stderr, "mismatch_test: rank %d: %.3f s: %s\n", rank, sec, err.c_str());
+          RVERIFY(res == expect.code, "%s", describeResult(res, comm).c_str());
+          for (const std::string& s : expect.contains)
+            RVERIFY(err.find(s) != std::string::npos, "\"%s\" not in: %s", s.c_str(), err.c_str());
+          RVERIFY(sec < kMaxDetectSec, "detection took %.3f s", sec);
+        }
+        if (comm != nullptr) fcclCommAbort(comm);
+      },
+      60);
+  EXPECT_RANKS_OK(r);
+}
+
+class Mismatch : public ::testing::TestWithParam<Mode> {};
+
+TEST_P(Mismatch, CountsThatPickDifferentAlgorithms) {
+  // 32 B goes direct, 4 MiB goes by the ring: without the boards each would wait on memory the
+  // other never writes, until the timeout.
+  runCase(2, GetParam(),
+          [](fcclComm_t& comm, int rank, std::vector<char>& buf) {
+            size_t count = rank == 0 ? 8 : size_t(1) << 20;
+            return fcclAllReduce(buf.data(), buf.data(), count, fcclFloat, fcclSum, comm, nullptr);
+          },
+          {fcclInvalidUsage,
+           {"AllReduce #2 (count 8, float, sum, direct)", "AllReduce #2 (count 1048576, float, sum, ring)"}});
+}
+
+TEST_P(Mismatch, DatatypesOfTheSameSize) {
+  // Same bytes on the wire: caught at the first publication by the call tag, not combined.
+  runCase(2, GetParam(),
+          [](fcclComm_t& comm, int rank, std::vector<char>& buf) {
+            return fcclAllReduce(buf.data(), buf.data(), 4, rank == 0 ? fcclFloat : fcclInt32, fcclSum, comm,
+                                 nullptr);
+          },
+          {fcclInvalidUsage, {"AllReduce #2 (count 4, float, sum", "AllReduce #2 (count 4, int32, sum"}});
+}
+
+TEST_P(Mismatch, OpsOnTheRing) {
+  runCase(3, GetParam(),
+          [](fcclComm_t& comm, int rank, std::vector<char>& buf) {
+            return fcclAllReduce(buf.data(), buf.data(), size_t(1) << 20, fcclFloat,
+                                 rank == 1 ? fcclMax : fcclSum, comm, nullptr);
+          },
+          {fcclInvalidUsage, {"(count 1048576, float, max, ring)", "(count 1048576, float, sum, ring)"}});
+}
+
+TEST_P(Mismatch, CollectiveKinds) {
+  runCase(2, GetParam(),
+          [](fcclComm_t& comm, int rank, std::vector<char>& buf) {
+            if (rank == 0)
+              return fcclAllReduce(buf.data(), buf.data(), 1000, fcclFloat, fcclSum, comm, nullptr);
+            return fcclAllGather(buf.data(), buf.data() + 4000, 1000, fcclFloat, comm, nullptr);
+          },
+          {fcclInvalidUsage, {"AllReduce #2 (count 1000", "AllGather #2 (count 1000"}});
+}
+
+TEST_P(Mismatch, BroadcastRoots) {
+  // Ranks 0 and 1 take rank 0 for the root and finish (rank 1 reads rank 0's data); rank 2
+  // takes rank 1 for the root and waits for data rank 1 never publishes.
+  runCase(3, GetParam(),
+          [](fcclComm_t& comm, int rank, std::vector<char>& buf) {
+            return fcclBroadcast(buf.data(), buf.data(), 100, fcclInt8, rank == 2 ? 1 : 0, comm, nullptr);
+          },
+          {fcclInvalidUsage,
+           {"rank 2 called Broadcast #2 (count 100, int8, root 1", "Broadcast #2 (count 100, int8, root 0"},
+           {0, 1}});
+}
+
+TEST_P(Mismatch, PeerAborted) {
+  runCase(2, GetParam(),
+          [](fcclComm_t& comm, int rank, std::vector<char>& buf) {
+            if (rank == 1) {
+              usleep(100 * 1000);
+              fcclResult_t res = fcclCommAbort(comm);
+              comm = nullptr;
+              return res;
+            }
+            return fcclAllReduce(buf.data(), buf.data(), size_t(1) << 20, fcclFloat, fcclSum, comm, nullptr);
+          },
+          {fcclRemoteError, {"rank 1 called fcclCommAbort after finishing collective #1"}, {1}});
+}
+
+TEST_P(Mismatch, PeerDestroyedItsCommunicator) {
+  runCase(2, GetParam(),
+          [](fcclComm_t& comm, int rank, std::vector<char>& buf) {
+            if (rank == 1) {
+              usleep(100 * 1000);
+              fcclResult_t res = fcclCommDestroy(comm);
+              comm = nullptr;
+              return res;
+            }
+            return fcclAllReduce(buf.data(), buf.data(), 8, fcclFloat, fcclSum, comm, nullptr);
+          },
+          {fcclRemoteError, {"rank 0: AllReduce #2 stopped", "rank 1 destroyed its communicator"}, {1}});
+}
+
+INSTANTIATE_TEST_SUITE_P(All, Mismatch, ::testing::Values(Mode::Threads, Mode::Processes),
+                         [](const ::testing::TestParamInfo<Mode>& info) { return modeName(info.param); });
+
+}  // namespace
