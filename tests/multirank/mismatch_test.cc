@@ -153,3 +153,45 @@ INSTANTIATE_TEST_SUITE_P(All, Mismatch, ::testing::Values(Mode::Threads, Mode::P
                          [](const ::testing::TestParamInfo<Mode>& info) { return modeName(info.param); });
 
 }  // namespace
+
+// A timeout logs, at FCCL_DEBUG=INFO, every rank's state and last call (which rank is behind and
+// where). Runs as its own ctest entry with FCCL_DEBUG=INFO and FCCL_DEBUG_FILE set (the log
+// settings are read once per process); skipped otherwise.
+TEST(TimeoutDump, NamesEachRanksLastCall) {
+  const char* logFile = getenv("FCCL_DEBUG_FILE");
+  if (logFile == nullptr || std::string(getenv("FCCL_DEBUG") ? getenv("FCCL_DEBUG") : "") != "INFO")
+    GTEST_SKIP() << "needs FCCL_DEBUG=INFO and FCCL_DEBUG_FILE (ctest entry multirank.TimeoutDump)";
+  unlink(logFile);
+  RunResult r = runRanksRaw(
+      3, Mode::Threads,
+      [](const fcclUniqueId& id, int rank, int n) {
+        fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
+        config.timeoutMs = 500;
+        fcclComm_t comm = nullptr;
+        RCHECK_FCCL(fcclCommInitRankConfig(&comm, n, id, rank, &config), nullptr);
+        std::vector<float> buf(size_t(1) << 20, 1.0f);
+        RCHECK_FCCL(fcclAllReduce(buf.data(), buf.data(), 16, fcclFloat, fcclSum, comm, nullptr), comm);
+        if (rank == 2) {
+          usleep(1500 * 1000);  // late: the others give up first
+        } else {
+          fcclResult_t res =
+              fcclAllReduce(buf.data(), buf.data(), buf.size(), fcclFloat, fcclSum, comm, nullptr);
+          RVERIFY(res != fcclSuccess);
+        }
+        fcclCommAbort(comm);
+      },
+      60);
+  EXPECT_RANKS_OK(r);
+  FILE* f = fopen(logFile, "r");
+  ASSERT_NE(f, nullptr) << logFile;
+  std::string log;
+  char line[1024];
+  while (fgets(line, sizeof(line), f) != nullptr) log += line;
+  fclose(f);
+  EXPECT_NE(log.find("AllReduce #2: in-flight operations per rank:"), std::string::npos) << log;
+  EXPECT_NE(
+      log.find("rank 2: running, finished through #1, last call AllReduce #1 (count 16, float, sum, direct)"),
+      std::string::npos)
+      << log;
+  EXPECT_NE(log.find("last call AllReduce #2 (count 1048576, float, sum, ring)"), std::string::npos) << log;
+}
