@@ -65,13 +65,9 @@ struct Bootstrap::Impl {
   struct Incoming {
     int peer, kind, fd;
   };
-  std::vector<Incoming> incoming;  // identified connections nobody asked for yet
-  struct Message {
-    int peer;
-    uint32_t tag;
-    std::vector<char> data;
-  };
-  std::deque<Message> stash;  // p2p messages received while looking for another tag
+  std::vector<Incoming> incoming;    // identified connections nobody asked for yet
+  std::deque<StashedMessage> stash;  // p2p messages received while looking for another tag
+  size_t stashBytes = 0;             // their payload bytes, at most kMaxStashBytes
   uint32_t gatherSeq = 0;
   std::string broken;  // set when a stream lost sync: later calls fail with this sentence
   std::mutex fdMu;     // guards `tracked` (abort() runs on another thread)
@@ -84,7 +80,6 @@ struct Bootstrap::Impl {
   fcclResult_t join(const fcclUniqueId& id);
   fcclResult_t connectPeer(int peer, PeerConnKind kind, const IoLimit& lim, int* fd);
   fcclResult_t acceptPeer(int peer, PeerConnKind kind, const IoLimit& lim, int* fd);
-  fcclResult_t readHeader(int fd, int peer, const char* what, const IoLimit& lim, WireHeader* h);
   ~Impl();
 };
 
@@ -125,17 +120,6 @@ fcclResult_t Bootstrap::Impl::fail(IoStatus st, const char* fmt, ...) {
       return setError(fcclSystemError, "rank %d: bootstrap socket error while waiting for %s: %s", rank, what,
                       strerror(st.err));
   }
-}
-
-fcclResult_t Bootstrap::Impl::readHeader(int fd, int peer, const char* what, const IoLimit& lim,
-                                         WireHeader* h) {
-  IoStatus st = socketRecvAll(fd, h, sizeof(*h), lim);
-  if (!st.ok()) return fail(st, "rank %d (%s)", peer, what);
-  if (h->magic != kWireMagic) {
-    broken = "bootstrap stream from rank " + std::to_string(peer) + " lost sync (bad magic)";
-    return setError(fcclInternalError, "rank %d: %s", rank, broken.c_str());
-  }
-  return fcclSuccess;
 }
 
 fcclResult_t Bootstrap::Impl::connectPeer(int peer, PeerConnKind kind, const IoLimit& lim, int* fd) {
@@ -179,27 +163,25 @@ fcclResult_t Bootstrap::Impl::acceptPeer(int peer, PeerConnKind kind, const IoLi
       PeerHello hello;
     } in{};
     st = socketRecvAll(s, &in, sizeof(in), lim);
-    bool valid = st.ok() && in.hdr.magic == kWireMagic && in.hdr.type == kMsgPeerHello &&
-                 in.hdr.length == sizeof(PeerHello) && sameSecret(in.hello.secret, secret) &&
-                 in.hello.rank >= 0 && in.hello.rank < nranks &&
-                 (in.hello.kind == kConnRing || in.hello.kind == kConnP2p);
-    if (!valid) {
-      if (st.kind == IoStatus::kTimeout || st.kind == IoStatus::kAborted) {
-        close(s);
-        return fail(st, "rank %d (%s)", peer, what);
-      }
+    if (st.kind == IoStatus::kTimeout || st.kind == IoStatus::kAborted) {
+      close(s);
+      return fail(st, "rank %d (%s)", peer, what);
+    }
+    PeerHello hello;
+    WireStatus ws;
+    if (st.ok()) ws = wireParsePeerHello(&in, sizeof(in), secret, nranks, &hello);
+    if (!st.ok() || !ws.ok()) {
       FCCL_WARN("rank %d: bootstrap rejected connection from %s: %s", rank,
-                socketAddressToString(from).c_str(),
-                !st.ok() ? ioStatusString(st).c_str() : "bad hello or wrong secret");
+                socketAddressToString(from).c_str(), !st.ok() ? ioStatusString(st).c_str() : ws.why.c_str());
       close(s);
       continue;
     }
-    if (in.hello.rank == peer && in.hello.kind == kind) {
+    if (hello.rank == peer && hello.kind == kind) {
       *fd = s;
       track(s);
       return fcclSuccess;
     }
-    incoming.push_back({in.hello.rank, in.hello.kind, s});
+    incoming.push_back({hello.rank, hello.kind, s});
   }
 }
 
@@ -240,25 +222,31 @@ fcclResult_t Bootstrap::Impl::join(const fcclUniqueId& id) {
   WireHeader h;
   st = socketRecvAll(rootFd, &h, sizeof(h), rootLim);
   if (!st.ok()) return fail(st, "the root at %s (table of ranks)", rootName.c_str());
-  if (h.magic == kWireMagic && h.type == kMsgError && h.length == sizeof(ErrorMsg)) {
+  if (wireParseHeader(&h, sizeof(h), kMsgError, sizeof(ErrorMsg), nullptr).ok()) {
     ErrorMsg msg;
     st = socketRecvAll(rootFd, &msg, sizeof(msg), rootLim);
     if (!st.ok()) return fail(st, "the root at %s (error message)", rootName.c_str());
-    msg.text[sizeof(msg.text) - 1] = '\0';
-    for (char* p = msg.text; *p; p++)
-      if (*p < 32 || *p > 126) *p = '?';
-    fcclResult_t code = msg.code == fcclInvalidUsage || msg.code == fcclInvalidArgument
-                            ? fcclResult_t(msg.code)
-                            : fcclRemoteError;
-    if (code == fcclRemoteError) return setError(code, "rank %d: bootstrap %s", rank, msg.text);
-    return setError(code, "rank %d: bootstrap root rejected this rank: %s", rank, msg.text);
+    fcclResult_t code;
+    std::string text;
+    WireStatus ws = wireParseErrorMsg(&msg, sizeof(msg), &code, &text);
+    if (!ws.ok())
+      return setError(ws.code, "rank %d: bootstrap root at %s: %s", rank, rootName.c_str(), ws.why.c_str());
+    if (code == fcclRemoteError) return setError(code, "rank %d: bootstrap %s", rank, text.c_str());
+    return setError(code, "rank %d: bootstrap root rejected this rank: %s", rank, text.c_str());
   }
-  if (h.magic != kWireMagic || h.type != kMsgTable || h.length != uint64_t(nranks) * sizeof(TableEntry))
-    return setError(fcclInternalError, "rank %d: bootstrap root at %s sent a malformed table", rank,
-                    rootName.c_str());
-  peers.resize(size_t(nranks));
-  st = socketRecvAll(rootFd, peers.data(), h.length, rootLim);
+  // The table's size is this rank's own nranks entries, so nothing is sized by the wire.
+  const uint64_t tableBytes = uint64_t(nranks) * sizeof(TableEntry);
+  WireStatus ws = wireParseHeader(&h, sizeof(h), kMsgTable, tableBytes, nullptr);
+  if (!ws.ok())
+    return setError(fcclInternalError, "rank %d: bootstrap root at %s sent a malformed table: %s", rank,
+                    rootName.c_str(), ws.why.c_str());
+  std::vector<char> raw(tableBytes);
+  st = socketRecvAll(rootFd, raw.data(), raw.size(), rootLim);
   if (!st.ok()) return fail(st, "the root at %s (table of ranks)", rootName.c_str());
+  ws = wireParseTable(raw.data(), raw.size(), nranks, &peers);
+  if (!ws.ok())
+    return setError(fcclInternalError, "rank %d: bootstrap root at %s sent a malformed table: %s", rank,
+                    rootName.c_str(), ws.why.c_str());
   closeFd(&rootFd);
   sendFds.assign(size_t(nranks), -1);
   recvFds.assign(size_t(nranks), -1);
@@ -323,12 +311,10 @@ fcclResult_t Bootstrap::allGather(void* data, size_t bytes) {
     WireHeader sh = makeHeader(kMsgGather, seq, bytes), rh;
     IoStatus st = socketSendRecv(im.ringNext, &sh, sizeof(sh), im.ringPrev, &rh, sizeof(rh), lim);
     if (!st.ok()) return im.fail(st, "rank %d (allGather #%u step %d)", prev, seq, step);
-    if (rh.magic != kWireMagic || rh.type != kMsgGather || rh.tag != seq || rh.length != bytes) {
-      im.broken = "bootstrap ring lost sync: rank " + std::to_string(prev) + " sent allGather #" +
-                  std::to_string(rh.tag) + " of " + std::to_string(rh.length) +
-                  " bytes per rank, this rank expected #" + std::to_string(seq) + " of " +
-                  std::to_string(bytes) + " bytes";
-      return setError(fcclInvalidUsage, "rank %d: %s", rank_, im.broken.c_str());
+    WireStatus ws = wireParseGatherHeader(&rh, sizeof(rh), seq, bytes);
+    if (!ws.ok()) {
+      im.broken = "bootstrap ring lost sync: rank " + std::to_string(prev) + " " + ws.why;
+      return setError(ws.code, "rank %d: %s", rank_, im.broken.c_str());
     }
     st = socketSendRecv(im.ringNext, base + size_t(sendBlock) * bytes, bytes, im.ringPrev,
                         base + size_t(recvBlock) * bytes, bytes, lim);
@@ -351,8 +337,14 @@ fcclResult_t Bootstrap::send(int peer, uint32_t tag, const void* data, size_t by
     return setError(fcclInvalidArgument, "rank %d: bootstrap send of %zu bytes exceeds the %zu-byte cap",
                     rank_, bytes, kMaxMessageBytes);
   if (peer == rank_) {
+    if (im.stashBytes + bytes > kMaxStashBytes)
+      return setError(fcclInvalidUsage,
+                      "rank %d: bootstrap send of %zu bytes to itself would put the unclaimed messages over "
+                      "%zu bytes",
+                      rank_, bytes, kMaxStashBytes);
     const char* p = static_cast<const char*>(data);
     im.stash.push_back({peer, tag, std::vector<char>(p, p + bytes)});
+    im.stashBytes += bytes;
     return fcclSuccess;
   }
   IoLimit lim = im.limit();
@@ -364,6 +356,21 @@ fcclResult_t Bootstrap::send(int peer, uint32_t tag, const void* data, size_t by
   return fcclSuccess;
 }
 
+namespace {
+
+// A bootstrap connection as the wire parser reads it: the socket, bounded by the call's limit.
+class SocketReader final : public WireReader {
+ public:
+  SocketReader(int fd, const IoLimit& lim) : fd_(fd), lim_(lim) {}
+  IoStatus read(void* data, size_t n) override { return socketRecvAll(fd_, data, n, lim_); }
+
+ private:
+  int fd_;
+  const IoLimit& lim_;
+};
+
+}  // namespace
+
 fcclResult_t Bootstrap::recv(int peer, uint32_t tag, void* data, size_t bytes) {
   Impl& im = *impl_;
   if (peer < 0 || peer >= nranks_)
@@ -371,48 +378,33 @@ fcclResult_t Bootstrap::recv(int peer, uint32_t tag, void* data, size_t bytes) {
                     peer, nranks_);
   for (auto it = im.stash.begin(); it != im.stash.end(); ++it) {
     if (it->peer != peer || it->tag != tag) continue;
-    if (it->data.size() != bytes) {
-      size_t got = it->data.size();
-      im.stash.erase(it);
+    const size_t got = it->data.size();
+    if (got == bytes && bytes) memcpy(data, it->data.data(), bytes);
+    im.stashBytes -= got;
+    im.stash.erase(it);
+    if (got != bytes)
       return setError(fcclInvalidUsage,
                       "rank %d: bootstrap recv from rank %d tag %u: message has %zu bytes, expected %zu",
                       rank_, peer, tag, got, bytes);
-    }
-    if (bytes) memcpy(data, it->data.data(), bytes);
-    im.stash.erase(it);
     return fcclSuccess;
   }
   if (peer == rank_)
     return setError(fcclInvalidUsage,
                     "rank %d: bootstrap recv from itself with tag %u, but no such send was posted", rank_,
                     tag);
+  if (!im.broken.empty()) return setError(fcclInternalError, "rank %d: %s", rank_, im.broken.c_str());
   IoLimit lim = im.limit();
   if (im.recvFds[peer] < 0) FCCL_CHECK(im.acceptPeer(peer, kConnP2p, lim, &im.recvFds[peer]));
-  int fd = im.recvFds[peer];
-  char what[64];
-  snprintf(what, sizeof(what), "message with tag %u", tag);
-  for (;;) {
-    WireHeader h;
-    FCCL_CHECK(im.readHeader(fd, peer, what, lim, &h));
-    if (h.type != kMsgP2p || h.length > kMaxMessageBytes) {
-      im.broken = "bootstrap stream from rank " + std::to_string(peer) + " lost sync (bad message header)";
-      return setError(fcclInternalError, "rank %d: %s", rank_, im.broken.c_str());
-    }
-    if (h.tag == tag && h.length == bytes) {
-      IoStatus st = socketRecvAll(fd, data, bytes, lim);
-      if (!st.ok()) return im.fail(st, "rank %d (%s)", peer, what);
-      return fcclSuccess;
-    }
-    // Another tag (or a size mismatch, reported below): read it whole to keep the stream in sync.
-    std::vector<char> payload(h.length);
-    IoStatus st = socketRecvAll(fd, payload.data(), payload.size(), lim);
-    if (!st.ok()) return im.fail(st, "rank %d (%s)", peer, what);
-    if (h.tag == tag)
-      return setError(fcclInvalidUsage,
-                      "rank %d: bootstrap recv from rank %d tag %u: message has %llu bytes, expected %zu",
-                      rank_, peer, tag, (unsigned long long)h.length, bytes);
-    im.stash.push_back({peer, h.tag, std::move(payload)});
+  SocketReader in(im.recvFds[peer], lim);
+  WireStatus ws = wireRecvP2p(in, tag, data, bytes, peer, &im.stash, &im.stashBytes);
+  if (ws.ok()) return fcclSuccess;
+  if (!ws.io.ok()) return im.fail(ws.io, "rank %d (message with tag %u)", peer, tag);
+  if (ws.code == fcclInternalError) {
+    im.broken = "bootstrap stream from rank " + std::to_string(peer) + " " + ws.why;
+    return setError(fcclInternalError, "rank %d: %s", rank_, im.broken.c_str());
   }
+  return setError(ws.code, "rank %d: bootstrap recv from rank %d tag %u: %s", rank_, peer, tag,
+                  ws.why.c_str());
 }
 
 void Bootstrap::abort() {

@@ -131,31 +131,22 @@ bool Root::serve(RootClient& c) {
   }
   c.got += size_t(n);
   if (c.got == sizeof(WireHeader)) {
-    const WireHeader& h = c.frame.hdr;
-    char why[128];
-    if (h.magic != kWireMagic) {
-      reject(c, "not an fccl bootstrap hello (bad magic)");
-      return false;
-    }
-    if (h.type != kMsgHello || h.length != sizeof(RootHello)) {
-      snprintf(why, sizeof(why), "bad hello header: type %u, length %llu (expected type %u, length %zu)",
-               h.type, (unsigned long long)h.length, unsigned(kMsgHello), sizeof(RootHello));
-      reject(c, why);
+    // Judge the header before waiting for the rest: garbage is dropped at once.
+    WireStatus ws = wireParseHeader(&c.frame.hdr, sizeof(WireHeader), kMsgHello, sizeof(RootHello), nullptr);
+    if (!ws.ok()) {
+      reject(c, ws.why.c_str());
       return false;
     }
   }
   if (c.got < sizeof(c.frame)) return true;
-  const RootHello& h = c.frame.hello;
-  if (!sameSecret(h.secret, secret_)) {
-    reject(c, "wrong secret");
+  RootHello h;
+  WireStatus ws = wireParseRootHello(&c.frame, sizeof(c.frame), secret_, &h);
+  if (ws.code == fcclInvalidUsage) {
+    replyError(c, fcclInvalidUsage, "%s", ws.why.c_str());
     return false;
   }
-  if (h.nranks < 1 || h.nranks > kMaxRanks) {
-    replyError(c, fcclInvalidUsage, "rank %d says nranks=%d, outside [1, %d]", h.rank, h.nranks, kMaxRanks);
-    return false;
-  }
-  if (h.rank < 0 || h.rank >= h.nranks) {
-    replyError(c, fcclInvalidUsage, "rank %d is out of range for nranks=%d", h.rank, h.nranks);
+  if (!ws.ok()) {
+    reject(c, ws.why.c_str());
     return false;
   }
   if (nranks_ == 0) {
