@@ -82,16 +82,25 @@ fcclResult_t runP2p(CollContext& ctx, const CollTask* tasks, size_t ntasks) {
       while (!recvs[p].empty()) {
         Transfer& r = recvs[p].front();
         const char* data;
-        const SlotMeta* meta;
-        if (!ctx.conns->recv[p].tryPeek(&data, &meta)) break;
-        if (meta->tag != kP2pTag || meta->msgBytes != r.bytes || meta->bytes > r.bytes - r.done)
+        const SlotMeta* slotMeta;
+        if (!ctx.conns->recv[p].tryPeek(&data, &slotMeta)) break;
+        // One read of the metadata the peer wrote: the bytes checked are the bytes copied.
+        const SlotMeta meta = *slotMeta;
+        if (meta.tag != kP2pTag || meta.msgBytes != r.bytes || meta.bytes > r.bytes - r.done)
           return setError(
               fcclInvalidUsage,
               "rank %d: fcclRecv of %zu bytes from rank %d, but rank %d sent %llu bytes (tag %08x)%s",
-              ctx.rank, r.bytes, p, p, (unsigned long long)meta->msgBytes, meta->tag,
-              meta->tag != kP2pTag ? ": it is running a collective, not a send" : "");
-        memcpy(r.buf + r.done, data, meta->bytes);
-        r.done += meta->bytes;
+              ctx.rank, r.bytes, p, p, (unsigned long long)meta.msgBytes, meta.tag,
+              meta.tag != kP2pTag ? ": it is running a collective, not a send" : "");
+        // A sender fills every slot but a message's last (never empty); more than a slot holds
+        // would read past it.
+        if (meta.bytes == 0 || meta.bytes > ctx.conns->recv[p].slotBytes())
+          return setError(fcclInternalError,
+                          "rank %d: fcclRecv from rank %d: a FIFO slot claims %u bytes, but a slot holds "
+                          "1 to %zu (corrupted metadata)",
+                          ctx.rank, p, meta.bytes, ctx.conns->recv[p].slotBytes());
+        memcpy(r.buf + r.done, data, meta.bytes);
+        r.done += meta.bytes;
         ctx.conns->recv[p].release();
         progressed = true;
         if (r.done == r.bytes) {

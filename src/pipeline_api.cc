@@ -13,29 +13,11 @@
 #include "src/checks.h"
 #include "src/enqueue.h"
 #include "src/error.h"
+#include "src/pipeline_wire.h"
 
 using namespace fccl;
 
 namespace {
-
-constexpr uint64_t kPipeMagic = 0x4643434c50495045ull;  // "FCCLPIPE"
-
-// What the sender tells the receiver before the slice, so a mismatched pair of calls is a
-// sentence instead of a wrong result (slice sizes alone do not always differ).
-struct Header {
-  uint64_t magic, count, type, tpSize, tpRank;
-};
-
-struct Range {
-  size_t begin, end;
-};
-
-// fcclSliceRange: S = ceil(count/n), [min(count, r*S), min(count, (r+1)*S)).
-Range sliceOf(size_t count, int rank, int n) {
-  const size_t s = count / size_t(n) + (count % size_t(n) != 0);
-  const size_t begin = std::min(count, size_t(rank) * s);
-  return Range{begin, std::min(count, begin + s)};
-}
 
 CollTask p2pTask(CollKind kind, const void* buf, size_t bytes, int peer) {
   CollTask t;
@@ -81,13 +63,13 @@ fcclResult_t allReduceSendSliced(const void* sendbuff, size_t count, fcclDataTyp
   FCCL_CHECK(checkTask(api, pp, stream, &send));
 
   const size_t elem = dtypeSize(type);
-  const Range own = sliceOf(count, tp->rank, tp->nranks);
+  const PipeRange own = pipeSliceOf(count, tp->rank, tp->nranks);
   std::vector<char> slice((own.end - own.begin) * elem + 1);
   rs.kind = CollKind::ReduceScatterSliced;
   rs.recv = slice.data();
   FCCL_CHECK(executeTasks(tp, {rs}));
 
-  const Header h{kPipeMagic, count, uint64_t(type), uint64_t(tp->nranks), uint64_t(tp->rank)};
+  const PipeHeader h{kPipeMagic, count, uint64_t(type), uint64_t(tp->nranks), uint64_t(tp->rank)};
   return executeTasks(pp, {p2pTask(CollKind::Send, &h, sizeof h, peer),
                            p2pTask(CollKind::Send, slice.data(), (own.end - own.begin) * elem, peer)});
 }
@@ -108,34 +90,33 @@ fcclResult_t recvAllGather(void* recvbuff, size_t count, fcclDataType_t type, in
   ag.op = fcclSum;
   FCCL_CHECK(checkTask(api, tp, stream, &ag));
 
-  Header h{};
+  PipeHeader h{};
   FCCL_CHECK(executeTasks(pp, {p2pTask(CollKind::Recv, &h, sizeof h, peer)}));
-  if (h.magic != kPipeMagic)
+  const PipeCheck verdict = pipeCheckHeader(h, count, type, tp->rank, tp->nranks);
+  if (verdict.kind == PipeCheck::kNotPipe)
     return setError(fcclInvalidUsage,
                     "%s: rank %d: ppComm peer %d did not call fcclAllReduceSendSliced (its message has no "
                     "pipeline header)",
                     api, pp->rank, peer);
   const size_t elem = dtypeSize(type);
-  const Range own = sliceOf(count, tp->rank, tp->nranks);
-  const bool match = h.count == count && h.type == uint64_t(type) && h.tpSize == uint64_t(tp->nranks) &&
-                     h.tpRank == uint64_t(tp->rank);
-  if (!match) {
+  const PipeRange own = pipeSliceOf(count, tp->rank, tp->nranks);
+  if (verdict.kind == PipeCheck::kMismatch) {
     // Take the sender's slice off ppComm all the same (the header gives its size), so both
     // communicators stay usable, then say what differs.
-    if (h.type < uint64_t(fcclNumTypes) && h.tpSize > 0 && h.tpRank < h.tpSize && h.tpSize <= 0x7fffffff) {
-      const Range theirs = sliceOf(size_t(h.count), int(h.tpRank), int(h.tpSize));
-      const size_t bytes = (theirs.end - theirs.begin) * dtypeSize(static_cast<fcclDataType_t>(h.type));
-      std::vector<char> drain(bytes + 1);
-      FCCL_CHECK(executeTasks(pp, {p2pTask(CollKind::Recv, drain.data(), bytes, peer)}));
+    if (verdict.drainBytes != SIZE_MAX) {
+      std::vector<char> drain(verdict.drainBytes + 1);
+      FCCL_CHECK(executeTasks(pp, {p2pTask(CollKind::Recv, drain.data(), verdict.drainBytes, peer)}));
     }
     return setError(
         fcclInvalidUsage,
         "%s: rank %d: the sender (ppComm peer %d) sent count %llu of %s from tp rank %llu of %llu, "
-        "but this call receives count %zu of %s as tp rank %d of %d",
+        "but this call receives count %zu of %s as tp rank %d of %d%s",
         api, pp->rank, peer, (unsigned long long)h.count,
         h.type < uint64_t(fcclNumTypes) ? dtypeName(static_cast<fcclDataType_t>(h.type)) : "?",
         (unsigned long long)h.tpRank, (unsigned long long)h.tpSize, count, dtypeName(type), tp->rank,
-        tp->nranks);
+        tp->nranks,
+        verdict.drainBytes == SIZE_MAX ? " (its slice, of no size this call can take, is left on ppComm)"
+                                       : "");
   }
   char* mine = static_cast<char*>(recvbuff) + own.begin * elem;
   FCCL_CHECK(executeTasks(pp, {p2pTask(CollKind::Recv, mine, (own.end - own.begin) * elem, peer)}));
