@@ -421,4 +421,35 @@ TEST_F(Leak, ForkedRankKilledMidCollective) {
   });
 }
 
+// Expected behaviour that the library does not have yet: a rank killed while fcclCommInitRank
+// sets up its shared memory leaves its segment in /dev/shm for good (it is unlinked only after
+// every peer has mapped it, transports/shm/shm_transport.cc). Tries kills at 0..29 ms into a
+// 4-process init; on this VM about 2 tries in 3 leave /<prefix>-<hash>-r2-p<pid>-0 behind.
+TEST_F(Leak, DISABLED_RankKilledDuringInitLeavesNoSegment) {
+  int leaked = 0;
+  for (int t = 0; t < 10; ++t) {
+    const int delayUs = t * 2997;
+    RunResult rr = runRanksRaw(4, Mode::Processes, [delayUs](const fcclUniqueId& id, int rank, int n) {
+      if (rank == 2) {
+        std::thread([delayUs] {
+          usleep((useconds_t)delayUs);
+          raise(SIGKILL);
+        }).detach();
+      }
+      fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
+      config.timeoutMs = 3000;
+      fcclComm_t comm = nullptr;
+      if (fcclCommInitRankConfig(&comm, n, id, rank, &config) == fcclSuccess) fcclCommAbort(comm);
+      if (rank == 2) pause();  // dies by the timer, wherever init got to
+    });
+    Snapshot s = snapshot();
+    if (!s.shm.empty()) {
+      ++leaked;
+      fprintf(stderr, "leak_test: rank 2 killed %d us into init left:%s\n", delayUs, join(s.shm).c_str());
+      for (const std::string& name : s.shm) unlink(("/dev/shm/" + name).c_str());
+    }
+  }
+  EXPECT_EQ(leaked, 0) << "of 10 tries";
+}
+
 }  // namespace
