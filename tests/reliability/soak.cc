@@ -13,6 +13,8 @@
 //                  AllReduce with count > 0 at op >= K, before verifying it (must exit 2).
 //   --self-kill R:K self-test of --expect-killed without FCCL_FAULT_INJECT: rank R (processes
 //                  only) SIGKILLs itself before op K.
+//   --self-delay R:K:MS self-test of the timeout paths: rank R sleeps MS ms before op K (MS past
+//                  --timeout-ms: exit 3; past --deadline-s too: exit 4).
 //
 // Ops (weights in planOp): AllReduce, Reduce, Broadcast, ReduceScatter, AllGather, AlltoAll and
 // the ring Send/Recv of tests/harness/coll_check (all dtypes, sum/prod/max/min/avg and
@@ -82,6 +84,9 @@ struct Options {
   long corruptOp = -1;    // self-test: rank 0 flips a bit of the first AllReduce result at op >= this
   int selfKillRank = -1;  // self-test: this rank SIGKILLs itself before op selfKillOp
   long selfKillOp = -1;
+  int selfDelayRank = -1;  // self-test: this rank sleeps selfDelayMs before op selfDelayOp
+  long selfDelayOp = -1;
+  long selfDelayMs = 0;
 };
 
 // ---- Deterministic randomness ----------------------------------------------------------
@@ -562,6 +567,11 @@ bool RankSoak::runOp(long k) {
     fflush(stdout);
     raise(SIGKILL);
   }
+  if (rank_ == o_.selfDelayRank && k == o_.selfDelayOp) {
+    printf("SOAK rank %d: self-test: sleeping %ld ms before op #%ld\n", rank_, o_.selfDelayMs, k);
+    fflush(stdout);
+    usleep((useconds_t)(o_.selfDelayMs * 1000));
+  }
   Plan p = planOp(o_, k, n_);
   if ((k & 15) == 0) fccltest::noteProgress(strf("op #%ld: ", k) + p.what(n_));
   ++counts[(int)p.kind];
@@ -695,7 +705,8 @@ int classify(const Options& o, const fccltest::RunResult& rr) {
   fprintf(stderr,
           "fccl_soak: %s\nusage: fccl_soak [--ranks N] [--ops K] [--seed S] [--mode threads|processes]\n"
           "                 [--max-count C] [--programs 0|1] [--timeout-ms T] [--deadline-s D]\n"
-          "                 [--expect-killed R] [--corrupt-op K] [--self-kill R:K]\n",
+          "                 [--expect-killed R] [--corrupt-op K] [--self-kill R:K]\n"
+          "                 [--self-delay R:K:MS]\n",
           msg);
   exit(64);
 }
@@ -733,6 +744,10 @@ Options parseArgs(int argc, char** argv) {
     else if (f == "--self-kill") {
       if (sscanf(v, "%d:%ld", &o.selfKillRank, &o.selfKillOp) != 2 || o.selfKillRank < 0 || o.selfKillOp < 0)
         usage(strf("bad value for --self-kill: '%s' (want R:K)", v).c_str());
+    } else if (f == "--self-delay") {
+      if (sscanf(v, "%d:%ld:%ld", &o.selfDelayRank, &o.selfDelayOp, &o.selfDelayMs) != 3 ||
+          o.selfDelayRank < 0 || o.selfDelayOp < 0 || o.selfDelayMs < 0 || o.selfDelayMs > 3600000)
+        usage(strf("bad value for --self-delay: '%s' (want R:K:MS)", v).c_str());
     } else if (f == "--corrupt-op")
       o.corruptOp = parseLong(argv[i - 1], v, -1, 1L << 40);
     else if (f == "--expect-killed")
