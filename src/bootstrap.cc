@@ -162,17 +162,30 @@ fcclResult_t Bootstrap::Impl::acceptPeer(int peer, PeerConnKind kind, const IoLi
       WireHeader hdr;
       PeerHello hello;
     } in{};
-    st = socketRecvAll(s, &in, sizeof(in), lim);
-    if (st.kind == IoStatus::kTimeout || st.kind == IoStatus::kAborted) {
+    // A peer sends its hello right after connecting: a connection silent for longer (or a
+    // truncated hello) is dropped, and the wait for the real one goes on.
+    IoLimit helloLim = lim;
+    helloLim.deadlineNs = std::min(lim.deadlineNs, nowNs() + kPeerHelloTimeoutMs * 1000000);
+    st = socketRecvAll(s, &in, sizeof(in), helloLim);
+    if (st.kind == IoStatus::kAborted || (st.kind == IoStatus::kTimeout && lim.expired())) {
       close(s);
       return fail(st, "rank %d (%s)", peer, what);
     }
     PeerHello hello;
     WireStatus ws;
     if (st.ok()) ws = wireParsePeerHello(&in, sizeof(in), secret, nranks, &hello);
-    if (!st.ok() || !ws.ok()) {
+    // Each rank opens one connection of each kind to us: a second one is not that rank's.
+    const bool duplicate =
+        st.ok() && ws.ok() &&
+        (std::any_of(incoming.begin(), incoming.end(),
+                     [&](const Incoming& i) { return i.peer == hello.rank && i.kind == hello.kind; }) ||
+         (hello.kind == kConnP2p && recvFds[hello.rank] >= 0) || (hello.kind == kConnRing && ringPrev >= 0));
+    if (!st.ok() || !ws.ok() || duplicate) {
       FCCL_WARN("rank %d: bootstrap rejected connection from %s: %s", rank,
-                socketAddressToString(from).c_str(), !st.ok() ? ioStatusString(st).c_str() : ws.why.c_str());
+                socketAddressToString(from).c_str(),
+                !st.ok()    ? ioStatusString(st).c_str()
+                : duplicate ? "a second connection of the same kind from the same rank"
+                            : ws.why.c_str());
       close(s);
       continue;
     }
