@@ -18,16 +18,6 @@ constexpr auto kRelaxed = std::memory_order_relaxed;
 // since fcclCommAbort may write from another thread than the one running a call.
 constexpr uint32_t kStateWriting = 0xff;
 
-uint64_t mix(uint64_t h, uint64_t v) {
-  // splitmix64's finalizer over a running xor: cheap, and every input bit moves every output bit.
-  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  return h ^ (h >> 31);
-}
-
 bool hasRoot(CollKind k) { return k == CollKind::Reduce || k == CollKind::Broadcast; }
 bool reduces(CollKind k) {
   return k == CollKind::AllReduce || k == CollKind::Reduce || k == CollKind::ReduceScatter ||
@@ -60,6 +50,7 @@ void unpack(const uint64_t w[6], uint64_t seq, CallDesc* d) {
   d->root = int32_t(uint32_t(w[3]));
   memcpy(d->program, &w[4], 16);
   d->program[16] = '\0';
+  memcpy(d->words, w, sizeof(d->words));
 }
 
 bool sameCall(const CallDesc& a, const CallDesc& b) {
@@ -135,15 +126,19 @@ CallDesc describeCall(const CollTask& t, int algo, uint64_t seq, uint64_t progra
       reduces(t.kind) ? uint8_t((t.avgDivisor > 1 ? kOpAvg : 0) | (t.premulScalar ? kOpPreMul : 0)) : 0;
   d.algo = uint8_t(algo);
   d.root = hasRoot(t.kind) ? t.root : -1;
-  if (programName != nullptr) snprintf(d.program, sizeof(d.program), "%s", programName);
+  if (programName != nullptr) memcpy(d.program, programName, strnlen(programName, 16));
+  pack(d, d.words);
   return d;
 }
 
 uint32_t callTag(const CallDesc& d) {
-  uint64_t w[6];
-  pack(d, w);
-  uint64_t h = mix(0, d.seq);
-  for (int i = 0; i < 4; ++i) h = mix(h, w[i]);
+  // Multiply-xorshift over the words that must agree: any field that differs changes the tag
+  // but with probability 2^-32 (collectives are hot: one multiply per word, not a full hash).
+  uint64_t h = d.seq * 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < 4; ++i) {
+    h = (h ^ d.words[i]) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 29;
+  }
   return uint32_t(h ^ (h >> 32));
 }
 
@@ -164,8 +159,7 @@ std::string callString(const CallDesc& d) {
 void boardPublish(CallBoard* b, const CallDesc& d) {
   if (b == nullptr) return;
   CallRecordWords& r = b->calls[d.seq % kCallRecords];
-  uint64_t w[6];
-  pack(d, w);
+  const uint64_t* w = d.words;
   // Seqlock: begin, fields, end. A reader that sees end == begin == seq read a whole record.
   r.begin.store(d.seq, kRelaxed);
   std::atomic_thread_fence(std::memory_order_release);

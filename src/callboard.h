@@ -40,6 +40,7 @@ struct CallDesc {
   uint8_t algo = 0;     // tuner.h Algo
   int32_t root = -1;    // -1: the collective has no root
   char program[17] = {};
+  uint64_t words[6] = {};  // the fields above as the board stores them (describeCall, boardRead)
 };
 constexpr uint8_t kOpAvg = 1, kOpPreMul = 2;
 

@@ -100,8 +100,11 @@ void tellPeers(fcclComm* comm, BoardState state, const char* what) {
   if (comm->initThread.joinable() || comm->conns.boards.empty()) return;  // init still running: no board yet
   CallBoard* own = comm->conns.boards[comm->rank];
   char text[160];
-  snprintf(text, sizeof(text), "rank %d %s after finishing collective #%llu", comm->rank, what,
-           (unsigned long long)own->doneSeq.load());
+  const unsigned long long done = own->doneSeq.load();
+  if (done == 0)
+    snprintf(text, sizeof(text), "rank %d %s before finishing any collective", comm->rank, what);
+  else
+    snprintf(text, sizeof(text), "rank %d %s after finishing collective #%llu", comm->rank, what, done);
   boardSetState(own, state, comm->rank, text);
 }
 
