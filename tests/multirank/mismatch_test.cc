@@ -149,6 +149,33 @@ TEST_P(Mismatch, PeerDestroyedItsCommunicator) {
           {fcclRemoteError, {"rank 0: AllReduce #2 stopped", "rank 1 destroyed its communicator"}, {1}});
 }
 
+// Two programs whose collectives are alike (one allreduce of N floats): the call board carries
+// the program, so the ranks learn they launched different programs.
+TEST_P(Mismatch, Programs) {
+  runCase(2, GetParam(),
+          [](fcclComm_t& comm, int rank, std::vector<char>& buf) {
+            const char* source = rank == 0 ? "program descend\n"
+                                             "  in  g : f32[N] local\n"
+                                             "  inout w : f32[N] replicated\n"
+                                             "  w = w - 0.5 * allreduce(sum, g)\n"
+                                           : "program ascend\n"
+                                             "  in  g : f32[N] local\n"
+                                             "  inout w : f32[N] replicated\n"
+                                             "  w = w + allreduce(sum, g)\n";
+            fcclProgram_t prog = nullptr;
+            fcclResult_t res = fcclProgramCreate(&prog, source, rank == 0 ? "descend.fccl" : "ascend.fccl");
+            if (res == fcclSuccess) res = fcclProgramCompile(prog, comm, nullptr);
+            const size_t n = 100000;
+            float* g = reinterpret_cast<float*>(buf.data());
+            float* w = g + n;
+            fcclTensorBinding_t t[2] = {{"g", g, n}, {"w", w, n}};
+            if (res == fcclSuccess) res = fcclProgramLaunch(prog, t, 2, nullptr, 0, nullptr, comm, nullptr);
+            fcclProgramDestroy(prog);
+            return res;
+          },
+          {fcclInvalidUsage, {", program descend)", ", program ascend)"}});
+}
+
 INSTANTIATE_TEST_SUITE_P(All, Mismatch, ::testing::Values(Mode::Threads, Mode::Processes),
                          [](const ::testing::TestParamInfo<Mode>& info) { return modeName(info.param); });
 
