@@ -47,6 +47,7 @@ struct RootClient {
     WireHeader hdr;
     RootHello hello;
   } frame{};
+  int64_t acceptNs = 0;  // a client without a whole hello by acceptNs + kPeerHelloTimeoutMs is dropped
   int64_t joinNs = 0;
 };
 
@@ -109,10 +110,18 @@ void Root::acceptNew() {
     socklen_t len = sizeof(c.from);
     c.fd = accept4(listenFd_, &c.from.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c.fd < 0) return;  // EAGAIN (drained) or a transient error: poll again
-    if (int(pending_.size()) >= kMaxPendingConnections) {
-      reject(c, "too many unidentified connections");
-      continue;
-    }
+    // At the cap the oldest unidentified client goes, not the newcomer: a real rank sends its
+    // hello at once, so a flood of silent connections cannot lock it out. (Closed here, dropped
+    // from pending_ by run(), whose poll array indexes pending_.)
+    int live = 0;
+    for (const RootClient& p : pending_) live += p.fd >= 0;
+    if (live >= kMaxPendingConnections)
+      for (RootClient& p : pending_)
+        if (p.fd >= 0) {
+          reject(p, "too many unidentified connections (the oldest is dropped)");
+          break;
+        }
+    c.acceptNs = nowNs();
     pending_.push_back(c);
   }
 }
@@ -258,12 +267,21 @@ void Root::run() {
     poll(pfds.data(), pfds.size(), int(leftMs < 100 ? leftMs : 100));
     if (pfds[0].revents) acceptNew();
     // pending_ may have grown in acceptNew; the new ones are served on the next turn.
+    // Silent or slow clients do not keep their slot: kMaxPendingConnections of them would
+    // otherwise lock real ranks out.
     std::vector<RootClient> still;
+    const int64_t staleNs = nowNs() - kPeerHelloTimeoutMs * 1000000;
     for (size_t i = 0; i + 1 < pfds.size(); i++) {
       RootClient& c = pending_[i];
+      if (c.fd < 0) continue;  // dropped by acceptNew
+      if (!pfds[i + 1].revents && c.acceptNs < staleNs) {
+        reject(c, "no whole hello within the hello timeout");
+        continue;
+      }
       if (!pfds[i + 1].revents || serve(c)) still.push_back(c);
     }
-    for (size_t i = pfds.size() - 1; i < pending_.size(); i++) still.push_back(pending_[i]);
+    for (size_t i = pfds.size() - 1; i < pending_.size(); i++)
+      if (pending_[i].fd >= 0) still.push_back(pending_[i]);
     pending_.swap(still);
     checkJoinedAlive();
   }

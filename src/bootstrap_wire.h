@@ -43,7 +43,7 @@ constexpr size_t kWireReadPiece = size_t(1) << 20;       // a payload's buffer g
 constexpr int64_t kMaxWireTimeoutMs = int64_t(1) << 40;  // a hello's timeout (ns fit in int64)
 constexpr int kMaxRanks = 1 << 16;                       // cap for the root's table
 constexpr int kMaxPendingConnections = 1024;             // root: unidentified clients at once
-constexpr int64_t kPeerHelloTimeoutMs = 5000;            // a connection's hello must come by then
+constexpr int64_t kPeerHelloTimeoutMs = 5000;            // a new connection's hello (rank, root)
 constexpr int64_t kRootReplyGraceMs = 250;               // rank waits this long past its timeout
                                                          // for the root's "who is missing" reply
 
