@@ -184,6 +184,11 @@ TEST_F(Leak, HealthyCommunicators) {
         std::vector<int32_t> v(70000, rank);
         RCHECK_FCCL(fcclAllReduce(v.data(), v.data(), v.size(), fcclInt32, fcclSum, comm, nullptr), comm);
         RVERIFY(v[69999] == 6, "got %d", v[69999]);
+        // The measurement sees fccl's resources: the segments (named with our prefix, so the
+        // /dev/shm and mapping checks are not vacuous) are mapped while the comm lives.
+        Snapshot during = snapshot();
+        RVERIFY(during.maps.size() >= 4, "only %zu mappings of /dev/shm/%s* on a live rank of 4",
+                during.maps.size(), kShmPrefix.c_str());
       });
       EXPECT_RANKS_OK(rr);
     }
@@ -389,14 +394,15 @@ TEST_F(Leak, BadInputCalls) {
 }
 
 // Ranks as processes: rank 2 is SIGKILLed in the middle of a large AllReduce; the survivors
-// get an error, abort, and exit. This process (the parent) must be left with no segment of
-// the job in /dev/shm and no extra fd or thread.
+// get an error naming it, abort, and are back to their own fd / thread / mapping counts. This process (the
+// parent) must be left with no segment of the job in /dev/shm and no extra fd or thread.
 TEST_F(Leak, ForkedRankKilledMidCollective) {
   checkNoLeak("forked rank killed mid-collective (parent)", [] {
     RunResult rr = runRanksRaw(3, Mode::Processes, [](const fcclUniqueId& id, int rank, int n) {
+      std::vector<float> v(size_t(8) << 20, 1.0f);  // 32 MiB: long enough to be killed inside
+      const Snapshot before = snapshot();           // this survivor's own resources, too
       fcclComm_t comm = initComm(id, rank, n, 20000);
       if (!comm) return;
-      std::vector<float> v(size_t(8) << 20, 1.0f);  // 32 MiB: long enough to be killed inside
       RCHECK_FCCL(fcclAllReduce(v.data(), v.data(), 1024, fcclFloat, fcclSum, comm, nullptr), comm);
       if (rank == 2) {
         std::thread([] {
@@ -411,6 +417,24 @@ TEST_F(Leak, ForkedRankKilledMidCollective) {
       RVERIFY(r != fcclSuccess, "50 AllReduces completed although rank 2 was killed");
       RVERIFY(text.find("rank 2") != std::string::npos, "%s", text.c_str());
       RVERIFY(fcclCommAbort(comm) == fcclSuccess);
+      Snapshot after = snapshot();
+      for (int i = 0;
+           i < 250 && (after.fds.size() > before.fds.size() || after.threads.size() > before.threads.size() ||
+                       after.maps.size() > before.maps.size());
+           ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        after = snapshot();
+      }
+      RVERIFY(after.fds.size() <= before.fds.size(), "survivor fds %zu -> %zu:%s", before.fds.size(),
+              after.fds.size(), join(after.fds).c_str());
+      RVERIFY(after.threads.size() <= before.threads.size(), "survivor threads %zu -> %zu:%s",
+              before.threads.size(), after.threads.size(), join(after.threads).c_str());
+      RVERIFY(after.maps.size() <= before.maps.size(), "survivor shm mappings %zu -> %zu:%s",
+              before.maps.size(), after.maps.size(), join(after.maps).c_str());
+      fprintf(stderr,
+              "leak_test: survivor rank %d: fds %zu -> %zu, threads %zu -> %zu, shm mappings %zu -> %zu\n",
+              rank, before.fds.size(), after.fds.size(), before.threads.size(), after.threads.size(),
+              before.maps.size(), after.maps.size());
     });
     // Rank 2 is reported as killed; the survivors must have recorded nothing.
     EXPECT_NE(rr.report.find("rank 2: killed by signal 9"), std::string::npos) << rr.report;

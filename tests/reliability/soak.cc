@@ -573,7 +573,7 @@ bool RankSoak::runOp(long k) {
     usleep((useconds_t)(o_.selfDelayMs * 1000));
   }
   Plan p = planOp(o_, k, n_);
-  if ((k & 15) == 0) fccltest::noteProgress(strf("op #%ld: ", k) + p.what(n_));
+  fccltest::noteProgress(strf("op #%ld: ", k) + p.what(n_));  // named if this rank hangs or dies
   ++counts[(int)p.kind];
   if (p.kind == Kind::Program) calls += p.steps;
   switch (p.kind) {
@@ -774,8 +774,9 @@ int main(int argc, char** argv) {
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!rr.report.empty()) printf("SOAK report:\n%s", rr.report.c_str());
   int code = classify(o, rr);
-  printf("SOAK summary: ops %ld, ranks %d, mode %s, seed %" PRIu64 ", wall %.2f s, %.1f ops/s, exit %d\n",
-         o.ops, o.ranks, fccltest::modeName(o.mode), o.seed, sec, sec > 0 ? (double)o.ops / sec : 0.0, code);
+  printf("SOAK summary: ops %ld, ranks %d, mode %s, seed %" PRIu64 ", wall %.2f s, %.1f ops/s%s, exit %d\n",
+         o.ops, o.ranks, fccltest::modeName(o.mode), o.seed, sec, sec > 0 ? (double)o.ops / sec : 0.0,
+         rr.ok ? "" : " (some rank failed)", code);
   fflush(stdout);
   fflush(stderr);
   _exit(code);  // threads that hung are detached inside the library: no static destructors
