@@ -62,6 +62,8 @@ fcclResult_t ShmSegment::attach(const std::string& name, size_t bytes) {
   return fcclSuccess;
 }
 
+void ShmSegment::unlinkName(const std::string& name) { shm_unlink(name.c_str()); }
+
 void ShmSegment::unlink() {
   if (owner_ && !name_.empty()) shm_unlink(name_.c_str());
   owner_ = false;

@@ -18,6 +18,8 @@ class ShmSegment {
   fcclResult_t create(const std::string& name, size_t bytes);
   fcclResult_t attach(const std::string& name, size_t bytes);
   void unlink();  // idempotent; only the creator unlinks
+  // Removes a segment by name, for a creator that died before it could (no error if gone).
+  static void unlinkName(const std::string& name);
 
   char* base() const { return static_cast<char*>(base_); }
   size_t bytes() const { return bytes_; }

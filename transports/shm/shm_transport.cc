@@ -70,28 +70,47 @@ fcclResult_t transportsSetup(const TransportSetup& s, Connections* out) {
                       s.rank, p, peers[p].hostname, s.rank, peers[s.rank].hostname);
   }
   Layout layout(s.shape, s.nranks);
+  // Names first, then segments: a rank that dies after creating its segment but before every
+  // peer mapped it (when the owner unlinks it) has a name its peers know, so they unlink it
+  // when the setup fails, and a crash during init leaves nothing in /dev/shm.
   std::vector<char> names(kNameBytes * s.nranks, 0);
-  snprintf(names.data() + kNameBytes * s.rank, kNameBytes, "/%s-%016" PRIx64 "-r%d-p%d-%" PRIu64,
-           env().shmDir.c_str(), s.commHash, s.rank, (int)getpid(), segmentCounter.fetch_add(1));
+  auto namePrefix = [&](int rank) {
+    char prefix[kNameBytes];
+    snprintf(prefix, sizeof(prefix), "/%s-%016" PRIx64 "-r%d-p", env().shmDir.c_str(), s.commHash, rank);
+    return std::string(prefix);
+  };
+  snprintf(names.data() + kNameBytes * s.rank, kNameBytes, "%s%d-%" PRIu64, namePrefix(s.rank).c_str(),
+           (int)getpid(), segmentCounter.fetch_add(1));
+  FCCL_CHECK(s.bootstrap->allGather(names.data(), kNameBytes));
+  for (int p = 0; p < s.nranks; ++p)
+    names[kNameBytes * p + kNameBytes - 1] = '\0';  // never trust a peer's string
+  auto peerName = [&](int p) { return std::string(names.data() + kNameBytes * p); };
+  // On failure: every peer's segment too (only names of this communicator's pattern: a hostile
+  // peer must not make us unlink anything else).
+  auto unlinkPeers = [&] {
+    for (int p = 0; p < s.nranks; ++p)
+      if (p != s.rank && peerName(p).compare(0, namePrefix(p).size(), namePrefix(p)) == 0)
+        ShmSegment::unlinkName(peerName(p));
+  };
 
   auto own = std::make_shared<ShmSegment>();
-  FCCL_CHECK(own->create(names.data() + kNameBytes * s.rank, layout.total));
+  FCCL_CHECK(own->create(peerName(s.rank), layout.total));
   // Touch every page now, from the receiving rank: the pages land on its NUMA node (first
   // touch) and the first collective pays no page faults.
   memset(own->base(), 0, layout.total);
-  // The exchange doubles as a barrier: after it, every segment exists.
-  fcclResult_t res = s.bootstrap->allGather(names.data(), kNameBytes);
-  if (res != fcclSuccess) return res;  // `own` unlinks on destruction
-
+  fcclResult_t res = s.bootstrap->barrier();  // every segment exists
   std::vector<std::shared_ptr<ShmSegment>> segs(s.nranks);
   segs[s.rank] = own;
-  for (int p = 0; p < s.nranks; ++p) {
+  for (int p = 0; p < s.nranks && res == fcclSuccess; ++p) {
     if (p == s.rank) continue;
-    names[kNameBytes * p + kNameBytes - 1] = '\0';  // never trust a peer's string
     segs[p] = std::make_shared<ShmSegment>();
-    FCCL_CHECK(segs[p]->attach(names.data() + kNameBytes * p, layout.total));
+    res = segs[p]->attach(peerName(p), layout.total);
   }
-  FCCL_CHECK(s.bootstrap->barrier());  // every rank mapped every segment
+  if (res == fcclSuccess) res = s.bootstrap->barrier();  // every rank mapped every segment
+  if (res != fcclSuccess) {
+    unlinkPeers();
+    return res;  // `own` unlinks on destruction
+  }
   own->unlink();
 
   out->send.assign(s.nranks, SendConn());
