@@ -76,6 +76,10 @@ fcclResult_t runDirect(CollContext& ctx, const CollTask& t) {
         FCCL_CHECK(waitUntil(w, [&] { return c->doneSeq.load(std::memory_order_acquire) >= seq - 2; }));
       }
     }
+    if (pubBytes > ctx.directBytes)  // the tuner's promise; a wrong one must not write past the slot
+      return setError(fcclInternalError,
+                      "rank %d: %s #%llu: direct publication of %zu bytes exceeds the %zu-byte slot", me,
+                      w.opName, (unsigned long long)w.opSeq, pubBytes, ctx.directBytes);
     char* slot = views[me].data[k];
     if (t.premulScalar != nullptr && t.kind != CollKind::AllGather && t.kind != CollKind::AlltoAll &&
         t.kind != CollKind::Broadcast)
