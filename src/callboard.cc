@@ -29,15 +29,6 @@ const char* baseOpName(int op) {
   return op >= 0 && op < 4 ? names[op] : "op?";
 }
 
-// Fields that must agree across ranks, packed into the record's words.
-void pack(const CallDesc& d, uint64_t w[6]) {
-  w[0] = d.count;
-  w[1] = d.programHash;
-  w[2] = uint64_t(uint8_t(d.kind)) | uint64_t(uint8_t(d.type)) << 8 | uint64_t(d.op) << 16 |
-         uint64_t(d.opFlags) << 24 | uint64_t(d.algo) << 32;
-  w[3] = uint64_t(uint32_t(d.root));
-  memcpy(&w[4], d.program, 16);
-}
 void unpack(const uint64_t w[6], uint64_t seq, CallDesc* d) {
   d->seq = seq;
   d->count = w[0];
@@ -50,7 +41,6 @@ void unpack(const uint64_t w[6], uint64_t seq, CallDesc* d) {
   d->root = int32_t(uint32_t(w[3]));
   memcpy(d->program, &w[4], 16);
   d->program[16] = '\0';
-  memcpy(d->words, w, sizeof(d->words));
 }
 
 bool sameCall(const CallDesc& a, const CallDesc& b) {
@@ -113,30 +103,31 @@ const char* boardStateName(BoardState s) {
   return "unknown";
 }
 
-CallDesc describeCall(const CollTask& t, int algo, uint64_t seq, uint64_t programHash,
-                      const char* programName) {
-  CallDesc d;
-  d.seq = seq;
-  d.count = t.count;
-  d.programHash = programHash;
-  d.kind = t.kind;
-  d.type = t.type;
-  d.op = reduces(t.kind) ? uint8_t(t.op) : 0;
-  d.opFlags =
-      reduces(t.kind) ? uint8_t((t.avgDivisor > 1 ? kOpAvg : 0) | (t.premulScalar ? kOpPreMul : 0)) : 0;
-  d.algo = uint8_t(algo);
-  d.root = hasRoot(t.kind) ? t.root : -1;
-  if (programName != nullptr) memcpy(d.program, programName, strnlen(programName, 16));
-  pack(d, d.words);
-  return d;
+CallWords packCall(const CollTask& t, int algo, uint64_t programHash, const char* programName) {
+  // The fields that must agree across ranks; what a collective does not use is 0 (op and flags
+  // without a reduction, root without a root).
+  const bool red = reduces(t.kind);
+  const uint64_t op = red ? uint64_t(t.op) : 0;
+  const uint64_t flags =
+      red ? uint64_t((t.avgDivisor > 1 ? kOpAvg : 0) | (t.premulScalar ? kOpPreMul : 0)) : 0;
+  const int32_t root = hasRoot(t.kind) ? t.root : -1;
+  CallWords c;
+  c.w[0] = t.count;
+  c.w[1] = programHash;
+  c.w[2] = uint64_t(uint8_t(t.kind)) | uint64_t(uint8_t(t.type)) << 8 | op << 16 | flags << 24 |
+           uint64_t(uint8_t(algo)) << 32;
+  c.w[3] = uint64_t(uint32_t(root));
+  c.w[4] = c.w[5] = 0;
+  if (programName != nullptr) memcpy(&c.w[4], programName, strnlen(programName, 16));
+  return c;
 }
 
-uint32_t callTag(const CallDesc& d) {
+uint32_t callTag(const CallWords& c, uint64_t seq) {
   // Multiply-xorshift over the words that must agree: any field that differs changes the tag
   // but with probability 2^-32 (collectives are hot: one multiply per word, not a full hash).
-  uint64_t h = d.seq * 0x9e3779b97f4a7c15ull;
+  uint64_t h = seq * 0x9e3779b97f4a7c15ull;
   for (int i = 0; i < 4; ++i) {
-    h = (h ^ d.words[i]) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ c.w[i]) * 0xbf58476d1ce4e5b9ull;
     h ^= h >> 29;
   }
   return uint32_t(h ^ (h >> 32));
@@ -156,15 +147,14 @@ std::string callString(const CallDesc& d) {
   return buf;
 }
 
-void boardPublish(CallBoard* b, const CallDesc& d) {
+void boardPublish(CallBoard* b, uint64_t seq, const CallWords& c) {
   if (b == nullptr) return;
-  CallRecordWords& r = b->calls[d.seq % kCallRecords];
-  const uint64_t* w = d.words;
+  CallRecordWords& r = b->calls[seq % kCallRecords];
   // Seqlock: begin, fields, end. A reader that sees end == begin == seq read a whole record.
-  r.begin.store(d.seq, kRelaxed);
+  r.begin.store(seq, kRelaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  for (int i = 0; i < 6; ++i) r.word[i].store(w[i], kRelaxed);
-  r.end.store(d.seq, std::memory_order_release);
+  for (int i = 0; i < 6; ++i) r.word[i].store(c.w[i], kRelaxed);
+  r.end.store(seq, std::memory_order_release);
 }
 
 void boardFinish(CallBoard* b, uint64_t seq) {

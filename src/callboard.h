@@ -40,19 +40,23 @@ struct CallDesc {
   uint8_t algo = 0;     // tuner.h Algo
   int32_t root = -1;    // -1: the collective has no root
   char program[17] = {};
-  uint64_t words[6] = {};  // the fields above as the board stores them (describeCall, boardRead)
+};
+
+// A call as the board stores it: 6 words, built straight from the task on the hot path (the
+// readable CallDesc is unpacked from them only when a report needs it).
+struct CallWords {
+  uint64_t w[6];
 };
 constexpr uint8_t kOpAvg = 1, kOpPreMul = 2;
 
-CallDesc describeCall(const CollTask& t, int algo, uint64_t seq, uint64_t programHash,
-                      const char* programName);
+CallWords packCall(const CollTask& t, int algo, uint64_t programHash, const char* programName);
 // 32-bit tag for the wire: a hash of the whole call with its sequence number.
-uint32_t callTag(const CallDesc& d);
+uint32_t callTag(const CallWords& c, uint64_t seq);
 // "AllReduce #5 (count 1000, float32, sum, ring)"
 std::string callString(const CallDesc& d);
 
 // Owner side (b may be null: a communicator without boards).
-void boardPublish(CallBoard* b, const CallDesc& d);
+void boardPublish(CallBoard* b, uint64_t seq, const CallWords& c);
 void boardFinish(CallBoard* b, uint64_t seq);
 // Moves a running board to a final state; the first final state wins. origin: the rank whose
 // failure this is (itself, or the peer whose failure stopped it), text: that rank's sentence.

@@ -49,10 +49,10 @@ CollContext makeContext(fcclComm* comm, CollKind kind) {
 // (a hash of the whole call) goes on every chunk, so ranks that disagree fail instead of
 // combining the wrong data.
 fcclResult_t startCall(fcclComm* comm, CollContext& ctx, const CollTask& t, Algo algo) {
-  CallDesc call = describeCall(t, int(algo), comm->opCount, comm->programHash, comm->programName);
-  ctx.tag = callTag(call);
+  const CallWords call = packCall(t, int(algo), comm->programHash, comm->programName);
+  ctx.tag = callTag(call, comm->opCount);
   ctx.wait.compareCalls = true;
-  boardPublish(ownBoard(comm), call);
+  boardPublish(ownBoard(comm), comm->opCount, call);
   return faultPoint(comm, comm->opCount, collName(t.kind));
 }
 
