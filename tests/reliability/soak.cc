@@ -442,11 +442,12 @@ bool RankSoak::runColls(long k, const Plan& p) {
   const bool group = p.kind == Kind::Group || cases[0].coll == Coll::SendRecv;
   fcclResult_t res = fcclSuccess;
   if (group) res = fcclGroupStart();
+  const bool started = group && res == fcclSuccess;
   for (auto& run : runs) {
     if (res != fcclSuccess) break;
     res = run->issue(comm_);
   }
-  if (group) {
+  if (group && started) {
     fcclResult_t end = fcclGroupEnd();
     if (res == fcclSuccess) res = end;
   }
@@ -490,10 +491,12 @@ bool RankSoak::runPairs(long k, const Plan& p) {
   fcclResult_t res;
   if (d == 2) {
     res = fcclGroupStart();
-    if (res == fcclSuccess) res = fcclSend(send.data(), q.count, q.dt, peer, comm_, nullptr);
-    if (res == fcclSuccess) res = fcclRecv(recv.data(), q.count, q.dt, peer, comm_, nullptr);
-    fcclResult_t end = fcclGroupEnd();
-    if (res == fcclSuccess) res = end;
+    if (res == fcclSuccess) {
+      res = fcclSend(send.data(), q.count, q.dt, peer, comm_, nullptr);
+      if (res == fcclSuccess) res = fcclRecv(recv.data(), q.count, q.dt, peer, comm_, nullptr);
+      fcclResult_t end = fcclGroupEnd();
+      if (res == fcclSuccess) res = end;
+    }
   } else if (d == 0) {
     res = fcclSend(send.data(), q.count, q.dt, peer, comm_, nullptr);
   } else {
