@@ -2,13 +2,16 @@
 // which collects every rank's hello and sends each the table of ranks (see bootstrap.h; the
 // wire format is in bootstrap_wire.h). The root is single-threaded and never blocks on one
 // client (it polls all of them), so garbage or silent connections cannot stop real ranks
-// from joining.
+// from joining. It ends once every rank has joined (table sent), else at the earliest deadline
+// (join time + config.timeoutMs) of any rank that joined, even one that left since, or at
+// FCCL_TIMEOUT when no rank ever joined.
 #include <poll.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -77,6 +80,11 @@ class Root {
   int nranks_ = 0;      // fixed by the first valid hello
   int firstRank_ = -1;  // the rank whose hello fixed nranks_
   int joinedCount_ = 0;
+  int leftCount_ = 0;  // ranks that joined, then closed before the table
+  // The earliest deadline of any rank that joined, kept after that rank leaves: leaving never
+  // extends the root's life, so an id whose joined ranks all left (an aborted non-blocking
+  // init) ends by their config.timeoutMs rather than FCCL_TIMEOUT.
+  int64_t joinedDeadlineNs_ = INT64_MAX;
   std::vector<RootClient> joined_;  // by rank; fd < 0 while not joined
   std::vector<RootClient> pending_;
 };
@@ -182,12 +190,15 @@ void Root::join(RootClient& c) {
   joined_[r] = c;
   c.fd = -1;  // ownership moved
   joinedCount_++;
+  if (c.frame.hello.timeoutMs > 0)
+    joinedDeadlineNs_ = std::min(joinedDeadlineNs_, c.joinNs + c.frame.hello.timeoutMs * 1000000);
   FCCL_INFO(kLogBootstrap, "bootstrap root: rank %d of %d joined from %s (%d/%d)", r, nranks_,
             socketAddressToString(joined_[r].from).c_str(), joinedCount_, nranks_);
 }
 
-// A joined rank sends nothing more; readable means it closed (gave up, crashed): free its slot
-// so it does not count as present, and a restarted rank may take it.
+// A joined rank sends nothing more; readable means it closed (gave up, crashed, aborted): free
+// its slot so it does not count as present, and a restarted rank may take it (before the
+// deadline it set, which stays: see joinedDeadlineNs_).
 void Root::checkJoinedAlive() {
   std::vector<pollfd> pfds;
   for (const RootClient& j : joined_)
@@ -200,6 +211,7 @@ void Root::checkJoinedAlive() {
       FCCL_INFO(kLogBootstrap, "bootstrap root: rank %d left before all ranks joined", j.frame.hello.rank);
       socketClose(&j.fd);
       joinedCount_--;
+      leftCount_++;
     }
   }
 }
@@ -242,19 +254,18 @@ void Root::timeOut() {
                "timed out after %lld ms waiting for rank%s %s (%d of %d ranks joined the root)",
                (long long)waitedMs, nMissing > 1 ? "s" : "", missing.c_str(), joinedCount_, nranks_);
   }
-  FCCL_WARN("bootstrap root: giving up, %d of %d ranks joined (missing: %s)", joinedCount_, nranks_,
-            nranks_ ? missing.c_str() : "all");
+  FCCL_WARN("bootstrap root: giving up, %d of %d ranks joined (missing: %s)%s", joinedCount_, nranks_,
+            nranks_ ? missing.c_str() : "all",
+            joinedCount_ == 0 && leftCount_ > 0 ? "; every rank that joined has left" : "");
 }
 
 void Root::run() {
   logSetRank(-1);
   const int64_t rootDeadlineNs = nowNs() + timeoutMs_ * 1000000;
   while (nranks_ == 0 || joinedCount_ < nranks_) {
-    // Report before the earliest joined rank gives up, so it learns who is missing.
-    int64_t deadlineNs = rootDeadlineNs;
-    for (const RootClient& j : joined_)
-      if (j.fd >= 0 && j.frame.hello.timeoutMs > 0)
-        deadlineNs = std::min(deadlineNs, j.joinNs + j.frame.hello.timeoutMs * 1000000);
+    // Report before the earliest joined rank gives up, so it learns who is missing; the ranks
+    // still joined would hear the same had the ones that left stayed.
+    const int64_t deadlineNs = std::min(rootDeadlineNs, joinedDeadlineNs_);
     int64_t now = nowNs();
     if (now >= deadlineNs) {
       timeOut();
