@@ -1,11 +1,18 @@
 // bootstrap_test.cc - ranks as threads through Bootstrap: join, allGather, barrier, tagged
-// send/recv; and the failure paths (corrupted id, hostile clients at the root, nranks
-// disagreement, a missing rank, abort). Every call has a timeout, so a bug fails, never hangs.
+// send/recv; and the failure paths (corrupted id, hostile clients at the root or at a rank's
+// listen port, a flood of silent clients, nranks disagreement, a missing rank, a rank that
+// left, abort). Every call has a timeout, so a bug fails, never hangs; every fd a test opens is
+// closed and every thread joined, also when an assertion fails.
 #include "bootstrap.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -64,6 +71,69 @@ int rawConnect(const fcclUniqueId& id) {
   EXPECT_TRUE(socketConnect(idContents(id).addr, ioLimitAfterMs(5000), &fd).ok());
   return fd;
 }
+
+// Fds a test opened, closed when it ends (an ASSERT included) or at closeAll().
+struct Fds {
+  std::vector<int> fds;
+  ~Fds() { closeAll(); }
+  int add(int fd) {
+    fds.push_back(fd);
+    return fd;
+  }
+  void closeAll() {
+    for (int& fd : fds) socketClose(&fd);
+  }
+};
+
+// Raises the soft RLIMIT_NOFILE to at least `want` for a test's scope, restored after; ok is
+// false (why says why) when the hard limit is lower or setrlimit fails.
+class ScopedFdLimit {
+ public:
+  explicit ScopedFdLimit(rlim_t want) {
+    if (getrlimit(RLIMIT_NOFILE, &saved_) != 0) {
+      why = std::string("getrlimit: ") + strerror(errno);
+      return;
+    }
+    if (saved_.rlim_cur >= want) {
+      ok = true;
+      return;
+    }
+    if (saved_.rlim_max < want) {
+      why = "RLIMIT_NOFILE hard limit is " + std::to_string(saved_.rlim_max) + ", " + std::to_string(want) +
+            " fds are needed";
+      return;
+    }
+    rlimit raised = saved_;
+    raised.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+      why = std::string("setrlimit: ") + strerror(errno);
+      return;
+    }
+    ok = restore_ = true;
+  }
+  ~ScopedFdLimit() {
+    if (restore_) setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  bool ok = false;
+  std::string why;
+
+ private:
+  rlimit saved_{};
+  bool restore_ = false;
+};
+
+// True while something listens at addr (a local address: connect answers at once). The probe
+// is closed before it sends anything.
+bool listening(const SocketAddress& addr) {
+  int s = socket(addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return false;
+  bool up =
+      connect(s, &addr.sa, addr.sa.sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6)) == 0;
+  close(s);
+  return up;
+}
+
+int64_t msSince(int64_t ns) { return (nowNs() - ns) / 1000000; }
 
 // True when the peer closed the connection (after possibly sending something first).
 bool waitForClose(int fd) {
@@ -182,6 +252,121 @@ TEST(Bootstrap, RootSurvivesHostileClients) {
   socketClose(&silent);
 }
 
+// More silent clients than the root keeps (kMaxPendingConnections): the root drops the oldest
+// unidentified one for each newcomer, so real ranks arriving afterwards still join, at once.
+TEST(Bootstrap, RootFloodedBySilentClientsLetsRanksJoin) {
+  const int kClients = kMaxPendingConnections + 10;
+  // Both ends of every client live in this process (ours and the root's), plus what the ranks
+  // and earlier roots hold.
+  ScopedFdLimit fdLimit(rlim_t(2 * kClients + 256));
+  if (!fdLimit.ok) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE: " << fdLimit.why;
+  fcclUniqueId id;
+  ASSERT_EQ(bootstrapGetUniqueId(&id), fcclSuccess);
+  Fds silent;
+  for (int i = 0; i < kClients; i++) {
+    int fd = -1;
+    IoStatus st = socketConnect(idContents(id).addr, ioLimitAfterMs(5000), &fd);
+    ASSERT_TRUE(st.ok()) << "silent client " << i << ": " << ioStatusString(st);
+    silent.add(fd);
+  }
+  // Let the root accept them all, so the ranks meet a full set of unidentified clients (well
+  // within kPeerHelloTimeoutMs, after which the root would drop them as stale anyway).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const int64_t t0 = nowNs();
+  auto results = runRanks(2, [&](int rank) -> fcclResult_t {
+    std::unique_ptr<Bootstrap> b;
+    FCCL_CHECK(Bootstrap::create(id, rank, 2, 10000, nullptr, &b));
+    return b->barrier();
+  });
+  const int64_t joinMs = msSince(t0);
+  for (int r = 0; r < 2; r++)
+    EXPECT_EQ(results[r].res, fcclSuccess) << "rank " << r << ": " << results[r].error;
+  EXPECT_LT(joinMs, kPeerHelloTimeoutMs) << "the ranks should get in through the cap, not wait out the flood";
+}
+
+// The fake root's side of SilentClientsAtARankDoNotStopTheRing: accepts both ranks' hellos,
+// then points a silent client and a 10-byte one at rank 1's listen port (ahead of rank 0's
+// ring connection in its backlog), then sends the table. "" or what went wrong.
+std::string fakeRootWithRogueClients(Fds& fds, int listenFd) {
+  HelloFrame f[2];
+  for (int i = 0; i < 2; i++) {
+    int fd = -1;
+    SocketAddress from;
+    IoStatus st = socketAccept(listenFd, ioLimitAfterMs(5000), &fd, &from);
+    if (!st.ok()) return "accept rank: " + ioStatusString(st);
+    fds.add(fd);
+    st = socketRecvAll(fd, &f[i], sizeof(f[i]), ioLimitAfterMs(5000));
+    if (!st.ok()) return "hello: " + ioStatusString(st);
+  }
+  const int rank1 = f[0].hello.rank == 1 ? 0 : 1;
+  int silent = -1, junk = -1;
+  IoStatus st = socketConnect(f[rank1].hello.listenAddr, ioLimitAfterMs(5000), &silent);
+  if (!st.ok()) return "silent client: " + ioStatusString(st);
+  fds.add(silent);
+  st = socketConnect(f[rank1].hello.listenAddr, ioLimitAfterMs(5000), &junk);
+  if (!st.ok()) return "junk client: " + ioStatusString(st);
+  fds.add(junk);
+  const char bytes[10] = {'n', 'o', 't', ' ', 'a', ' ', 'p', 'e', 'e', 'r'};  // < a PeerHello
+  st = socketSendAll(junk, bytes, sizeof(bytes), ioLimitAfterMs(5000));
+  if (!st.ok()) return "junk bytes: " + ioStatusString(st);
+  std::vector<char> table(sizeof(WireHeader) + 2 * sizeof(TableEntry));
+  WireHeader h = makeHeader(kMsgTable, 0, 2 * sizeof(TableEntry));
+  memcpy(table.data(), &h, sizeof(h));
+  for (int i = 0; i < 2; i++) {
+    TableEntry e{};
+    e.listenAddr = f[i].hello.listenAddr;
+    e.info = f[i].hello.info;
+    e.info.rank = f[i].hello.rank;
+    memcpy(table.data() + sizeof(h) + size_t(e.info.rank) * sizeof(e), &e, sizeof(e));
+  }
+  for (int i = 0; i < 2; i++) {
+    st = socketSendAll(fds.fds[size_t(1 + i)], table.data(), table.size(), ioLimitAfterMs(5000));
+    if (!st.ok()) return "table: " + ioStatusString(st);
+  }
+  return "";
+}
+
+// Clients that connect to a rank's listen port and never send a whole peer hello cannot keep
+// the ring from forming. Rank 1 takes its connections one at a time and drops each after
+// kPeerHelloTimeoutMs, so both ranks join within 2 * kPeerHelloTimeoutMs (10 s) plus 3 s of
+// slack for this loaded machine.
+TEST(Bootstrap, SilentClientsAtARankDoNotStopTheRing) {
+  UniqueIdContents c{};
+  c.magic = kUniqueIdMagic;
+  memset(c.secret, 0x3c, sizeof(c.secret));
+  SocketAddress lo;
+  ASSERT_EQ(socketAddressParse("127.0.0.1:0", &lo), fcclSuccess);
+  Fds fds;  // the fake root's listen socket, then its two rank connections, then the rogues
+  int listenFd = -1;
+  ASSERT_EQ(socketListen(lo, &listenFd, &c.addr), fcclSuccess);
+  fds.add(listenFd);
+  fcclUniqueId id;
+  memset(&id, 0, sizeof(id));
+  memcpy(id.internal, &c, sizeof(c));
+
+  const int64_t boundMs = 2 * kPeerHelloTimeoutMs + 3000;
+  const int64_t t0 = nowNs();
+  std::vector<RankResult> results;
+  std::thread ranks([&] {
+    results = runRanks(2, [&](int rank) -> fcclResult_t {
+      std::unique_ptr<Bootstrap> b;
+      FCCL_CHECK(Bootstrap::create(id, rank, 2, boundMs + 2000, nullptr, &b));
+      return b->barrier();
+    });
+  });
+  std::string rootError = fakeRootWithRogueClients(fds, listenFd);
+  if (!rootError.empty()) fds.closeAll();  // the ranks waiting on the root fail at once
+  ranks.join();
+  const int64_t joinMs = msSince(t0);
+  ASSERT_EQ(rootError, "");
+  for (int r = 0; r < 2; r++)
+    EXPECT_EQ(results[r].res, fcclSuccess) << "rank " << r << ": " << results[r].error;
+  EXPECT_LT(joinMs, boundMs);
+  // Rank 1 dropped both rogues rather than leaving them be.
+  EXPECT_TRUE(waitForClose(fds.fds[3])) << "silent client";
+  EXPECT_TRUE(waitForClose(fds.fds[4])) << "junk client";
+}
+
 // A raw client joins first as rank 0 of 2; a real rank then claims nranks=3.
 TEST(Bootstrap, NranksDisagreementIsInvalidUsage) {
   fcclUniqueId id;
@@ -250,6 +435,49 @@ TEST(Bootstrap, MissingRankTimesOutNamingIt) {
         << results[r].error;
     EXPECT_NE(results[r].error.find("waiting for rank 2"), std::string::npos) << results[r].error;
   }
+}
+
+// The root of an id whose only joined rank left again (an aborted non-blocking init) ends by
+// that rank's timeout, not FCCL_TIMEOUT (300 s here). Seen from a silent client the root keeps
+// until it ends (it would drop it as stale only after kPeerHelloTimeoutMs).
+TEST(Bootstrap, RootOfAnAbandonedIdEndsByItsRankTimeout) {
+  fcclUniqueId id;
+  ASSERT_EQ(bootstrapGetUniqueId(&id), fcclSuccess);
+  Fds fds;
+  int watch = fds.add(rawConnect(id));
+  int joiner = fds.add(rawConnect(id));
+  HelloFrame f = makeHello(id, 0, 2, 300);
+  ASSERT_TRUE(socketSendAll(joiner, &f, sizeof(f), ioLimitAfterMs(5000)).ok());
+  const int64_t t0 = nowNs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  socketClose(&fds.fds[1]);  // rank 0 leaves
+  char byte;
+  IoStatus st = socketRecvAll(watch, &byte, 1, ioLimitAfterMs(3000));
+  const int64_t lifeMs = msSince(t0);
+  EXPECT_EQ(st.kind, IoStatus::kClosed) << ioStatusString(st);
+  EXPECT_GE(lifeMs, 290);   // not before the rank's deadline (it joined after t0's send)
+  EXPECT_LT(lifeMs, 2000);  // was FCCL_TIMEOUT
+  EXPECT_FALSE(listening(idContents(id).addr)) << "the root still listens";
+}
+
+// A rank still joined hears the root's report by the deadline of a rank that left, as it would
+// had that rank stayed, not only by its own (longer) timeout.
+TEST(Bootstrap, RankThatLeftKeepsItsDeadline) {
+  fcclUniqueId id;
+  ASSERT_EQ(bootstrapGetUniqueId(&id), fcclSuccess);
+  Fds fds;
+  int joiner = fds.add(rawConnect(id));
+  HelloFrame f = makeHello(id, 0, 2, 300);
+  ASSERT_TRUE(socketSendAll(joiner, &f, sizeof(f), ioLimitAfterMs(5000)).ok());
+  const int64_t t0 = nowNs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  fds.closeAll();  // rank 0 leaves
+  std::unique_ptr<Bootstrap> b;
+  EXPECT_EQ(Bootstrap::create(id, 1, 2, 8000, nullptr, &b), fcclRemoteError);
+  const int64_t ms = msSince(t0);
+  std::string err = lastError();
+  EXPECT_NE(err.find("waiting for rank 0"), std::string::npos) << err;
+  EXPECT_LT(ms, 2000) << err;
 }
 
 TEST(Bootstrap, RootAbsentTimesOut) {
