@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,11 @@
 #include "harness.h"
 
 using namespace fccltest;
+
+namespace fccltest {
+// GoogleTest prints a Mode parameter by name (readable ctest entry names).
+inline void PrintTo(Mode m, std::ostream* os) { *os << modeName(m); }
+}  // namespace fccltest
 
 namespace {
 
