@@ -186,8 +186,9 @@ FCCL_API fcclResult_t fcclAllGather(const void* sendbuff, void* recvbuff, size_t
  * from rank p. Buffers must not overlap. */
 FCCL_API fcclResult_t fcclAlltoAll(const void* sendbuff, void* recvbuff, size_t count,
                                    fcclDataType_t datatype, fcclComm_t comm, fcclStream_t stream);
-/* Point to point. Outside a group each call completes on its own, so a send waits
- * for the matching receive; pair them inside fcclGroupStart/End to avoid deadlock. */
+/* Point to point. Outside a group each call completes on its own: a send returns once its data
+ * is in the peer's FIFO (up to 1 MiB by default) and otherwise waits for the matching receive;
+ * pair them inside fcclGroupStart/End to avoid deadlock. */
 FCCL_API fcclResult_t fcclSend(const void* sendbuff, size_t count, fcclDataType_t datatype, int peer,
                                fcclComm_t comm, fcclStream_t stream);
 FCCL_API fcclResult_t fcclRecv(void* recvbuff, size_t count, fcclDataType_t datatype, int peer,

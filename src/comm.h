@@ -67,6 +67,11 @@ struct fcclComm {
   const char* programName = nullptr;
   std::atomic<int> asyncError{fcclSuccess};
   std::atomic<int> activeCalls{0};  // fcclCommAbort waits for these to leave
-  std::thread initThread;           // non-blocking init
+  std::thread initThread;           // non-blocking init; joined through joinInit() only
+  std::mutex initJoinMutex;         // a call and fcclCommAbort (another thread) may both join it
+  void joinInit() {
+    std::lock_guard<std::mutex> lock(initJoinMutex);
+    if (initThread.joinable()) initThread.join();
+  }
   std::string lastErrorText;
 };

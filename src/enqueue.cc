@@ -120,7 +120,7 @@ fcclResult_t commCheckUsable(fcclComm* comm, const char* api) {
   int err = comm->asyncError.load();
   if (err == fcclInProgress) {
     // A non-blocking init still running: wait for it here (the call is on the same comm).
-    if (comm->initThread.joinable()) comm->initThread.join();
+    comm->joinInit();
     err = comm->asyncError.load();
   }
   if (comm->abortFlag.load() != 0)

@@ -97,7 +97,8 @@ fcclResult_t checkConfig(const fcclConfig_t* config) {
 
 // Puts this rank's final state on its call board (src/callboard.h), unless it already has one.
 void tellPeers(fcclComm* comm, BoardState state, const char* what) {
-  if (comm->initThread.joinable() || comm->conns.boards.empty()) return;  // init still running: no board yet
+  // A non-blocking init still running has no board yet (and its thread owns conns).
+  if (comm->asyncError.load() == fcclInProgress || comm->conns.boards.empty()) return;
   CallBoard* own = comm->conns.boards[comm->rank];
   char text[160];
   const unsigned long long done = own->doneSeq.load();
@@ -109,7 +110,7 @@ void tellPeers(fcclComm* comm, BoardState state, const char* what) {
 }
 
 void freeComm(fcclComm* comm) {
-  if (comm->initThread.joinable()) comm->initThread.join();
+  comm->joinInit();
   delete comm;
 }
 
@@ -260,7 +261,7 @@ FCCL_API fcclResult_t fcclCommAbort(fcclComm_t comm) {
   comm->abortFlag.store(1);
   tellPeers(comm, BoardState::Aborted, "called fcclCommAbort");
   if (comm->bootstrap) comm->bootstrap->abort();
-  if (comm->initThread.joinable()) comm->initThread.join();
+  comm->joinInit();
   // A thread blocked in a collective sees the flag within one slow poll; wait for it to leave
   // before freeing what it uses (bounded: a thread that never returns is a bug we report).
   int64_t deadline = nowNs() + int64_t(10) * 1000000000;

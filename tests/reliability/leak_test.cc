@@ -443,14 +443,12 @@ TEST_F(Leak, ForkedRankKilledMidCollective) {
   });
 }
 
-// Expected behaviour that the library does not fully have yet: a rank killed while
-// fcclCommInitRank sets up its shared memory leaves nothing in /dev/shm. Since d617a91 the
-// survivors unlink every peer's segment when setup fails; what remains is a rank killed after
-// the second setup barrier but before its own->unlink() (transports/shm/shm_transport.cc): the
-// survivors' setup succeeds, so nobody unlinks its segment (about 1 try in 30 on this VM; 20 in
-// 30 before d617a91). Fix: every rank unlinks every peer's name after that barrier too.
-// Tries kills at 0..27 ms into a 4-process init.
-TEST_F(Leak, DISABLED_RankKilledDuringInitLeavesNoSegment) {
+// A rank killed while fcclCommInitRank sets up its shared memory leaves nothing in /dev/shm:
+// segment names are exchanged before the segments exist, survivors unlink every peer's segment
+// when setup fails, and after the last setup barrier every rank unlinks every segment
+// (transports/shm/shm_transport.cc). Before that, 20 tries in 30 leaked. Tries kills at
+// 0..27 ms into a 4-process init.
+TEST_F(Leak, RankKilledDuringInitLeavesNoSegment) {
   int leaked = 0;
   for (int t = 0; t < 10; ++t) {
     const int delayUs = t * 2997;

@@ -111,7 +111,10 @@ fcclResult_t transportsSetup(const TransportSetup& s, Connections* out) {
     unlinkPeers();
     return res;  // `own` unlinks on destruction
   }
+  // Every rank unlinks every segment (the second unlink of a name is a no-op), so a rank that
+  // dies right after the barrier still leaves nothing behind.
   own->unlink();
+  unlinkPeers();
 
   out->send.assign(s.nranks, SendConn());
   out->recv.assign(s.nranks, RecvConn());
