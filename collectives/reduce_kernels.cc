@@ -13,8 +13,14 @@
 
 // Each public entry is a `flatten` dispatcher: all kernel templates inline into it, so each
 // clone compiles the whole loop nest for its ISA and the ifunc picks one at load time.
+// Under ThreadSanitizer only the default clone: GCC instruments the ifunc resolver, which the
+// dynamic loader runs before the TSan runtime is initialized (segfault at startup).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#ifdef __SANITIZE_THREAD__
+#define FCCL_KERNEL_CLONES __attribute__((flatten))
+#else
 #define FCCL_KERNEL_CLONES __attribute__((target_clones("avx2", "default"), flatten))
+#endif
 #define FCCL_HAVE_F16C_PATH 1
 #include <immintrin.h>
 #else

@@ -17,7 +17,11 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define FCCL_PW_X86 1
+#ifdef __SANITIZE_THREAD__  // ifunc resolvers crash under TSan (see collectives/reduce_kernels.cc)
+#define FCCL_PW_CLONES
+#else
 #define FCCL_PW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 #else
 #define FCCL_PW_X86 0
 #define FCCL_PW_CLONES
