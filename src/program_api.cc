@@ -167,6 +167,16 @@ FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorB
       nscalars < 0)
     return setError(fcclInvalidArgument, "fcclProgramLaunch: rank %d: binding arrays and counts disagree",
                     comm->rank);
+  // The whole launch is one active call (as each collective is, src/enqueue.cc): fcclCommAbort
+  // from another thread must not free the communicator between the program's collectives or
+  // while the launch unwinds (ThreadSanitizer: Runtime::launch's ProgramMark wrote to a comm
+  // that fcclCommAbort had just deleted, once the aborted collective had left).
+  struct ActiveCall {
+    fcclComm* comm;
+    ~ActiveCall() { comm->activeCalls.fetch_sub(1); }
+  };
+  comm->activeCalls.fetch_add(1);
+  ActiveCall active{comm};
   try {
     return program->runtime->launch(comm, tensors, ntensors, scalars, nscalars, scalarResults);
   } catch (const std::bad_alloc&) {
