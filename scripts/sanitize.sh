@@ -4,6 +4,8 @@
 # build-asan/ (no perf tools, no MPI), builds, runs ctest. Any sanitizer report aborts the test
 # process (abort_on_error / halt_on_error, -fno-sanitize-recover), so ctest fails; exits nonzero
 # on any failure. Suppressions: scripts/lsan.supp, scripts/ubsan.supp (each entry says why).
+# Runs every ctest entry except the soak runs (tests/reliability: op counts sized by their own
+# deadlines for uninstrumented speed) and the disabled benchmarks. -O1 -g1, see below.
 #
 # FCCL_JIT=0 for the tests that do not set it themselves: the JIT spawns the system compiler and
 # dlopens code built without sanitizers, which adds nothing to check here and costs compile
