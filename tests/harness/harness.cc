@@ -4,8 +4,6 @@
 // length-prefixed failure messages as they happen (so a rank that fails and then hangs still
 // reports why); the parent polls the pipes and reaps children until the deadline, then
 // SIGKILLs the rest. Children leave with _exit so no GoogleTest or static destructor runs.
-// A child whose body returned holds (announced by a frame) until every rank finished or died:
-// see runProcesses for why.
 #include "harness.h"
 
 #include <poll.h>
@@ -105,7 +103,6 @@ void recordFailure(const char* file, int line, const std::string& message) {
 }
 
 constexpr uint32_t kNoteFlag = 0x80000000u;  // frame length bit: a progress note
-constexpr uint32_t kDoneFlag = 0x40000000u;  // frame length bit: the body returned (no text)
 
 void noteProgress(const std::string& what) {
   RankContext* ctx = tlsContext;
@@ -239,7 +236,6 @@ struct Child {
   pid_t pid = -1;
   int fd = -1;  // read end; -1 once EOF
   bool exited = false;
-  bool finished = false;  // the body returned; the child holds until released
   int status = 0;
   std::string buffer;  // partial frames
   std::vector<std::string> messages;
@@ -250,11 +246,9 @@ void drainFrames(Child& c) {
   while (c.buffer.size() >= sizeof(uint32_t)) {
     uint32_t word;
     memcpy(&word, c.buffer.data(), sizeof(word));
-    uint32_t len = word & ~(kNoteFlag | kDoneFlag);
+    uint32_t len = word & ~kNoteFlag;
     if (c.buffer.size() < sizeof(word) + len) break;
-    if (word & kDoneFlag)
-      c.finished = true;
-    else if (word & kNoteFlag)
+    if (word & kNoteFlag)
       c.note = c.buffer.substr(sizeof(word), len);
     else
       c.messages.push_back(c.buffer.substr(sizeof(word), len));
@@ -266,19 +260,6 @@ void drainFrames(Child& c) {
 // allocates as ranks connect), handing it to each child over a pipe: a child forked while
 // another parent thread holds a lock (the sanitizer allocator's, which has no fork handler)
 // would deadlock, so the parent forks while it is still single-threaded.
-//
-// Exit hold: a child whose body returned (communicator destroyed) sends a done frame and waits
-// for EOF on its id pipe, which the parent closes once every rank finished or exited, so no
-// rank process exits while the others still run their collectives. Why: the library's
-// dead-peer check (src/wait.cc, Waiter::checkPeersAlive) also watches a window of ranks other
-// than the awaited one, and counts any exited peer process as dead, including one that
-// finished its part, called fcclCommDestroy and exited cleanly (legal: destroy is local, as in
-// NCCL). In the sweep's last case (SendRecv on a ring) a rank finishes as soon as its two
-// neighbours are done; the ranks still waiting then failed with "peer rank R exited while we
-// waited" (multirank.Sweep N8_processes_large, flaky, nearly always under ASan). The library
-// fix (a departed flag set by fcclCommDestroy) is not in yet; EarlyExit in sweep_test.cc is
-// the disabled reproducer. A body that exits the process itself (peer_death_test) never
-// reaches the hold.
 RunResult runProcesses(int nranks, const RawBody& body, int timeoutSec) {
   std::vector<Child> children(nranks);
   std::vector<int> idFds(nranks, -1);  // write ends: the unique id goes to each child
@@ -310,6 +291,7 @@ RunResult runProcesses(int nranks, const RawBody& body, int timeoutSec) {
         if (n <= 0) _exit(1);  // the parent failed before sending the id (it reports why)
         got += (size_t)n;
       }
+      close(idp[0]);
       RankContext ctx;
       ctx.rank = r;
       ctx.fd = fds[1];
@@ -318,11 +300,6 @@ RunResult runProcesses(int nranks, const RawBody& body, int timeoutSec) {
       setCurrentContext(nullptr);
       fflush(stdout);
       fflush(stderr);
-      const uint32_t done = kDoneFlag;
-      writeAll(fds[1], &done, sizeof(done));
-      char byte;  // the hold: EOF (or anything) from the parent releases us
-      while (read(idp[0], &byte, 1) < 0 && errno == EINTR) {
-      }
       _exit(ctx.count > 0 ? 1 : 0);
     }
     close(fds[1]);
@@ -349,13 +326,8 @@ RunResult runProcesses(int nranks, const RawBody& body, int timeoutSec) {
   for (int r = 0; r < nranks; ++r) {
     // A short write to a fresh pipe cannot be partial; a failure leaves the child to exit.
     if (write(idFds[r], &id, sizeof(id)) != (ssize_t)sizeof(id)) kill(children[r].pid, SIGKILL);
+    close(idFds[r]);
   }
-  bool released = false;
-  auto release = [&] {  // ends every child's exit hold
-    if (released) return;
-    released = true;
-    for (int r = 0; r < nranks; ++r) close(idFds[r]);
-  };
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSec);
   bool timedOut = false;
@@ -379,9 +351,6 @@ RunResult runProcesses(int nranks, const RawBody& body, int timeoutSec) {
       if (!c.exited || c.fd >= 0) allDone = false;
     }
     if (allDone) break;
-    bool allFinished = true;
-    for (const Child& c : children) allFinished = allFinished && (c.exited || c.finished);
-    if (allFinished) release();
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) {
       timedOut = true;
@@ -410,18 +379,10 @@ RunResult runProcesses(int nranks, const RawBody& body, int timeoutSec) {
     }
   }
 
-  release();  // after a timeout: the finished ranks may leave (within a bounded wait below)
-  auto holdEnd = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   RunResult result;
   std::string hung;
   for (int r = 0; r < nranks; ++r) {
     Child& c = children[r];
-    while (!c.exited && c.finished && std::chrono::steady_clock::now() < holdEnd) {
-      if (waitpid(c.pid, &c.status, WNOHANG) == c.pid)
-        c.exited = true;
-      else
-        usleep(1000);
-    }
     if (!c.exited) {
       hung += strf(" %d", r);
       kill(c.pid, SIGKILL);
