@@ -66,7 +66,6 @@ status=0
 # own deadlines for uninstrumented speed).
 skip='processes|[Bb]ench|_NOT_BUILT$|^fused\.overlap\.|^multirank\.SweepForced\.|_mid|_large'
 skip+='|^fused\..*(_n[138]_threads|/n[138]( |$))|^ReduceKernelsTest\.|^HalfTest\.|^reliability\.soak\.'
-skip+='|Abort\.UnblocksSendWithoutRecv/'  # a false positive, see scripts/tsan.supp
 ctest --test-dir "$build" --output-on-failure -j2 -E "$skip" || status=1
 
 # Thread-mode cases of the ctest entries that rerun a whole executable with an environment

@@ -138,10 +138,11 @@ TEST_P(Abort, UnblocksAllReduceWhosePeerNeverCalls) {
 // the FIFO's size returns without a Recv), so this one is far larger than any FIFO.
 TEST_P(Abort, UnblocksSendWithoutRecv) {
   constexpr size_t kCount = size_t(16) << 20;  // 64 MiB of float
-  std::vector<float> buf(kCount, 1.0f);
+  // One buffer per rank: with ranks as threads, a shared one would be a race to TSan.
+  std::vector<float> buf[2] = {std::vector<float>(kCount, 1.0f), std::vector<float>(kCount)};
   abortCase(GetParam(), "Send", [&](fcclComm_t comm, int rank) {
-    if (rank == 0) return fcclSend(buf.data(), kCount, fcclFloat, 1, comm, nullptr);
-    return fcclRecv(buf.data(), kCount, fcclFloat, 0, comm, nullptr);
+    if (rank == 0) return fcclSend(buf[0].data(), kCount, fcclFloat, 1, comm, nullptr);
+    return fcclRecv(buf[1].data(), kCount, fcclFloat, 0, comm, nullptr);
   });
 }
 
