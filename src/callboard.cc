@@ -18,12 +18,6 @@ constexpr auto kRelaxed = std::memory_order_relaxed;
 // since fcclCommAbort may write from another thread than the one running a call.
 constexpr uint32_t kStateWriting = 0xff;
 
-bool hasRoot(CollKind k) { return k == CollKind::Reduce || k == CollKind::Broadcast; }
-bool reduces(CollKind k) {
-  return k == CollKind::AllReduce || k == CollKind::Reduce || k == CollKind::ReduceScatter ||
-         k == CollKind::ReduceScatterSliced;
-}
-
 const char* baseOpName(int op) {
   static const char* names[] = {"sum", "prod", "max", "min"};
   return op >= 0 && op < 4 ? names[op] : "op?";
@@ -103,41 +97,11 @@ const char* boardStateName(BoardState s) {
   return "unknown";
 }
 
-CallWords packCall(const CollTask& t, int algo, uint64_t programHash, const char* programName) {
-  // The fields that must agree across ranks; what a collective does not use is 0 (op and flags
-  // without a reduction, root without a root).
-  const bool red = reduces(t.kind);
-  const uint64_t op = red ? uint64_t(t.op) : 0;
-  const uint64_t flags =
-      red ? uint64_t((t.avgDivisor > 1 ? kOpAvg : 0) | (t.premulScalar ? kOpPreMul : 0)) : 0;
-  const int32_t root = hasRoot(t.kind) ? t.root : -1;
-  CallWords c;
-  c.w[0] = t.count;
-  c.w[1] = programHash;
-  c.w[2] = uint64_t(uint8_t(t.kind)) | uint64_t(uint8_t(t.type)) << 8 | op << 16 | flags << 24 |
-           uint64_t(uint8_t(algo)) << 32;
-  c.w[3] = uint64_t(uint32_t(root));
-  c.w[4] = c.w[5] = 0;
-  if (programName != nullptr) memcpy(&c.w[4], programName, strnlen(programName, 16));
-  return c;
-}
-
-uint32_t callTag(const CallWords& c, uint64_t seq) {
-  // Multiply-xorshift over the words that must agree: any field that differs changes the tag
-  // but with probability 2^-32 (collectives are hot: one multiply per word, not a full hash).
-  uint64_t h = seq * 0x9e3779b97f4a7c15ull;
-  for (int i = 0; i < 4; ++i) {
-    h = (h ^ c.w[i]) * 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 29;
-  }
-  return uint32_t(h ^ (h >> 32));
-}
-
 std::string callString(const CallDesc& d) {
   char buf[192];
   int n = snprintf(buf, sizeof(buf), "%s #%llu (count %llu, %s", collName(d.kind), (unsigned long long)d.seq,
                    (unsigned long long)d.count, dtypeName(d.type));
-  if (reduces(d.kind))
+  if (callReduces(d.kind))
     n += snprintf(buf + n, sizeof(buf) - n, ", %s%s", (d.opFlags & kOpAvg) ? "avg" : baseOpName(d.op),
                   (d.opFlags & kOpPreMul) ? " with premul" : "");
   if (d.root >= 0) n += snprintf(buf + n, sizeof(buf) - n, ", root %d", d.root);
@@ -145,20 +109,6 @@ std::string callString(const CallDesc& d) {
   if (d.programHash != 0) n += snprintf(buf + n, sizeof(buf) - n, ", program %s", d.program);
   snprintf(buf + n, sizeof(buf) - n, ")");
   return buf;
-}
-
-void boardPublish(CallBoard* b, uint64_t seq, const CallWords& c) {
-  if (b == nullptr) return;
-  CallRecordWords& r = b->calls[seq % kCallRecords];
-  // Seqlock: begin, fields, end. A reader that sees end == begin == seq read a whole record.
-  r.begin.store(seq, kRelaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  for (int i = 0; i < 6; ++i) r.word[i].store(c.w[i], kRelaxed);
-  r.end.store(seq, std::memory_order_release);
-}
-
-void boardFinish(CallBoard* b, uint64_t seq) {
-  if (b != nullptr) b->doneSeq.store(seq, std::memory_order_release);
 }
 
 void boardSetState(CallBoard* b, BoardState s, int origin, const std::string& text) {
@@ -229,10 +179,10 @@ fcclResult_t boardCheckPeers(const WaitContext& w) {
   return fcclSuccess;
 }
 
-bool boardPeerDone(const WaitContext& w, int peer) {
+bool boardAccountsFor(const WaitContext& w, int peer) {
   if (w.boards == nullptr || w.boards[peer] == nullptr) return false;
   const CallBoard* b = w.boards[peer];
-  if (boardState(b, nullptr, nullptr) == BoardState::Destroyed) return true;
+  if (boardState(b, nullptr, nullptr) != BoardState::Running) return true;
   return w.compareCalls && b->doneSeq.load(std::memory_order_acquire) >= w.opSeq;
 }
 

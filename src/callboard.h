@@ -12,6 +12,7 @@
 // at the first chunk and never combined silently.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include "collectives/coll.h"
 #include "src/wait.h"
@@ -49,15 +50,60 @@ struct CallWords {
 };
 constexpr uint8_t kOpAvg = 1, kOpPreMul = 2;
 
-CallWords packCall(const CollTask& t, int algo, uint64_t programHash, const char* programName);
-// 32-bit tag for the wire: a hash of the whole call with its sequence number.
-uint32_t callTag(const CallWords& c, uint64_t seq);
+// The hot path (every collective) is inline below: pack, tag, publish, finish.
+inline bool callHasRoot(CollKind k) { return k == CollKind::Reduce || k == CollKind::Broadcast; }
+inline bool callReduces(CollKind k) {
+  return k == CollKind::AllReduce || k == CollKind::Reduce || k == CollKind::ReduceScatter ||
+         k == CollKind::ReduceScatterSliced;
+}
+
+inline CallWords packCall(const CollTask& t, int algo, uint64_t programHash, const char* programName) {
+  // The fields that must agree across ranks; what a collective does not use is 0 (op and flags
+  // without a reduction, root without a root).
+  const bool red = callReduces(t.kind);
+  const uint64_t op = red ? uint64_t(t.op) : 0;
+  const uint64_t flags =
+      red ? uint64_t((t.avgDivisor > 1 ? kOpAvg : 0) | (t.premulScalar ? kOpPreMul : 0)) : 0;
+  const int32_t root = callHasRoot(t.kind) ? t.root : -1;
+  CallWords c;
+  c.w[0] = t.count;
+  c.w[1] = programHash;
+  c.w[2] = uint64_t(uint8_t(t.kind)) | uint64_t(uint8_t(t.type)) << 8 | op << 16 | flags << 24 |
+           uint64_t(uint8_t(algo)) << 32;
+  c.w[3] = uint64_t(uint32_t(root));
+  c.w[4] = c.w[5] = 0;
+  if (programName != nullptr) memcpy(&c.w[4], programName, strnlen(programName, 16));
+  return c;
+}
+
+// 32-bit tag for the wire: a hash of the whole call with its sequence number. Multiply-xorshift
+// over the words that must agree: a field that differs changes the tag but with probability
+// 2^-32 (one multiply per word: collectives are hot).
+inline uint32_t callTag(const CallWords& c, uint64_t seq) {
+  uint64_t h = seq * 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < 4; ++i) {
+    h = (h ^ c.w[i]) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 29;
+  }
+  return uint32_t(h ^ (h >> 32));
+}
+
 // "AllReduce #5 (count 1000, float32, sum, ring)"
 std::string callString(const CallDesc& d);
 
 // Owner side (b may be null: a communicator without boards).
-void boardPublish(CallBoard* b, uint64_t seq, const CallWords& c);
-void boardFinish(CallBoard* b, uint64_t seq);
+inline void boardPublish(CallBoard* b, uint64_t seq, const CallWords& c) {
+  if (b == nullptr) return;
+  CallRecordWords& r = b->calls[seq % kCallRecords];
+  // Seqlock: begin, fields, end. A reader that sees end == begin == seq read a whole record.
+  r.begin.store(seq, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (int i = 0; i < 6; ++i) r.word[i].store(c.w[i], std::memory_order_relaxed);
+  r.end.store(seq, std::memory_order_release);
+}
+inline void boardFinish(CallBoard* b, uint64_t seq) {
+  if (b != nullptr) b->doneSeq.store(seq, std::memory_order_release);
+}
 // Moves a running board to a final state; the first final state wins. origin: the rank whose
 // failure this is (itself, or the peer whose failure stopped it), text: that rank's sentence.
 void boardSetState(CallBoard* b, BoardState s, int origin, const std::string& text);
@@ -69,9 +115,11 @@ BoardState boardState(const CallBoard* b, int* origin, std::string* text);
 // The slow-path check of a wait (see WaitContext::boards): fcclSuccess, or an error naming the
 // peer whose call differs, or that failed, aborted, closed or left.
 fcclResult_t boardCheckPeers(const WaitContext& w);
-// A peer that is gone but owes this wait nothing: it destroyed its communicator (a local call,
-// as in NCCL), or, in a collective, it finished this one. Its exited process is not a dead peer.
-bool boardPeerDone(const WaitContext& w, int peer);
+// Whether the board accounts for a peer whose process exited, so the liveness check must not
+// call it dead: it left a final state (destroyed its communicator - a local call, as in NCCL -,
+// failed, aborted, closed: boardCheckPeers reports that, with its reason), or, in a
+// collective, it finished this one and owes the wait nothing.
+bool boardAccountsFor(const WaitContext& w, int peer);
 // A chunk or publication from `peer` carried another call's tag: the error, with both calls.
 fcclResult_t callMismatchError(const WaitContext& w, int peer, const char* what);
 // FCCL_DEBUG=INFO on a timeout: one line per rank with its state, last call, last finished.

@@ -65,6 +65,7 @@ struct fcclComm {
   // The fused program whose collectives are running (fcclProgramLaunch), for the call board.
   uint64_t programHash = 0;
   const char* programName = nullptr;
+  bool faultsArmed = false;  // FCCL_FAULT_INJECT names this process's faults (src/fault.h)
   std::atomic<int> asyncError{fcclSuccess};
   std::atomic<int> activeCalls{0};  // fcclCommAbort waits for these to leave
   std::thread initThread;           // non-blocking init; joined through joinInit() only

@@ -83,8 +83,9 @@ const FaultSpec& spec() {
 
 }  // namespace
 
-fcclResult_t faultSpecCheck() {
+fcclResult_t faultSpecCheck(bool* armed) {
   if (!spec().error.empty()) return setError(fcclInvalidArgument, "%s", spec().error.c_str());
+  *armed = !spec().faults.empty();
   return fcclSuccess;
 }
 

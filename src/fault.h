@@ -17,9 +17,10 @@ struct fcclComm;
 
 namespace fccl {
 
-// fcclInvalidArgument if FCCL_FAULT_INJECT does not parse (at init).
-fcclResult_t faultSpecCheck();
-// Called as collective `seq` starts on `comm`: fcclSuccess unless a close fault fires.
+// fcclInvalidArgument if FCCL_FAULT_INJECT does not parse (at init); *armed: it names faults.
+fcclResult_t faultSpecCheck(bool* armed);
+// Called as collective `seq` starts on a comm whose faultsArmed is set: fcclSuccess unless a
+// close fault fires.
 fcclResult_t faultPoint(fcclComm* comm, uint64_t seq, const char* opName);
 
 }  // namespace fccl

@@ -170,9 +170,11 @@ FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fc
   if (rank < 0 || rank >= nranks)
     return setError(fcclInvalidArgument, "fcclCommInitRank: rank %d is out of range [0, %d)", rank, nranks);
   FCCL_CHECK(checkConfig(config));
-  FCCL_CHECK(faultSpecCheck());
+  bool faultsArmed = false;
+  FCCL_CHECK(faultSpecCheck(&faultsArmed));
   fcclComm* comm = new (std::nothrow) fcclComm();
   if (comm == nullptr) return setError(fcclSystemError, "fcclCommInitRank: out of memory");
+  comm->faultsArmed = faultsArmed;
   comm->rank = rank;
   comm->nranks = nranks;
   comm->timeoutMs = env().timeoutMs;

@@ -107,10 +107,11 @@ fcclResult_t Waiter::checkPeersAlive() {
   if (dead < 0) {
     // The awaited peer first, then a window of the others, round-robin across checks: a rank
     // blocked on a live peer that is itself stuck behind the dead one must still notice.
-    // A process that exited after destroying its communicator (or finishing this collective)
-    // departed; it is not dead (boardPeerDone).
+    // A process that exited after leaving a final state on its board (destroyed, failed,
+    // aborted, closed) or after finishing this collective is not dead: the board check reports
+    // the first with its reason, the second owes us nothing (boardAccountsFor).
     auto deadRank = [&](int r) {
-      return ctx_.peerPids[r] > 0 && processExited(ctx_.peerPids[r]) && !boardPeerDone(ctx_, r);
+      return ctx_.peerPids[r] > 0 && processExited(ctx_.peerPids[r]) && !boardAccountsFor(ctx_, r);
     };
     if (ctx_.peer >= 0 && ctx_.peer < ctx_.nranks && deadRank(ctx_.peer)) dead = ctx_.peer;
     for (int k = 0; k < kLivenessWindow && k < ctx_.nranks && dead < 0; ++k) {
