@@ -87,6 +87,11 @@ class Root {
   int64_t joinedDeadlineNs_ = INT64_MAX;
   std::vector<RootClient> joined_;  // by rank; fd < 0 while not joined
   std::vector<RootClient> pending_;
+  // Scratch of run()'s loop, kept across turns: an idle root allocates nothing. A process that
+  // forks while another thread holds its allocator's lock (sanitizer allocators have no fork
+  // handler) leaves the child deadlocked; the root wakes every 100 ms for its whole life.
+  std::vector<pollfd> pfds_, joinedPfds_;
+  std::vector<RootClient> still_;
 };
 
 void Root::reject(RootClient& c, const char* why) {
@@ -200,7 +205,8 @@ void Root::join(RootClient& c) {
 // its slot so it does not count as present, and a restarted rank may take it (before the
 // deadline it set, which stays: see joinedDeadlineNs_).
 void Root::checkJoinedAlive() {
-  std::vector<pollfd> pfds;
+  std::vector<pollfd>& pfds = joinedPfds_;
+  pfds.clear();
   for (const RootClient& j : joined_)
     if (j.fd >= 0) pfds.push_back({j.fd, POLLIN, 0});
   if (pfds.empty() || poll(pfds.data(), pfds.size(), 0) <= 0) return;
@@ -271,7 +277,8 @@ void Root::run() {
       timeOut();
       break;
     }
-    std::vector<pollfd> pfds;
+    std::vector<pollfd>& pfds = pfds_;
+    pfds.clear();
     pfds.push_back({listenFd_, POLLIN, 0});
     for (const RootClient& c : pending_) pfds.push_back({c.fd, POLLIN, 0});
     int64_t leftMs = (deadlineNs - now) / 1000000 + 1;
@@ -280,7 +287,8 @@ void Root::run() {
     // pending_ may have grown in acceptNew; the new ones are served on the next turn.
     // Silent or slow clients do not keep their slot: kMaxPendingConnections of them would
     // otherwise lock real ranks out.
-    std::vector<RootClient> still;
+    std::vector<RootClient>& still = still_;
+    still.clear();
     const int64_t staleNs = nowNs() - kPeerHelloTimeoutMs * 1000000;
     for (size_t i = 0; i + 1 < pfds.size(); i++) {
       RootClient& c = pending_[i];

@@ -95,13 +95,16 @@ TEST_P(Groups, AllPairsExchange) {
 // mixes both in one group.
 TEST_P(Groups, TwoCommunicatorsConcurrently) {
   auto [nranks, mode] = GetParam();
-  fcclUniqueId id2;
-  ASSERT_EQ(fcclGetUniqueId(&id2), fcclSuccess);
-  RunResult r = runRanksRaw(nranks, mode, [id2](const fcclUniqueId& id1, int rank, int n) {
+  RunResult r = runRanksRaw(nranks, mode, [](const fcclUniqueId& id1, int rank, int n) {
     fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
     config.timeoutMs = 30000;
     fcclComm_t c1 = nullptr, c2 = nullptr;
     RCHECK_FCCL(fcclCommInitRankConfig(&c1, n, id1, rank, &config), nullptr);
+    // The second id travels over the first communicator, as users pass ids around (not
+    // created before the harness forks: see tests/harness/harness.cc on fork and threads).
+    fcclUniqueId id2{};
+    if (rank == 0) RCHECK_FCCL(fcclGetUniqueId(&id2), nullptr);
+    RCHECK_FCCL(fcclBroadcast(&id2, &id2, sizeof(id2), fcclInt8, 0, c1, nullptr), c1);
     RCHECK_FCCL(fcclCommInitRankConfig(&c2, n, id2, rank, &config), nullptr);
     std::thread t1 = rankThread([&] {
       for (int k = 0; k < 20; ++k)

@@ -21,20 +21,22 @@ constexpr int kCommTimeoutMs = 30000;
 constexpr double kMaxDetectSec = 2.0;
 
 void deadPeerCase(size_t count) {
-  // The survivors' second communicator: its id (and root) come from this process, before fork.
-  fcclUniqueId id2;
-  ASSERT_EQ(fcclGetUniqueId(&id2), fcclSuccess);
   RunResult r = runRanksRaw(
       3, Mode::Processes,
-      [count, id2](const fcclUniqueId& id, int rank, int nranks) {
+      [count](const fcclUniqueId& id, int rank, int nranks) {
         fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
         config.timeoutMs = kCommTimeoutMs;
         fcclComm_t comm = nullptr;
         RCHECK_FCCL(fcclCommInitRankConfig(&comm, nranks, id, rank, &config), nullptr);
-        // Every rank is up and in step before one of them leaves.
+        // Every rank is up and in step before one of them leaves; rank 0 hands out the id of the
+        // survivors' second communicator on the way (created after the harness forked: see
+        // tests/harness/harness.cc on fork and threads).
         std::vector<float> small(64, 1.0f);
         RCHECK_FCCL(
             fcclAllReduce(small.data(), small.data(), small.size(), fcclFloat, fcclSum, comm, nullptr), comm);
+        fcclUniqueId id2{};
+        if (rank == 0) RCHECK_FCCL(fcclGetUniqueId(&id2), nullptr);
+        RCHECK_FCCL(fcclBroadcast(&id2, &id2, sizeof(id2), fcclInt8, 0, comm, nullptr), comm);
         if (rank == kDeadRank) _exit(0);  // gone without a word, instead of calling the collective
 
         std::vector<float> buf(count, 1.0f);
