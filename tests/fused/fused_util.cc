@@ -414,4 +414,91 @@ void recordCaseFailures(const std::vector<std::string>& failingCases,
     recordFailure(__FILE__, __LINE__, details[i]);
 }
 
+// ---- Inputs of the stock programs ----
+
+namespace {
+
+double uni(uint64_t seed, const std::string& name, int rank, int64_t g, double lo, double hi) {
+  return lo + (hi - lo) * unit(seed, hashName(name), uint64_t(rank), uint64_t(g));
+}
+
+// k / 1024 with |k| <= 64: sums of 8 such values are exact in f16.
+double dyadic(uint64_t seed, const std::string& name, int rank, int64_t g) {
+  double k = std::floor(unit(seed, hashName(name), uint64_t(rank), uint64_t(g)) * 129) - 64;
+  return k / 1024;
+}
+
+// The shared optimizer ranges.
+double optimizerValue(uint64_t seed, const std::string& name, int rank, int64_t g) {
+  if (name == "g") return uni(seed, name, rank, g, -0.1, 0.1);
+  if (name == "w" || name == "master") return uni(seed, name, rank, g, 0.5, 1.5);
+  if (name == "m") return uni(seed, name, rank, g, -0.01, 0.01);
+  if (name == "v") return uni(seed, name, rank, g, 1e-4, 1e-3);
+  if (name == "buf") return uni(seed, name, rank, g, -0.05, 0.05);
+  return uni(seed, name, rank, g, -1, 1);
+}
+
+}  // namespace
+
+ProgramSpec stockProgramSpec(const std::string& prog, int64_t N, bool withInf, int nranks, uint64_t seed) {
+  ProgramSpec s;
+  std::map<std::string, double> adamScalars = {
+      {"lr", 1e-3}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}, {"step", 3}};
+  s.values = [seed](const std::string& name, int rank, int64_t g) {
+    return optimizerValue(seed, name, rank, g);
+  };
+  if (prog == "sgd") {
+    s.scalars = {{"lr", 0.05},
+                 {"momentum", 0.9},
+                 {"dampening", 0.1},
+                 {"weight_decay", 0.01},
+                 {"nesterov", double(N % 2)}};
+    s.floors = {{"buf", 0.05}};
+  } else if (prog == "adam") {
+    s.scalars = adamScalars;
+    s.floors = {{"m", 0.01}, {"v", 1e-4}};
+  } else if (prog == "adamw" || prog == "lamb") {
+    s.scalars = adamScalars;
+    s.scalars["weight_decay"] = 0.01;
+    s.floors = {{"m", 0.01}, {"v", 1e-4}};
+  } else if (prog == "loss_scaling") {
+    s.scalars = {{"lr", 0.1}, {"scale", 1024}};
+    const int64_t infAt = N / 2;
+    s.values = [seed, withInf, infAt, nranks](const std::string& name, int rank, int64_t g) {
+      if (name == "g") {
+        if (withInf && rank == nranks - 1 && g == infAt) return double(INFINITY);
+        return dyadic(seed, name, rank, g);
+      }
+      return optimizerValue(seed, name, rank, g);
+    };
+  } else if (prog == "mixed_precision") {
+    s.scalars = adamScalars;
+    s.scalars["inv_scale"] = 0.125;
+    s.floors = {{"m", 0.01}, {"v", 1e-4}};
+    s.values = [seed](const std::string& name, int rank, int64_t g) {
+      if (name == "g") return dyadic(seed, name, rank, g);
+      if (name == "w16") return optimizerValue(seed, "master", rank, g);
+      return optimizerValue(seed, name, rank, g);
+    };
+  } else if (prog == "clip_global_norm") {
+    s.scalars = {{"lr", 0.1}, {"max_norm", 1.0}};  // N=65537 clips, N=1 does not
+  } else if (prog == "bias_dropout_residual") {
+    s.scalars = {{"p", 0.25}, {"seed", 987654321.0 + double(N)}};
+    s.values = [seed](const std::string& name, int rank, int64_t g) {
+      if (name == "bias") return uni(seed, name, rank, g, -0.5, 0.5);
+      return uni(seed, name, rank, g, -1, 1);
+    };
+  } else if (prog == "features") {
+    s.scalars = {{"a", 0.75}, {"k", 2}, {"big", 12345}, {"on", 1}};
+    s.values = [seed](const std::string& name, int rank, int64_t g) {
+      if (name == "r") {  // |r| in [0.5, 0.8]: r + 1 >= 0.2 and norm(r) >= 1 > a
+        double m = uni(seed, name, rank, g, 0.5, 0.8);
+        return unit(seed, 77, uint64_t(g)) < 0.5 ? -m : m;
+      }
+      return uni(seed, name, rank, g, -1, 1);
+    };
+  }
+  return s;
+}
+
 }  // namespace fusedtest

@@ -89,6 +89,18 @@ ir::SliceRange storageRange(const ir::Program& p, const ir::Var& v,
 // replicated and sliced tensors).
 using ValueFn = std::function<double(const std::string& name, int rank, int64_t g)>;
 
+// Inputs and scalars for a stock program of tests/fusion/programs (sgd, adam, adamw, lamb,
+// loss_scaling, clip_global_norm, bias_dropout_residual, mixed_precision, features): ranges where
+// the math is well-conditioned (positive second moments, small gradients, weights around 1),
+// f16 gradients as multiples of 2^-10 (exact f16 sums over up to 8 ranks); withInf puts +inf
+// in the last rank's gradient (loss_scaling's skip path). floors: per-var error floors.
+struct ProgramSpec {
+  std::map<std::string, double> scalars;
+  std::map<std::string, double> floors;
+  ValueFn values;
+};
+ProgramSpec stockProgramSpec(const std::string& prog, int64_t N, bool withInf, int nranks, uint64_t seed);
+
 // Fills c->inputs (rounded to each var's dtype), runs the reference `steps` times (inout
 // tensors and inout scalars of step k feed step k+1) and fills c->steps, c->lowPrec and
 // c->maxAbs. False + *error when the reference rejects the inputs.

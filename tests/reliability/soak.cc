@@ -254,91 +254,7 @@ Plan planOp(const Options& o, long k, int nranks) {
   return p;
 }
 
-// ---- Fused programs: inputs in well-conditioned ranges (as tests/fused/fused_programs_test) --
-struct ProgramSpec {
-  std::map<std::string, double> scalars;
-  std::map<std::string, double> floors;
-  fusedtest::ValueFn values;
-};
-
-double uni(uint64_t seed, const std::string& name, int rank, int64_t g, double lo, double hi) {
-  return lo + (hi - lo) * fusedtest::unit(seed, fusedtest::hashName(name), uint64_t(rank), uint64_t(g));
-}
-
-// k / 1024 with |k| <= 64: sums over 8 ranks are exact in f16.
-double dyadic(uint64_t seed, const std::string& name, int rank, int64_t g) {
-  return (std::floor(fusedtest::unit(seed, fusedtest::hashName(name), uint64_t(rank), uint64_t(g)) * 129) -
-          64) /
-         1024;
-}
-
-double optimizerValue(uint64_t seed, const std::string& name, int rank, int64_t g) {
-  if (name == "g") return uni(seed, name, rank, g, -0.1, 0.1);
-  if (name == "w" || name == "master" || name == "w16") return uni(seed, "master", rank, g, 0.5, 1.5);
-  if (name == "m") return uni(seed, name, rank, g, -0.01, 0.01);
-  if (name == "v") return uni(seed, name, rank, g, 1e-4, 1e-3);
-  if (name == "buf") return uni(seed, name, rank, g, -0.05, 0.05);
-  return uni(seed, name, rank, g, -1, 1);
-}
-
-ProgramSpec specFor(const std::string& prog, int64_t N, bool withInf, int nranks, uint64_t seed) {
-  ProgramSpec s;
-  const std::map<std::string, double> adam = {
-      {"lr", 1e-3}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}, {"step", 3}};
-  s.values = [seed](const std::string& name, int rank, int64_t g) {
-    return optimizerValue(seed, name, rank, g);
-  };
-  if (prog == "sgd") {
-    s.scalars = {{"lr", 0.05},
-                 {"momentum", 0.9},
-                 {"dampening", 0.1},
-                 {"weight_decay", 0.01},
-                 {"nesterov", double(N % 2)}};
-    s.floors = {{"buf", 0.05}};
-  } else if (prog == "adam") {
-    s.scalars = adam;
-    s.floors = {{"m", 0.01}, {"v", 1e-4}};
-  } else if (prog == "adamw" || prog == "lamb") {
-    s.scalars = adam;
-    s.scalars["weight_decay"] = 0.01;
-    s.floors = {{"m", 0.01}, {"v", 1e-4}};
-  } else if (prog == "loss_scaling") {
-    s.scalars = {{"lr", 0.1}, {"scale", 1024}};
-    const int64_t infAt = N / 2;
-    s.values = [seed, withInf, infAt, nranks](const std::string& name, int rank, int64_t g) {
-      if (name == "g") {
-        if (withInf && rank == nranks - 1 && g == infAt) return double(INFINITY);
-        return dyadic(seed, name, rank, g);
-      }
-      return optimizerValue(seed, name, rank, g);
-    };
-  } else if (prog == "mixed_precision") {
-    s.scalars = adam;
-    s.scalars["inv_scale"] = 0.125;
-    s.floors = {{"m", 0.01}, {"v", 1e-4}};
-    s.values = [seed](const std::string& name, int rank, int64_t g) {
-      if (name == "g") return dyadic(seed, name, rank, g);
-      return optimizerValue(seed, name, rank, g);
-    };
-  } else if (prog == "clip_global_norm") {
-    s.scalars = {{"lr", 0.1}, {"max_norm", 1.0}};
-  } else if (prog == "bias_dropout_residual") {
-    s.scalars = {{"p", 0.25}, {"seed", 987654321.0 + double(N)}};
-    s.values = [seed](const std::string& name, int rank, int64_t g) {
-      return name == "bias" ? uni(seed, name, rank, g, -0.5, 0.5) : uni(seed, name, rank, g, -1, 1);
-    };
-  } else if (prog == "features") {
-    s.scalars = {{"a", 0.75}, {"k", 2}, {"big", 12345}, {"on", 1}};
-    s.values = [seed](const std::string& name, int rank, int64_t g) {
-      if (name == "r") {  // |r| in [0.5, 0.8]
-        double m = uni(seed, name, rank, g, 0.5, 0.8);
-        return fusedtest::unit(seed, 77, uint64_t(g)) < 0.5 ? -m : m;
-      }
-      return uni(seed, name, rank, g, -1, 1);
-    };
-  }
-  return s;
-}
+// ---- Fused programs ----
 
 struct LoadedProgram {
   std::string text;
@@ -531,7 +447,8 @@ bool RankSoak::runProgram(long k, const Plan& p) {
     return true;
   }
   const fusedtest::ir::Program& prog = *lp.program;
-  ProgramSpec spec = specFor(kProgramNames[p.program], p.N, p.withInf, n_, o_.seed * 1000003 + (uint64_t)k);
+  fusedtest::ProgramSpec spec = fusedtest::stockProgramSpec(kProgramNames[p.program], p.N, p.withInf, n_,
+                                                            o_.seed * 1000003 + (uint64_t)k);
   fusedtest::Case c;
   c.label = what;
   c.nranks = n_;
