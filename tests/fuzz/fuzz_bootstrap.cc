@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_main.h"
+
 #include "src/bootstrap_wire.h"
 
 using namespace fccl;
@@ -250,11 +252,7 @@ std::vector<uint8_t> seed(Mode mode, std::initializer_list<uint8_t> params) {
   return s;
 }
 
-template <class T>
-void append(std::vector<uint8_t>* s, const T& v) {
-  const uint8_t* b = reinterpret_cast<const uint8_t*>(&v);
-  s->insert(s->end(), b, b + sizeof(v));
-}
+using fuzzmain::append;
 
 SocketAddress loopback(bool v6, uint16_t port) {
   SocketAddress a{};
@@ -280,7 +278,7 @@ PeerInfo peerInfo(int rank) {
   return info;
 }
 
-std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds() {
+std::vector<fuzzmain::Seed> seeds() {
   std::vector<std::pair<std::string, std::vector<uint8_t>>> out;
   for (int v6 = 0; v6 < 2; v6++) {
     std::vector<uint8_t> s = seed(kRootHello, {});
@@ -342,31 +340,6 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds() {
   return out;
 }
 
-int writeSeeds(const char* dir) {
-  for (const auto& [name, bytes] : seeds()) {
-    if (!runOne(bytes.data(), bytes.size())) {
-      fprintf(stderr, "fuzz_bootstrap: seed %s (a valid message) was rejected\n", name.c_str());
-      return 1;
-    }
-    const std::string path = std::string(dir) + "/" + name;
-    FILE* f = fopen(path.c_str(), "wb");
-    if (!f || fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || fclose(f) != 0) {
-      fprintf(stderr, "fuzz_bootstrap: cannot write %s\n", path.c_str());
-      return 1;
-    }
-  }
-  return 0;
-}
-
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  for (int i = 1; i < *argc; i++)
-    if (strncmp((*argv)[i], "--write-seeds=", 14) == 0) exit(writeSeeds((*argv)[i] + 14));
-  return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  runOne(data, size);
-  return 0;
-}
+FCCL_FUZZ_MAIN("fuzz_bootstrap")

@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "fuzz_main.h"
+
 #include "collectives/coll.h"
 #include "collectives/reduce_kernels.h"
 #include "src/pipeline_wire.h"
@@ -324,16 +326,12 @@ bool runOne(const uint8_t* data, size_t size) {
 
 // ---- seeds: valid traffic for each mode ----
 
-template <class T>
-void append(std::vector<uint8_t>* s, const T& v) {
-  const uint8_t* b = reinterpret_cast<const uint8_t*>(&v);
-  s->insert(s->end(), b, b + sizeof(v));
-}
+using fuzzmain::append;
 void appendBytes(std::vector<uint8_t>* s, size_t n, uint8_t first) {
   for (size_t i = 0; i < n; i++) s->push_back(uint8_t(first + i));
 }
 
-std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds() {
+std::vector<fuzzmain::Seed> seeds() {
   std::vector<std::pair<std::string, std::vector<uint8_t>>> out;
   {
     // AllReduce of 4 int32 in 16-byte slots: rank 1 sends its partial of slice 0, then the
@@ -386,31 +384,6 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds() {
   return out;
 }
 
-int writeSeeds(const char* dir) {
-  for (const auto& [name, bytes] : seeds()) {
-    if (!runOne(bytes.data(), bytes.size())) {
-      fprintf(stderr, "fuzz_transport: seed %s (valid traffic) was rejected\n", name.c_str());
-      return 1;
-    }
-    const std::string path = std::string(dir) + "/" + name;
-    FILE* f = fopen(path.c_str(), "wb");
-    if (!f || fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || fclose(f) != 0) {
-      fprintf(stderr, "fuzz_transport: cannot write %s\n", path.c_str());
-      return 1;
-    }
-  }
-  return 0;
-}
-
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  for (int i = 1; i < *argc; i++)
-    if (strncmp((*argv)[i], "--write-seeds=", 14) == 0) exit(writeSeeds((*argv)[i] + 14));
-  return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  runOne(data, size);
-  return 0;
-}
+FCCL_FUZZ_MAIN("fuzz_transport")
