@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tsan.sh - the threaded tests under ThreadSanitizer: configures RelWithDebInfo (-O1 -g1) with
+# tsan.sh - the threaded tests under ThreadSanitizer: configures -O1 -g1 (scripts/common.sh) with
 # -fsanitize=thread into build-tsan/ (no perf tools, no MPI), builds, runs with ctest -j2:
 #   - the unit tests (tests/unit: FIFOs between threads, bootstrap, sockets, sliced ring, ...);
 #   - every multirank / reliability / fused test whose ranks are threads (and those that run no
@@ -28,19 +28,7 @@ cd "$FCCL_ROOT"
 
 build=${FCCL_TSAN_BUILD:-build-tsan}
 san="-fsanitize=thread -fno-omit-frame-pointer"
-# -O1 -g1 (line tables and function names, enough for the reports' stacks): about 3x faster to
-# compile than RelWithDebInfo's -O2 -g (reduce_kernels.cc: 18.7 s -> 6.1 s), which dominates a
-# cold run on 2 cores; the tests run somewhat slower without -O2's vectorizer.
-opt="-O1 -g1 -DNDEBUG"
-gen=()
-if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja >/dev/null 2>&1; then gen=(-G Ninja); fi
-# --as-needed: as in sanitize.sh (GCC's -fsanitize link spec leaves --no-as-needed on, which
-# would record the CUDA driver stub pulled in through CUDA::nvrtc as NEEDED).
-cmake -S "$FCCL_ROOT" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$opt" \
-  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$opt" -DFCCL_BUILD_TESTS=ON -DFCCL_BUILD_PERF=OFF -DFCCL_WITH_MPI=OFF \
-  "-DCMAKE_C_FLAGS=$san" "-DCMAKE_CXX_FLAGS=$san" \
-  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -Wl,--as-needed" \
-  "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread -Wl,--as-needed" >/dev/null
+fccl_configure_sanitized "$build" "$san" "-fsanitize=thread"
 # Every target but the fusion compiler's test executable: its tests are single-threaded, and
 # tests/fusion/pointwise_bench_test.cc's target_clones function crashes it at load under TSan
 # (GCC instruments the ifunc resolver, which the dynamic loader runs before the TSan runtime is
