@@ -30,7 +30,10 @@ using RankCall = std::function<fcclResult_t(fcclComm_t& comm, int rank, std::vec
 struct Expect {
   fcclResult_t code;                  // what every rank that does not finish returns
   std::vector<std::string> contains;  // substrings of its fcclGetLastError text
-  std::vector<int> finishers = {};    // ranks whose call succeeds (they wait on nobody)
+  // Ranks whose call may succeed because they wait on nobody the mismatch blocks. Such a rank
+  // can still reach its wait's slow path first (a slow peer, a sanitizer build) and then reads
+  // the boards like the others: it must then fail with the same error.
+  std::vector<int> finishers = {};
 };
 
 void runCase(int nranks, Mode mode, const RankCall& call, const Expect& expect) {
@@ -50,9 +53,11 @@ void runCase(int nranks, Mode mode, const RankCall& call, const Expect& expect) 
         double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         bool finisher = false;
         for (int f : expect.finishers) finisher |= f == rank;
-        if (finisher) {
-          RVERIFY(res == fcclSuccess, "%s", describeResult(res, comm).c_str());
-        } else if (comm != nullptr) {
+        if (finisher && res == fcclSuccess) {
+          // Finished before any board told it of the mismatch.
+        } else if (comm == nullptr) {
+          RVERIFY(res == fcclSuccess, "freeing the communicator returned %s", fcclGetErrorString(res));
+        } else {
           std::string err = fcclGetLastError(comm);
           fprintf(stderr, "mismatch_test: rank %d: %.3f s: %s\n", rank, sec, err.c_str());
           RVERIFY(res == expect.code, "%s", describeResult(res, comm).c_str());
@@ -110,7 +115,7 @@ TEST_P(Mismatch, CollectiveKinds) {
 }
 
 TEST_P(Mismatch, BroadcastRoots) {
-  // Ranks 0 and 1 take rank 0 for the root and finish (rank 1 reads rank 0's data); rank 2
+  // Ranks 0 and 1 take rank 0 for the root and usually finish (rank 1 reads rank 0's data); rank 2
   // takes rank 1 for the root and waits for data rank 1 never publishes.
   runCase(3, GetParam(),
           [](fcclComm_t& comm, int rank, std::vector<char>& buf) {
