@@ -7,41 +7,83 @@
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include "src/checks.h"
 #include "src/error.h"
 
 namespace fccl {
+namespace {
+
+// The segments this process created and still maps, by name (names are unique per process:
+// they carry the pid and a counter).
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, std::weak_ptr<ShmSegment>> byName;
+};
+
+Registry& registry() {
+  static Registry* r = new Registry;  // never destroyed: segments may outlive static destructors
+  return *r;
+}
+
+}  // namespace
 
 ShmSegment::~ShmSegment() {
   unlink();
   if (base_ != nullptr) munmap(base_, bytes_);
+  Registry& reg = registry();
+  std::lock_guard<std::mutex> lock(reg.mutex);
+  auto it = reg.byName.find(name_);
+  if (it != reg.byName.end() && it->second.expired()) reg.byName.erase(it);
 }
 
-fcclResult_t ShmSegment::create(const std::string& name, size_t bytes) {
-  int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
-  if (fd < 0)
-    return setError(fcclSystemError, "shm: cannot create segment %s: %s", name.c_str(), strerror(errno));
-  name_ = name;
-  owner_ = true;
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    int err = errno;
-    close(fd);
-    unlink();
-    return setError(fcclSystemError, "shm: cannot size segment %s to %zu bytes: %s (is /dev/shm full?)",
-                    name.c_str(), bytes, strerror(err));
-  }
+fcclResult_t ShmSegment::map(int fd, size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   int err = errno;
   close(fd);
-  if (p == MAP_FAILED) {
-    unlink();
-    return setError(fcclSystemError, "shm: cannot map segment %s: %s", name.c_str(), strerror(err));
-  }
+  if (p == MAP_FAILED)
+    return setError(fcclSystemError, "shm: cannot map segment %s: %s", name_.c_str(), strerror(err));
   base_ = p;
   bytes_ = bytes;
   return fcclSuccess;
 }
 
-fcclResult_t ShmSegment::attach(const std::string& name, size_t bytes) {
+fcclResult_t ShmSegment::create(const std::string& name, size_t bytes, std::shared_ptr<ShmSegment>* out) {
+  int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  if (fd < 0)
+    return setError(fcclSystemError, "shm: cannot create segment %s: %s", name.c_str(), strerror(errno));
+  std::shared_ptr<ShmSegment> seg(new ShmSegment);
+  seg->name_ = name;
+  seg->owner_ = true;  // from here on, seg's destructor unlinks the name on failure
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    int err = errno;
+    close(fd);
+    return setError(fcclSystemError, "shm: cannot size segment %s to %zu bytes: %s (is /dev/shm full?)",
+                    name.c_str(), bytes, strerror(err));
+  }
+  FCCL_CHECK(seg->map(fd, bytes));
+  Registry& reg = registry();
+  std::lock_guard<std::mutex> lock(reg.mutex);
+  reg.byName[name] = seg;
+  *out = std::move(seg);
+  return fcclSuccess;
+}
+
+fcclResult_t ShmSegment::attach(const std::string& name, size_t bytes, std::shared_ptr<ShmSegment>* out) {
+  {
+    Registry& reg = registry();
+    std::lock_guard<std::mutex> lock(reg.mutex);
+    auto it = reg.byName.find(name);
+    std::shared_ptr<ShmSegment> mine = it == reg.byName.end() ? nullptr : it->second.lock();
+    if (mine != nullptr) {
+      if (mine->bytes_ < bytes)
+        return setError(fcclSystemError, "shm: peer segment %s is smaller than expected (%zu bytes)",
+                        name.c_str(), bytes);
+      *out = std::move(mine);
+      return fcclSuccess;
+    }
+  }
   int fd = shm_open(name.c_str(), O_RDWR, 0600);
   if (fd < 0)
     return setError(fcclSystemError, "shm: cannot open peer segment %s: %s", name.c_str(), strerror(errno));
@@ -51,14 +93,10 @@ fcclResult_t ShmSegment::attach(const std::string& name, size_t bytes) {
     return setError(fcclSystemError, "shm: peer segment %s is smaller than expected (%zu bytes)",
                     name.c_str(), bytes);
   }
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  int err = errno;
-  close(fd);
-  if (p == MAP_FAILED)
-    return setError(fcclSystemError, "shm: cannot map peer segment %s: %s", name.c_str(), strerror(err));
-  base_ = p;
-  bytes_ = bytes;
-  name_ = name;
+  std::shared_ptr<ShmSegment> seg(new ShmSegment);
+  seg->name_ = name;
+  FCCL_CHECK(seg->map(fd, bytes));
+  *out = std::move(seg);
   return fcclSuccess;
 }
 

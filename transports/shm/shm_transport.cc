@@ -1,7 +1,8 @@
 // shm_transport.cc - the shared-memory transport. Each rank creates one segment holding the
 // FIFOs it receives on (one per peer) and its direct-publication area; peers map it by the
 // name exchanged through the bootstrap, and the owner unlinks it once every rank has mapped
-// every segment (a barrier), so a crash later leaves nothing behind in /dev/shm.
+// every segment (a barrier), so a crash later leaves nothing behind in /dev/shm. Ranks that
+// are threads of one process share one mapping of each segment (shm_segment.h says why).
 //
 // Segment layout: [DirectCtrl][CallBoard][2 x (DirectSlotHeader + directBytes)]
 // [nranks x (FifoCtrl + nslots x slotBytes)]
@@ -93,8 +94,8 @@ fcclResult_t transportsSetup(const TransportSetup& s, Connections* out) {
         ShmSegment::unlinkName(peerName(p));
   };
 
-  auto own = std::make_shared<ShmSegment>();
-  FCCL_CHECK(own->create(peerName(s.rank), layout.total));
+  std::shared_ptr<ShmSegment> own;
+  FCCL_CHECK(ShmSegment::create(peerName(s.rank), layout.total, &own));
   // Touch every page now, from the receiving rank: the pages land on its NUMA node (first
   // touch) and the first collective pays no page faults.
   memset(own->base(), 0, layout.total);
@@ -103,8 +104,7 @@ fcclResult_t transportsSetup(const TransportSetup& s, Connections* out) {
   segs[s.rank] = own;
   for (int p = 0; p < s.nranks && res == fcclSuccess; ++p) {
     if (p == s.rank) continue;
-    segs[p] = std::make_shared<ShmSegment>();
-    res = segs[p]->attach(peerName(p), layout.total);
+    res = ShmSegment::attach(peerName(p), layout.total, &segs[p]);
   }
   if (res == fcclSuccess) res = s.bootstrap->barrier();  // every rank mapped every segment
   if (res != fcclSuccess) {
