@@ -11,11 +11,10 @@
 # are other processes, which TSan cannot see; ASan covers them in scripts/sanitize.sh), the
 # mid/large sweeps and 1/3/8-rank fused cases (the same code with more data: minutes each under
 # TSan), the single-threaded kernel tests and the fusion compiler's tests, the soak runs (sized
-# for uninstrumented speed), the disabled benchmarks, and one false positive that cannot be
-# suppressed cheaply (scripts/tsan.supp says which and why).
-# Blind spot: each rank maps its peers' shm segments itself, so with thread ranks TSan does not
-# see the FIFOs' release/acquire pair up (two addresses of one memory); the FIFO protocol itself
-# is checked by the Fifo unit tests, which share one mapping. See scripts/tsan.supp.
+# for uninstrumented speed) and the disabled benchmarks.
+# Thread-ranks of one process share one mapping of each shm segment (transports/shm/
+# shm_segment.h), so TSan sees the FIFOs' and direct slots' release/acquire pairs, and a user
+# buffer ordered only by a transfer is checked too (ThreadRanks.TransfersOrderEarlierWrites...).
 # Any report fails the test (halt_on_error; exit code 66), so the script fails.
 #
 # FCCL_JIT=0 for the tests that do not set it themselves: JIT kernels are built by the system

@@ -1,11 +1,14 @@
 // semantics_test.cc - what the sweep does not cover: unaligned user pointers, the
 // fcclRedOpCreatePreMulSum scalar (immediate: read once at creation; "device": read at each
-// collective, a host pointer here), and the communicator queries, version and error strings.
+// collective, a host pointer here), the communicator queries, version and error strings, and
+// that with ranks as threads a transfer orders the sender's earlier writes to ordinary memory
+// before the receiver's later reads (the check that counts runs under ThreadSanitizer).
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "coll_check.h"
 #include "dtypes.h"
@@ -130,6 +133,49 @@ TEST_P(Semantics, CommQueries) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, Semantics, ::testing::Values(Mode::Threads, Mode::Processes),
                          [](const auto& info) { return std::string(modeName(info.param)); });
+
+// A rank's writes before a Send (or before its contribution to an AllReduce) happen before the
+// receiver's reads after the matching call returns, as between threads joined by a mutex.
+// Each transfer path once: small and large Send/Recv (direct slot, FIFO), small and large
+// AllReduce (direct, ring). Under ThreadSanitizer (scripts/tsan.sh) this fails if the
+// transport's release/acquire pairs are invisible to it, as they were while each thread-rank
+// mapped its peers' shm segments at its own addresses.
+TEST(ThreadRanks, TransfersOrderEarlierWritesToOrdinaryMemory) {
+  constexpr int kRanks = 3;
+  constexpr size_t kLarge = size_t(4) << 20;
+  std::vector<int> plain(64 * kRanks, 0);  // written by each rank in turn, never atomically
+  RunResult r = runRanks(kRanks, Mode::Threads, [&](fcclComm_t comm, int rank, int n) {
+    std::vector<char> buf(kLarge, 1), in(kLarge);
+    int round = 0;
+    auto writeMine = [&] {
+      ++round;
+      for (int i = 0; i < 64; ++i) plain[size_t(64 * rank + i)] = round * 1000 + rank;
+    };
+    auto expectFrom = [&](int peer) {
+      for (int i = 0; i < 64; ++i)
+        RVERIFY(plain[size_t(64 * peer + i)] == round * 1000 + peer, "round %d: rank %d's write not seen",
+                round, peer);
+    };
+    for (size_t bytes : {size_t(64), kLarge}) {
+      writeMine();
+      const int next = (rank + 1) % n, prev = (rank + n - 1) % n;
+      RCHECK_FCCL(fcclGroupStart(), comm);
+      RCHECK_FCCL(fcclSend(buf.data(), bytes, fcclInt8, next, comm, nullptr), comm);
+      RCHECK_FCCL(fcclRecv(in.data(), bytes, fcclInt8, prev, comm, nullptr), comm);
+      RCHECK_FCCL(fcclGroupEnd(), comm);
+      expectFrom(prev);
+      // Nobody writes again until every rank has read: one more collective orders the rounds.
+      RCHECK_FCCL(fcclAllReduce(buf.data(), buf.data(), 1, fcclInt8, fcclMax, comm, nullptr), comm);
+    }
+    for (size_t count : {size_t(16), kLarge / 4}) {
+      writeMine();
+      RCHECK_FCCL(fcclAllReduce(buf.data(), buf.data(), count, fcclFloat, fcclMax, comm, nullptr), comm);
+      for (int p = 0; p < n; ++p) expectFrom(p);
+      RCHECK_FCCL(fcclAllReduce(buf.data(), buf.data(), 1, fcclInt8, fcclMax, comm, nullptr), comm);
+    }
+  });
+  EXPECT_RANKS_OK(r);
+}
 
 TEST(Version, MatchesHeader) {
   int v = -1;
