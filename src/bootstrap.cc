@@ -20,6 +20,7 @@
 #include "debug.h"
 #include "env.h"
 #include "error.h"
+#include "hello_inbox.h"
 #include "wait.h"
 
 namespace fccl {
@@ -65,9 +66,11 @@ struct Bootstrap::Impl {
   struct Incoming {
     int peer, kind, fd;
   };
-  std::vector<Incoming> incoming;    // identified connections nobody asked for yet
-  std::deque<StashedMessage> stash;  // p2p messages received while looking for another tag
-  size_t stashBytes = 0;             // their payload bytes, at most kMaxStashBytes
+  std::unique_ptr<HelloInbox> inbox;       // connections to listenFd whose hello has not arrived whole
+  std::vector<HelloInbox::Client> hellos;  // scratch: the ones whose hello just arrived
+  std::vector<Incoming> incoming;          // identified connections nobody asked for yet
+  std::deque<StashedMessage> stash;        // p2p messages received while looking for another tag
+  size_t stashBytes = 0;                   // their payload bytes, at most kMaxStashBytes
   uint32_t gatherSeq = 0;
   std::string broken;  // set when a stream lost sync: later calls fail with this sentence
   std::mutex fdMu;     // guards `tracked` (abort() runs on another thread)
@@ -80,6 +83,7 @@ struct Bootstrap::Impl {
   fcclResult_t join(const fcclUniqueId& id);
   fcclResult_t connectPeer(int peer, PeerConnKind kind, const IoLimit& lim, int* fd);
   fcclResult_t acceptPeer(int peer, PeerConnKind kind, const IoLimit& lim, int* fd);
+  void identify(HelloInbox::Client& c);  // to `incoming`, or rejected
   ~Impl();
 };
 
@@ -128,10 +132,7 @@ fcclResult_t Bootstrap::Impl::connectPeer(int peer, PeerConnKind kind, const IoL
   if (!st.ok())
     return fail(st, "rank %d (%s to %s)", peer, what, socketAddressToString(peers[peer].listenAddr).c_str());
   track(*fd);
-  struct {
-    WireHeader hdr;
-    PeerHello hello;
-  } out{};
+  PeerHelloFrame out{};
   out.hdr = makeHeader(kMsgPeerHello, 0, sizeof(PeerHello));
   memcpy(out.hello.secret, secret, 32);
   out.hello.rank = rank;
@@ -141,61 +142,46 @@ fcclResult_t Bootstrap::Impl::connectPeer(int peer, PeerConnKind kind, const IoL
   return fcclSuccess;
 }
 
-// Accepts connections until the one from `peer` of `kind` arrives; others (p2p connections
-// from ranks that are already further along) are kept in `incoming` for whoever wants them.
+// Waits until the connection from `peer` of `kind` is identified. Connections of other ranks
+// (p2p connections from ranks that are already further along) are kept in `incoming` for
+// whoever wants them. The inbox reads every new connection at once, so a silent or slow client
+// (not a rank of this communicator) delays nobody.
 fcclResult_t Bootstrap::Impl::acceptPeer(int peer, PeerConnKind kind, const IoLimit& lim, int* fd) {
   const char* what = kind == kConnRing ? "ring connection" : "connection for recv";
-  for (size_t i = 0; i < incoming.size(); i++) {
-    if (incoming[i].peer == peer && incoming[i].kind == kind) {
-      *fd = incoming[i].fd;
-      incoming.erase(incoming.begin() + long(i));
-      track(*fd);
-      return fcclSuccess;
-    }
-  }
+  if (!inbox)
+    inbox = std::make_unique<HelloInbox>(kMsgPeerHello, sizeof(PeerHelloFrame),
+                                         "rank " + std::to_string(rank) + ": bootstrap");
   for (;;) {
-    int s = -1;
-    SocketAddress from;
-    IoStatus st = socketAccept(listenFd, lim, &s, &from);
+    for (size_t i = 0; i < incoming.size(); i++) {
+      if (incoming[i].peer == peer && incoming[i].kind == kind) {
+        *fd = incoming[i].fd;
+        incoming.erase(incoming.begin() + long(i));
+        track(*fd);
+        return fcclSuccess;
+      }
+    }
+    IoStatus st = ioCheckLimit(lim);
     if (!st.ok()) return fail(st, "rank %d (%s)", peer, what);
-    struct {
-      WireHeader hdr;
-      PeerHello hello;
-    } in{};
-    // A peer sends its hello right after connecting: a connection silent for longer (or a
-    // truncated hello) is dropped, and the wait for the real one goes on.
-    IoLimit helloLim = lim;
-    helloLim.deadlineNs = std::min(lim.deadlineNs, nowNs() + kPeerHelloTimeoutMs * 1000000);
-    st = socketRecvAll(s, &in, sizeof(in), helloLim);
-    if (st.kind == IoStatus::kAborted || (st.kind == IoStatus::kTimeout && lim.expired())) {
-      close(s);
-      return fail(st, "rank %d (%s)", peer, what);
-    }
-    PeerHello hello;
-    WireStatus ws;
-    if (st.ok()) ws = wireParsePeerHello(&in, sizeof(in), secret, nranks, &hello);
-    // Each rank opens one connection of each kind to us: a second one is not that rank's.
-    const bool duplicate =
-        st.ok() && ws.ok() &&
-        (std::any_of(incoming.begin(), incoming.end(),
-                     [&](const Incoming& i) { return i.peer == hello.rank && i.kind == hello.kind; }) ||
-         (hello.kind == kConnP2p && recvFds[hello.rank] >= 0) || (hello.kind == kConnRing && ringPrev >= 0));
-    if (!st.ok() || !ws.ok() || duplicate) {
-      FCCL_WARN("rank %d: bootstrap rejected connection from %s: %s", rank,
-                socketAddressToString(from).c_str(),
-                !st.ok()    ? ioStatusString(st).c_str()
-                : duplicate ? "a second connection of the same kind from the same rank"
-                            : ws.why.c_str());
-      close(s);
-      continue;
-    }
-    if (hello.rank == peer && hello.kind == kind) {
-      *fd = s;
-      track(s);
-      return fcclSuccess;
-    }
-    incoming.push_back({hello.rank, hello.kind, s});
+    hellos.clear();
+    st = inbox->poll(listenFd, ioPollSliceMs(lim), &hellos);
+    // A listening socket shut down by abort() fails with EINVAL: report the abort.
+    if (!st.ok())
+      return fail(lim.aborted() ? IoStatus{IoStatus::kAborted, 0} : st, "rank %d (%s)", peer, what);
+    for (HelloInbox::Client& c : hellos) identify(c);
   }
+}
+
+void Bootstrap::Impl::identify(HelloInbox::Client& c) {
+  PeerHello hello;
+  WireStatus ws = wireParsePeerHello(c.frame, sizeof(PeerHelloFrame), secret, nranks, &hello);
+  if (!ws.ok()) return inbox->reject(c, ws.why.c_str());
+  // Each rank opens one connection of each kind to us: a second one is not that rank's.
+  const bool duplicate =
+      std::any_of(incoming.begin(), incoming.end(),
+                  [&](const Incoming& i) { return i.peer == hello.rank && i.kind == hello.kind; }) ||
+      (hello.kind == kConnP2p && recvFds[hello.rank] >= 0) || (hello.kind == kConnRing && ringPrev >= 0);
+  if (duplicate) return inbox->reject(c, "a second connection of the same kind from the same rank");
+  incoming.push_back({hello.rank, hello.kind, c.fd});
 }
 
 fcclResult_t Bootstrap::Impl::join(const fcclUniqueId& id) {
@@ -214,10 +200,7 @@ fcclResult_t Bootstrap::Impl::join(const fcclUniqueId& id) {
   IoStatus st = socketConnect(c.addr, lim, &rootFd);
   if (!st.ok()) return fail(st, "the root at %s (connect)", rootName.c_str());
   track(rootFd);
-  struct {
-    WireHeader hdr;
-    RootHello hello;
-  } out{};
+  RootHelloFrame out{};
   out.hdr = makeHeader(kMsgHello, 0, sizeof(RootHello));
   memcpy(out.hello.secret, secret, 32);
   out.hello.rank = rank;

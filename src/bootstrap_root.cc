@@ -1,8 +1,8 @@
 // bootstrap_root.cc - unique ids and the bootstrap root: the thread fcclGetUniqueId starts,
 // which collects every rank's hello and sends each the table of ranks (see bootstrap.h; the
 // wire format is in bootstrap_wire.h). The root is single-threaded and never blocks on one
-// client (it polls all of them), so garbage or silent connections cannot stop real ranks
-// from joining. It ends once every rank has joined (table sent), else at the earliest deadline
+// client (its HelloInbox polls all of them), so garbage or silent connections cannot stop real
+// ranks from joining. It ends once every rank has joined (table sent), else at the earliest deadline
 // (join time + config.timeoutMs) of any rank that joined, even one that left since, or at
 // FCCL_TIMEOUT when no rank ever joined.
 #include <poll.h>
@@ -24,6 +24,7 @@
 #include "debug.h"
 #include "env.h"
 #include "error.h"
+#include "hello_inbox.h"
 #include "wait.h"
 
 namespace fccl {
@@ -42,31 +43,26 @@ void hash256(const std::string& text, uint8_t out[32]) {
 
 // ---- the root ----
 
-struct RootClient {
+struct RootClient {  // a client whose whole hello arrived
   int fd = -1;
   SocketAddress from{};
-  size_t got = 0;  // bytes of `frame` received so far
-  struct {
-    WireHeader hdr;
-    RootHello hello;
-  } frame{};
-  int64_t acceptNs = 0;  // a client without a whole hello by acceptNs + kPeerHelloTimeoutMs is dropped
+  RootHelloFrame frame{};
   int64_t joinNs = 0;
 };
 
 class Root {
  public:
   Root(int listenFd, const uint8_t secret[32], int64_t timeoutMs)
-      : listenFd_(listenFd), timeoutMs_(timeoutMs > 0 ? timeoutMs : int64_t(1) << 40) {
+      : listenFd_(listenFd),
+        timeoutMs_(timeoutMs > 0 ? timeoutMs : int64_t(1) << 40),
+        inbox_(kMsgHello, sizeof(RootHelloFrame), "bootstrap root") {
     memcpy(secret_, secret, 32);
   }
   void run();
 
  private:
-  void acceptNew();
-  // Reads what is available; false when the client was dropped (or moved to joined_).
-  bool serve(RootClient& c);
-  void reject(RootClient& c, const char* why);  // WARN, close
+  // A client whose whole hello arrived: joins it, or replies why not, or drops it.
+  void serve(RootClient& c);
   void replyError(RootClient& c, fcclResult_t code, const char* fmt, ...)
       __attribute__((format(printf, 4, 5)));
   void join(RootClient& c);
@@ -86,18 +82,13 @@ class Root {
   // init) ends by their config.timeoutMs rather than FCCL_TIMEOUT.
   int64_t joinedDeadlineNs_ = INT64_MAX;
   std::vector<RootClient> joined_;  // by rank; fd < 0 while not joined
-  std::vector<RootClient> pending_;
+  HelloInbox inbox_;                // clients whose hello has not arrived whole
   // Scratch of run()'s loop, kept across turns: an idle root allocates nothing. A process that
   // forks while another thread holds its allocator's lock (sanitizer allocators have no fork
   // handler) leaves the child deadlocked; the root wakes every 100 ms for its whole life.
-  std::vector<pollfd> pfds_, joinedPfds_;
-  std::vector<RootClient> still_;
+  std::vector<pollfd> joinedPfds_;
+  std::vector<HelloInbox::Client> hellos_;
 };
-
-void Root::reject(RootClient& c, const char* why) {
-  FCCL_WARN("bootstrap root: rejected connection from %s: %s", socketAddressToString(c.from).c_str(), why);
-  socketClose(&c.fd);
-}
 
 void Root::replyError(RootClient& c, fcclResult_t code, const char* fmt, ...) {
   struct {
@@ -117,59 +108,18 @@ void Root::replyError(RootClient& c, fcclResult_t code, const char* fmt, ...) {
   socketClose(&c.fd);
 }
 
-void Root::acceptNew() {
-  for (;;) {
-    RootClient c;
-    socklen_t len = sizeof(c.from);
-    c.fd = accept4(listenFd_, &c.from.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c.fd < 0) return;  // EAGAIN (drained) or a transient error: poll again
-    // At the cap the oldest unidentified client goes, not the newcomer: a real rank sends its
-    // hello at once, so a flood of silent connections cannot lock it out. (Closed here, dropped
-    // from pending_ by run(), whose poll array indexes pending_.)
-    int live = 0;
-    for (const RootClient& p : pending_) live += p.fd >= 0;
-    if (live >= kMaxPendingConnections)
-      for (RootClient& p : pending_)
-        if (p.fd >= 0) {
-          reject(p, "too many unidentified connections (the oldest is dropped)");
-          break;
-        }
-    c.acceptNs = nowNs();
-    pending_.push_back(c);
-  }
-}
-
-bool Root::serve(RootClient& c) {
-  char* buf = reinterpret_cast<char*>(&c.frame);
-  size_t want = c.got < sizeof(WireHeader) ? sizeof(WireHeader) : sizeof(c.frame);
-  ssize_t n = recv(c.fd, buf + c.got, want - c.got, 0);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
-  if (n <= 0) {
-    char why[96];
-    snprintf(why, sizeof(why), "truncated hello (connection closed after %zu of %zu bytes)", c.got,
-             sizeof(c.frame));
-    reject(c, why);
-    return false;
-  }
-  c.got += size_t(n);
-  if (c.got == sizeof(WireHeader)) {
-    // Judge the header before waiting for the rest: garbage is dropped at once.
-    WireStatus ws = wireParseHeader(&c.frame.hdr, sizeof(WireHeader), kMsgHello, sizeof(RootHello), nullptr);
-    if (!ws.ok()) {
-      reject(c, ws.why.c_str());
-      return false;
-    }
-  }
-  if (c.got < sizeof(c.frame)) return true;
+void Root::serve(RootClient& c) {
   RootHello h;
   WireStatus ws = wireParseRootHello(&c.frame, sizeof(c.frame), secret_, &h);
   if (ws.code == fcclInvalidUsage) {
     replyError(c, fcclInvalidUsage, "%s", ws.why.c_str());
-    return false;
+    return;
   }
   if (!ws.ok()) {
-    reject(c, ws.why.c_str());
-    return false;
+    FCCL_WARN("bootstrap root rejected connection from %s: %s", socketAddressToString(c.from).c_str(),
+              ws.why.c_str());
+    socketClose(&c.fd);
+    return;
   }
   if (nranks_ == 0) {
     nranks_ = h.nranks;
@@ -178,15 +128,14 @@ bool Root::serve(RootClient& c) {
   } else if (h.nranks != nranks_) {
     replyError(c, fcclInvalidUsage, "rank %d says nranks=%d but rank %d said nranks=%d", h.rank, h.nranks,
                firstRank_, nranks_);
-    return false;
+    return;
   }
   if (joined_[h.rank].fd >= 0) {
     replyError(c, fcclInvalidUsage, "rank %d joined twice (first from %s, again from %s)", h.rank,
                socketAddressToString(joined_[h.rank].from).c_str(), socketAddressToString(c.from).c_str());
-    return false;
+    return;
   }
   join(c);
-  return false;
 }
 
 void Root::join(RootClient& c) {
@@ -277,37 +226,24 @@ void Root::run() {
       timeOut();
       break;
     }
-    std::vector<pollfd>& pfds = pfds_;
-    pfds.clear();
-    pfds.push_back({listenFd_, POLLIN, 0});
-    for (const RootClient& c : pending_) pfds.push_back({c.fd, POLLIN, 0});
     int64_t leftMs = (deadlineNs - now) / 1000000 + 1;
-    poll(pfds.data(), pfds.size(), int(leftMs < 100 ? leftMs : 100));
-    if (pfds[0].revents) acceptNew();
-    // pending_ may have grown in acceptNew; the new ones are served on the next turn.
-    // Silent or slow clients do not keep their slot: kMaxPendingConnections of them would
-    // otherwise lock real ranks out.
-    std::vector<RootClient>& still = still_;
-    still.clear();
-    const int64_t staleNs = nowNs() - kPeerHelloTimeoutMs * 1000000;
-    for (size_t i = 0; i + 1 < pfds.size(); i++) {
-      RootClient& c = pending_[i];
-      if (c.fd < 0) continue;  // dropped by acceptNew
-      if (!pfds[i + 1].revents && c.acceptNs < staleNs) {
-        reject(c, "no whole hello within the hello timeout");
-        continue;
-      }
-      if (!pfds[i + 1].revents || serve(c)) still.push_back(c);
+    hellos_.clear();
+    // An accept error (out of fds, say) is no reason to give up on the ranks already joined:
+    // the next turn tries again.
+    (void)inbox_.poll(listenFd_, int(leftMs < 100 ? leftMs : 100), &hellos_);
+    for (const HelloInbox::Client& h : hellos_) {
+      RootClient c;
+      c.fd = h.fd;
+      c.from = h.from;
+      memcpy(&c.frame, h.frame, sizeof(c.frame));
+      serve(c);
     }
-    for (size_t i = pfds.size() - 1; i < pending_.size(); i++)
-      if (pending_[i].fd >= 0) still.push_back(pending_[i]);
-    pending_.swap(still);
     checkJoinedAlive();
   }
   // Stop listening first: with FCCL_COMM_ID the next communicator's root binds this same
   // port as soon as its rank 0 gets here, which may be right after it receives the table.
   socketClose(&listenFd_);
-  for (RootClient& c : pending_) socketClose(&c.fd);
+  inbox_.closeAll();
   if (nranks_ > 0 && joinedCount_ == nranks_) sendTable();
   for (RootClient& j : joined_) socketClose(&j.fd);
 }

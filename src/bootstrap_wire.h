@@ -15,10 +15,11 @@
 // read off the wire beyond a fixed cap: the root's table holds at most kMaxRanks entries (a
 // rank reads it only when its length is exactly its own nranks entries), a p2p payload at most
 // kMaxMessageBytes and only as fast as its bytes arrive, the messages kept for later recv()s at
-// most kMaxStashBytes in all, and the root keeps at most kMaxPendingConnections unidentified
-// clients. Every hello carries the unique id's secret, compared before the hello is acted on.
-// Every field a rank later uses (rank, nranks, timeout, address family, NUL-terminated host
-// name) is range-checked by the parser, which writes its output only for a valid message.
+// most kMaxStashBytes in all, and the root and each rank keep at most kMaxPendingConnections
+// unidentified clients (hello_inbox.h). Every hello carries the unique id's secret, compared
+// before the hello is acted on. Every field a rank later uses (rank, nranks, timeout, address
+// family, NUL-terminated host name) is range-checked by the parser, which writes its output
+// only for a valid message.
 #pragma once
 #include <sys/socket.h>
 
@@ -42,7 +43,7 @@ constexpr size_t kMaxStashBytes = size_t(1) << 30;       // cap for unclaimed p2
 constexpr size_t kWireReadPiece = size_t(1) << 20;       // a payload's buffer grows by this much
 constexpr int64_t kMaxWireTimeoutMs = int64_t(1) << 40;  // a hello's timeout (ns fit in int64)
 constexpr int kMaxRanks = 1 << 16;                       // cap for the root's table
-constexpr int kMaxPendingConnections = 1024;             // root: unidentified clients at once
+constexpr int kMaxPendingConnections = 1024;             // unidentified clients at once, per port
 constexpr int64_t kPeerHelloTimeoutMs = 5000;            // a new connection's hello (rank, root)
 constexpr int64_t kRootReplyGraceMs = 250;               // rank waits this long past its timeout
                                                          // for the root's "who is missing" reply

@@ -28,20 +28,6 @@ namespace {
 
 constexpr int kPollSliceMs = 50;
 
-// Milliseconds to poll for: one slice, or less when the deadline is closer.
-int pollMs(const IoLimit& lim) {
-  int64_t leftMs = (lim.deadlineNs - nowNs()) / 1000000;
-  if (leftMs < 1) return 1;
-  return leftMs < kPollSliceMs ? int(leftMs) : kPollSliceMs;
-}
-
-// Ok while the call may go on waiting; otherwise why it must stop.
-IoStatus checkLimit(const IoLimit& lim) {
-  if (lim.aborted()) return {IoStatus::kAborted, 0};
-  if (lim.expired()) return {IoStatus::kTimeout, 0};
-  return {};
-}
-
 int newSocket(int family) {
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
@@ -85,6 +71,18 @@ struct IfFilter {
 };
 
 }  // namespace
+
+int ioPollSliceMs(const IoLimit& lim) {
+  int64_t leftMs = (lim.deadlineNs - nowNs()) / 1000000;
+  if (leftMs < 1) return 1;
+  return leftMs < kPollSliceMs ? int(leftMs) : kPollSliceMs;
+}
+
+IoStatus ioCheckLimit(const IoLimit& lim) {
+  if (lim.aborted()) return {IoStatus::kAborted, 0};
+  if (lim.expired()) return {IoStatus::kTimeout, 0};
+  return {};
+}
 
 bool IoLimit::aborted() const {
   return (abortFlag && abortFlag->load(std::memory_order_relaxed)) ||
@@ -266,7 +264,7 @@ fcclResult_t socketListen(const SocketAddress& addr, int* fd, SocketAddress* bou
 IoStatus socketConnect(const SocketAddress& addr, const IoLimit& lim, int* fd) {
   int napMs = 1;
   for (;;) {
-    IoStatus st = checkLimit(lim);
+    IoStatus st = ioCheckLimit(lim);
     if (!st.ok()) return st;
     int s = newSocket(addr.sa.sa_family);
     if (s < 0) return {IoStatus::kError, errno};
@@ -276,7 +274,7 @@ IoStatus socketConnect(const SocketAddress& addr, const IoLimit& lim, int* fd) {
       // Non-blocking connect: wait for the handshake in slices, then read its outcome.
       while (err == EINPROGRESS) {
         pollfd p = {s, POLLOUT, 0};
-        int n = poll(&p, 1, pollMs(lim));
+        int n = poll(&p, 1, ioPollSliceMs(lim));
         if (n > 0) {
           socklen_t len = sizeof(err);
           if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -286,7 +284,7 @@ IoStatus socketConnect(const SocketAddress& addr, const IoLimit& lim, int* fd) {
           err = errno;
           break;
         }
-        st = checkLimit(lim);
+        st = ioCheckLimit(lim);
         if (!st.ok()) {
           close(s);
           return st;
@@ -325,10 +323,10 @@ IoStatus socketAccept(int listenFd, const IoLimit& lim, int* fd, SocketAddress* 
       if (lim.aborted()) return {IoStatus::kAborted, 0};
       return {IoStatus::kError, err};
     }
-    IoStatus st = checkLimit(lim);
+    IoStatus st = ioCheckLimit(lim);
     if (!st.ok()) return st;
     pollfd p = {listenFd, POLLIN, 0};
-    poll(&p, 1, pollMs(lim));
+    poll(&p, 1, ioPollSliceMs(lim));
   }
 }
 
@@ -360,13 +358,13 @@ IoStatus socketSendRecv(int sendFd, const void* sendData, size_t sendBytes, int 
                                      : IoStatus{IoStatus::kError, errno};
     }
     if (progress) continue;
-    IoStatus st = checkLimit(lim);
+    IoStatus st = ioCheckLimit(lim);
     if (!st.ok()) return st;
     pollfd p[2];
     int np = 0;
     if (sent < sendBytes) p[np++] = {sendFd, POLLOUT, 0};
     if (got < recvBytes) p[np++] = {recvFd, POLLIN, 0};
-    poll(p, np, pollMs(lim));
+    poll(p, np, ioPollSliceMs(lim));
   }
   return {};
 }

@@ -55,6 +55,11 @@ struct IoStatus {
   bool ok() const { return kind == kOk; }
 };
 std::string ioStatusString(IoStatus s);  // "timed out", "connection closed by peer", ...
+// Ok while a wait under lim may go on; otherwise kAborted or kTimeout.
+IoStatus ioCheckLimit(const IoLimit& lim);
+// Milliseconds a wait under lim polls for: one short slice (so the abort flags are seen), or
+// less when the deadline is closer.
+int ioPollSliceMs(const IoLimit& lim);
 
 // Listening socket bound to `addr` (port 0: ephemeral); *bound receives the actual address.
 fcclResult_t socketListen(const SocketAddress& addr, int* fd, SocketAddress* bound);
