@@ -2,9 +2,9 @@
 // which collects every rank's hello and sends each the table of ranks (see bootstrap.h; the
 // wire format is in bootstrap_wire.h). The root is single-threaded and never blocks on one
 // client (its HelloInbox polls all of them), so garbage or silent connections cannot stop real
-// ranks from joining. It ends once every rank has joined (table sent), else at the earliest deadline
-// (join time + config.timeoutMs) of any rank that joined, even one that left since, or at
-// FCCL_TIMEOUT when no rank ever joined.
+// ranks from joining. It ends once every rank has joined (table sent), else at the earliest
+// deadline (join time + config.timeoutMs) of any rank that joined, even one that left since,
+// or at FCCL_TIMEOUT when no rank ever joined.
 #include <poll.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -62,7 +62,7 @@ class Root {
 
  private:
   // A client whose whole hello arrived: joins it, or replies why not, or drops it.
-  void serve(RootClient& c);
+  void serve(HelloInbox::Client& client);
   void replyError(RootClient& c, fcclResult_t code, const char* fmt, ...)
       __attribute__((format(printf, 4, 5)));
   void join(RootClient& c);
@@ -108,17 +108,16 @@ void Root::replyError(RootClient& c, fcclResult_t code, const char* fmt, ...) {
   socketClose(&c.fd);
 }
 
-void Root::serve(RootClient& c) {
+void Root::serve(HelloInbox::Client& client) {
   RootHello h;
-  WireStatus ws = wireParseRootHello(&c.frame, sizeof(c.frame), secret_, &h);
-  if (ws.code == fcclInvalidUsage) {
-    replyError(c, fcclInvalidUsage, "%s", ws.why.c_str());
-    return;
-  }
+  WireStatus ws = wireParseRootHello(client.frame, sizeof(RootHelloFrame), secret_, &h);
+  if (ws.code != fcclSuccess && ws.code != fcclInvalidUsage) return inbox_.reject(client, ws.why.c_str());
+  RootClient c;
+  c.fd = client.fd;
+  c.from = client.from;
+  memcpy(&c.frame, client.frame, sizeof(c.frame));
   if (!ws.ok()) {
-    FCCL_WARN("bootstrap root rejected connection from %s: %s", socketAddressToString(c.from).c_str(),
-              ws.why.c_str());
-    socketClose(&c.fd);
+    replyError(c, fcclInvalidUsage, "%s", ws.why.c_str());
     return;
   }
   if (nranks_ == 0) {
@@ -231,13 +230,7 @@ void Root::run() {
     // An accept error (out of fds, say) is no reason to give up on the ranks already joined:
     // the next turn tries again.
     (void)inbox_.poll(listenFd_, int(leftMs < 100 ? leftMs : 100), &hellos_);
-    for (const HelloInbox::Client& h : hellos_) {
-      RootClient c;
-      c.fd = h.fd;
-      c.from = h.from;
-      memcpy(&c.frame, h.frame, sizeof(c.frame));
-      serve(c);
-    }
+    for (HelloInbox::Client& h : hellos_) serve(h);
     checkJoinedAlive();
   }
   // Stop listening first: with FCCL_COMM_ID the next communicator's root binds this same
