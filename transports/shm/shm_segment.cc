@@ -63,26 +63,31 @@ fcclResult_t ShmSegment::create(const std::string& name, size_t bytes, std::shar
                     name.c_str(), bytes, strerror(err));
   }
   FCCL_CHECK(seg->map(fd, bytes));
-  Registry& reg = registry();
-  std::lock_guard<std::mutex> lock(reg.mutex);
-  reg.byName[name] = seg;
-  *out = std::move(seg);
+  {
+    Registry& reg = registry();
+    std::lock_guard<std::mutex> lock(reg.mutex);
+    reg.byName[name] = seg;
+  }
+  *out = std::move(seg);  // outside the lock: it may release what *out held
   return fcclSuccess;
 }
 
 fcclResult_t ShmSegment::attach(const std::string& name, size_t bytes, std::shared_ptr<ShmSegment>* out) {
+  // Declared before the lock: should this be the last reference (the creator let go
+  // meanwhile), its destructor takes the registry's lock, so it must run after the unlock.
+  std::shared_ptr<ShmSegment> mine;
   {
     Registry& reg = registry();
     std::lock_guard<std::mutex> lock(reg.mutex);
     auto it = reg.byName.find(name);
-    std::shared_ptr<ShmSegment> mine = it == reg.byName.end() ? nullptr : it->second.lock();
-    if (mine != nullptr) {
-      if (mine->bytes_ < bytes)
-        return setError(fcclSystemError, "shm: peer segment %s is smaller than expected (%zu bytes)",
-                        name.c_str(), bytes);
-      *out = std::move(mine);
-      return fcclSuccess;
-    }
+    if (it != reg.byName.end()) mine = it->second.lock();
+  }
+  if (mine != nullptr) {
+    if (mine->bytes_ < bytes)
+      return setError(fcclSystemError, "shm: peer segment %s is smaller than expected (%zu bytes)",
+                      name.c_str(), bytes);
+    *out = std::move(mine);
+    return fcclSuccess;
   }
   int fd = shm_open(name.c_str(), O_RDWR, 0600);
   if (fd < 0)
