@@ -70,14 +70,16 @@ class Waiter {
   uint32_t livenessCursor_ = 0;
 };
 
-// Polls ready() until it returns true, pausing between polls.
+// Polls ready() until it returns true, pausing between polls. When the wait ends in an error,
+// ready() is polled once more: what we waited for may have arrived after the last poll, just
+// before the peer that sent it exited or failed (or the deadline passed), and then it counts.
 template <class Ready>
 inline fcclResult_t waitUntil(const WaitContext& ctx, Ready&& ready) {
   if (ready()) return fcclSuccess;
   Waiter w(ctx);
   while (!ready()) {
     fcclResult_t r = w.pause();
-    if (r != fcclSuccess) return r;
+    if (r != fcclSuccess) return ready() ? fcclSuccess : r;
   }
   return fcclSuccess;
 }
