@@ -136,7 +136,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, Semantics, ::testing::Values(Mode::Threads, Mode
 
 // A rank's writes before a Send (or before its contribution to an AllReduce) happen before the
 // receiver's reads after the matching call returns, as between threads joined by a mutex.
-// Each transfer path once: small and large Send/Recv (direct slot, FIFO), small and large
+// Each transfer path once: small and large Send/Recv (one FIFO slot, many), small and large
 // AllReduce (direct, ring). Under ThreadSanitizer (scripts/tsan.sh) this fails if the
 // transport's release/acquire pairs are invisible to it, as they were while each thread-rank
 // mapped its peers' shm segments at its own addresses.
