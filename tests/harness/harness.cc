@@ -433,22 +433,28 @@ RunResult runRanksRaw(int nranks, Mode mode, RawBody body, int timeoutSec) {
   return runThreads(nranks, body, id, timeoutSec);
 }
 
+fcclComm_t initRankComm(const fcclUniqueId& id, int rank, int nranks, int timeoutMs, const char* commName) {
+  fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
+  config.timeoutMs = timeoutMs;
+  config.commName = commName;
+  fcclComm_t comm = nullptr;
+  fcclResult_t r = fcclCommInitRankConfig(&comm, nranks, id, rank, &config);
+  if (r != fcclSuccess) {
+    recordFailure(__FILE__, __LINE__, "fcclCommInitRankConfig -> " + describeResult(r, nullptr));
+    return nullptr;
+  }
+  return comm;
+}
+
 RunResult runRanks(int nranks, Mode mode, Body body, int timeoutSec, int commTimeoutMs) {
   if (commTimeoutMs <= 0) commTimeoutMs = timeoutSec * 750;
   return runRanksRaw(
       nranks, mode,
       [body, commTimeoutMs](const fcclUniqueId& id, int rank, int n) {
-        fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
-        config.timeoutMs = commTimeoutMs;
-        config.commName = "fccltest";
-        fcclComm_t comm = nullptr;
-        fcclResult_t r = fcclCommInitRankConfig(&comm, n, id, rank, &config);
-        if (r != fcclSuccess) {
-          recordFailure(__FILE__, __LINE__, "fcclCommInitRankConfig -> " + describeResult(r, nullptr));
-          return;
-        }
+        fcclComm_t comm = initRankComm(id, rank, n, commTimeoutMs);
+        if (comm == nullptr) return;
         body(comm, rank, n);
-        r = fcclCommDestroy(comm);
+        fcclResult_t r = fcclCommDestroy(comm);
         if (r != fcclSuccess) {
           recordFailure(__FILE__, __LINE__, "fcclCommDestroy -> " + describeResult(r, nullptr));
         }

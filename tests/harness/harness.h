@@ -39,6 +39,10 @@ constexpr int kDefaultTimeoutSec = 60;
 RunResult runRanks(int nranks, Mode mode, Body body, int timeoutSec = kDefaultTimeoutSec,
                    int commTimeoutMs = 0);
 RunResult runRanksRaw(int nranks, Mode mode, RawBody body, int timeoutSec = kDefaultTimeoutSec);
+// For a RawBody: fcclCommInitRankConfig with config.timeoutMs and config.commName; on failure
+// records it (naming the result and the last error) and returns nullptr.
+fcclComm_t initRankComm(const fcclUniqueId& id, int rank, int nranks, int timeoutMs,
+                        const char* commName = "fccltest");
 
 // ---- Failure recording (valid inside a body, and in threads started with rankThread) ----
 // Records "rank r: file:line: message" for the calling rank. Past a cap per rank only a

@@ -48,16 +48,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-fcclComm_t initComm(const fcclUniqueId& id, int rank, int nranks, int timeoutMs) {
-  fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
-  config.timeoutMs = timeoutMs;
-  config.commName = "abort_test";
-  fcclComm_t comm = nullptr;
-  fcclResult_t r = fcclCommInitRankConfig(&comm, nranks, id, rank, &config);
-  RCHECK_RET(nullptr, r == fcclSuccess, "init: %s", describeResult(r, nullptr).c_str());
-  return comm;
-}
-
 // Rank 0 calls `call` (which must not complete: rank 1 takes no part yet) while a helper thread
 // aborts rank 0's communicator kAbortAfterMs later. Rank 1 then makes the matching call (the
 // same collective, the Recv of the Send, ...), which must fail promptly naming rank 0 (it
@@ -71,7 +61,7 @@ void abortCase(Mode mode, const char* what, const BlockedCall& blocked, const Pr
   RunResult rr = runRanksRaw(
       2, mode,
       [&](const fcclUniqueId& id, int rank, int nranks) {
-        fcclComm_t comm = initComm(id, rank, nranks, kCommTimeoutMs);
+        fcclComm_t comm = initRankComm(id, rank, nranks, kCommTimeoutMs, "abort_test");
         if (!comm) return;
         auto t0 = std::chrono::steady_clock::now();
         if (prepare) prepare(comm, rank);
@@ -214,7 +204,7 @@ TEST_P(AsyncError, InProgressDuringNonBlockingInitThenSuccess) {
         fcclComm_t comm = nullptr;
         if (rank == 1) {
           std::this_thread::sleep_for(std::chrono::milliseconds(500));
-          comm = initComm(id, rank, nranks, kCommTimeoutMs);
+          comm = initRankComm(id, rank, nranks, kCommTimeoutMs, "abort_test");
           if (!comm) return;
         } else {
           fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
@@ -261,7 +251,7 @@ TEST_P(AsyncError, ReportsTheErrorOfAFailedCollective) {
   RunResult rr = runRanksRaw(
       2, GetParam(),
       [](const fcclUniqueId& id, int rank, int nranks) {
-        fcclComm_t comm = initComm(id, rank, nranks, kShortTimeoutMs);
+        fcclComm_t comm = initRankComm(id, rank, nranks, kShortTimeoutMs, "abort_test");
         if (!comm) return;
         std::vector<float> v(4096, 1.0f);
         RCHECK_FCCL(fcclAllReduce(v.data(), v.data(), v.size(), fcclFloat, fcclSum, comm, nullptr), comm);

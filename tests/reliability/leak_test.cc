@@ -125,16 +125,6 @@ void checkNoLeak(const char* name, const std::function<void()>& scenario) {
   EXPECT_LE(after.maps.size(), before.maps.size()) << "mappings after:" << join(after.maps);
 }
 
-fcclComm_t initComm(const fcclUniqueId& id, int rank, int nranks, int timeoutMs) {
-  fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
-  config.timeoutMs = timeoutMs;
-  config.commName = "leak_test";
-  fcclComm_t comm = nullptr;
-  fcclResult_t r = fcclCommInitRankConfig(&comm, nranks, id, rank, &config);
-  RCHECK_RET(nullptr, r == fcclSuccess, "init: %s", describeResult(r, nullptr).c_str());
-  return comm;
-}
-
 // A unique id whose bootstrap root is gone: made in a child process that then exits.
 bool unservedId(fcclUniqueId* id) {
   int fds[2];
@@ -198,7 +188,7 @@ TEST_F(Leak, HealthyCommunicators) {
 TEST_F(Leak, CollectiveTimeout) {
   checkNoLeak("collective timeout", [] {
     RunResult rr = runRanksRaw(2, Mode::Threads, [](const fcclUniqueId& id, int rank, int n) {
-      fcclComm_t comm = initComm(id, rank, n, 300);
+      fcclComm_t comm = initRankComm(id, rank, n, 300, "leak_test");
       if (!comm) return;
       std::vector<float> v(1 << 16, 1.0f);
       if (rank == 0)
@@ -216,7 +206,7 @@ TEST_F(Leak, CollectiveTimeout) {
 TEST_F(Leak, AbortOfABlockedCollective) {
   checkNoLeak("abort of a blocked AllReduce", [] {
     RunResult rr = runRanksRaw(2, Mode::Threads, [](const fcclUniqueId& id, int rank, int n) {
-      fcclComm_t comm = initComm(id, rank, n, 30000);
+      fcclComm_t comm = initRankComm(id, rank, n, 30000, "leak_test");
       if (!comm) return;
       std::vector<float> v(1 << 16, 1.0f);
       if (rank == 0) {
@@ -399,7 +389,7 @@ TEST_F(Leak, ForkedRankKilledMidCollective) {
     RunResult rr = runRanksRaw(3, Mode::Processes, [](const fcclUniqueId& id, int rank, int n) {
       std::vector<float> v(size_t(8) << 20, 1.0f);  // 32 MiB: long enough to be killed inside
       const Snapshot before = snapshot();           // this survivor's own resources, too
-      fcclComm_t comm = initComm(id, rank, n, 20000);
+      fcclComm_t comm = initRankComm(id, rank, n, 20000, "leak_test");
       if (!comm) return;
       RCHECK_FCCL(fcclAllReduce(v.data(), v.data(), 1024, fcclFloat, fcclSum, comm, nullptr), comm);
       if (rank == 2) {
