@@ -14,18 +14,12 @@
 #include <cstdio>
 #include <cstring>
 #include "collectives/reduce_kernels.h"
+#include "collectives/ring.h"
 #include "fccl.h"
 #include "src/ready.h"
 #include "src/wait.h"
 
 namespace fccl {
-
-struct ChunkDesc {
-  size_t offset;  // first element of the chunk within the logical tensor (block-relative for RS/AG)
-  size_t count;   // elements
-  int step;       // step of the algorithm (0 = first send)
-  int block;      // which rank's block the chunk belongs to
-};
 
 struct IdentityHook {
   static constexpr bool kHasLoad = false;
