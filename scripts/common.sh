@@ -25,7 +25,7 @@ fccl_configure_sanitized() {
   # RelWithDebInfo: the project adds -O3 to Release targets (CMakeLists.txt).
   FCCL_BUILD_TYPE=RelWithDebInfo fccl_cmake_configure "$FCCL_ROOT" "$build" \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$opt" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$opt" \
-    -DFCCL_BUILD_TESTS=ON -DFCCL_BUILD_PERF=OFF -DFCCL_WITH_MPI=OFF \
+    -DFCCL_BUILD_TESTS=ON -DFCCL_BUILD_PERF=OFF -DFCCL_WITH_MPI=OFF -DFCCL_CUDA=OFF \
     "-DCMAKE_C_FLAGS=$san" "-DCMAKE_CXX_FLAGS=$san" \
     "-DCMAKE_EXE_LINKER_FLAGS=$link -Wl,--as-needed" "-DCMAKE_SHARED_LINKER_FLAGS=$link -Wl,--as-needed" >/dev/null
 }

@@ -1,0 +1,283 @@
+// prims_device.cuh - the primitives of the CUDA backend, bandwidth protocol (NCCL's "Simple"):
+// the named operations of prims_host.h, each run by every thread of one CTA (one channel) on
+// one chunk of at most one FIFO slot, so the ring templates of collectives/*_ring.h drive a GPU
+// exactly as they drive the host.
+//
+// A connection is a FIFO of kFifoSlots slots plus two step counters: `tail` (slots the sender
+// has filled; written by the sender's thread 0 after a system fence) and `head` (slots the
+// receiver has drained). Counters only grow, across kernels too: a channel's steps are loaded
+// at kernel start and saved at its end (DevChannel). Thread 0 does every wait, the CTA
+// barrier hands its result to the other threads; data moves in 16-byte packs, loaded with
+// ld.global.cg so that a slot refilled by the peer is never read from a stale L1 line.
+//
+// Every wait is bounded: thread 0 polls the host-mapped abort flag and the global timer every
+// kPollsPerCheck polls, and on abort or timeout records the first error in the host-mapped
+// DevError (which rank, channel, peer, step, what it waited for) and the whole CTA returns the
+// error up through the algorithm.
+#pragma once
+#include <cstdint>
+
+#include "collectives/reduce_device.cuh"
+#include "collectives/ring.h"
+
+namespace fccl::dev {
+
+constexpr int kFifoSlots = 8;
+constexpr int kPollsPerCheck = 1024;
+
+// One direction of one channel's ring link. Each counter sits on its own 128-byte line.
+struct DevConn {
+  char* slots;     // kFifoSlots * slotBytes, written by the sender, read by the receiver
+  uint64_t* tail;  // slots posted by the sender
+  uint64_t* head;  // slots freed by the receiver
+};
+
+struct DevChannel {
+  DevConn send;       // to the next rank of the ring
+  DevConn recv;       // from the previous rank
+  uint64_t sendStep;  // steps this rank has done on each connection, kept across kernels
+  uint64_t recvStep;
+};
+
+enum class DevWait : int {
+  None = 0,
+  Data = 1,
+  FreeSlot = 2
+};
+
+// The first error a kernel of this rank hit; host-mapped, read after the stream completes.
+struct DevError {
+  int code;     // fcclResult_t; 0 = none
+  int aborted;  // 1 = fcclCommAbort's flag, 0 = the timeout
+  int channel;
+  int peer;
+  int waitingFor;  // DevWait
+  unsigned long long step;
+};
+
+// What a kernel knows of its communicator: plain data, copied into every launch.
+struct DevComm {
+  int rank;
+  int nranks;
+  int nchannels;
+  size_t slotBytes;
+  DevChannel* channels;           // device memory, nchannels entries
+  const volatile int* abortFlag;  // host-mapped; non-zero: stop waiting
+  DevError* error;                // host-mapped
+  unsigned long long timeoutNs;   // 0 = no timeout
+};
+
+__device__ __forceinline__ uint64_t loadVolatile(const uint64_t* p) {
+  return *reinterpret_cast<const volatile uint64_t*>(p);
+}
+__device__ __forceinline__ void storeVolatile(uint64_t* p, uint64_t v) {
+  *reinterpret_cast<volatile uint64_t*>(p) = v;
+}
+__device__ __forceinline__ unsigned long long globalTimerNs() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+// dst[0..ND) = src[0] op src[1] ... for `count` elements of T, by `nthreads` threads: 16-byte
+// packs (four in flight per thread) when every pointer is 16-byte aligned, then the tail.
+template <class T, class Op, int NS, int ND>
+__device__ __forceinline__ void reduceCopy(int tid, int nthreads, const char* const (&src)[NS],
+                                           char* const (&dst)[ND], size_t count) {
+  bool aligned = true;
+#pragma unroll
+  for (int s = 0; s < NS; ++s) aligned &= (reinterpret_cast<uintptr_t>(src[s]) & 15) == 0;
+#pragma unroll
+  for (int d = 0; d < ND; ++d) aligned &= (reinterpret_cast<uintptr_t>(dst[d]) & 15) == 0;
+  const size_t packs = aligned ? count * sizeof(T) / 16 : 0;
+  constexpr int kUnroll = 4;
+  size_t i = tid;
+  for (; i + size_t(kUnroll - 1) * nthreads < packs; i += size_t(kUnroll) * nthreads) {
+    uint4 v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      v[u] = __ldcg(reinterpret_cast<const uint4*>(src[0]) + i + u * nthreads);
+#pragma unroll
+    for (int s = 1; s < NS; ++s)
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        v[u] = applyPack<Op, T>(v[u], __ldcg(reinterpret_cast<const uint4*>(src[s]) + i + u * nthreads));
+#pragma unroll
+    for (int d = 0; d < ND; ++d)
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) reinterpret_cast<uint4*>(dst[d])[i + u * nthreads] = v[u];
+  }
+  for (; i < packs; i += nthreads) {
+    uint4 v = __ldcg(reinterpret_cast<const uint4*>(src[0]) + i);
+#pragma unroll
+    for (int s = 1; s < NS; ++s) v = applyPack<Op, T>(v, __ldcg(reinterpret_cast<const uint4*>(src[s]) + i));
+#pragma unroll
+    for (int d = 0; d < ND; ++d) reinterpret_cast<uint4*>(dst[d])[i] = v;
+  }
+  // Elements after the last whole pack (or all of them when misaligned).
+  for (size_t e = packs * 16 / sizeof(T) + tid; e < count; e += nthreads) {
+    T v = reinterpret_cast<const T*>(src[0])[e];
+#pragma unroll
+    for (int s = 1; s < NS; ++s) v = Op::apply(v, reinterpret_cast<const T*>(src[s])[e]);
+#pragma unroll
+    for (int d = 0; d < ND; ++d) reinterpret_cast<T*>(dst[d])[e] = v;
+  }
+}
+
+template <class T, class Op>
+class DevPrims {
+ public:
+  // `abortShared` is one int of the CTA's shared memory: thread 0's verdict for everyone.
+  __device__ DevPrims(const DevComm& comm, int channel, int* abortShared)
+      : comm_(comm),
+        ch_(comm.channels[channel]),
+        channel_(channel),
+        tid_(threadIdx.x),
+        nthreads_(blockDim.x),
+        shared_(abortShared),
+        sendStep_(ch_.sendStep),
+        recvStep_(ch_.recvStep),
+        slotElems_(comm.slotBytes / sizeof(T)) {}
+
+  // Step 0 of a ring: our chunk goes to next.
+  __device__ fcclResult_t send(const char* src, const ChunkDesc& d) {
+    FCCL_ALGO_CHECK(wait(false, true));
+    move<1, 1>({src}, {sendSlot()}, d.count);
+    post(false, true);
+    return fcclSuccess;
+  }
+  // Middle of a reduce: received partial + own chunk -> next.
+  __device__ fcclResult_t recvReduceSend(const char* src, const ChunkDesc& d) {
+    FCCL_ALGO_CHECK(wait(true, true));
+    move<2, 1>({recvSlot(), src}, {sendSlot()}, d.count);
+    post(true, true);
+    return fcclSuccess;
+  }
+  // The step that produces the final value: reduce, store and pass on.
+  __device__ fcclResult_t recvReduceCopySend(const char* src, char* dst, const ChunkDesc& d) {
+    FCCL_ALGO_CHECK(wait(true, true));
+    move<2, 2>({recvSlot(), src}, {dst, sendSlot()}, d.count);
+    post(true, true);
+    return fcclSuccess;
+  }
+  // Final step of reduce-scatter / reduce at the root: reduce straight into the output.
+  __device__ fcclResult_t recvReduceCopy(const char* src, char* dst, const ChunkDesc& d) {
+    FCCL_ALGO_CHECK(wait(true, false));
+    move<2, 1>({recvSlot(), src}, {dst}, d.count);
+    post(true, false);
+    return fcclSuccess;
+  }
+  // All-gather phase: keep a copy, pass it on.
+  __device__ fcclResult_t recvCopySend(char* dst, const ChunkDesc& d) {
+    FCCL_ALGO_CHECK(wait(true, true));
+    move<1, 2>({recvSlot()}, {dst, sendSlot()}, d.count);
+    post(true, true);
+    return fcclSuccess;
+  }
+  // Last step of an all-gather / broadcast chain.
+  __device__ fcclResult_t recv(char* dst, const ChunkDesc& d) {
+    FCCL_ALGO_CHECK(wait(true, false));
+    move<1, 1>({recvSlot()}, {dst}, d.count);
+    post(true, false);
+    return fcclSuccess;
+  }
+  // First step of an all-gather / broadcast root: own data to next and (if distinct) to dst.
+  __device__ fcclResult_t copySend(const char* src, char* dst, const ChunkDesc& d) {
+    FCCL_ALGO_CHECK(wait(false, true));
+    if (dst != src)
+      move<1, 2>({src}, {dst, sendSlot()}, d.count);
+    else
+      move<1, 1>({src}, {sendSlot()}, d.count);
+    post(false, true);
+    return fcclSuccess;
+  }
+
+  // The steps this CTA reached, for the channel's next kernel. Call once, by every thread.
+  __device__ void finish() {
+    if (tid_ == 0) {
+      comm_.channels[channel_].sendStep = sendStep_;
+      comm_.channels[channel_].recvStep = recvStep_;
+    }
+  }
+
+ private:
+  __device__ char* sendSlot() const { return ch_.send.slots + (sendStep_ % kFifoSlots) * comm_.slotBytes; }
+  __device__ const char* recvSlot() const {
+    return ch_.recv.slots + (recvStep_ % kFifoSlots) * comm_.slotBytes;
+  }
+
+  template <int NS, int ND>
+  __device__ void move(const char* const (&src)[NS], char* const (&dst)[ND], size_t count) {
+    reduceCopy<T, Op, NS, ND>(tid_, nthreads_, src, dst, count);
+  }
+
+  // Thread 0 waits until the previous rank's data is there (recv) and the next rank's slot is
+  // free (send); the barrier then releases every thread with thread 0's verdict.
+  __device__ fcclResult_t wait(bool recv, bool send) {
+    if (tid_ == 0) {
+      int res = fcclSuccess;
+      if (recv) res = spin(ch_.recv.tail, recvStep_ + 1, DevWait::Data, ringPeer(-1));
+      if (res == fcclSuccess && send)
+        res = spin(ch_.send.head, sendStep_ + 1 - kFifoSlots, DevWait::FreeSlot, ringPeer(+1));
+      // The slot's contents were written before the peer's tail store (its fence); order our
+      // reads after the counter read.
+      __threadfence();
+      *shared_ = res;
+    }
+    __syncthreads();
+    return static_cast<fcclResult_t>(*shared_);
+  }
+
+  // After every thread is done with the slots: free the received one, post the sent one.
+  __device__ void post(bool recv, bool send) {
+    __syncthreads();
+    if (tid_ == 0) {
+      if (recv) storeVolatile(ch_.recv.head, ++recvStep_);
+      if (send) {
+        __threadfence_system();  // the slot's data before the counter, for any peer GPU too
+        storeVolatile(ch_.send.tail, ++sendStep_);
+      }
+    } else {
+      if (recv) ++recvStep_;
+      if (send) ++sendStep_;
+    }
+  }
+
+  __device__ int ringPeer(int dir) const { return ringMod(comm_.rank + dir, comm_.nranks); }
+
+  // Polls *counter until it reaches `target` (as a signed difference, so a target below zero
+  // - the first kFifoSlots sends - is met at once). Thread 0 only.
+  __device__ int spin(const uint64_t* counter, uint64_t target, DevWait what, int peer) {
+    if (static_cast<int64_t>(loadVolatile(counter) - target) >= 0) return fcclSuccess;
+    const unsigned long long start = globalTimerNs();
+    for (int polls = 1;; ++polls) {
+      if (static_cast<int64_t>(loadVolatile(counter) - target) >= 0) return fcclSuccess;
+      if (polls % kPollsPerCheck != 0) continue;
+      const bool aborted = *comm_.abortFlag != 0;
+      const bool late = comm_.timeoutNs != 0 && globalTimerNs() - start > comm_.timeoutNs;
+      if (!aborted && !late) continue;
+      const int code = aborted ? fcclRemoteError : fcclSystemError;
+      if (atomicCAS(&comm_.error->code, 0, code) == 0) {
+        comm_.error->aborted = aborted ? 1 : 0;
+        comm_.error->channel = channel_;
+        comm_.error->peer = peer;
+        comm_.error->waitingFor = static_cast<int>(what);
+        comm_.error->step = target;
+        __threadfence_system();
+      }
+      return code;
+    }
+  }
+
+  const DevComm comm_;  // a copy: kernel parameters are read-only and cheap to keep in registers
+  const DevChannel ch_;
+  const int channel_;
+  const int tid_;
+  const int nthreads_;
+  int* shared_;
+  uint64_t sendStep_;
+  uint64_t recvStep_;
+  const size_t slotElems_;
+};
+
+}  // namespace fccl::dev

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# tests/gpu/check.sh - the one prepared run for the GPU test machine (one H100/H200, nvcc,
+# CMake, ninja, python3 with torch and its NCCL; no package registry, maybe no GoogleTest).
+# Builds the CUDA parts there, runs the GPU checks and benchmarks, and writes check.log,
+# summary.txt and torch_ref.json to $OUT (default /tmp/fccl-gpu). Budget: 8 minutes.
+#   1. environment: GPU, driver, toolkit, torch/NCCL, MPS, compute-sanitizer
+#   2. build (Release, FCCL_CUDA=ON, the machine's architecture) while torch's reference
+#      numbers are taken (tests/gpu/torch_ref.py: copy ceiling, NCCL, fused Adam)
+#   3. gpu_ring_check: abort/timeout, exact sweep (dtypes x ops x counts x 2-4 ranks), busbw
+#   4. gpu_stock_kernels: every stock program's NVRTC kernels against the float64 reference
+#   5. compute-sanitizer memcheck on a small ring sweep
+# Exit status: the number of failed steps (0 = all passed).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+OUT=${OUT:-/tmp/fccl-gpu}
+mkdir -p "$OUT"
+LOG=$OUT/check.log
+SUMMARY=$OUT/summary.txt
+: >"$LOG"
+: >"$SUMMARY"
+BUILD=${FCCL_GPU_BUILD:-build-gpu}
+JOBS=$(nproc 2>/dev/null || echo 4)
+export CUDA_MODULE_LOADING=EAGER
+failed=0
+
+note() { echo "$*" | tee -a "$SUMMARY"; }
+
+# step NAME TIMEOUT CMD...: runs CMD with a time limit, output to the log and the terminal.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local t0=$SECONDS rc
+  echo "=== $name: $*" | tee -a "$LOG"
+  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$LOG"
+  rc=${PIPESTATUS[0]}
+  local secs=$((SECONDS - t0))
+  if [ "$rc" -eq 0 ]; then
+    note "PASS  $name (${secs} s)"
+  else
+    [ "$rc" -eq 124 ] && note "FAIL  $name: timed out after $limit s" || note "FAIL  $name: exit $rc (${secs} s)"
+    failed=$((failed + 1))
+  fi
+  return "$rc"
+}
+
+# ---- 1. environment ----
+{
+  echo "=== environment"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem,compute_mode --format=csv 2>&1
+  nvcc --version 2>&1 | tail -1
+  echo "g++: $(g++ --version 2>/dev/null | head -1)  cmake: $(cmake --version 2>/dev/null | head -1)  ninja: $(ninja --version 2>/dev/null)"
+  echo "compute-sanitizer: $(command -v compute-sanitizer || echo missing)"
+  echo "gtest: $(ls -d /usr/include/gtest /usr/local/include/gtest 2>/dev/null | head -1 || true)"
+  pgrep -l nvidia-cuda-mps >/dev/null 2>&1 && echo "MPS: running" || echo "MPS: not running"
+  python3 -c 'import torch; print("torch", torch.__version__, "nccl", torch.cuda.nccl.version())' 2>&1 | tail -1
+} 2>&1 | tee -a "$LOG" | tee -a "$SUMMARY"
+
+# ---- 2. build, with torch's reference numbers taken meanwhile ----
+PYTHONUNBUFFERED=1 timeout --kill-after=10 180 python3 tests/gpu/torch_ref.py >"$OUT/torch_ref.txt" 2>&1 &
+torch_pid=$!
+step build 300 bash -c "cmake -S . -B '$BUILD' -G Ninja -DCMAKE_BUILD_TYPE=Release -DFCCL_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES=${FCCL_CUDA_ARCH:-90} -DFCCL_BUILD_TESTS=OFF -DFCCL_BUILD_PERF=OFF \
+  -DFCCL_WITH_MPI=OFF >/dev/null && cmake --build '$BUILD' -j$JOBS --target gpu_ring_check gpu_stock_kernels"
+built=$?
+wait "$torch_pid"
+torch_rc=$?
+cat "$OUT/torch_ref.txt" >>"$LOG"
+if [ "$torch_rc" -eq 0 ]; then note "PASS  torch_ref"; else note "FAIL  torch_ref: exit $torch_rc"; failed=$((failed + 1)); fi
+
+# ---- 3-5. the checks ----
+if [ "$built" -eq 0 ]; then
+  B=$BUILD/tests/gpu
+  step ring_abort 60 "$B/gpu_ring_check" --abort
+  step ring_sweep 240 "$B/gpu_ring_check" --sweep
+  step ring_bench 180 "$B/gpu_ring_check" --bench
+  step stock_kernels 180 "$B/gpu_stock_kernels"
+  if command -v compute-sanitizer >/dev/null 2>&1; then
+    step memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_ring_check" --sweep --quick
+  else
+    note "SKIP  memcheck: compute-sanitizer not found"
+  fi
+fi
+
+# ---- summary ----
+{
+  echo "--- numbers"
+  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^abort|^timeout|^stock_kernels:|FAIL" "$LOG" | grep -v "^=== " || true
+  echo "--- torch reference (tests/gpu/torch_ref.py)"
+  tail -n 30 "$OUT/torch_ref.txt"
+  echo "--- $failed failed step(s), ${SECONDS} s"
+} | tee -a "$SUMMARY"
+exit "$failed"

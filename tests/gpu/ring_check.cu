@@ -1,0 +1,583 @@
+// ring_check.cu - the first GPU check of the device primitives (collectives/prims_device.cuh)
+// driving the host's own ring template (collectives/allreduce_ring.h): n ranks share one GPU
+// as streams of one process, each rank's kernel one CTA per channel, FIFOs in device memory.
+//   --sweep : every dtype x {sum, prod, max, min} x counts {0, 1, 7, 4099, 1M+3} x in/out of
+//             place on 2, 3 and 4 ranks, checked exactly (inputs whose result is exact in
+//             every type).
+//   --abort : a rank whose peer never comes ends by fcclCommAbort's host-mapped flag, and by
+//             the communicator timeout, naming channel, peer and what it waited for.
+//   --bench : the copy ceiling (cudaMemcpy and the primitives' own copy loop, bytes read +
+//             written) next to 2-rank float sum allreduce, busbw as nccl-tests computes it,
+//             and its fraction of the bound the copy implies (2 ranks on one memory: each
+//             input read once, each output written once, busbw <= copy / 4).
+// Exit status 0 only when every check passed. Prototype of the CUDA backend's executor: the
+// library's communicator does not run on GPUs yet (issue "CUDA backend").
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collectives/allreduce_ring.h"
+#include "collectives/prims_device.cuh"
+
+using namespace fccl;
+using namespace fccl::dev;
+
+#define CUDA_OK(call)                                                                             \
+  do {                                                                                            \
+    cudaError_t e_ = (call);                                                                      \
+    if (e_ != cudaSuccess) {                                                                      \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                               \
+    }                                                                                             \
+  } while (0)
+
+namespace {
+
+constexpr int kThreads = 512;
+
+// ---- kernel --------------------------------------------------------------------------------
+
+// Channel c's part of the ring's loop: whole chunks, so every channel starts on a chunk.
+__host__ __device__ void channelPart(size_t loop, size_t chunkElems, int nch, int c, size_t* b, size_t* e) {
+  const size_t chunks = (loop + chunkElems - 1) / chunkElems;
+  const size_t per = (chunks + nch - 1) / nch;
+  *b = minSize(loop, size_t(c) * per * chunkElems);
+  *e = minSize(loop, size_t(c + 1) * per * chunkElems);
+}
+
+template <class T, class Op>
+__global__ void __launch_bounds__(kThreads)
+    allReduceKernel(DevComm comm, const void* send, void* recv, size_t count, size_t chunkElems) {
+  __shared__ int verdict;
+  RingArgs a;
+  a.rank = comm.rank;
+  a.nranks = comm.nranks;
+  a.count = count;
+  a.elemSize = sizeof(T);
+  a.chunkElems = chunkElems;
+  a.root = 0;
+  a.send = static_cast<const char*>(send);
+  a.recv = static_cast<char*>(recv);
+  const size_t slice = (count + comm.nranks - 1) / comm.nranks;
+  channelPart(slice, chunkElems, comm.nchannels, blockIdx.x, &a.partBegin, &a.partEnd);
+  DevPrims<T, Op> p(comm, blockIdx.x, &verdict);
+  allReduceRing(p, a);  // a failure is in comm.error already
+  p.finish();
+}
+
+// ---- a communicator of n ranks on this GPU ----------------------------------------------------
+
+struct Rank {
+  DevComm comm{};
+  cudaStream_t stream = nullptr;
+  int* abortHost = nullptr;
+  DevError* errorHost = nullptr;
+};
+
+struct GpuComm {
+  int nranks = 0, nchannels = 0;
+  size_t slotBytes = 0;
+  std::vector<Rank> ranks;
+  std::vector<void*> allocations;
+};
+
+void* devAlloc(GpuComm& c, size_t bytes) {
+  void* p = nullptr;
+  CUDA_OK(cudaMalloc(&p, bytes));
+  CUDA_OK(cudaMemset(p, 0, bytes));
+  c.allocations.push_back(p);
+  return p;
+}
+
+GpuComm makeComm(int nranks, int nchannels, size_t slotBytes, unsigned long long timeoutNs) {
+  GpuComm c;
+  c.nranks = nranks;
+  c.nchannels = nchannels;
+  c.slotBytes = slotBytes;
+  c.ranks.resize(nranks);
+  // conn[r][ch]: the link from rank r to rank r+1 on channel ch.
+  std::vector<std::vector<DevConn>> conn(nranks, std::vector<DevConn>(nchannels));
+  for (int r = 0; r < nranks; ++r) {
+    for (int ch = 0; ch < nchannels; ++ch) {
+      DevConn& k = conn[r][ch];
+      k.slots = static_cast<char*>(devAlloc(c, kFifoSlots * slotBytes));
+      char* counters = static_cast<char*>(devAlloc(c, 256));
+      k.tail = reinterpret_cast<uint64_t*>(counters);
+      k.head = reinterpret_cast<uint64_t*>(counters + 128);
+    }
+  }
+  for (int r = 0; r < nranks; ++r) {
+    Rank& rk = c.ranks[r];
+    std::vector<DevChannel> chans(nchannels);
+    for (int ch = 0; ch < nchannels; ++ch) {
+      chans[ch].send = conn[r][ch];
+      chans[ch].recv = conn[(r + nranks - 1) % nranks][ch];
+      chans[ch].sendStep = chans[ch].recvStep = 0;
+    }
+    auto* devChans = static_cast<DevChannel*>(devAlloc(c, sizeof(DevChannel) * nchannels));
+    CUDA_OK(cudaMemcpy(devChans, chans.data(), sizeof(DevChannel) * nchannels, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaHostAlloc(&rk.abortHost, sizeof(int), cudaHostAllocMapped));
+    CUDA_OK(cudaHostAlloc(&rk.errorHost, sizeof(DevError), cudaHostAllocMapped));
+    *rk.abortHost = 0;
+    std::memset(rk.errorHost, 0, sizeof(DevError));
+    int* abortDev;
+    DevError* errorDev;
+    CUDA_OK(cudaHostGetDevicePointer(&abortDev, rk.abortHost, 0));
+    CUDA_OK(cudaHostGetDevicePointer(&errorDev, rk.errorHost, 0));
+    rk.comm = DevComm{r, nranks, nchannels, slotBytes, devChans, abortDev, errorDev, timeoutNs};
+    CUDA_OK(cudaStreamCreateWithFlags(&rk.stream, cudaStreamNonBlocking));
+  }
+  return c;
+}
+
+void freeComm(GpuComm& c) {
+  for (Rank& r : c.ranks) {
+    CUDA_OK(cudaStreamSynchronize(r.stream));
+    CUDA_OK(cudaStreamDestroy(r.stream));
+    CUDA_OK(cudaFreeHost(r.abortHost));
+    CUDA_OK(cudaFreeHost(r.errorHost));
+  }
+  for (void* p : c.allocations) CUDA_OK(cudaFree(p));
+  c.allocations.clear();
+}
+
+// The chunk: a whole slot for large messages; for small ones a 16-byte multiple that gives
+// every channel some work.
+template <class T>
+size_t chunkElemsFor(const GpuComm& c, size_t count) {
+  const size_t pack = 16 / sizeof(T), slotElems = c.slotBytes / sizeof(T);
+  const size_t slice = (count + c.nranks - 1) / c.nranks;
+  size_t share = (slice + c.nchannels - 1) / c.nchannels;
+  share = std::max(pack, (share + pack - 1) / pack * pack);
+  return std::min(slotElems, share);
+}
+
+template <class T, class Op>
+void launchAllReduce(GpuComm& c, int r, const void* send, void* recv, size_t count) {
+  Rank& rk = c.ranks[r];
+  allReduceKernel<T, Op>
+      <<<c.nchannels, kThreads, 0, rk.stream>>>(rk.comm, send, recv, count, chunkElemsFor<T>(c, count));
+  CUDA_OK(cudaGetLastError());
+}
+
+// Waits for rank r's stream with a bound, so a hung kernel fails the check instead of the run.
+bool syncWithin(const Rank& rk, double seconds) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    cudaError_t e = cudaStreamQuery(rk.stream);
+    if (e == cudaSuccess) return true;
+    if (e != cudaErrorNotReady) {
+      std::fprintf(stderr, "stream of rank %d: %s\n", rk.comm.rank, cudaGetErrorString(e));
+      std::exit(1);
+    }
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > seconds) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+// ---- exact inputs ---------------------------------------------------------------------------
+
+enum class OpKind {
+  Sum,
+  Prod,
+  Max,
+  Min
+};
+const char* opName(OpKind o) {
+  static const char* names[] = {"sum", "prod", "max", "min"};
+  return names[int(o)];
+}
+
+// Values whose reduction over up to 4 ranks is exact in every type, int8 and bfloat16 included.
+double inputValue(OpKind op, bool isUnsigned, int rank, size_t i) {
+  switch (op) {
+    case OpKind::Sum:
+      return isUnsigned ? double((i * 7 + rank * 13) % 9) : double(int((i * 7 + rank * 13) % 9) - 4);
+    case OpKind::Prod: {
+      const int k = int((i * 5 + rank) % 3);  // signed {1, 2, -1}, unsigned {1, 2, 3}
+      return k == 2 ? (isUnsigned ? 3.0 : -1.0) : double(k + 1);
+    }
+    default:
+      return isUnsigned ? double((i * 31 + rank * 17) % 101) : double(int((i * 31 + rank * 17) % 101) - 50);
+  }
+}
+
+template <class T>
+T fromDouble(double v) {
+  return T(v);
+}
+template <>
+__half fromDouble<__half>(double v) {
+  return __float2half(float(v));
+}
+template <>
+__nv_bfloat16 fromDouble<__nv_bfloat16>(double v) {
+  return __float2bfloat16(float(v));
+}
+template <class T>
+double toDouble(T v) {
+  return double(v);
+}
+template <>
+double toDouble<__half>(__half v) {
+  return __half2float(v);
+}
+template <>
+double toDouble<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+
+template <class T>
+bool isUnsignedT() {
+  return std::is_integral<T>::value && std::is_unsigned<T>::value;
+}
+
+// One allreduce on every rank of `c`; returns the number of wrong elements (first few printed).
+template <class T, class Op>
+size_t checkOnce(GpuComm& c, OpKind op, size_t count, bool inPlace, const char* type) {
+  const int n = c.nranks;
+  const bool uns = isUnsignedT<T>();
+  std::vector<T*> send(n), recv(n);
+  std::vector<std::vector<T>> host(n, std::vector<T>(count));
+  for (int r = 0; r < n; ++r) {
+    for (size_t i = 0; i < count; ++i) host[r][i] = fromDouble<T>(inputValue(op, uns, r, i));
+    CUDA_OK(cudaMalloc(&send[r], std::max<size_t>(count, 1) * sizeof(T)));
+    CUDA_OK(cudaMemcpy(send[r], host[r].data(), count * sizeof(T), cudaMemcpyHostToDevice));
+    if (inPlace) {
+      recv[r] = send[r];
+    } else {
+      CUDA_OK(cudaMalloc(&recv[r], std::max<size_t>(count, 1) * sizeof(T)));
+      CUDA_OK(cudaMemset(recv[r], 0xff, count * sizeof(T)));  // poison: unwritten shows
+    }
+  }
+  for (int r = 0; r < n; ++r) launchAllReduce<T, Op>(c, r, send[r], recv[r], count);
+  size_t wrong = 0;
+  for (int r = 0; r < n; ++r) {
+    if (!syncWithin(c.ranks[r], 20.0)) {
+      std::printf("  HANG %s %s n=%d count=%zu rank %d\n", type, opName(op), n, count, r);
+      std::exit(1);  // the comm's FIFOs are stuck: nothing after this can be trusted
+    }
+    if (c.ranks[r].errorHost->code != 0) {
+      std::printf("  ERROR %s %s n=%d count=%zu rank %d: code %d\n", type, opName(op), n, count, r,
+                  c.ranks[r].errorHost->code);
+      ++wrong;
+    }
+  }
+  // The exact result, computed once in double from the same formula.
+  std::vector<T> want(count);
+  for (size_t i = 0; i < count; ++i) {
+    double w = inputValue(op, uns, 0, i);
+    for (int k = 1; k < n; ++k) {
+      const double v = inputValue(op, uns, k, i);
+      w = op == OpKind::Sum    ? w + v
+          : op == OpKind::Prod ? w * v
+          : op == OpKind::Max  ? std::max(w, v)
+                               : std::min(w, v);
+    }
+    want[i] = fromDouble<T>(w);
+  }
+  std::vector<T> out(count);
+  for (int r = 0; r < n; ++r) {
+    CUDA_OK(cudaMemcpy(out.data(), recv[r], count * sizeof(T), cudaMemcpyDeviceToHost));
+    if (std::memcmp(out.data(), want.data(), count * sizeof(T)) == 0) continue;
+    for (size_t i = 0; i < count; ++i) {
+      if (std::memcmp(&want[i], &out[i], sizeof(T)) != 0 && ++wrong <= 3)
+        std::printf("  WRONG %s %s n=%d count=%zu %s rank %d [%zu]: got %g want %g\n", type, opName(op), n,
+                    count, inPlace ? "in-place" : "out-of-place", r, i, toDouble(out[i]), toDouble(want[i]));
+    }
+  }
+  for (int r = 0; r < n; ++r) {
+    CUDA_OK(cudaFree(send[r]));
+    if (!inPlace) CUDA_OK(cudaFree(recv[r]));
+  }
+  return wrong;
+}
+
+template <class T>
+int sweepType(GpuComm& c, const char* type, const std::vector<size_t>& counts) {
+  int failed = 0;
+  for (size_t count : counts) {
+    for (bool inPlace : {false, true}) {
+      failed += checkOnce<T, OpSum>(c, OpKind::Sum, count, inPlace, type) != 0;
+      failed += checkOnce<T, OpProd>(c, OpKind::Prod, count, inPlace, type) != 0;
+      failed += checkOnce<T, OpMax>(c, OpKind::Max, count, inPlace, type) != 0;
+      failed += checkOnce<T, OpMin>(c, OpKind::Min, count, inPlace, type) != 0;
+    }
+  }
+  return failed;
+}
+
+// quick: 2 ranks, three types, small counts (for compute-sanitizer, which is slow).
+int sweep(bool quick) {
+  const std::vector<size_t> counts =
+      quick ? std::vector<size_t>{0, 1, 7, 4099} : std::vector<size_t>{0, 1, 7, 4099, (size_t(1) << 20) + 3};
+  int failed = 0, cases = 0;
+  for (int n : quick ? std::vector<int>{2} : std::vector<int>{2, 3, 4}) {
+    // Small slots so that 1M+3 elements take many chunks per channel and the FIFO wraps.
+    GpuComm c = makeComm(n, 4, 64 << 10, 20ull * 1000 * 1000 * 1000);
+    const auto t0 = std::chrono::steady_clock::now();
+    int f = 0, types = 3;
+    f += sweepType<int8_t>(c, "int8", counts);
+    f += sweepType<__half>(c, "half", counts);
+    f += sweepType<float>(c, "float", counts);
+    if (!quick) {
+      types = 10;
+      f += sweepType<uint8_t>(c, "uint8", counts);
+      f += sweepType<int32_t>(c, "int32", counts);
+      f += sweepType<uint32_t>(c, "uint32", counts);
+      f += sweepType<int64_t>(c, "int64", counts);
+      f += sweepType<uint64_t>(c, "uint64", counts);
+      f += sweepType<double>(c, "double", counts);
+      f += sweepType<__nv_bfloat16>(c, "bfloat16", counts);
+    }
+    const int k = types * 4 * 2 * int(counts.size());
+    std::printf("sweep n=%d: %d/%d cases passed (%.1f s)\n", n, k - f, k,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    failed += f;
+    cases += k;
+    freeComm(c);
+  }
+  std::printf("sweep: %d/%d passed\n", cases - failed, cases);
+  return failed;
+}
+
+// ---- abort and timeout --------------------------------------------------------------------------
+
+// Rank 0 alone calls an allreduce; its peer never comes. `abort`: the host raises the flag
+// after 200 ms; else the communicator's 300 ms timeout ends it.
+int blockedRank(bool abort) {
+  const unsigned long long timeout = abort ? 0 : 300ull * 1000 * 1000;
+  GpuComm c = makeComm(2, 2, 64 << 10, timeout);
+  const size_t count = 1 << 20;
+  float *send, *recv;
+  CUDA_OK(cudaMalloc(&send, count * sizeof(float)));
+  CUDA_OK(cudaMalloc(&recv, count * sizeof(float)));
+  const auto t0 = std::chrono::steady_clock::now();
+  launchAllReduce<float, OpSum>(c, 0, send, recv, count);
+  bool ok = true;
+  if (abort) {
+    ok &= !syncWithin(c.ranks[0], 0.2);  // still blocked: nobody to talk to
+    *reinterpret_cast<volatile int*>(c.ranks[0].abortHost) = 1;
+  }
+  const bool ended = syncWithin(c.ranks[0], 5.0);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const DevError& e = *c.ranks[0].errorHost;
+  ok &= ended && e.code == (abort ? fcclRemoteError : fcclSystemError) && e.aborted == (abort ? 1 : 0) &&
+        e.peer == 1 && e.waitingFor == int(DevWait::Data);
+  if (!abort) ok &= s >= 0.3;
+  std::printf("%s: %s after %.3f s: code %d aborted %d channel %d peer %d waiting for %s step %llu\n",
+              abort ? "abort" : "timeout", ok ? "PASS" : "FAIL", s, e.code, e.aborted, e.channel, e.peer,
+              e.waitingFor == int(DevWait::Data)       ? "data"
+              : e.waitingFor == int(DevWait::FreeSlot) ? "a free slot"
+                                                       : "nothing",
+              e.step);
+  if (ended) {
+    CUDA_OK(cudaFree(send));
+    CUDA_OK(cudaFree(recv));
+    freeComm(c);
+  }  // else leak it: the kernel still runs and the process exits with the failure
+  return ok ? 0 : 1;
+}
+
+// ---- benchmark ----------------------------------------------------------------------------------
+
+__global__ void __launch_bounds__(kThreads) copyKernel(const char* src, char* dst, size_t bytes) {
+  const size_t per = (bytes / gridDim.x + 15) / 16 * 16;
+  const size_t b = minSize(bytes, blockIdx.x * per), e = minSize(bytes, b + per);
+  reduceCopy<uint32_t, OpSum, 1, 1>(threadIdx.x, blockDim.x, {src + b}, {dst + b}, (e - b) / 4);
+}
+
+struct CopyBw {
+  double memcpyGBs, kernelGBs;
+};
+
+// Best of 10 after warm-up, counting bytes read + written.
+CopyBw copyCeiling(size_t bytes) {
+  char *a, *b;
+  CUDA_OK(cudaMalloc(&a, bytes));
+  CUDA_OK(cudaMalloc(&b, bytes));
+  CUDA_OK(cudaMemset(a, 1, bytes));
+  cudaEvent_t e0, e1;
+  CUDA_OK(cudaEventCreate(&e0));
+  CUDA_OK(cudaEventCreate(&e1));
+  int sms;
+  CUDA_OK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  auto best = [&](auto&& fn) {
+    double bestMs = 1e30;
+    for (int it = 0; it < 13; ++it) {
+      CUDA_OK(cudaEventRecord(e0));
+      fn();
+      CUDA_OK(cudaEventRecord(e1));
+      CUDA_OK(cudaEventSynchronize(e1));
+      float ms;
+      CUDA_OK(cudaEventElapsedTime(&ms, e0, e1));
+      if (it >= 3) bestMs = std::min(bestMs, double(ms));
+    }
+    return 2.0 * bytes / (bestMs * 1e-3) / 1e9;
+  };
+  CopyBw r;
+  r.memcpyGBs = best([&] { CUDA_OK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); });
+  r.kernelGBs = best([&] {
+    copyKernel<<<sms * 2, kThreads>>>(a, b, bytes);
+    CUDA_OK(cudaGetLastError());
+  });
+  CUDA_OK(cudaFree(a));
+  CUDA_OK(cudaFree(b));
+  CUDA_OK(cudaEventDestroy(e0));
+  CUDA_OK(cudaEventDestroy(e1));
+  return r;
+}
+
+// Average time of one allreduce (all ranks started together; the slowest rank's time).
+double timeAllReduce(GpuComm& c, std::vector<float*>& send, std::vector<float*>& recv, size_t count,
+                     int iters) {
+  const int n = c.nranks;
+  std::vector<cudaEvent_t> e0(n), e1(n);
+  for (int r = 0; r < n; ++r) {
+    CUDA_OK(cudaEventCreate(&e0[r]));
+    CUDA_OK(cudaEventCreate(&e1[r]));
+  }
+  for (int w = 0; w < 3; ++w)
+    for (int r = 0; r < n; ++r) launchAllReduce<float, OpSum>(c, r, send[r], recv[r], count);
+  for (int r = 0; r < n; ++r) CUDA_OK(cudaEventRecord(e0[r], c.ranks[r].stream));
+  for (int it = 0; it < iters; ++it)
+    for (int r = 0; r < n; ++r) launchAllReduce<float, OpSum>(c, r, send[r], recv[r], count);
+  double worst = 0;
+  for (int r = 0; r < n; ++r) {
+    CUDA_OK(cudaEventRecord(e1[r], c.ranks[r].stream));
+    if (!syncWithin(c.ranks[r], 60.0)) {
+      std::printf("bench: rank %d hung\n", r);
+      std::exit(1);
+    }
+    if (c.ranks[r].errorHost->code != 0) {
+      std::printf("bench: rank %d failed with %d\n", r, c.ranks[r].errorHost->code);
+      std::exit(1);
+    }
+    float ms;
+    CUDA_OK(cudaEventElapsedTime(&ms, e0[r], e1[r]));
+    worst = std::max(worst, double(ms) / iters);
+    CUDA_OK(cudaEventDestroy(e0[r]));
+    CUDA_OK(cudaEventDestroy(e1[r]));
+  }
+  return worst * 1e-3;
+}
+
+int bench(const std::vector<int>& channelList, const std::vector<size_t>& slotList) {
+  const CopyBw copy = copyCeiling(size_t(1) << 30);
+  const double ceiling = std::max(copy.memcpyGBs, copy.kernelGBs);
+  std::printf(
+      "copy 1 GiB (read + written, best of 10): cudaMemcpy %.0f GB/s, primitives' copy loop %.0f GB/s\n",
+      copy.memcpyGBs, copy.kernelGBs);
+  std::printf("bound for 2 ranks on one GPU: busbw <= copy / 4 = %.0f GB/s\n", ceiling / 4);
+  const int n = 2;
+  const size_t maxCount = (size_t(1) << 30) / sizeof(float);
+  std::vector<float*> send(n), recv(n);
+  for (int r = 0; r < n; ++r) {
+    CUDA_OK(cudaMalloc(&send[r], maxCount * sizeof(float)));
+    CUDA_OK(cudaMalloc(&recv[r], maxCount * sizeof(float)));
+    CUDA_OK(cudaMemset(send[r], 0x3c, maxCount * sizeof(float)));  // 0.0115f, not zeros
+  }
+  int failed = 0;
+  double best1G = 0;
+  std::printf("%8s %7s %12s %10s | %10s %8s %8s %6s\n", "channels", "slot", "size", "count", "time(us)",
+              "algbw", "busbw", "frac");
+  for (int nch : channelList) {
+    for (size_t slot : slotList) {
+      GpuComm c = makeComm(n, nch, slot, 60ull * 1000 * 1000 * 1000);
+      for (size_t bytes : {size_t(8), size_t(64) << 10, size_t(1) << 20, size_t(16) << 20, size_t(256) << 20,
+                           size_t(1) << 30}) {
+        const size_t count = bytes / sizeof(float);
+        const int iters = bytes >= (size_t(256) << 20) ? 10 : 50;
+        const double t = timeAllReduce(c, send, recv, count, iters);
+        const double algbw = bytes / t / 1e9, busbw = algbw * 2.0 * (n - 1) / n;
+        std::printf("%8d %6zuK %12zu %10zu | %10.2f %8.1f %8.1f %5.0f%%\n", nch, slot >> 10, bytes, count,
+                    t * 1e6, algbw, busbw, 100.0 * busbw / (ceiling / 4));
+        if (bytes == (size_t(1) << 30)) best1G = std::max(best1G, busbw);
+      }
+      freeComm(c);
+    }
+  }
+  // A final correctness check on the timed buffers' sizes: 1 GiB float sum is exact here.
+  {
+    GpuComm c = makeComm(n, channelList.back(), slotList.back(), 60ull * 1000 * 1000 * 1000);
+    failed += checkOnce<float, OpSum>(c, OpKind::Sum, maxCount / 4, false, "float") != 0;
+    freeComm(c);
+  }
+  for (int r = 0; r < n; ++r) {
+    CUDA_OK(cudaFree(send[r]));
+    CUDA_OK(cudaFree(recv[r]));
+  }
+  std::printf("bench: best 1 GiB busbw %.1f GB/s = %.0f%% of copy/4 (target 60%%)\n", best1G,
+              100.0 * best1G / (ceiling / 4));
+  return failed;
+}
+
+std::vector<size_t> parseList(const char* s, size_t scale) {
+  std::vector<size_t> out;
+  for (const char* p = s; *p;) {
+    char* end;
+    out.push_back(std::strtoull(p, &end, 10) * scale);
+    p = *end == ',' ? end + 1 : end;
+    if (end == p && *p) break;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool doSweep = false, doAbort = false, doBench = false, quick = false;
+  std::vector<int> channels = {8, 16, 32};
+  std::vector<size_t> slots = {size_t(128) << 10, size_t(512) << 10};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--sweep")
+      doSweep = true;
+    else if (a == "--abort")
+      doAbort = true;
+    else if (a == "--bench")
+      doBench = true;
+    else if (a == "--quick")
+      quick = true;
+    else if (a == "--channels" && i + 1 < argc) {
+      channels.clear();
+      for (size_t v : parseList(argv[++i], 1)) channels.push_back(int(v));
+    } else if (a == "--slots-kib" && i + 1 < argc) {
+      slots = parseList(argv[++i], 1024);
+    } else {
+      std::fprintf(
+          stderr,
+          "usage: %s [--sweep] [--abort] [--bench] [--quick] [--channels 8,16] [--slots-kib 128,512]\n",
+          argv[0]);
+      return 2;
+    }
+  }
+  // Kernels that wait for each other must all be loaded before the first one spins: lazy
+  // loading may serialize a load behind a running kernel.
+  setenv("CUDA_MODULE_LOADING", "EAGER", 0);
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("ring_check: no CUDA device\n");
+    return 2;
+  }
+  cudaDeviceProp prop;
+  CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device 0: %s, %d SMs, %.0f GiB\n", prop.name, prop.multiProcessorCount,
+              prop.totalGlobalMem / 1073741824.0);
+  int failed = 0;
+  if (doSweep) failed += sweep(quick);
+  if (doAbort) failed += blockedRank(true) + blockedRank(false);
+  if (doBench) failed += bench(channels, slots);
+  std::printf("ring_check: %s\n", failed ? "FAILED" : "passed");
+  return failed ? 1 : 0;
+}
