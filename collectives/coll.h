@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include "fccl.h"
-#include "src/wait.h"
+#include "src/base/wait.h"
 #include "transports/transport.h"
 
 namespace fccl {

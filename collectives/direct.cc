@@ -10,9 +10,8 @@
 #include <vector>
 #include "collectives/coll.h"
 #include "collectives/reduce_kernels.h"
-#include "src/callboard.h"
-#include "src/checks.h"
-#include "src/error.h"
+#include "src/base/checks.h"
+#include "src/base/error.h"
 
 namespace fccl {
 
@@ -98,7 +97,7 @@ fcclResult_t runDirect(CollContext& ctx, const CollTask& t) {
     w.peer = p;
     w.what = "the peer's published data";
     FCCL_CHECK(waitUntil(w, [&] { return h->seq.load(std::memory_order_acquire) == seq; }));
-    if (h->tag != ctx.tag) return callMismatchError(w, p, "the publication");
+    if (h->tag != ctx.tag) return callMismatch(w, p, "the publication");
     if (h->bytes != pubBytes)
       return setError(
           fcclInvalidUsage,

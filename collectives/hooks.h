@@ -13,11 +13,11 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include "collectives/ready.h"
 #include "collectives/reduce_kernels.h"
 #include "collectives/ring.h"
 #include "fccl.h"
-#include "src/ready.h"
-#include "src/wait.h"
+#include "src/base/wait.h"
 
 namespace fccl {
 

@@ -10,8 +10,8 @@
 #include <vector>
 #include "collectives/coll.h"
 #include "collectives/reduce_kernels.h"
-#include "src/checks.h"
-#include "src/error.h"
+#include "src/base/checks.h"
+#include "src/base/error.h"
 
 namespace fccl {
 

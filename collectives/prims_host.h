@@ -10,8 +10,7 @@
 #include "collectives/copy.h"
 #include "collectives/hooks.h"
 #include "collectives/reduce_kernels.h"
-#include "src/callboard.h"
-#include "src/error.h"
+#include "src/base/error.h"
 #include "transports/fifo.h"
 
 #define FCCL_PRIMS_CHECK(call)        \
@@ -149,7 +148,7 @@ class HostPrims {
     const SlotMeta* meta;
     fcclResult_t r = prev_->wait(in, &meta, a_.wait);
     if (r != fcclSuccess) return r;
-    if (meta->tag != a_.tag) return callMismatchError(a_.wait, prev_->peer(), "a chunk");
+    if (meta->tag != a_.tag) return callMismatch(a_.wait, prev_->peer(), "a chunk");
     if (meta->bytes != bytes(d))
       return setError(
           fcclInvalidUsage,

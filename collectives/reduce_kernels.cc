@@ -9,7 +9,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "collectives/half.h"
+#include "src/base/half.h"
 
 // Each public entry is a `flatten` dispatcher: all kernel templates inline into it, so each
 // clone compiles the whole loop nest for its ISA and the ifunc picks one at load time.
@@ -303,24 +303,6 @@ inline bool withType(fcclDataType_t type, Fn&& fn) {
 }
 
 }  // namespace
-
-size_t dtypeSize(fcclDataType_t t) {
-  size_t size = 0;
-  withType(t, [&](auto x) { size = sizeof(x); });
-  return size;
-}
-
-const char* dtypeName(fcclDataType_t t) {
-  static const char* const kNames[fcclNumTypes] = {"int8",   "uint8", "int32", "uint32", "int64",
-                                                   "uint64", "half",  "float", "double", "bfloat16"};
-  return (t >= 0 && t < fcclNumTypes) ? kNames[t] : "unknown";
-}
-
-const char* redOpName(fcclRedOp_t op) {
-  static const char* const kNames[fcclNumOps] = {"sum", "prod", "max", "min", "avg"};
-  if (op >= 0 && op < fcclNumOps) return kNames[op];
-  return (op >= fcclNumOps && op < fcclMaxRedOp) ? "mulsum" : "unknown";
-}
 
 FCCL_KERNEL_CLONES void reduceN(fcclDataType_t type, fcclRedOp_t op, void* dst, const void* const* srcs,
                                 int nsrcs, size_t count) {

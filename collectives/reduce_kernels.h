@@ -6,13 +6,9 @@
 #include <cstddef>
 
 #include "fccl.h"
+#include "src/base/dtype.h"
 
 namespace fccl {
-
-size_t dtypeSize(fcclDataType_t t);       // 0 for an unknown type
-const char* dtypeName(fcclDataType_t t);  // nccl-tests names ("float", "bfloat16", ...); "unknown"
-const char* redOpName(fcclRedOp_t op);    // "sum","prod","max","min","avg"; "mulsum" for ops
-                                          // from fcclRedOpCreatePreMulSum; else "unknown"
 
 // dst[i] = srcs[0][i] op srcs[1][i] op ... op srcs[nsrcs-1][i] for i < count, folded left to
 // right. op: fcclSum, fcclProd, fcclMax, fcclMin (fcclAvg and PreMulSum ops reduce as sum; their

@@ -10,7 +10,7 @@
 #include "collectives/reduce_ring.h"
 #include "collectives/reduce_scatter_ring.h"
 #include "collectives/sliced_ring.h"
-#include "src/checks.h"
+#include "src/base/checks.h"
 
 namespace fccl {
 

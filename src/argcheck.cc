@@ -2,11 +2,11 @@
 // later messages), then scalars, then pointers, so no pointer is read before it is known valid.
 #include "src/argcheck.h"
 #include <cstdint>
+#include "collectives/ready.h"
 #include "collectives/reduce_kernels.h"
-#include "src/checks.h"
+#include "src/base/checks.h"
+#include "src/base/error.h"
 #include "src/enqueue.h"
-#include "src/error.h"
-#include "src/ready.h"
 
 namespace fccl {
 

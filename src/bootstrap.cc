@@ -1,7 +1,7 @@
 // bootstrap.cc - the rank side of the bootstrap (see bootstrap.h): join the root, connect the
 // ring, allGather, barrier, tagged send/recv and abort. The root is in bootstrap_root.cc and
 // the wire format both sides speak in bootstrap_wire.h, with its invariants.
-#include "bootstrap.h"
+#include "src/bootstrap.h"
 
 #include <unistd.h>
 
@@ -15,13 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "bootstrap_wire.h"
-#include "checks.h"
-#include "debug.h"
-#include "env.h"
-#include "error.h"
-#include "hello_inbox.h"
-#include "wait.h"
+#include "src/base/checks.h"
+#include "src/base/debug.h"
+#include "src/base/env.h"
+#include "src/base/error.h"
+#include "src/base/wait.h"
+#include "src/bootstrap_wire.h"
+#include "src/hello_inbox.h"
 
 namespace fccl {
 

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include "fccl.h"
-#include "socket.h"
+#include "src/base/socket.h"
 
 namespace fccl {
 

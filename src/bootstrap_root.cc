@@ -18,14 +18,14 @@
 #include <thread>
 #include <vector>
 
-#include "bootstrap.h"
-#include "bootstrap_wire.h"
-#include "checks.h"
-#include "debug.h"
-#include "env.h"
-#include "error.h"
-#include "hello_inbox.h"
-#include "wait.h"
+#include "src/base/checks.h"
+#include "src/base/debug.h"
+#include "src/base/env.h"
+#include "src/base/error.h"
+#include "src/base/wait.h"
+#include "src/bootstrap.h"
+#include "src/bootstrap_wire.h"
+#include "src/hello_inbox.h"
 
 namespace fccl {
 

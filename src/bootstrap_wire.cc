@@ -2,7 +2,7 @@
 // peer sends, as pure functions over bytes, so the socket code (bootstrap.cc,
 // bootstrap_root.cc) and the fuzz target (tests/fuzz/fuzz_bootstrap.cc) run the same checks.
 // Nothing here logs, sets the last error or allocates from a length read off the wire.
-#include "bootstrap_wire.h"
+#include "src/bootstrap_wire.h"
 
 #include <algorithm>
 #include <cstdarg>

@@ -29,9 +29,9 @@
 #include <string>
 #include <vector>
 
-#include "bootstrap.h"
 #include "fccl.h"
-#include "socket.h"
+#include "src/base/socket.h"
+#include "src/bootstrap.h"
 
 namespace fccl {
 

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cstring>
 #include "collectives/reduce_kernels.h"
-#include "src/debug.h"
-#include "src/error.h"
+#include "src/base/debug.h"
+#include "src/base/error.h"
 #include "src/tuner.h"
 
 namespace fccl {
@@ -35,41 +35,6 @@ void unpack(const uint64_t w[6], uint64_t seq, CallDesc* d) {
   d->root = int32_t(uint32_t(w[3]));
   memcpy(d->program, &w[4], 16);
   d->program[16] = '\0';
-}
-
-bool sameCall(const CallDesc& a, const CallDesc& b) {
-  return a.count == b.count && a.programHash == b.programHash && a.kind == b.kind && a.type == b.type &&
-         a.op == b.op && a.opFlags == b.opFlags && a.algo == b.algo && a.root == b.root;
-}
-
-// Why two calls at the same sequence number differ, for the sentence.
-std::string difference(const CallDesc& mine, const CallDesc& theirs) {
-  if (sameCall(mine, theirs)) return "";
-  const bool callsEqual = mine.count == theirs.count && mine.programHash == theirs.programHash &&
-                          mine.kind == theirs.kind && mine.type == theirs.type && mine.op == theirs.op &&
-                          mine.opFlags == theirs.opFlags && mine.root == theirs.root;
-  if (callsEqual)
-    return ": the same call with different algorithms (FCCL_ALGO or FCCL_DIRECT_MAX_BYTES differ between "
-           "ranks, or only one of them used fcclAllReduceOverlap)";
-  return ": the ranks called different collectives, counts, datatypes, ops, roots or programs";
-}
-
-// The earliest of the last few calls where `peer`'s board and ours disagree (a mismatch that
-// nobody waited on, e.g. two ranks that both took themselves for the root, shows up only later).
-bool firstDivergence(const WaitContext& w, int peer, CallDesc* mine, CallDesc* theirs) {
-  if (w.boards == nullptr || w.boards[peer] == nullptr || w.boards[w.rank] == nullptr) return false;
-  const uint64_t oldest = w.opSeq >= kCallRecords ? w.opSeq - kCallRecords + 1 : 1;
-  for (uint64_t seq = oldest; seq <= w.opSeq; ++seq)
-    if (boardRead(w.boards[w.rank], seq, mine) && boardRead(w.boards[peer], seq, theirs) &&
-        !sameCall(*mine, *theirs))
-      return true;
-  return false;
-}
-
-fcclResult_t mismatchError(const WaitContext& w, int peer, const CallDesc& mine, const CallDesc& theirs) {
-  return setError(fcclInvalidUsage, "rank %d called %s but rank %d called %s%s", w.rank,
-                  callString(mine).c_str(), peer, callString(theirs).c_str(),
-                  difference(mine, theirs).c_str());
 }
 
 uint32_t loadState(const CallBoard* b, int* origin) {
@@ -149,76 +114,6 @@ BoardState boardState(const CallBoard* b, int* origin, std::string* text) {
     *text = buf;
   }
   return BoardState(s);
-}
-
-fcclResult_t boardCheckPeers(const WaitContext& w) {
-  if (w.boards == nullptr) return fcclSuccess;
-  for (int p = 0; p < w.nranks; ++p) {
-    const CallBoard* b = w.boards[p];
-    if (p == w.rank || b == nullptr) continue;
-    CallDesc mine, theirs;
-    if (w.compareCalls && firstDivergence(w, p, &mine, &theirs)) return mismatchError(w, p, mine, theirs);
-    // A point-to-point wait depends on its one peer; a collective on every peer that has not
-    // finished it (one that has owes this rank nothing more for it, whatever it did next).
-    if (w.compareCalls ? b->doneSeq.load(std::memory_order_acquire) >= w.opSeq : p != w.peer) continue;
-    int origin = -1;
-    std::string text;
-    BoardState s = boardState(b, &origin, &text);
-    if (s == BoardState::Running) continue;
-    if (w.failedPeer != nullptr) {
-      int expected = 0;
-      w.failedPeer->compare_exchange_strong(expected, p + 1);
-    }
-    // The text names its rank ("rank 3 called fcclCommAbort ...", "rank 3: AllReduce #7 timed out ...").
-    if (origin == p || origin < 0)
-      return setError(fcclRemoteError, "rank %d: %s #%llu stopped (rank %d %s): %s", w.rank, w.opName,
-                      (unsigned long long)w.opSeq, p, boardStateName(s), text.c_str());
-    return setError(fcclRemoteError, "rank %d: %s #%llu stopped (rank %d stopped because of rank %d): %s",
-                    w.rank, w.opName, (unsigned long long)w.opSeq, p, origin, text.c_str());
-  }
-  return fcclSuccess;
-}
-
-bool boardAccountsFor(const WaitContext& w, int peer) {
-  if (w.boards == nullptr || w.boards[peer] == nullptr) return false;
-  const CallBoard* b = w.boards[peer];
-  if (boardState(b, nullptr, nullptr) != BoardState::Running) return true;
-  return w.compareCalls && b->doneSeq.load(std::memory_order_acquire) >= w.opSeq;
-}
-
-fcclResult_t callMismatchError(const WaitContext& w, int peer, const char* what) {
-  CallDesc mine, theirs;
-  if (firstDivergence(w, peer, &mine, &theirs)) return mismatchError(w, peer, mine, theirs);
-  // The peer's record of this sequence number is gone or never was: it is at another call.
-  const bool haveMine = w.boards != nullptr && boardRead(w.boards[w.rank], w.opSeq, &mine);
-  return setError(
-      fcclInvalidUsage,
-      "rank %d: %s #%llu: %s from rank %d belongs to another call (%s): the ranks called different "
-      "collectives or a different number of them",
-      w.rank, haveMine ? callString(mine).c_str() : w.opName, (unsigned long long)w.opSeq, what, peer,
-      w.boards != nullptr ? "its latest calls are logged at FCCL_DEBUG=INFO" : "no call board");
-}
-
-void boardDump(const WaitContext& w) {
-  if (w.boards == nullptr || !logEnabled(LogLevel::Info, kLogColl)) return;
-  FCCL_INFO(kLogColl, "rank %d: %s #%llu: in-flight operations per rank:", w.rank, w.opName,
-            (unsigned long long)w.opSeq);
-  for (int p = 0; p < w.nranks; ++p) {
-    const CallBoard* b = w.boards[p];
-    if (b == nullptr) continue;
-    int origin = -1;
-    std::string text;
-    BoardState s = boardState(b, &origin, &text);
-    uint64_t done = b->doneSeq.load(std::memory_order_acquire);
-    // The newest record on the board is the call the rank is in (or last made).
-    CallDesc last;
-    bool have = false;
-    for (uint64_t seq = done + kCallRecords; seq + kCallRecords > done && seq > 0 && !have; --seq)
-      have = boardRead(b, seq, &last);
-    FCCL_INFO(kLogColl, "  rank %d: %s, finished through #%llu, last call %s%s%s", p, boardStateName(s),
-              (unsigned long long)done, have ? callString(last).c_str() : "none on the board",
-              s != BoardState::Running ? ": " : "", s != BoardState::Running ? text.c_str() : "");
-  }
 }
 
 }  // namespace fccl

@@ -3,7 +3,8 @@
 // call (kind, count, type, op, root, algorithm, program); it records when it finished; and it
 // keeps a lifecycle state (running, failed, aborted, closed, destroyed) with the sentence that
 // explains the first failure. Waits read their peers' boards in their slow path only (every
-// ~50 ms, beside the liveness check), so the fast path pays one cache line of stores per call:
+// ~50 ms, beside the liveness check: src/peer_monitor.h), so the fast path pays one cache line
+// of stores per call:
 //  - ranks whose calls differ at the same sequence number fail with both calls named, whatever
 //    algorithm each picked (direct and ring ranks would otherwise wait on different memory);
 //  - a peer that failed, aborted or left ends the wait with its reason instead of a timeout;
@@ -15,7 +16,6 @@
 #include <cstring>
 #include <string>
 #include "collectives/coll.h"
-#include "src/wait.h"
 #include "transports/transport.h"
 
 namespace fccl {
@@ -111,18 +111,5 @@ void boardSetState(CallBoard* b, BoardState s, int origin, const std::string& te
 // Reader side. false if the record of `seq` is gone (overwritten) or being written.
 bool boardRead(const CallBoard* b, uint64_t seq, CallDesc* out);
 BoardState boardState(const CallBoard* b, int* origin, std::string* text);
-
-// The slow-path check of a wait (see WaitContext::boards): fcclSuccess, or an error naming the
-// peer whose call differs, or that failed, aborted, closed or left.
-fcclResult_t boardCheckPeers(const WaitContext& w);
-// Whether the board accounts for a peer whose process exited, so the liveness check must not
-// call it dead: it left a final state (destroyed its communicator - a local call, as in NCCL -,
-// failed, aborted, closed: boardCheckPeers reports that, with its reason), or, in a
-// collective, it finished this one and owes the wait nothing.
-bool boardAccountsFor(const WaitContext& w, int peer);
-// A chunk or publication from `peer` carried another call's tag: the error, with both calls.
-fcclResult_t callMismatchError(const WaitContext& w, int peer, const char* what);
-// FCCL_DEBUG=INFO on a timeout: one line per rank with its state, last call, last finished.
-void boardDump(const WaitContext& w);
 
 }  // namespace fccl

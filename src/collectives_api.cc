@@ -2,9 +2,9 @@
 // check it (argcheck.cc), hand it to the executor (enqueue.cc). One guard per entry point
 // keeps C++ exceptions (std::bad_alloc) from crossing the C boundary.
 #include "src/argcheck.h"
-#include "src/checks.h"
+#include "src/base/checks.h"
+#include "src/base/error.h"
 #include "src/enqueue.h"
-#include "src/error.h"
 
 using namespace fccl;
 

@@ -13,6 +13,7 @@
 #include "collectives/coll.h"
 #include "fccl.h"
 #include "src/bootstrap.h"
+#include "src/peer_monitor.h"
 #include "transports/transport.h"
 
 namespace fccl {
@@ -45,7 +46,7 @@ struct fcclComm {
   std::unique_ptr<fccl::Bootstrap> bootstrap;
   std::vector<fccl::PeerInfo> peers;
   // Per rank: the pid to watch while waiting for that rank (another live process on this host
-  // in our pid namespace), else 0. See WaitContext::peerPids.
+  // in our pid namespace), else 0. See PeerMonitor::peerPids.
   std::vector<int> peerPids;
   fccl::Connections conns;
   fccl::TuningParams tuning{};
@@ -62,6 +63,7 @@ struct fcclComm {
   std::atomic<int> abortFlag{0};
   std::atomic<int> deadPeer{0};    // 1 + the rank whose process was found exited (0: none)
   std::atomic<int> failedPeer{0};  // 1 + the peer whose call board showed it failed or left
+  fccl::PeerMonitor monitor;       // every wait's slow-path peer checks (set up at init)
   // The fused program whose collectives are running (fcclProgramLaunch), for the call board.
   uint64_t programHash = 0;
   const char* programName = nullptr;

@@ -6,9 +6,9 @@
 #include <string>
 #include "collectives/hooks.h"
 #include "collectives/reduce_kernels.h"
+#include "src/base/checks.h"
+#include "src/base/error.h"
 #include "src/callboard.h"
-#include "src/checks.h"
-#include "src/error.h"
 #include "src/fault.h"
 #include "src/tuner.h"
 
@@ -36,11 +36,7 @@ CollContext makeContext(fcclComm* comm, CollKind kind) {
   ctx.wait.rank = comm->rank;
   ctx.wait.opName = collName(kind);
   ctx.wait.opSeq = comm->opCount;
-  ctx.wait.peerPids = comm->peerPids.data();
-  ctx.wait.nranks = comm->nranks;
-  ctx.wait.deadPeer = &comm->deadPeer;
-  ctx.wait.boards = comm->conns.boards.empty() ? nullptr : comm->conns.boards.data();
-  ctx.wait.failedPeer = &comm->failedPeer;
+  ctx.wait.watch = &comm->monitor;
   ctx.direct = &comm->direct;
   return ctx;
 }

@@ -7,11 +7,11 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "src/base/debug.h"
+#include "src/base/env.h"
+#include "src/base/error.h"
 #include "src/callboard.h"
 #include "src/comm.h"
-#include "src/debug.h"
-#include "src/env.h"
-#include "src/error.h"
 
 namespace fccl {
 

@@ -5,9 +5,9 @@
 // thread, since the ranks must progress together.
 #include <thread>
 #include <vector>
-#include "src/checks.h"
+#include "src/base/checks.h"
+#include "src/base/error.h"
 #include "src/enqueue.h"
-#include "src/error.h"
 
 namespace fccl {
 

@@ -1,5 +1,5 @@
 // hello_inbox.cc - see hello_inbox.h.
-#include "hello_inbox.h"
+#include "src/hello_inbox.h"
 
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "debug.h"
-#include "wait.h"
+#include "src/base/debug.h"
+#include "src/base/wait.h"
 
 namespace fccl {
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "bootstrap_wire.h"
+#include "src/bootstrap_wire.h"
 
 namespace fccl {
 

@@ -12,15 +12,15 @@
 #include <vector>
 #include "collectives/reduce_kernels.h"
 #include "src/argcheck.h"
+#include "src/base/checks.h"
+#include "src/base/env.h"
+#include "src/base/error.h"
+#include "src/base/wait.h"
 #include "src/callboard.h"
-#include "src/checks.h"
 #include "src/enqueue.h"
-#include "src/env.h"
-#include "src/error.h"
 #include "src/fault.h"
 #include "src/topo.h"
 #include "src/tuner.h"
-#include "src/wait.h"
 
 using namespace fccl;
 
@@ -49,6 +49,12 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
       &comm->peers,   FifoShape{comm->tuning.nslots, comm->tuning.chunkBytes, comm->tuning.directMaxBytes}};
   FCCL_CHECK(transportsSetup(setup, &comm->conns));
   comm->scratch.assign(comm->tuning.chunkBytes, 0);
+  // What every wait of this communicator asks in its slow path (src/peer_monitor.h).
+  comm->monitor.peerPids = comm->peerPids.data();
+  comm->monitor.nranks = nranks;
+  comm->monitor.deadPeer = &comm->deadPeer;
+  comm->monitor.boards = comm->conns.boards.empty() ? nullptr : comm->conns.boards.data();
+  comm->monitor.failedPeer = &comm->failedPeer;
 
   Topology topo;
   FCCL_CHECK(topoDetect(&topo));

@@ -10,9 +10,9 @@
 #include <vector>
 #include "collectives/reduce_kernels.h"
 #include "src/argcheck.h"
-#include "src/checks.h"
+#include "src/base/checks.h"
+#include "src/base/error.h"
 #include "src/enqueue.h"
-#include "src/error.h"
 #include "src/pipeline_wire.h"
 
 using namespace fccl;

@@ -6,15 +6,15 @@
 #include <sstream>
 #include <string>
 #include "fusion/check/checker.h"
-#include "fusion/exec/runtime.h"
 #include "fusion/ir/printer.h"
 #include "fusion/parse/parser.h"
 #include "fusion/passes/lower.h"
 #include "src/argcheck.h"
-#include "src/checks.h"
+#include "src/base/checks.h"
+#include "src/base/error.h"
 #include "src/comm.h"
 #include "src/enqueue.h"
-#include "src/error.h"
+#include "src/program_runtime.h"
 
 struct fcclProgram {
   std::string name;

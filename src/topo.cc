@@ -1,7 +1,7 @@
 // topo.cc - topology detection (hwloc, or sysconf + /sys) and thread binding.
 // Binding uses pthread_{get,set}affinity_np in both builds: it needs no loaded hwloc topology
 // kept alive for the process, and OS indices are what hwloc reports and taskset shows anyway.
-#include "topo.h"
+#include "src/topo.h"
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -11,8 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include "debug.h"
-#include "error.h"
+#include "src/base/debug.h"
+#include "src/base/error.h"
 #ifdef FCCL_HAVE_HWLOC
 #include <hwloc.h>
 #endif

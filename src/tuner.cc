@@ -4,8 +4,8 @@
 // matters and pipelining pays.
 #include "src/tuner.h"
 #include <strings.h>
-#include "src/debug.h"
-#include "src/env.h"
+#include "src/base/debug.h"
+#include "src/base/env.h"
 
 namespace fccl {
 

@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include "fccl.h"
-#include "src/wait.h"
+#include "src/base/wait.h"
 
 namespace fccl {
 

@@ -11,8 +11,8 @@
 #include <limits>
 #include <type_traits>
 
-#include "collectives/half.h"
 #include "fusion/ir/dropout.h"
+#include "src/base/half.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

@@ -1,6 +1,6 @@
 // schedule.h - a lowered program: the steps the runtime executes, in order. Produced by the
 // pass pipeline (fusion/passes: split, reorder, fuse, overlap, then lowering) and consumed by
-// the runtime (fusion/exec/runtime), which runs Pointwise steps with the tile evaluator
+// the runtime (src/program_runtime.h), which runs Pointwise steps with the tile evaluator
 // (fusion/exec/pointwise.h) and collectives on the communicator - fused ones with the
 // pointwise work inside the collective's reduced hook, chunk by chunk.
 //
@@ -51,7 +51,7 @@ struct Step {
   //    reduces (always a variable, never an expression), `output` the scalar it writes,
   //    extent Slice when cross-rank (partial over this rank's slice + a tiny allreduce).
   //  * overlapWith (overlap pass): index of the earlier Pointwise step that produces `input` of
-  //    this Collective/Fused step; the runtime (runtime.cc runOverlapped, FCCL_OVERLAP) runs
+  //    this Collective/Fused step; the runtime (src/program_runtime.cc runOverlapped, FCCL_OVERLAP) runs
   //    that step on a helper thread, marking chunks ready, while this step consumes them.
   //    Running the two one after the other is always correct. -1: none.
   int32_t overlapWith = -1;

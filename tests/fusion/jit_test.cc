@@ -16,11 +16,11 @@
 #include <filesystem>
 #include <thread>
 
-#include "collectives/half.h"
 #include "fusion/exec/pointwise.h"
 #include "fusion/passes/lower.h"
 #include "fusion/passes/registry.h"
 #include "fusion/ref/round.h"
+#include "src/base/half.h"
 #include "test_util.h"
 
 namespace fccl::fusion {

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "collectives/half.h"
 #include "fusion/ref/interpreter.h"
 #include "fusion/ref/round.h"
+#include "src/base/half.h"
 #include "test_util.h"
 
 namespace fccl::fusion {

@@ -6,7 +6,7 @@
 // translation unit (emitScheduleCuda), compiled with NVRTC for the device's arch and loaded with
 // the driver API. For nranks in {1,2,3} and N in {1,7,1000003} (every shape symbol = N) the
 // ranks are simulated on one GPU, each with device buffers in storage form (schedule.h: sliced
-// = its sliceRange), and the steps run as fusion/exec/runtime.cc runs them: Pointwise launches
+// = its sliceRange), and the steps run as src/program_runtime.cc runs them: Pointwise launches
 // the step's kernel over its range (scalar statements' result[] slots feed later steps);
 // Fused reduce-scatters the input on the host (double, rounded to the dtype), launches the
 // reduced-chunk kernel over the rank's slice in up to three chunks (so `begin` moves), then
@@ -48,7 +48,6 @@
 #include <string>
 #include <vector>
 
-#include "collectives/half.h"
 #include "fusion/check/checker.h"
 #include "fusion/codegen/cuda_emit.h"
 #include "fusion/codegen/nvrtc_compile.h"
@@ -57,6 +56,7 @@
 #include "fusion/passes/registry.h"
 #include "fusion/ref/interpreter.h"
 #include "fusion/ref/round.h"
+#include "src/base/half.h"
 
 namespace {
 

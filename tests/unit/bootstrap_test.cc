@@ -3,7 +3,7 @@
 // listen port, a flood of silent clients, nranks disagreement, a missing rank, a rank that
 // left, abort). Every call has a timeout, so a bug fails, never hangs; every fd a test opens is
 // closed and every thread joined, also when an assertion fails.
-#include "bootstrap.h"
+#include "src/bootstrap.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -19,10 +19,10 @@
 #include <vector>
 
 #include "bootstrap_wire.h"
-#include "checks.h"
-#include "error.h"
 #include "hello_inbox.h"
-#include "wait.h"
+#include "src/base/checks.h"
+#include "src/base/error.h"
+#include "src/base/wait.h"
 
 namespace fccl {
 namespace {

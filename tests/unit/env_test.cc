@@ -1,6 +1,6 @@
 // env_test.cc - the strict FCCL_* value parsers: whole-string numbers in int64 range, and the
 // boolean spellings true/false/1/0/yes/no. A rejected value must not be taken as 0.
-#include "env.h"
+#include "src/base/env.h"
 #include <gtest/gtest.h>
 
 namespace fccl {

@@ -12,7 +12,8 @@
 #include <string>
 #include <thread>
 #include <vector>
-#include "src/error.h"
+#include "src/base/error.h"
+#include "src/peer_monitor.h"
 
 namespace fccl {
 namespace {
@@ -159,9 +160,11 @@ TEST(Fifo, ExitedPeerProcessEndsAWaitWithItsName) {
   ctx.opSeq = 7;
   ctx.peer = 1;
   ctx.what = "data";
-  ctx.peerPids = pids;
-  ctx.nranks = 2;
-  ctx.deadPeer = &deadPeer;
+  PeerMonitor monitor;
+  monitor.peerPids = pids;
+  monitor.nranks = 2;
+  monitor.deadPeer = &deadPeer;
+  ctx.watch = &monitor;
   const char* data;
   const SlotMeta* meta;
   int64_t t0 = nowNs();

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-#include "wait.h"
+#include "src/base/wait.h"
 
 namespace fccl {
 namespace {

@@ -14,8 +14,8 @@
 #include <random>
 #include <vector>
 
-#include "collectives/half.h"
 #include "collectives/reduce_kernels.h"
+#include "src/base/half.h"
 
 namespace fccl {
 namespace {

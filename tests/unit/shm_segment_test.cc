@@ -10,7 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include "src/error.h"
+#include "src/base/error.h"
 
 namespace fccl {
 namespace {

@@ -1,6 +1,6 @@
 // socket_test.cc - address parsing/printing, interface choice, and bounded socket calls.
 // Every blocking call here is given a short limit, so a bug shows as a failure, not a hang.
-#include "socket.h"
+#include "src/base/socket.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <atomic>
 #include <thread>
 
-#include "wait.h"
+#include "src/base/wait.h"
 
 namespace fccl {
 namespace {

@@ -1,6 +1,6 @@
 // topo_test.cc - topology detection (counts, summary, caching) and thread binding round-trips.
 // Binding tests run on a fresh std::thread so the test process's own affinity never changes.
-#include "topo.h"
+#include "src/topo.h"
 #include <gtest/gtest.h>
 #include <algorithm>
 #include <thread>

@@ -1,7 +1,7 @@
-// wait_test.cc - the end of a wait (src/wait.h): a wait whose awaited peer has exited ends with
-// fcclRemoteError naming it, unless what it waited for arrived after the last poll (the peer
+// wait_test.cc - the end of a wait (src/base/wait.h, with src/peer_monitor.h): a wait whose awaited peer has
+// exited ends with fcclRemoteError naming it, unless what it waited for arrived after the last poll (the peer
 // delivered, then exited): then the wait succeeds. Also the timeout sentence.
-#include "wait.h"
+#include "src/base/wait.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,7 +9,8 @@
 #include <atomic>
 #include <string>
 
-#include "error.h"
+#include "src/base/error.h"
+#include "src/peer_monitor.h"
 
 namespace fccl {
 namespace {
@@ -19,6 +20,7 @@ namespace {
 struct DeadPeerContext {
   int pids[2] = {0, int(getpid())};
   std::atomic<int> deadPeer{2};  // 1 + rank 1
+  PeerMonitor monitor;
   WaitContext ctx;
   DeadPeerContext() {
     ctx.rank = 0;
@@ -27,9 +29,10 @@ struct DeadPeerContext {
     ctx.peer = 1;
     ctx.what = "data from peer";
     ctx.spinLimit = 1;  // straight to the slow path
-    ctx.peerPids = pids;
-    ctx.nranks = 2;
-    ctx.deadPeer = &deadPeer;
+    monitor.peerPids = pids;
+    monitor.nranks = 2;
+    monitor.deadPeer = &deadPeer;
+    ctx.watch = &monitor;
   }
 };
 

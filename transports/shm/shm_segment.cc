@@ -9,8 +9,8 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include "src/checks.h"
-#include "src/error.h"
+#include "src/base/checks.h"
+#include "src/base/error.h"
 
 namespace fccl {
 namespace {

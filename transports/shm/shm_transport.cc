@@ -11,10 +11,10 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include "src/base/checks.h"
+#include "src/base/env.h"
+#include "src/base/error.h"
 #include "src/bootstrap.h"
-#include "src/checks.h"
-#include "src/env.h"
-#include "src/error.h"
 #include "transports/shm/shm_segment.h"
 #include "transports/transport.h"
 

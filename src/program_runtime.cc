@@ -1,21 +1,21 @@
-// runtime.cc - see runtime.h. Storage rule (schedule.h): replicated and local values hold all
+// program_runtime.cc - see program_runtime.h. Storage rule (schedule.h): replicated and local values hold all
 // N logical elements, sliced ones only this rank's sliceRange; a binding's `base` is the
 // logical index of its first stored element.
-#include "fusion/exec/runtime.h"
+#include "src/program_runtime.h"
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <thread>
-#include "collectives/half.h"
 #include "collectives/hooks.h"
+#include "collectives/ready.h"
 #include "collectives/reduce_kernels.h"
 #include "fusion/ir/printer.h"
+#include "src/base/debug.h"
+#include "src/base/env.h"
+#include "src/base/error.h"
+#include "src/base/half.h"
 #include "src/comm.h"
-#include "src/debug.h"
 #include "src/enqueue.h"
-#include "src/env.h"
-#include "src/error.h"
-#include "src/ready.h"
 #include "src/topo.h"
 
 namespace fccl::fusion {

@@ -1,6 +1,6 @@
 // debug.cc - the log sink. Level and subsystem mask come from the env snapshot, resolved once;
 // lines go to stderr or FCCL_DEBUG_FILE, written with one fwrite so lines of ranks don't interleave.
-#include "debug.h"
+#include "src/base/debug.h"
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <cstdarg>
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
-#include "env.h"
+#include "src/base/env.h"
 
 namespace fccl {
 namespace {

@@ -1,9 +1,7 @@
-// ready.cc - see ready.h; the exported fcclReady* calls.
-#include "src/ready.h"
+// ready.cc - see ready.h: the interval set behind fcclReady_t (the exported calls are in
+// src/ready_api.cc).
+#include "collectives/ready.h"
 #include <algorithm>
-#include <new>
-#include "src/checks.h"
-#include "src/error.h"
 
 void fcclReady::mark(size_t begin, size_t end) {
   if (begin >= end) return;
@@ -54,40 +52,3 @@ bool fcclReady::coversSlow(size_t begin, size_t end) {
   --it;
   return it->first <= begin && end <= it->second;
 }
-
-using namespace fccl;
-
-extern "C" {
-
-FCCL_API fcclResult_t fcclReadyCreate(fcclReady_t* ready, size_t count) {
-  if (ready == nullptr) return setError(fcclInvalidArgument, "fcclReadyCreate: ready is NULL");
-  *ready = new (std::nothrow) fcclReady(count);
-  if (*ready == nullptr) return setError(fcclSystemError, "fcclReadyCreate: out of memory");
-  return fcclSuccess;
-}
-
-FCCL_API fcclResult_t fcclReadyMark(fcclReady_t ready, size_t begin, size_t end) {
-  if (ready == nullptr) return setError(fcclInvalidArgument, "fcclReadyMark: ready is NULL");
-  if (begin > end || end > ready->count)
-    return setError(fcclInvalidArgument, "fcclReadyMark: range [%zu, %zu) is not within [0, %zu)", begin, end,
-                    ready->count);
-  try {
-    ready->mark(begin, end);
-  } catch (const std::bad_alloc&) {
-    return setError(fcclSystemError, "fcclReadyMark: out of memory");
-  }
-  return fcclSuccess;
-}
-
-FCCL_API fcclResult_t fcclReadyReset(fcclReady_t ready) {
-  if (ready == nullptr) return setError(fcclInvalidArgument, "fcclReadyReset: ready is NULL");
-  ready->reset();
-  return fcclSuccess;
-}
-
-FCCL_API fcclResult_t fcclReadyDestroy(fcclReady_t ready) {
-  delete ready;
-  return fcclSuccess;
-}
-
-}  // extern "C"

@@ -1,4 +1,4 @@
-// runtime.h - executes a lowered program (schedule.h) on one rank of a communicator: resolves
+// program_runtime.h - executes a lowered program (schedule.h) on one rank of a communicator: resolves
 // the user's bindings (names -> buffers, counts -> shape symbols), gives buffered temporaries
 // storage, and runs the steps in order - Pointwise steps with the tile evaluator, collectives
 // on the communicator, Fused steps as one ring whose reduced hook runs the pointwise work on

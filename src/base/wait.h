@@ -2,8 +2,9 @@
 // times (cheap when the peer runs on another core), then yields, then sleeps in short
 // naps, because ranks often outnumber cores (8 ranks on 2 cores). The clock and the abort
 // flag are checked every few polls; a timeout returns fcclSystemError / fcclRemoteError with a
-// sentence naming the rank, the operation, its sequence number and what it waited for. A peer
-// process that exited (or is a zombie) ends the wait with fcclRemoteError naming it.
+// sentence naming the rank, the operation, its sequence number and what it waited for.
+// What the peers are doing (a process that exited, a call board showing another call or a
+// failure) is the core's knowledge: the wait asks it through WaitContext::watch.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -11,7 +12,24 @@
 
 namespace fccl {
 
-struct CallBoard;
+struct WaitContext;
+
+// The slow-path questions a wait asks about its peers, answered by the layer that knows them
+// (the communicator's PeerMonitor, src/peer_monitor.h). fcclSuccess: keep waiting; anything
+// else ends the wait with that error (lastError() set).
+class PeerWatch {
+ public:
+  virtual ~PeerWatch() = default;
+  // Every slow pause: a failure the communicator already knows (a peer found dead). Cheap.
+  virtual fcclResult_t known(const WaitContext& w) const = 0;
+  // Every ~50 ms of a slow wait: the peers' processes and call boards. *cursor is the wait's
+  // own round-robin position over the peers it is not waiting for directly.
+  virtual fcclResult_t check(const WaitContext& w, uint32_t* cursor) const = 0;
+  // After a timeout's error is set: what every rank was doing (FCCL_DEBUG=INFO).
+  virtual void onTimeout(const WaitContext& w) const = 0;
+  // Data from `peer` carried another call's tag: the error, naming both calls if it can.
+  virtual fcclResult_t mismatch(const WaitContext& w, int peer, const char* what) const = 0;
+};
 
 struct WaitContext {
   const std::atomic<int>* abortFlag = nullptr;  // nonzero: stop waiting (fcclCommAbort, dead peer)
@@ -22,21 +40,14 @@ struct WaitContext {
   int peer = -1;                                // the rank waited for (-1: several or unknown)
   const char* what = "";                        // "data from peer", "free slot at peer", ...
   uint64_t spinLimit = 0;                       // busy polls before yielding (0: FCCL_SPIN_COUNT)
-  // Dead-peer detection, in the slow path only, every ~50 ms: the awaited peer, plus a window of
-  // the others (the rank we wait for may itself be stuck behind a dead one). peerPids[r]: the
-  // pid of rank r when it is another process on this host, else 0 (ourselves, a thread of this
-  // process, another host). deadPeer: 1 + the rank found dead (0: none); once set, every wait
-  // of the communicator ends at its first slow pause with fcclRemoteError.
-  const int* peerPids = nullptr;
-  int nranks = 0;
-  std::atomic<int>* deadPeer = nullptr;
-  // The ranks' call boards (src/callboard.h), read at the same period: a peer whose call at
-  // opSeq differs (compareCalls: opSeq numbers a collective, not a p2p batch), or that failed,
-  // aborted or left, ends the wait. failedPeer: 1 + the peer whose board stopped us.
-  CallBoard* const* boards = nullptr;
+  // opSeq numbers a collective every rank makes (so the peers' calls at opSeq must match), not
+  // a p2p batch between some of them.
   bool compareCalls = false;
-  std::atomic<int>* failedPeer = nullptr;
+  const PeerWatch* watch = nullptr;  // null: no peer checks (bootstrap, unit tests)
 };
+
+// A chunk or publication from `peer` belongs to another call: w.watch's sentence, or a plain one.
+fcclResult_t callMismatch(const WaitContext& w, int peer, const char* what);
 
 class Waiter {
  public:
@@ -60,14 +71,12 @@ class Waiter {
 #endif
   }
   fcclResult_t slowPause();
-  fcclResult_t checkPeers();
-  fcclResult_t checkPeersAlive();
   const WaitContext& ctx_;
   uint64_t polls_ = 0;
   uint64_t spinLimit_;
   int64_t deadlineNs_ = 0;
-  int64_t nextLivenessNs_ = 0;
-  uint32_t livenessCursor_ = 0;
+  int64_t nextCheckNs_ = 0;
+  uint32_t checkCursor_ = 0;  // the watch's round-robin position
 };
 
 // Polls ready() until it returns true, pausing between polls. When the wait ends in an error,

@@ -1,8 +1,8 @@
 // checks.h - result-code propagation. Every internal call that can fail returns fcclResult_t;
 // FCCL_CHECK returns it upward and logs file:line at INFO so a failure leaves a trail.
 #pragma once
-#include "debug.h"
 #include "fccl.h"
+#include "src/base/debug.h"
 
 #define FCCL_CHECK(call)                                                        \
   do {                                                                          \

@@ -2,7 +2,7 @@
 // read from it. Parsing is strict: a bad value prints a warning naming the variable and
 // keeps the default. Warnings go straight to stderr because the log sink itself is
 // configured from this snapshot.
-#include "env.h"
+#include "src/base/env.h"
 #include <strings.h>
 #include <unistd.h>
 #include <cctype>
@@ -12,7 +12,7 @@
 #include <mutex>
 #include <string>
 #include <vector>
-#include "debug.h"
+#include "src/base/debug.h"
 
 namespace fccl {
 

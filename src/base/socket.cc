@@ -1,7 +1,7 @@
 // socket.cc - TCP helpers for the bootstrap (see socket.h). Every wait is a poll() of at most
 // kPollSliceMs so that the deadline and the abort flags are noticed promptly even when the
 // peer never answers; fds are non-blocking so a short read never stalls a caller.
-#include "socket.h"
+#include "src/base/socket.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -17,10 +17,10 @@
 #include <cstring>
 #include <vector>
 
-#include "debug.h"
-#include "env.h"
-#include "error.h"
-#include "wait.h"
+#include "src/base/debug.h"
+#include "src/base/env.h"
+#include "src/base/error.h"
+#include "src/base/wait.h"
 
 namespace fccl {
 

@@ -1,9 +1,9 @@
 // error.cc - per-thread last error sentence (fcclGetLastError). Thread-local, not global:
 // each rank thread sees the error of its own last call.
-#include "error.h"
+#include "src/base/error.h"
 #include <cstdarg>
 #include <cstdio>
-#include "debug.h"
+#include "src/base/debug.h"
 
 namespace fccl {
 namespace {
