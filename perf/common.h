@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fccl.h"
+#include "options.h"
 
 namespace fccl::perf {
 
@@ -26,26 +27,6 @@ constexpr int kOpMulSum = 5;
 extern const char* const kOpNames[kNumOps];
 size_t typeSize(fcclDataType_t t);
 const char* typeName(fcclDataType_t t);
-
-// ---- Options (nccl-tests flags) -------------------------------------------------------------
-struct Options {
-  int nThreads = 1;
-  size_t minBytes = 32u << 20, maxBytes = 32u << 20, stepBytes = 1u << 20, stepFactor = 1;
-  int iters = 20, warmupIters = 1, aggIters = 1, runCycles = 1;
-  int check = 1;                     // -c: check iterations per size (0: no check)
-  int typeIndex = 7;                 // -d: index in kTypes, -1 = all (default float)
-  int opIndex = 0;                   // -o: index in kOpNames, -1 = all (default sum)
-  int root = 0;                      // -r: -1 = every root
-  int blocking = 0;                  // -z: accepted; host collectives are synchronous
-  int average = 1;                   // -a: 0 rank 0, 1 avg, 2 min, 3 max
-  const char* collective = nullptr;  // mpi_perf -C
-};
-// Parses argv into *o. Returns -1 to go on, else the exit code (0 after -h, 1 after an
-// error, with the message already printed). extraShort/extraHelp add tool-specific flags
-// (only "C:" for mpi_perf).
-int parseOptions(int argc, char** argv, Options* o, bool allowCollective);
-// "8", "1K", "1.5M", "256M", "1G" (binary units) -> bytes; false if not a size.
-bool parseSize(const char* s, size_t* bytes);
 
 // ---- One collective ---------------------------------------------------------------------------
 // Element counts for one size, as nccl-tests' getCollByteCount: in place, the input starts at

@@ -41,6 +41,14 @@ namespace {
 
 constexpr size_t kLineBytes = 160;  // one device line, fixed size for gathers
 
+const char* const kLaunchNotes =
+    "Launch: -t N (threads), mpirun -np N"
+#ifndef FCCL_PERF_MPI
+    " (needs a build with FCCL_WITH_MPI)"
+#endif
+    ", or torchrun-style env\n"
+    "\t(RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; LOCAL_RANK optional).\n";
+
 struct Job {
   int nprocs = 1, proc = 0, nThreads = 1;
   bool mpi = false, env = false;
@@ -232,10 +240,11 @@ void rankThread(const Job& job, const Options& o, Shared& sh, LocalReducer* loca
 }
 
 int toolMain(int argc, char** argv) {
-  Options o;
-  int rc = parseOptions(argc, argv, &o, false);
-  if (rc >= 0) return rc;
   const Coll& coll = FCCL_PERF_COLL;
+  Options o;
+  Tool tool{coll.name, "tgbeifnmwNpcodrzyTCa", {}, kLaunchNotes};
+  int rc = parseOptions(argc, argv, tool, &o);
+  if (rc >= 0) return rc;
 
   Job job;
   job.nThreads = o.nThreads;

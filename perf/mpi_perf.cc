@@ -143,26 +143,20 @@ class MpiRank : public Rank {
 
 int mpiMain(int argc, char** argv) {
   Options o;
-  o.collective = "allreduce";
-  int rc = parseOptions(argc, argv, &o, true);
+  static const Choice kCollChoices[] = {{"allreduce", 0}, {"reduce_scatter", 1}, {"allgather", 2},
+                                        {"broadcast", 3}, {"reduce", 4},         {"alltoall", 5},
+                                        {nullptr, 0}};
+  Tool tool{
+      "mpi_perf",
+      "gbeifnmwNpcodrzyTa",
+      {{'C', "collective", "<name>", "the collective MPI runs", choiceAt(&Options::choice, kCollChoices)}},
+      "Launch: mpirun -np N mpi_perf ... (one rank per process).\n"};
+  int rc = parseOptions(argc, argv, tool, &o);
   if (rc >= 0) return rc;
-  const Coll* coll = nullptr;
-  std::string names;
-  for (const Named& c : kColls) {
-    if (std::strcmp(o.collective, c.name) == 0) coll = c.coll;
-    names += names.empty() ? c.name : std::string(", ") + c.name;
-  }
-  if (!coll) {
-    std::fprintf(stderr, "mpi_perf: unknown collective -C '%s' (one of %s)\n", o.collective, names.c_str());
-    return 1;
-  }
-  if (o.nThreads != 1) {
-    std::fprintf(stderr, "mpi_perf: -t %d: MPI ranks are processes; use mpirun -np N\n", o.nThreads);
-    return 1;
-  }
+  const Coll* coll = kColls[o.choice].coll;
   MPI_Init(&argc, &argv);
   MpiRank me(coll);
-  std::string program = std::string("mpi_perf -C ") + o.collective;
+  std::string program = std::string("mpi_perf -C ") + kColls[o.choice].name;
   char lib[MPI_MAX_LIBRARY_VERSION_STRING];
   int len = 0;
   MPI_Get_library_version(lib, &len);
