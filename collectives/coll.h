@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include "collectives/direct.h"
 #include "fccl.h"
 #include "src/base/wait.h"
 #include "transports/transport.h"
@@ -55,6 +56,7 @@ struct CollContext {
   uint32_t tag;        // operation tag checked on the wire
   WaitContext wait;
   DirectState* direct;
+  const DirectView* directViews;  // [rank]: each rank's direct area (direct.h)
 };
 
 // Bytes this rank publishes for the direct algorithm (must fit directBytes).

@@ -60,7 +60,7 @@ fcclResult_t runDirect(CollContext& ctx, const CollTask& t) {
   const uint64_t seq = ++ctx.direct->seq;
   const int k = int(seq & 1);
   const size_t pubBytes = directPublishBytes(t, n);
-  std::vector<DirectView>& views = ctx.conns->direct;
+  const DirectView* views = ctx.directViews;
   WaitContext& w = ctx.wait;
   const char* send = static_cast<const char*>(t.send);
   char* recv = static_cast<char*>(t.recv);

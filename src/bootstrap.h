@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include "fccl.h"
+#include "src/base/peer_info.h"
 #include "src/base/socket.h"
 
 namespace fccl {
@@ -35,15 +36,6 @@ fcclResult_t bootstrapGetUniqueId(fcclUniqueId* id);
 // a fixed default), and the root that rank 0 starts at that address.
 fcclResult_t bootstrapIdFromEnv(fcclUniqueId* id);
 fcclResult_t bootstrapStartRoot(const fcclUniqueId& id);
-
-// Per-peer facts exchanged during init.
-struct PeerInfo {
-  int rank;
-  int pid;
-  uint64_t hostHash;  // ranks with equal hostHash share memory (shm transport)
-  uint64_t commHash;  // the unique id's hash, the same on every rank of a communicator
-  char hostname[64];
-};
 
 class Bootstrap {
  public:

@@ -1,6 +1,6 @@
 // callboard.h - what each rank tells its peers about its calls, through its own shared segment
-// (transports/transport.h CallBoard). Before a collective moves any data the rank publishes the
-// call (kind, count, type, op, root, algorithm, program); it records when it finished; and it
+// (its transport's `status` area, transports/transport.h). Before a collective moves any data the rank
+// publishes the call (kind, count, type, op, root, algorithm, program); it records when it finished; and it
 // keeps a lifecycle state (running, failed, aborted, closed, destroyed) with the sentence that
 // explains the first failure. Waits read their peers' boards in their slow path only (every
 // ~50 ms, beside the liveness check: src/peer_monitor.h), so the fast path pays one cache line
@@ -12,6 +12,7 @@
 // The wire tag (callTag) hashes the whole call, so mismatches within one algorithm are caught
 // at the first chunk and never combined silently.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -19,6 +20,23 @@
 #include "transports/transport.h"
 
 namespace fccl {
+
+// What a rank tells its peers about itself, in its own status area: a lifecycle state with the
+// sentence of its first failure, the last collective it finished, and its last few calls. Words
+// only, so peers may read while the owner writes (each record is a seqlock: begin, fields, end).
+constexpr int kCallRecords = 4;  // calls kept, indexed by sequence number
+constexpr int kCallTextWords = 24;
+struct CallRecordWords {
+  std::atomic<uint64_t> begin;    // sequence number, written first
+  std::atomic<uint64_t> word[6];  // the call (src/callboard.cc packs it)
+  std::atomic<uint64_t> end;      // sequence number, written last
+};
+struct alignas(64) CallBoard {
+  std::atomic<uint32_t> state;                 // CallBoardState
+  std::atomic<uint64_t> doneSeq;               // the last collective this rank finished
+  std::atomic<uint64_t> text[kCallTextWords];  // why it failed or closed (written before state)
+  alignas(64) CallRecordWords calls[kCallRecords];
+};
 
 enum class BoardState : uint32_t {
   Running = 0,

@@ -11,9 +11,11 @@
 #include <thread>
 #include <vector>
 #include "collectives/coll.h"
+#include "collectives/direct.h"
 #include "fccl.h"
 #include "src/bootstrap.h"
 #include "src/peer_monitor.h"
+#include "src/progress.h"
 #include "transports/transport.h"
 
 namespace fccl {
@@ -49,6 +51,13 @@ struct fcclComm {
   // in our pid namespace), else 0. See PeerMonitor::peerPids.
   std::vector<int> peerPids;
   fccl::Connections conns;
+  // The transports connecting this rank's peers (src/transport_setup.h), and what the core
+  // builds on their capabilities: each rank's call board, each rank's direct area.
+  std::vector<std::unique_ptr<fccl::TransportComm>> transports;
+  std::vector<fccl::CallBoard*> boards;       // [rank]; null where no status area is offered
+  std::vector<fccl::DirectView> directViews;  // [rank]
+  bool allDirect = false;                     // every rank's direct area is reachable
+  fccl::ProgressThread progress;              // declared after transports: stops first
   fccl::TuningParams tuning{};
 
   // Every collective and p2p batch bumps opCount (it tags chunks on the wire); the direct

@@ -16,9 +16,7 @@ namespace fccl {
 
 namespace {
 
-CallBoard* ownBoard(fcclComm* comm) {
-  return comm->conns.boards.empty() ? nullptr : comm->conns.boards[comm->rank];
-}
+CallBoard* ownBoard(fcclComm* comm) { return comm->boards.empty() ? nullptr : comm->boards[comm->rank]; }
 
 // The context of one operation. Collectives then publish their call (startCall); p2p batches
 // do not (their sequence numbers are per pair of ranks, not shared by all).
@@ -38,6 +36,7 @@ CollContext makeContext(fcclComm* comm, CollKind kind) {
   ctx.wait.opSeq = comm->opCount;
   ctx.wait.watch = &comm->monitor;
   ctx.direct = &comm->direct;
+  ctx.directViews = comm->directViews.data();
   return ctx;
 }
 
@@ -65,7 +64,8 @@ fcclResult_t recordFailure(fcclComm* comm, fcclResult_t res) {
   if (peer >= 0 && peer < comm->nranks) {
     int peerOrigin = -1;
     std::string peerText;
-    if (boardState(comm->conns.boards[peer], &peerOrigin, &peerText) != BoardState::Running) {
+    if (comm->boards[peer] != nullptr &&
+        boardState(comm->boards[peer], &peerOrigin, &peerText) != BoardState::Running) {
       origin = peerOrigin >= 0 ? peerOrigin : peer;
       text = peerText;
     }

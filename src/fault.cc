@@ -111,8 +111,8 @@ fcclResult_t faultPoint(fcclComm* comm, uint64_t seq, const char* opName) {
         fcclResult_t r =
             setError(fcclRemoteError, "rank %d closed its connections at %s #%llu (FCCL_FAULT_INJECT)",
                      comm->rank, opName, (unsigned long long)seq);
-        boardSetState(comm->conns.boards.empty() ? nullptr : comm->conns.boards[comm->rank],
-                      BoardState::Closed, comm->rank, lastError());
+        boardSetState(comm->boards.empty() ? nullptr : comm->boards[comm->rank], BoardState::Closed,
+                      comm->rank, lastError());
         return r;
       }
     }

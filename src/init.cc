@@ -1,6 +1,6 @@
 // init.cc - communicator lifecycle: unique id, init (blocking and not), init-all as threads,
 // split, finalize, destroy, abort, queries, version and error strings.
-// Init order: bootstrap (find peers) -> transports (shm FIFOs + direct areas) -> scratch.
+// Init order: bootstrap (find peers) -> transports (src/transport_setup.h) -> scratch.
 #include <signal.h>
 #include <unistd.h>
 #include <algorithm>
@@ -20,6 +20,7 @@
 #include "src/enqueue.h"
 #include "src/fault.h"
 #include "src/topo.h"
+#include "src/transport_setup.h"
 #include "src/tuner.h"
 
 using namespace fccl;
@@ -43,17 +44,13 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   }
   comm->tuning = defaultTuning(nranks);
 
-  TransportSetup setup{
-      rank,           nranks,
-      comm->commHash, comm->bootstrap.get(),
-      &comm->peers,   FifoShape{comm->tuning.nslots, comm->tuning.chunkBytes, comm->tuning.directMaxBytes}};
-  FCCL_CHECK(transportsSetup(setup, &comm->conns));
+  FCCL_CHECK(connectTransports(comm));
   comm->scratch.assign(comm->tuning.chunkBytes, 0);
   // What every wait of this communicator asks in its slow path (src/peer_monitor.h).
   comm->monitor.peerPids = comm->peerPids.data();
   comm->monitor.nranks = nranks;
   comm->monitor.deadPeer = &comm->deadPeer;
-  comm->monitor.boards = comm->conns.boards.empty() ? nullptr : comm->conns.boards.data();
+  comm->monitor.boards = comm->boards.data();
   comm->monitor.failedPeer = &comm->failedPeer;
 
   Topology topo;
@@ -76,11 +73,9 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   if (localRanks > cpus)
     FCCL_INFO(kLogInit, "%d ranks share %d CPUs: waits yield after %llu polls", localRanks, cpus,
               (unsigned long long)comm->spinLimit);
-  FCCL_INFO(kLogInit,
-            "comm %p%s%s rank %d nranks %d pid %d host %s: transport %s to every peer; ring %d -> %d -> %d",
-            (void*)comm, comm->name.empty() ? "" : " name ", comm->name.c_str(), rank, nranks, (int)getpid(),
-            comm->peers[rank].hostname, comm->conns.transportName, (rank + nranks - 1) % nranks, rank,
-            (rank + 1) % nranks);
+  FCCL_INFO(kLogInit, "comm %p%s%s rank %d nranks %d pid %d host %s: ring %d -> %d -> %d", (void*)comm,
+            comm->name.empty() ? "" : " name ", comm->name.c_str(), rank, nranks, (int)getpid(),
+            comm->peers[rank].hostname, (rank + nranks - 1) % nranks, rank, (rank + 1) % nranks);
   FCCL_INFO(kLogTuning, "chunk %zu bytes x %d slots per FIFO; direct algorithm up to %zu bytes per rank",
             comm->tuning.chunkBytes, comm->tuning.nslots, comm->tuning.directMaxBytes);
   return fcclSuccess;
@@ -104,8 +99,10 @@ fcclResult_t checkConfig(const fcclConfig_t* config) {
 // Puts this rank's final state on its call board (src/callboard.h), unless it already has one.
 void tellPeers(fcclComm* comm, BoardState state, const char* what) {
   // A non-blocking init still running has no board yet (and its thread owns conns).
-  if (comm->asyncError.load() == fcclInProgress || comm->conns.boards.empty()) return;
-  CallBoard* own = comm->conns.boards[comm->rank];
+  if (comm->asyncError.load() == fcclInProgress || comm->boards.empty() ||
+      comm->boards[comm->rank] == nullptr)
+    return;
+  CallBoard* own = comm->boards[comm->rank];
   char text[160];
   const unsigned long long done = own->doneSeq.load();
   if (done == 0)

@@ -11,9 +11,10 @@
 #include <atomic>
 #include <cstdint>
 #include "src/base/wait.h"
-#include "transports/transport.h"
 
 namespace fccl {
+
+struct CallBoard;
 
 class PeerMonitor final : public PeerWatch {
  public:

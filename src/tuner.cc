@@ -26,7 +26,8 @@ TuningParams defaultTuning(int nranks) {
 Algo chooseAlgo(const fcclComm* comm, const CollTask& t) {
   // The sliced partition of fused programs exists only as a ring schedule.
   if (t.kind == CollKind::ReduceScatterSliced || t.kind == CollKind::AllGatherSliced) return Algo::Ring;
-  const bool fits = directPublishBytes(t, comm->nranks) <= comm->tuning.directMaxBytes;
+  // The direct algorithm reads every peer's area in place: only when every transport offers it.
+  const bool fits = comm->allDirect && directPublishBytes(t, comm->nranks) <= comm->tuning.directMaxBytes;
   const std::string& forced = env().algo;
   if (strcasecmp(forced.c_str(), "ring") == 0 && t.kind != CollKind::AlltoAll) return Algo::Ring;
   if (strcasecmp(forced.c_str(), "direct") == 0 && fits) return Algo::Direct;

@@ -1,83 +1,112 @@
-// transport.h - how bytes move between two ranks, seen from above: every transport hands the
-// communicator the same things, a SendConn/RecvConn FIFO per peer (transports/fifo.h) and a
-// view of each peer's direct-publication region. Algorithms only ever see those.
-//
-// Registry (selection order): shm for peers with the same host hash. Peers on other hosts
-// need the socket transport, which is not built yet: setup fails with a clear error.
+// transport.h - how bytes move between two ranks, seen from the core. Each transport is one
+// folder (shm/, later socket/, cuda_ipc/ ...) behind this interface, and one entry of the
+// registry (transports/registry.cc), which also gives the selection order. For every pair of
+// ranks the core takes the first transport whose canConnect accepts both peers' PeerInfo, then
+// drives each transport it uses through one lifecycle (src/transport_setup.cc), on the thread
+// that initializes the communicator:
+//   create -> setup (local resources, described in a fixed-size ConnectBlob)
+//   -> the core all-gathers every rank's blobs through the bootstrap
+//   -> connect (reach each peer through its blob; fill the peer's connectors)
+//   -> a bootstrap barrier -> connected (drop what only setup needed)
+//   abandon replaces the rest when any step fails on this rank.
+// Afterwards the algorithms see only the connectors (transports/fifo.h SendConn / RecvConn,
+// the same for every transport) and the optional capabilities below; a transport with a helper
+// thread asks the core for progress() calls, and reports a peer it lost (peerLost) to the waits'
+// slow path. Nothing here knows collectives, call boards or the bootstrap.
 #pragma once
-#include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
+#include "src/base/peer_info.h"
+#include "src/base/wait.h"
 #include "transports/fifo.h"
 
 namespace fccl {
 
-class Bootstrap;
-struct PeerInfo;
-
-// A rank's publication area for the latency ("direct") algorithm: two slots used
-// alternately by operation sequence number, each a 16-byte header followed directly by the
-// payload, so a small message and its flag share one cache line (one miss for the reader).
-struct DirectSlotHeader {
-  std::atomic<uint64_t> seq;  // the direct-operation number whose data is in the slot
-  uint32_t bytes;
-  uint32_t tag;
+// What a rank's transport tells its peers at setup: a segment name, a listening address...
+constexpr size_t kConnectBlobBytes = 256;
+struct ConnectBlob {
+  unsigned char bytes[kConnectBlobBytes];
 };
-static_assert(sizeof(DirectSlotHeader) == 16, "payload starts 16 bytes into the slot");
-struct alignas(64) DirectCtrl {
-  std::atomic<uint64_t> doneSeq;  // the last direct operation this rank finished reading for
+static_assert(sizeof(ConnectBlob) == kConnectBlobBytes, "blobs travel as fixed-size blocks");
+
+// Memory of a peer this rank can load from and store to directly; null when not offered.
+struct SharedArea {
+  char* base = nullptr;
+  size_t bytes = 0;
 };
 
-// What a rank tells its peers about itself, in its own segment (meaning and protocol:
-// src/callboard.h): a lifecycle state with the sentence of its first failure, the last
-// collective it finished, and its last few calls. Words only, so peers may read while the owner
-// writes (each record is a seqlock: begin, fields, end).
-constexpr int kCallRecords = 4;  // calls kept, indexed by sequence number
-constexpr int kCallTextWords = 24;
-struct CallRecordWords {
-  std::atomic<uint64_t> begin;    // sequence number, written first
-  std::atomic<uint64_t> word[6];  // the call (src/callboard.cc packs it)
-  std::atomic<uint64_t> end;      // sequence number, written last
-};
-struct alignas(64) CallBoard {
-  std::atomic<uint32_t> state;                 // CallBoardState
-  std::atomic<uint64_t> doneSeq;               // the last collective this rank finished
-  std::atomic<uint64_t> text[kCallTextWords];  // why it failed or closed (written before state)
-  alignas(64) CallRecordWords calls[kCallRecords];
-};
-
-struct DirectView {
-  DirectCtrl* ctrl = nullptr;
-  DirectSlotHeader* header[2] = {nullptr, nullptr};
-  char* data[2] = {nullptr, nullptr};
-};
-
+// The sizes every connection of a communicator is set up with (the core's tuning).
 struct FifoShape {
   int nslots;
   size_t slotBytes;
-  size_t directBytes;  // payload bytes of each direct slot
+  size_t directAreaBytes;  // capability `direct`: the latency algorithm's area (collectives/direct.h)
+  size_t statusBytes;      // capability `status`: the core's call board (src/callboard.h)
 };
 
-// Everything a communicator needs to talk to its peers.
+// Everything a communicator's algorithms use to talk to their peers, indexed by peer rank.
 struct Connections {
-  std::vector<SendConn> send;                    // [peer]; send[rank] unused
-  std::vector<RecvConn> recv;                    // [peer]
-  std::vector<DirectView> direct;                // [peer], direct[rank] is this rank's own area
-  std::vector<CallBoard*> boards;                // [peer], boards[rank] is this rank's own
-  std::vector<std::shared_ptr<void>> resources;  // keeps mappings alive
-  const char* transportName = "";
+  std::vector<SendConn> send;  // [peer]; send[rank] unused
+  std::vector<RecvConn> recv;  // [peer]
+  // Optional capabilities, [peer] with entry [rank] this rank's own area; {} where the peer's
+  // transport does not offer it. Peers' areas are read and written with atomics only.
+  std::vector<SharedArea> direct;  // each rank's publication area, read in place by its peers
+  std::vector<SharedArea> status;  // each rank's status words, read by its peers' waits
+  std::vector<const char*> via;    // [peer] the name of the transport that connects it
 };
 
-struct TransportSetup {
+// What a transport knows of the communicator it serves.
+struct TransportContext {
   int rank;
   int nranks;
   uint64_t commHash;
-  Bootstrap* bootstrap;
-  const std::vector<PeerInfo>* peers;
+  const PeerInfo* peers;   // [nranks], as the bootstrap exchanged them
+  std::vector<int> links;  // the peers this transport connects (never `rank`)
   FifoShape shape;
+  WaitContext wait;  // for bounded, abortable waits during setup
 };
 
-// Picks and sets up the transport for every peer (see the registry above).
-fcclResult_t transportsSetup(const TransportSetup& setup, Connections* out);
+// One transport's state on one communicator. The core calls every method from the thread
+// that owns the communicator, except progress() (the core's progress thread) and peerLost()
+// (any thread in a wait's slow path); the object lives until the communicator is freed.
+class TransportComm {
+ public:
+  virtual ~TransportComm() = default;
+  // Creates this rank's resources for ctx.links and describes them in *blob for the peers.
+  virtual fcclResult_t setup(ConnectBlob* blob) = 0;
+  // blobs[r]: rank r's blob (every rank's setup finished). Reaches each peer of ctx.links and
+  // fills conns->send/recv[p] (and, where offered, direct/status for p and for this rank).
+  virtual fcclResult_t connect(const ConnectBlob* const* blobs, Connections* conns) = 0;
+  // Every rank connected (a barrier passed): release what only setup needed.
+  virtual void connected() {}
+  // setup or connect failed, here or on a peer: remove what could outlive every process (shm:
+  // names in /dev/shm, ours and the peers'). blobs is null when the exchange did not happen.
+  virtual void abandon(const ConnectBlob* const* blobs) { (void)blobs; }
+  // Transports that move data on a helper thread (sockets) return true; the core then calls
+  // progress() in a loop on its progress thread; *busy: whether anything moved.
+  virtual bool needsProgress() const { return false; }
+  virtual fcclResult_t progress(bool* busy) {
+    *busy = false;
+    return fcclSuccess;
+  }
+  // Whether `peer` can no longer be reached (its connection closed): then *why says how.
+  virtual bool peerLost(int peer, std::string* why) const {
+    (void)peer, (void)why;
+    return false;
+  }
+};
+
+struct Transport {
+  const char* name;
+  // Whether this transport connects ranks described by a and b (symmetric).
+  bool (*canConnect)(const PeerInfo& a, const PeerInfo& b);
+  std::unique_ptr<TransportComm> (*create)(const TransportContext& ctx);
+};
+
+// The transports in selection order (transports/registry.cc).
+extern const Transport* const kTransports[];
+extern const int kNumTransports;
 
 }  // namespace fccl

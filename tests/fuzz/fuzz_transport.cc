@@ -104,13 +104,13 @@ struct Rank {
   std::atomic<int> abortFlag{1};
   DirectState direct;
   Connections conns;
+  DirectView views[2];
   std::vector<char> scratch;
   CollContext ctx{};
 
   explicit Rank(size_t chunkBytes) : scratch(chunkBytes) {
     conns.send.resize(2);
     conns.recv.resize(2);
-    conns.direct.resize(2);
     ctx.rank = 0;
     ctx.nranks = 2;
     ctx.conns = &conns;
@@ -122,6 +122,7 @@ struct Rank {
     ctx.wait.rank = 0;
     ctx.wait.opName = "fuzz";
     ctx.direct = &direct;
+    ctx.directViews = views;
   }
 };
 
@@ -181,7 +182,7 @@ bool direct(Input& in) {
   std::unique_ptr<char[]> data[2][2];
   for (int p = 0; p < 2; p++) {
     ctrl[p]->doneSeq.store(p == 1 ? in.take<uint64_t>() : 0);
-    r.conns.direct[p].ctrl = ctrl[p].get();
+    r.views[p].ctrl = ctrl[p].get();
     for (int k = 0; k < 2; k++) {
       hdr[p][k] = std::make_unique<DirectSlotHeader>();
       data[p][k].reset(new char[kDirectBytes]);
@@ -194,8 +195,8 @@ bool direct(Input& in) {
       } else {
         hdr[p][k]->seq.store(0);
       }
-      r.conns.direct[p].header[k] = hdr[p][k].get();
-      r.conns.direct[p].data[k] = data[p][k].get();
+      r.views[p].header[k] = hdr[p][k].get();
+      r.views[p].data[k] = data[p][k].get();
     }
   }
   const uint64_t seq = r.direct.seq + 1;
