@@ -44,6 +44,7 @@ struct fcclComm {
   std::string name;
   int64_t timeoutMs = 0;
   uint64_t spinLimit = 0;  // busy polls before a wait yields; small when ranks outnumber cores
+  int cpus = 1;            // PUs this rank's threads may use, read once at init (src/init.cc)
 
   std::unique_ptr<fccl::Bootstrap> bootstrap;
   std::vector<fccl::PeerInfo> peers;
@@ -54,6 +55,7 @@ struct fcclComm {
   // The transports connecting this rank's peers (src/transport_setup.h), and what the core
   // builds on their capabilities: each rank's call board, each rank's direct area.
   std::vector<std::unique_ptr<fccl::TransportComm>> transports;
+  std::vector<fccl::TransportComm*> linkOf;   // [rank] the transport connecting it (null: self)
   std::vector<fccl::CallBoard*> boards;       // [rank]; null where no status area is offered
   std::vector<fccl::DirectView> directViews;  // [rank]
   bool allDirect = false;                     // every rank's direct area is reachable

@@ -52,6 +52,7 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   comm->monitor.deadPeer = &comm->deadPeer;
   comm->monitor.boards = comm->boards.data();
   comm->monitor.failedPeer = &comm->failedPeer;
+  comm->monitor.linkOf = comm->linkOf.data();
 
   Topology topo;
   FCCL_CHECK(topoDetect(&topo));
@@ -70,6 +71,7 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
     if (topoBindThread({cpu}) == fcclSuccess)
       FCCL_INFO(kLogInit, "rank %d bound to PU %d (FCCL_SET_AFFINITY)", rank, cpu);
   }
+  comm->cpus = env().setAffinity ? 1 : cpus;  // FCCL_SET_AFFINITY: one PU per rank
   if (localRanks > cpus)
     FCCL_INFO(kLogInit, "%d ranks share %d CPUs: waits yield after %llu polls", localRanks, cpus,
               (unsigned long long)comm->spinLimit);

@@ -11,6 +11,7 @@
 #include "src/base/debug.h"
 #include "src/base/error.h"
 #include "src/callboard.h"
+#include "transports/transport.h"
 
 namespace fccl {
 
@@ -86,7 +87,16 @@ fcclResult_t PeerMonitor::check(const WaitContext& w, uint32_t* cursor) const {
     fcclResult_t r = checkAlive(w, cursor);
     if (r != fcclSuccess) return r;
   }
-  return checkBoards(w);
+  fcclResult_t r = checkLink(w);
+  return r != fcclSuccess ? r : checkBoards(w);
+}
+
+fcclResult_t PeerMonitor::checkLink(const WaitContext& w) const {
+  if (linkOf == nullptr || w.peer < 0 || w.peer >= nranks || linkOf[w.peer] == nullptr) return fcclSuccess;
+  std::string why;
+  if (!linkOf[w.peer]->peerLost(w.peer, &why)) return fcclSuccess;
+  return setError(fcclRemoteError, "rank %d: %s #%llu: lost rank %d while waiting for %s: %s", w.rank,
+                  w.opName, (unsigned long long)w.opSeq, w.peer, w.what, why.c_str());
 }
 
 fcclResult_t PeerMonitor::checkAlive(const WaitContext& w, uint32_t* cursor) const {

@@ -7,6 +7,8 @@
 //    every later wait of the communicator ends at its first slow pause.
 //  - Call boards (src/callboard.h), at the same period: ranks whose calls differ fail with both
 //    calls named; a peer that failed or left ends the wait with its reason (failedPeer).
+//  - The awaited peer's transport, at the same period: a peer it lost (a closed connection)
+//    ends the wait with the transport's reason.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -15,6 +17,7 @@
 namespace fccl {
 
 struct CallBoard;
+class TransportComm;
 
 class PeerMonitor final : public PeerWatch {
  public:
@@ -26,6 +29,7 @@ class PeerMonitor final : public PeerWatch {
   std::atomic<int>* deadPeer = nullptr;
   CallBoard* const* boards = nullptr;
   std::atomic<int>* failedPeer = nullptr;
+  TransportComm* const* linkOf = nullptr;  // [rank] the transport connecting it, or null
 
   fcclResult_t known(const WaitContext& w) const override;
   fcclResult_t check(const WaitContext& w, uint32_t* cursor) const override;
@@ -37,6 +41,7 @@ class PeerMonitor final : public PeerWatch {
   fcclResult_t deadPeerError(const WaitContext& w, int dead) const;
   fcclResult_t checkBoards(const WaitContext& w) const;
   bool boardAccountsFor(const WaitContext& w, int peer) const;
+  fcclResult_t checkLink(const WaitContext& w) const;
 };
 
 }  // namespace fccl

@@ -105,6 +105,9 @@ fcclResult_t connectTransports(fcclComm* comm) {
   for (auto& t : comm->transports) t->connected();
 
   // What the core builds on the capabilities: call boards and direct views, per peer.
+  comm->linkOf.assign(n, nullptr);
+  for (int p = 0; p < n; ++p)
+    if (pick[p] >= 0) comm->linkOf[p] = byIndex[pick[p]];
   comm->boards.assign(n, nullptr);
   comm->directViews.assign(n, DirectView());
   comm->allDirect = n > 1;
