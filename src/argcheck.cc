@@ -1,9 +1,11 @@
 // argcheck.cc - see argcheck.h. Order matters: the communicator first (it gives the rank for
 // later messages), then scalars, then pointers, so no pointer is read before it is known valid.
 #include "src/argcheck.h"
+#include <cmath>
 #include <cstdint>
 #include "collectives/ready.h"
 #include "collectives/reduce_kernels.h"
+#include "fusion/exec/pointwise.h"
 #include "src/base/checks.h"
 #include "src/base/error.h"
 #include "src/enqueue.h"
@@ -110,6 +112,104 @@ fcclResult_t checkTask(const char* api, fcclComm* comm, fcclStream_t stream, Col
                           ? "%s: rank %d: sendbuff and recvbuff overlap; AlltoAll cannot run in place"
                           : "%s: rank %d: sendbuff and recvbuff overlap but are not in the in-place position",
                       api, rank);
+  }
+  return fcclSuccess;
+}
+
+fcclResult_t checkProgramArgs(const char* api, const fcclComm* comm, const ir::Program& p,
+                              const fcclTensorBinding_t* tensors, int ntensors,
+                              const fcclScalarBinding_t* scalars, int nscalars, fusion::Bindings* b,
+                              std::vector<int64_t>* counts) {
+  const int rank = comm->rank;
+  if ((ntensors > 0 && tensors == nullptr) || ntensors < 0 || (nscalars > 0 && scalars == nullptr) ||
+      nscalars < 0)
+    return setError(fcclInvalidArgument, "%s: rank %d: binding arrays and counts disagree", api, rank);
+  b->rank = rank;
+  b->nranks = comm->nranks;
+  b->tensors.assign(p.vars.size(), fusion::TensorBinding{});
+  b->scalars.assign(p.vars.size(), 0.0);
+  std::vector<int64_t> symbols(p.symbols.size(), -1);
+  counts->assign(p.vars.size(), 1);
+  std::vector<const fcclTensorBinding_t*> byVar(p.vars.size(), nullptr);
+  std::vector<bool> scalarBound(p.vars.size(), false);
+
+  for (int i = 0; i < ntensors; ++i) {
+    const char* name = tensors[i].name ? tensors[i].name : "";
+    int v = p.findVar(name);
+    if (v < 0 || !p.vars[v].isTensorDecl() || p.vars[v].isScalar())
+      return setError(fcclInvalidArgument, "%s: rank %d: program '%s' has no tensor named '%s'", api, rank,
+                      p.name.c_str(), name);
+    if (byVar[v] != nullptr)
+      return setError(fcclInvalidArgument, "%s: rank %d: tensor '%s' is bound twice", api, rank, name);
+    byVar[v] = &tensors[i];
+  }
+  for (int i = 0; i < nscalars; ++i) {
+    const char* name = scalars[i].name ? scalars[i].name : "";
+    int v = p.findVar(name);
+    if (v < 0 || !isProgramScalarInput(p.vars[v]))
+      return setError(fcclInvalidArgument, "%s: rank %d: program '%s' has no scalar input named '%s'", api,
+                      rank, p.name.c_str(), name);
+    if (scalarBound[v])
+      return setError(fcclInvalidArgument, "%s: rank %d: scalar '%s' is bound twice", api, rank, name);
+    scalarBound[v] = true;
+    double x = scalars[i].value;
+    // Integer scalars take integer values (a step count of 3.5 is a mistake, not a rounding).
+    if (ir::isInteger(p.vars[v].dtype) && x != std::floor(x))
+      return setError(fcclInvalidArgument, "%s: rank %d: scalar '%s' is %s but was given %g", api, rank, name,
+                      ir::dtypeName(p.vars[v].dtype), x);
+    b->scalars[v] = x;
+  }
+  // Shape symbols come from the counts of tensors whose shape has exactly one symbol.
+  for (size_t v = 0; v < p.vars.size(); ++v) {
+    const ir::Var& var = p.vars[v];
+    if (!var.isTensorDecl() || var.isScalar()) continue;
+    if (byVar[v] == nullptr)
+      return setError(fcclInvalidArgument, "%s: rank %d: tensor '%s' of program '%s' is not bound", api, rank,
+                      var.name.c_str(), p.name.c_str());
+    int sym = -1, nsyms = 0;
+    int64_t constant = 1;
+    for (const ir::Dim& d : var.shape) {
+      if (d.sym >= 0)
+        sym = d.sym, ++nsyms;
+      else
+        constant *= d.size;
+    }
+    size_t count = byVar[v]->count;
+    if (nsyms == 1 && constant > 0 && symbols[sym] < 0) {
+      if (count % size_t(constant) != 0)
+        return setError(fcclInvalidArgument, "%s: rank %d: tensor '%s' is %s but was bound with %zu elements",
+                        api, rank, var.name.c_str(), ir::shapeString(p, var.shape).c_str(), count);
+      symbols[sym] = int64_t(count / size_t(constant));
+    }
+  }
+  for (size_t s = 0; s < p.symbols.size(); ++s)
+    if (symbols[s] < 0)
+      return setError(fcclInvalidArgument,
+                      "%s: rank %d: cannot tell %s from the bound tensors (bind a tensor "
+                      "whose shape is [%s])",
+                      api, rank, p.symbols[s].c_str(), p.symbols[s].c_str());
+  for (size_t v = 0; v < p.vars.size(); ++v) {
+    int64_t n = 1;
+    for (const ir::Dim& d : p.vars[v].shape) n *= d.sym >= 0 ? symbols[d.sym] : d.size;
+    (*counts)[v] = n;
+  }
+  for (size_t v = 0; v < p.vars.size(); ++v) {
+    const ir::Var& var = p.vars[v];
+    if (isProgramScalarInput(var) && !scalarBound[v])
+      return setError(fcclInvalidArgument, "%s: rank %d: scalar '%s' of program '%s' is not bound", api, rank,
+                      var.name.c_str(), p.name.c_str());
+    if (!var.isTensorDecl() || var.isScalar()) continue;
+    if (int64_t(byVar[v]->count) != (*counts)[v])
+      return setError(fcclInvalidArgument,
+                      "%s: rank %d: tensor '%s' is %s = %lld elements but was bound with %zu", api, rank,
+                      var.name.c_str(), ir::shapeString(p, var.shape).c_str(), (long long)(*counts)[v],
+                      byVar[v]->count);
+    ir::SliceRange r = var.layout == ir::Layout::Sliced ? ir::sliceRange((*counts)[v], rank, comm->nranks)
+                                                        : ir::SliceRange{0, (*counts)[v]};
+    if (r.size() > 0 && byVar[v]->data == nullptr)
+      return setError(fcclInvalidArgument, "%s: rank %d: tensor '%s' is bound to NULL", api, rank,
+                      var.name.c_str());
+    b->tensors[v] = fusion::TensorBinding{byVar[v]->data, r.begin};
   }
   return fcclSuccess;
 }

@@ -3,12 +3,12 @@
 // the program object; a failure also sets fcclGetLastError's sentence.
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include "fusion/check/checker.h"
 #include "fusion/ir/printer.h"
 #include "fusion/parse/parser.h"
 #include "fusion/passes/lower.h"
+#include "fusion/passes/registry.h"
 #include "src/argcheck.h"
 #include "src/base/checks.h"
 #include "src/base/error.h"
@@ -27,24 +27,6 @@ struct fcclProgram {
 };
 
 using namespace fccl;
-
-namespace {
-
-std::vector<std::string> splitPipeline(const char* schedule) {
-  std::vector<std::string> passes;
-  if (schedule == nullptr) return {"split", "reorder", "fuse", "overlap"};
-  std::string s = schedule;
-  if (s == "none" || s.empty()) return passes;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    if (b != std::string::npos) passes.push_back(item.substr(b, e - b + 1));
-  }
-  return passes;
-}
-
-}  // namespace
 
 extern "C" {
 
@@ -89,10 +71,18 @@ FCCL_API fcclResult_t fcclProgramCompile(fcclProgram_t program, fcclComm_t comm,
     return setError(fcclInvalidArgument,
                     "fcclProgramCompile: options were not initialized with FCCL_PROGRAM_OPTIONS_INITIALIZER");
   try {
-    std::vector<std::string> pipeline = splitPipeline(options ? options->schedule : nullptr);
+    // One schedule grammar for the C API and fcclc (passes::parsePipeline): NULL, "" and
+    // "default" are the default pipeline, "none" no passes, else a comma list of pass names.
+    std::vector<std::string> pipeline;
+    std::string error;
+    const char* spec = options != nullptr && options->schedule != nullptr ? options->schedule : "default";
+    if (!fusion::passes::parsePipeline(spec, &pipeline, &error)) {
+      program->log = error + "\n";
+      return setError(fcclInvalidArgument, "fcclProgramCompile: %s: %s", program->name.c_str(),
+                      error.c_str());
+    }
     fusion::Schedule schedule;
     std::vector<std::string> dumps;
-    std::string error;
     // Keep parse/check dumps, replace those of any earlier compile.
     while (program->dumps.size() > 2) program->dumps.pop_back();
     if (!fusion::lower(*program->checked, pipeline, &schedule, &dumps, &error)) {

@@ -1,26 +1,48 @@
-// program_runtime.h - executes a lowered program (schedule.h) on one rank of a communicator: resolves
-// the user's bindings (names -> buffers, counts -> shape symbols), gives buffered temporaries
-// storage, and runs the steps in order - Pointwise steps with the tile evaluator, collectives
-// on the communicator, Fused steps as one ring whose reduced hook runs the pointwise work on
-// each reduced chunk of this rank's slice. A Runtime is built once per (program, communicator)
-// and launched many times; it is used by one thread at a time, like the communicator.
+// program_runtime.h - runs a lowered program (fusion/lowered/schedule.h) on one rank of a
+// communicator: checks the user's bindings (src/argcheck.h), gives buffered temporaries
+// storage, and runs the steps in order - Pointwise steps with the step's compiled kernel (JIT or
+// tile VM), collectives on the communicator, Fused steps as one ring whose reduced hook runs the
+// pointwise work on each reduced chunk of this rank's slice (src/program_fused.cc, with the
+// overlap pass's producer thread). A Runtime is built once per (program, communicator) and
+// launched many times; it is used by one thread at a time, like the communicator.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
+#include "collectives/coll.h"
 #include "fccl.h"
 #include "fusion/exec/pointwise.h"
 #include "fusion/exec/schedule.h"
 #include "fusion/jit/cpu_jit.h"
 
 struct fcclComm;
+struct fcclReady;
 
 namespace fccl::fusion {
 
+// A step's compiled pointwise work: the JIT's code where it compiled, else the tile VM.
+struct StepKernel {
+  const PointwiseKernel* vm = nullptr;
+  const jit::CpuJitKernel* jit = nullptr;
+  void run(int64_t begin, int64_t end, const Bindings& b) const {
+    if (jit != nullptr)
+      jit->run(begin, end, b);
+    else
+      vm->run(begin, end, b);
+  }
+  void runScalars(const Bindings& b, std::vector<double>* scalars) const {
+    if (jit != nullptr)
+      jit->runScalars(b, scalars);
+    else
+      vm->runScalars(b, scalars);
+  }
+};
+
 class Runtime {
  public:
-  // Compiles a tile kernel for every Pointwise and Fused step. false + *error if a step cannot
-  // run (an internal error of the pipeline: the lowered program is checked already).
+  // Compiles every Pointwise and Fused step's kernel (the JIT where FCCL_JIT allows, the tile
+  // VM always). false + *error if a step cannot run (an internal error of the pipeline: the
+  // lowered program is checked already).
   static bool create(Schedule schedule, std::unique_ptr<Runtime>* out, std::string* error);
 
   // One launch on `comm` (fcclProgramLaunch's arguments). Errors name the binding or the step.
@@ -30,17 +52,25 @@ class Runtime {
   const Schedule& schedule() const { return schedule_; }
 
  private:
-  struct Storage;  // per launch: bindings, symbol values, temporary buffers
-  fcclResult_t bind(fcclComm* comm, const fcclTensorBinding_t* tensors, int ntensors,
-                    const fcclScalarBinding_t* scalars, int nscalars, Storage* st);
-  fcclResult_t runPointwise(const Step& step, const PointwiseKernel& k, const jit::CpuJitKernel* jk,
-                            Storage& st);
+  // Per launch: the bindings (tensors and scalars by var), logical counts, temporary buffers.
+  struct Storage {
+    int rank = 0, nranks = 1;
+    std::vector<int64_t> counts;             // [var] -> logical element count (1 for scalars)
+    Bindings b;                              // tensors / scalars by var
+    std::vector<std::vector<char>> buffers;  // storage of buffered temporaries
+    std::vector<char> scratch;               // reduced chunks of a Fused step without a buffer
+    fcclReady* ready = nullptr;              // overlap: the input of the running collective step
+                                             // is ready only where the producer marked it
+  };
+  StepKernel kernel(size_t step) const { return {&kernels_[step], jit_[step].get()}; }
+
+  fcclResult_t runPointwise(const Step& step, StepKernel k, Storage& st);
   fcclResult_t runCollective(fcclComm* comm, const Step& step, Storage& st);
-  fcclResult_t runFused(fcclComm* comm, const Step& step, const PointwiseKernel& k,
-                        const jit::CpuJitKernel* jk, Storage& st);
   fcclResult_t runReduction(fcclComm* comm, const Step& step, Storage& st);
-  // The overlap pass's pair: producer step i on a helper thread, marking chunks ready in the
-  // ring's consumption order, while collective step i+1 consumes them.
+  // program_fused.cc: a Fused step, and the overlap pass's pair (producer step i on a helper
+  // thread, marking chunks ready in the ring's consumption order, while collective step i+1
+  // consumes them).
+  fcclResult_t runFused(fcclComm* comm, const Step& step, StepKernel k, Storage& st);
   bool canOverlap(fcclComm* comm, size_t i, const Storage& st) const;
   fcclResult_t runOverlapped(fcclComm* comm, size_t i, Storage& st);
 
@@ -53,5 +83,14 @@ class Runtime {
   // different programs, or the same one compiled with different schedules, disagree here.
   uint64_t programHash_ = 0;
 };
+
+// Shared by program_runtime.cc and program_fused.cc.
+fcclDataType_t toFcclType(ir::DType t);
+// A collective task of `dtype` reducing with `op`; Avg is a sum divided on the final value (the
+// internal sliced collectives do not go through argcheck, which does this for the C API).
+CollTask reductionTask(ir::DType dtype, ir::RedOp op, int nranks);
+// The logical range a step's statement list runs over: its first target's elements, or its slice.
+ir::SliceRange stepRange(const ir::Program& p, const Step& s, const std::vector<int64_t>& counts, int rank,
+                         int nranks);
 
 }  // namespace fccl::fusion

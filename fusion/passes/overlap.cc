@@ -2,9 +2,10 @@
 // also `y = all_gather(reduce_scatter(op, x))` and a fused region's reduce_scatter) whose input
 // x was written by the pointwise statement just before it (only scalar statements between) is
 // recorded as an OverlapPair, so the runtime may start the collective on x's chunks as the
-// producer finishes them. Running producer then collective one after the other is always
-// correct, and is what the runtime does today. Only statement roots are seen: run it after
-// fuse (which extracts reduce_scatters); lower() extracts other nested collectives later.
+// producer finishes them: with FCCL_OVERLAP it runs the producer on a helper thread while the
+// collective consumes the chunks marked ready (src/program_fused.cc); without it, one after the
+// other, which is always correct. Only statement roots are seen: run it after fuse (which
+// extracts reduce_scatters); lower() extracts other nested collectives later.
 #include "fusion/passes/registry.h"
 #include "fusion/passes/rewrite.h"
 
