@@ -15,7 +15,9 @@
 #include "fccl.h"
 #include "src/bootstrap.h"
 #include "src/peer_monitor.h"
+#include "src/plan.h"
 #include "src/progress.h"
+#include "src/tuner.h"
 #include "transports/transport.h"
 
 namespace fccl {
@@ -27,12 +29,6 @@ struct UserRedOp {
   fcclScalarResidence_t residence = fcclScalarHostImmediate;
   alignas(8) unsigned char value[8] = {};  // the immediate scalar
   const void* pointer = nullptr;           // fcclScalarDevice: read at each call
-};
-
-struct TuningParams {
-  size_t chunkBytes;      // FIFO slot size = ring pipeline chunk
-  int nslots;             // FIFO depth
-  size_t directMaxBytes;  // largest per-rank publication of the direct algorithm
 };
 
 }  // namespace fccl
@@ -68,6 +64,7 @@ struct fcclComm {
   uint64_t p2pCount = 0;  // point-to-point batches, for messages only
   fccl::DirectState direct;
 
+  fccl::Plan plan;            // the plan being run (storage reused by every call: src/enqueue.cc)
   std::vector<char> scratch;  // one chunk, for load hooks that transform the input
   std::vector<fccl::UserRedOp> userOps;
 

@@ -1,7 +1,8 @@
-// enqueue.h - from a checked API call to execution: outside a group a task runs at once on
-// the calling thread; inside fcclGroupStart/End it is recorded and runs at the outermost
-// fcclGroupEnd (point-to-point tasks of a communicator together, then collectives in call
-// order; several communicators in parallel, one thread each).
+// enqueue.h - from a checked API call to execution: outside a group a task runs at once;
+// inside fcclGroupStart/End it is recorded and runs at the outermost fcclGroupEnd (point-to-
+// point tasks of a communicator together, then collectives in call order; several
+// communicators in parallel, one thread each). Either way the tasks become one plan
+// (src/plan.h) that the communicator's executor runs.
 #pragma once
 #include <vector>
 #include "collectives/coll.h"
@@ -13,10 +14,12 @@ namespace fccl {
 fcclResult_t enqueueTask(fcclComm* comm, const CollTask& task);
 // True while fcclGroupStart is open on this thread.
 bool groupOpen();
-// Runs a batch of tasks of one communicator (the tail of fcclGroupEnd, or a single call).
+// Runs a batch of tasks of one communicator now (the tail of fcclGroupEnd, or a single call):
+// planned (src/plan.h), then run by the communicator's executor.
+fcclResult_t executeTasks(fcclComm* comm, const CollTask* tasks, size_t n);
 fcclResult_t executeTasks(fcclComm* comm, const std::vector<CollTask>& tasks);
-// Runs one collective now (not group-aware) on the ring with a run-time reduced hook: the
-// entry point of fused programs. The task must already be checked.
+// Runs one collective now (not group-aware) with a fused program's run-time reduced hook: the
+// ring, chunk by chunk. The task must already be checked.
 fcclResult_t executeHooked(fcclComm* comm, const CollTask& task, FnHook& hook);
 // An error that breaks the communicator's state (timeout, mismatch, abort) sticks: later
 // calls fail at once with it instead of reading half-finished FIFOs.

@@ -24,7 +24,7 @@ thread_local GroupState tlsGroup;
 bool groupOpen() { return tlsGroup.depth > 0; }
 
 fcclResult_t enqueueTask(fcclComm* comm, const CollTask& task) {
-  if (tlsGroup.depth == 0) return executeTasks(comm, {task});
+  if (tlsGroup.depth == 0) return executeTasks(comm, &task, 1);
   for (auto& b : tlsGroup.batches)
     if (b.first == comm) {
       b.second.push_back(task);

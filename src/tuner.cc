@@ -6,6 +6,7 @@
 #include <strings.h>
 #include "src/base/debug.h"
 #include "src/base/env.h"
+#include "src/comm.h"
 
 namespace fccl {
 

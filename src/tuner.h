@@ -1,8 +1,10 @@
 // tuner.h - picks the algorithm for a task. The decision depends only on what every rank
 // knows identically (collective, count, type, nranks, env), so all ranks agree without talking.
 #pragma once
+#include <cstddef>
 #include "collectives/coll.h"
-#include "src/comm.h"
+
+struct fcclComm;
 
 namespace fccl {
 
@@ -11,6 +13,13 @@ enum class Algo {
   Direct
 };
 const char* algoName(Algo a);
+
+struct TuningParams {
+  size_t chunkBytes;      // FIFO slot size = ring pipeline chunk
+  int nslots;             // FIFO depth
+  size_t directMaxBytes;  // largest per-rank publication of the direct algorithm
+};
+
 Algo chooseAlgo(const fcclComm* comm, const CollTask& t);
 // Chunk size, FIFO depth and direct threshold for a new communicator (env overrides).
 TuningParams defaultTuning(int nranks);
