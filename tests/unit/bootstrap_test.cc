@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -189,21 +190,51 @@ TEST(Bootstrap, TwoRanks) { exchangeAll(2); }
 TEST(Bootstrap, ThreeRanks) { exchangeAll(3); }
 TEST(Bootstrap, EightRanks) { exchangeAll(8); }
 
+// Every part of the id is checked: each byte of the magic, the root address's family, and the
+// secret (the root refuses the hello). None of the rejected joins takes the root's one slot:
+// the intact id joins afterwards. Bad rank/nranks with an intact id are refused before any
+// connection is made.
 TEST(Bootstrap, CorruptedIdRejected) {
   fcclUniqueId id;
   ASSERT_EQ(bootstrapGetUniqueId(&id), fcclSuccess);
-  fcclUniqueId bad = id;
-  bad.internal[0] ^= 0x55;
   std::unique_ptr<Bootstrap> b;
-  EXPECT_EQ(Bootstrap::create(bad, 0, 1, 1000, nullptr, &b), fcclInvalidArgument);
-  EXPECT_NE(std::string(lastError()).find("unique id is corrupted (bad magic)"), std::string::npos)
-      << lastError();
+  const UniqueIdContents good = idContents(id);
+  for (size_t i = 0; i < sizeof(good.magic); ++i) {
+    fcclUniqueId bad = id;
+    bad.internal[offsetof(UniqueIdContents, magic) + i] ^= 0x55;
+    ASSERT_NE(idContents(bad).magic, kUniqueIdMagic) << "byte " << i << " did not change the magic";
+    EXPECT_EQ(Bootstrap::create(bad, 0, 1, 1000, nullptr, &b), fcclInvalidArgument) << "magic byte " << i;
+    EXPECT_NE(std::string(lastError()).find("unique id is corrupted (bad magic)"), std::string::npos)
+        << "magic byte " << i << ": " << lastError();
+  }
+  {
+    UniqueIdContents c = good;
+    c.addr.sa.sa_family = AF_UNIX;  // neither AF_INET nor AF_INET6
+    fcclUniqueId bad = id;
+    memcpy(bad.internal, &c, sizeof(c));
+    EXPECT_EQ(Bootstrap::create(bad, 0, 1, 1000, nullptr, &b), fcclInvalidArgument);
+    EXPECT_NE(std::string(lastError()).find("unique id is corrupted (bad root address)"), std::string::npos)
+        << lastError();
+  }
+  {
+    UniqueIdContents c = good;
+    c.secret[17] ^= 0x01;
+    fcclUniqueId bad = id;
+    memcpy(bad.internal, &c, sizeof(c));
+    fcclResult_t r = Bootstrap::create(bad, 0, 1, 2000, nullptr, &b);
+    EXPECT_NE(r, fcclSuccess) << "a wrong secret joined the communicator";
+    EXPECT_GT(strlen(lastError()), 0u);
+  }
   EXPECT_EQ(Bootstrap::create(id, 1, 1, 1000, nullptr, &b), fcclInvalidArgument);
+  EXPECT_NE(std::string(lastError()).find("rank=1 is out of range"), std::string::npos) << lastError();
   EXPECT_EQ(Bootstrap::create(id, -1, 2, 1000, nullptr, &b), fcclInvalidArgument);
+  EXPECT_NE(std::string(lastError()).find("rank=-1 is out of range"), std::string::npos) << lastError();
   EXPECT_EQ(Bootstrap::create(id, 0, 0, 1000, nullptr, &b), fcclInvalidArgument);
+  EXPECT_NE(std::string(lastError()).find("nranks=0"), std::string::npos) << lastError();
   EXPECT_EQ(b, nullptr);
-  // The root is still waiting for its one rank: let it finish.
-  ASSERT_EQ(Bootstrap::create(id, 0, 1, kTimeoutMs, nullptr, &b), fcclSuccess);
+  // The root is still waiting for its one rank: the intact id joins.
+  ASSERT_EQ(Bootstrap::create(id, 0, 1, kTimeoutMs, nullptr, &b), fcclSuccess) << lastError();
+  EXPECT_NE(b, nullptr);
 }
 
 TEST(Bootstrap, RootSurvivesHostileClients) {
