@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_fault.sh - one fault-injection case: runs fccl_soak with FCCL_FAULT_INJECT set and checks
 # how it ended: the soak's exit code (0: every rank finished or, with --expect-killed, named the
-# killed rank; 3: clear library errors and no wrong result; never 2 = wrong result, 4 = hang),
+# killed rank; 3: clear library errors and no wrong result; never 2 = wrong result, 4 = hang; a
+# rank killed by a signal counts only for kill faults),
 # that at least MIN ranks printed an error line matching PATTERN, and that no shared-memory
 # segment of the run is left in /dev/shm.
 #
@@ -19,6 +20,17 @@ fail=0
 if [ "$rc" -ne "$want" ]; then
   echo "run_fault: FCCL_FAULT_INJECT=$fault: fccl_soak exited $rc, expected $want" >&2
   fail=1
+fi
+# Exit 3 means "a library error or an unexpected death": only a kill fault may end a rank by a
+# signal (the soak's --expect-killed checks which one); with any other fault a crashed, killed or
+# unexplained exit of a rank fails the case, whatever the exit code says.
+if [[ "$fault" != kill:* ]]; then
+  died=$(echo "$out" | grep -E "^rank [0-9]+: (killed by signal|exited with code|killed;|did not finish)")
+  if [ -n "$died" ]; then
+    echo "run_fault: FCCL_FAULT_INJECT=$fault does not kill, yet a rank died or exited unexplained:" >&2
+    echo "$died" >&2
+    fail=1
+  fi
 fi
 matches=$(echo "$out" | grep -E "^SOAK rank [0-9]+: error at op" | grep -cE "$pattern")
 if [ "$matches" -lt "$min" ]; then
