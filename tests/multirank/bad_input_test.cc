@@ -1,7 +1,8 @@
-// bad_input_test.cc - wrong arguments get the named result code, a last-error sentence that
-// names the problem (a keyword such as "recvbuff", "count", "datatype", "op", "root", "peer",
-// "rank", "nranks"), and change nothing: pre-filled buffers stay as they were and the
-// communicator still works afterwards. Every rank makes the same bad call (where validity
+// bad_input_test.cc - wrong arguments get the named result code, and the message of the
+// failing call (fcclGetLastError right after it) starts with that call's name and names the
+// argument with its bad value ("datatype 42", "op 17", "root 2", "sendbuff is NULL"; whole words,
+// so "op 1" does not match "op 17"); and they change nothing: pre-filled buffers stay as they were
+// and the communicator still works afterwards. Every rank makes the same bad call (where validity
 // depends on being root, each rank names itself root), so a wrongly accepted call shows up as
 // a failure, not as one rank waiting for another. Init errors, ranks that disagree on nranks
 // and a rank with the wrong secret must fail within a short timeout, never hang.
@@ -79,16 +80,29 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The last error (of comm, else of the thread) must be a sentence holding one of keywords.
-void checkSentence(fcclComm_t comm, const std::vector<const char*>& keywords, const std::string& what) {
-  std::string text = std::string(fcclGetLastError(comm)) + " | " + fcclGetLastError(nullptr);
-  RCHECK(text.size() > 3 + 8, "%s: empty fcclGetLastError", what.c_str());
-  std::string l = lower(text);
-  for (const char* k : keywords)
-    if (l.find(k) != std::string::npos) return;
-  std::string ks;
-  for (const char* k : keywords) ks += std::string(" \"") + k + "\"";
-  RVERIFY(false, "%s: last error \"%s\" names none of%s", what.c_str(), text.c_str(), ks.c_str());
+// Whether `phrase` occurs in text as whole words: not glued to a letter, digit or '_' on
+// either side ("op 1" is not in "op 17", "count" is not in "account").
+bool hasWords(const std::string& text, const std::string& phrase) {
+  auto word = [](char c) { return isalnum((unsigned char)c) || c == '_'; };
+  for (size_t at = text.find(phrase); at != std::string::npos; at = text.find(phrase, at + 1)) {
+    bool left = at == 0 || !word(text[at - 1]) || !word(phrase.front());
+    size_t end = at + phrase.size();
+    bool right = end == text.size() || !word(text[end]) || !word(phrase.back());
+    if (left && right) return true;
+  }
+  return false;
+}
+
+// The message of the call that just failed: it must start with "<api>:" and hold every one of
+// `phrases` as whole words.
+void checkSentence(fcclComm_t comm, const std::string& api, const std::vector<std::string>& phrases,
+                   const std::string& what) {
+  std::string text = fcclGetLastError(comm);
+  RVERIFY(text.rfind(api + ":", 0) == 0, "%s: the last error does not start with \"%s:\": \"%s\"",
+          what.c_str(), api.c_str(), text.c_str());
+  for (const std::string& p : phrases)
+    RVERIFY(hasWords(text, p), "%s: the last error \"%s\" does not name \"%s\"", what.c_str(), text.c_str(),
+            p.c_str());
 }
 
 void checkResult(fcclResult_t got, fcclResult_t want, fcclComm_t comm, const std::string& what) {
@@ -103,66 +117,95 @@ struct BadCase {
   std::string name;
   Api api;
   std::function<void(Args&, char* send, char* recv, int rank, int n)> mutate;
-  std::vector<const char*> keywords;
+  // What the message must name, given nranks (the bad values of root and peer depend on it).
+  std::function<std::vector<std::string>(int n)> phrases;
 };
 
 std::vector<BadCase> badCases(fcclRedOp_t foreignOp) {
   std::vector<BadCase> cases;
+  using Phrases = std::vector<std::string>;
+  auto fixed = [](Phrases p) { return [p](int) { return p; }; };
+  const std::string huge = std::to_string(SIZE_MAX / 2);
   for (int k = 0; k < 8; ++k) {
     Api a = (Api)k;
-    auto add = [&](const char* name, auto mutate, std::vector<const char*> keys) {
-      cases.push_back({std::string(apiName(a)) + ": " + name, a, mutate, keys});
+    auto add = [&](const char* name, auto mutate, std::function<Phrases(int)> phrases) {
+      cases.push_back({std::string(apiName(a)) + ": " + name, a, mutate, phrases});
     };
     auto selfRoot = [a](Args& x, int rank) {
       if (apiRooted(a)) x.root = rank;
     };
     if (a != Api::Recv)
-      add("sendbuff NULL",
+      add(
+          "sendbuff NULL",
           [=](Args& x, char*, char*, int r, int) {
             x.send = nullptr;
             selfRoot(x, r);
           },
-          {"sendbuff"});
+          fixed({"sendbuff is NULL"}));
     if (a != Api::Send)
-      add("recvbuff NULL",
+      add(
+          "recvbuff NULL",
           [=](Args& x, char*, char*, int r, int) {
             x.recv = nullptr;
             selfRoot(x, r);
           },
-          {"recvbuff"});
-    add("count * size overflows", [](Args& x, char*, char*, int, int) { x.count = SIZE_MAX / 2; }, {"count"});
+          fixed({"recvbuff is NULL"}));
+    add(
+        "count * size overflows", [](Args& x, char*, char*, int, int) { x.count = SIZE_MAX / 2; },
+        fixed({"count " + huge, "overflows"}));
     if (a == Api::ReduceScatter || a == Api::AllGather || a == Api::AlltoAll)
-      add("count * nranks overflows",
-          [](Args& x, char*, char*, int, int n) { x.count = SIZE_MAX / 4 / n + 1; }, {"count"});
-    add("datatype 42", [](Args& x, char*, char*, int, int) { x.dt = (fcclDataType_t)42; },
-        {"datatype", "data type"});
-    add("datatype -1", [](Args& x, char*, char*, int, int) { x.dt = (fcclDataType_t)-1; },
-        {"datatype", "data type"});
-    add("comm NULL", [](Args& x, char*, char*, int, int) { x.comm = nullptr; }, {"comm"});
-    add("stream not NULL", [](Args& x, char*, char*, int, int) { x.stream = (fcclStream_t)0x1000; },
-        {"stream"});
+      add(
+          "count * nranks overflows",
+          [](Args& x, char*, char*, int, int n) { x.count = SIZE_MAX / 4 / n + 1; },
+          [](int n) {
+            return Phrases{"count " + std::to_string(SIZE_MAX / 4 / n + 1), "overflows", "nranks"};
+          });
+    add(
+        "datatype 42", [](Args& x, char*, char*, int, int) { x.dt = (fcclDataType_t)42; },
+        fixed({"datatype 42"}));
+    add(
+        "datatype -1", [](Args& x, char*, char*, int, int) { x.dt = (fcclDataType_t)-1; },
+        fixed({"datatype -1"}));
+    add(
+        "comm NULL", [](Args& x, char*, char*, int, int) { x.comm = nullptr; }, fixed({"comm is NULL"}));
+    add(
+        "stream not NULL", [](Args& x, char*, char*, int, int) { x.stream = (fcclStream_t)0x1000; },
+        fixed({"stream must be NULL"}));
     if (apiReduces(a)) {
-      add("op 17 (never created)", [](Args& x, char*, char*, int, int) { x.op = (fcclRedOp_t)17; }, {"op"});
-      add("op fcclNumOps (never created)", [](Args& x, char*, char*, int, int) { x.op = fcclNumOps; },
-          {"op"});
-      add("op -1", [](Args& x, char*, char*, int, int) { x.op = (fcclRedOp_t)-1; }, {"op"});
-      add("premulsum op of another datatype", [=](Args& x, char*, char*, int, int) { x.op = foreignOp; },
-          {"op", "datatype"});
+      add(
+          "op 17 (never created)", [](Args& x, char*, char*, int, int) { x.op = (fcclRedOp_t)17; },
+          fixed({"op 17"}));
+      add(
+          "op fcclNumOps (never created)", [](Args& x, char*, char*, int, int) { x.op = fcclNumOps; },
+          fixed({"op " + std::to_string((int)fcclNumOps)}));
+      add(
+          "op -1", [](Args& x, char*, char*, int, int) { x.op = (fcclRedOp_t)-1; }, fixed({"op -1"}));
+      add(
+          "premulsum op of another datatype", [=](Args& x, char*, char*, int, int) { x.op = foreignOp; },
+          fixed({"op " + std::to_string((int)foreignOp), "datatype"}));
     }
     if (apiRooted(a)) {
-      add("root = nranks", [](Args& x, char*, char*, int, int n) { x.root = n; }, {"root"});
-      add("root = -1", [](Args& x, char*, char*, int, int) { x.root = -1; }, {"root"});
+      add(
+          "root = nranks", [](Args& x, char*, char*, int, int n) { x.root = n; },
+          [](int n) { return Phrases{"root " + std::to_string(n)}; });
+      add(
+          "root = -1", [](Args& x, char*, char*, int, int) { x.root = -1; }, fixed({"root -1"}));
     }
     if (apiP2p(a)) {
-      add("peer = nranks", [](Args& x, char*, char*, int, int n) { x.root = n; }, {"peer"});
-      add("peer = -1", [](Args& x, char*, char*, int, int) { x.root = -1; }, {"peer"});
+      add(
+          "peer = nranks", [](Args& x, char*, char*, int, int n) { x.root = n; },
+          [](int n) { return Phrases{"peer " + std::to_string(n)}; });
+      add(
+          "peer = -1", [](Args& x, char*, char*, int, int) { x.root = -1; }, fixed({"peer -1"}));
     }
     if (a == Api::AlltoAll) {
-      add("in place (sendbuff == recvbuff)", [](Args& x, char*, char* recv, int, int) { x.send = recv; },
-          {"overlap", "in place", "in-place"});
-      add("overlapping by one element",
+      add(
+          "in place (sendbuff == recvbuff)", [](Args& x, char*, char* recv, int, int) { x.send = recv; },
+          fixed({"sendbuff and recvbuff overlap"}));
+      add(
+          "overlapping by one element",
           [](Args& x, char*, char* recv, int, int) { x.send = recv + sizeof(float); },
-          {"overlap", "in place", "in-place"});
+          fixed({"sendbuff and recvbuff overlap"}));
     }
   }
   return cases;
@@ -190,7 +233,8 @@ TEST_P(BadArgs, RejectedWithSentenceAndNothingWritten) {
           bc.mutate(x, send.data(), recv.data(), rank, n);
           fcclResult_t res = callApi(bc.api, x);
           checkResult(res, fcclInvalidArgument, x.comm, bc.name);
-          if (res != fcclSuccess) checkSentence(x.comm, bc.keywords, bc.name);
+          if (res != fcclSuccess)
+            checkSentence(x.comm, std::string("fccl") + apiName(bc.api), bc.phrases(n), bc.name);
           long bad = 0;
           bool sendOk = true, recvOk = true;
           for (size_t i = 0; i < bytes; ++i) sendOk &= (uint8_t)send.data()[i] == kSendByte;
@@ -234,7 +278,8 @@ TEST(BadInit, RankAndNranksOutOfRange) {
         struct {
           int nranks, rank;
           const char* key;
-        } cases[] = {{2, 2, "rank"}, {2, -1, "rank"}, {0, 0, "nranks"}, {-1, 0, "nranks"}, {1, 1, "rank"}};
+        } cases[] = {
+            {2, 2, "rank 2"}, {2, -1, "rank -1"}, {0, 0, "nranks 0"}, {-1, 0, "nranks -1"}, {1, 1, "rank 1"}};
         for (const auto& c : cases) {
           fcclComm_t comm = nullptr;
           std::string what = strf("fcclCommInitRank(nranks=%d, rank=%d)", c.nranks, c.rank);
@@ -243,7 +288,7 @@ TEST(BadInit, RankAndNranksOutOfRange) {
           if (res == fcclSuccess)
             fcclCommDestroy(comm);
           else
-            checkSentence(nullptr, {c.key}, what);
+            checkSentence(nullptr, "fcclCommInitRank", {c.key}, what);
         }
         fcclResult_t res = fcclCommInitRank(nullptr, 1, id, 0);
         checkResult(res, fcclInvalidArgument, nullptr, "fcclCommInitRank(comm=NULL)");
@@ -260,7 +305,8 @@ TEST(BadInit, RankAndNranksOutOfRange) {
         if (res == fcclSuccess)
           fcclCommDestroy(comm);
         else
-          checkSentence(nullptr, {"config"}, "fcclCommInitRankConfig(config.magic=0)");
+          checkSentence(nullptr, "fcclCommInitRankConfig", {"config was not initialized"},
+                        "fcclCommInitRankConfig(config.magic=0)");
       },
       20);
   EXPECT_RANKS_OK(r);
@@ -278,7 +324,8 @@ TEST(BadInit, CorruptedUniqueId) {
         if (res == fcclSuccess)
           fcclCommDestroy(comm);
         else
-          checkSentence(nullptr, {"unique id", "uniqueid", "magic", "corrupt"}, "corrupted unique id");
+          checkSentence(nullptr, "fcclCommInitRank", {"unique id is corrupted", "bad magic"},
+                        "corrupted unique id");
       },
       20);
   EXPECT_RANKS_OK(r);
