@@ -1,37 +1,18 @@
-// hooks.h - the per-chunk hook points where fused computation runs inside a collective
-// (DESIGN.md "Algorithms and hooks"). A hook type provides:
-//   load(desc, dst, src)   : when a rank first reads its own input chunk; writes the transformed
-//                            chunk to dst (a FIFO slot or scratch). Only called if kHasLoad.
-//   reduced(desc, data)    : in place on a fully reduced chunk, on the rank that owns it.
-//   gathered(desc, data)   : in place on a replicated chunk this rank received (all-gather phase).
-//   ownOutputWritten()     : true when `reduced` also stored the chunk in the output buffer.
-//   waitInput(desc)        : before a primitive first reads its own input chunk; returns when
-//                            the chunk may be read (or an error). Only called if kHasInputWait.
-// Apart from waitInput, a hook may not allocate, block or synchronize: it runs on whatever
-// thread drives the collective, between two FIFO operations. The identity hook compiles to nothing.
+// hooks.h - the host's hooks (the contract and the identity hook: hook_contract.h): NCCL's
+// post-ops (CollHook), a fused program's run-time reduced hook (FnHook), and the wait for a
+// producer's chunks (ReadyHook). Host only: they call the host reduce kernels, function
+// pointers and the waiter.
 #pragma once
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include "collectives/hook_contract.h"
 #include "collectives/ready.h"
 #include "collectives/reduce_kernels.h"
-#include "collectives/ring.h"
 #include "fccl.h"
 #include "src/base/wait.h"
 
 namespace fccl {
-
-struct IdentityHook {
-  static constexpr bool kHasLoad = false;
-  static constexpr bool kHasReduced = false;
-  static constexpr bool kHasGathered = false;
-  static constexpr bool kHasInputWait = false;
-  void load(const ChunkDesc&, void*, const void*) {}
-  void reduced(const ChunkDesc&, void*) {}
-  void gathered(const ChunkDesc&, void*) {}
-  fcclResult_t waitInput(const ChunkDesc&) { return fcclSuccess; }
-  bool ownOutputWritten() const { return false; }
-};
 
 // The hook behind NCCL's own post-ops: PreMulSum scales each input as it is loaded, Avg
 // divides the reduced sum by nranks (integers truncate, like NCCL's FuncSumPostDiv).
