@@ -3,6 +3,7 @@
 #include "src/base/debug.h"
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -33,34 +34,43 @@ uint64_t subsysBit(const std::string& name) {
   return 0;
 }
 
+}  // namespace
+
+bool logParseSubsys(const std::string& text, uint64_t* mask) {
+  const bool negate = !text.empty() && text[0] == '^';
+  const std::string list = text.substr(negate ? 1 : 0);
+  uint64_t bits = 0;
+  for (size_t pos = 0; pos <= list.size();) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    const uint64_t bit = subsysBit(list.substr(pos, comma - pos));
+    if (bit == 0) return false;
+    bits |= bit;
+    pos = comma + 1;
+  }
+  *mask = negate ? ~bits : bits;
+  return true;
+}
+
+namespace {
+
 const LogConfig& config() {
   static const LogConfig cfg = [] {
     LogConfig c;
     const Env& e = env();
+    // env.cc accepted only the listed spellings, stored as listed.
     const std::string& d = e.debug;
-    if (strcasecmp(d.c_str(), "NONE") == 0)
+    if (d == "NONE")
       c.level = LogLevel::None;
-    else if (strcasecmp(d.c_str(), "VERSION") == 0)
+    else if (d == "VERSION")
       c.level = LogLevel::Version;
-    else if (strcasecmp(d.c_str(), "INFO") == 0)
+    else if (d == "INFO")
       c.level = LogLevel::Info;
-    else if (strcasecmp(d.c_str(), "TRACE") == 0)
+    else if (d == "TRACE")
       c.level = LogLevel::Trace;
     else
       c.level = LogLevel::Warn;
-    if (!e.debugSubsys.empty()) {
-      bool negate = e.debugSubsys[0] == '^';
-      uint64_t bits = 0;
-      std::string list = e.debugSubsys.substr(negate ? 1 : 0);
-      size_t pos = 0;
-      while (pos <= list.size()) {
-        size_t comma = list.find(',', pos);
-        if (comma == std::string::npos) comma = list.size();
-        bits |= subsysBit(list.substr(pos, comma - pos));
-        pos = comma + 1;
-      }
-      c.mask = negate ? ~bits : bits;
-    }
+    if (!e.debugSubsys.empty()) logParseSubsys(e.debugSubsys, &c.mask);
     gethostname(c.host, sizeof(c.host) - 1);
     if (char* dot = strchr(c.host, '.')) *dot = '\0';
     if (!e.debugFile.empty()) {
@@ -79,7 +89,12 @@ const LogConfig& config() {
           path += e.debugFile[i];
         }
       }
-      if (FILE* f = fopen(path.c_str(), "w")) c.out = f;
+      if (FILE* f = fopen(path.c_str(), "w"))
+        c.out = f;
+      else  // the sink itself: straight to stderr
+        fprintf(stderr,
+                "fccl WARN FCCL_DEBUG_FILE=\"%s\": cannot open %s for writing (%s); logging to stderr\n",
+                e.debugFile.c_str(), path.c_str(), strerror(errno));
     }
     return c;
   }();

@@ -2,6 +2,7 @@
 // every line prefixed "host:pid:tid [rank] fccl LEVEL". TRACE compiles out unless FCCL_TRACE is defined.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace fccl {
 
@@ -26,6 +27,10 @@ enum LogSubsys : uint64_t {
   kLogFusion = 1u << 8,
   kLogAll = ~uint64_t(0),
 };
+
+// FCCL_DEBUG_SUBSYS's syntax: a comma list of the names above (any case), optionally after ^
+// (all but those). false, *mask untouched, when a name is unknown or empty.
+bool logParseSubsys(const std::string& text, uint64_t* mask);
 
 LogLevel logLevel();
 bool logEnabled(LogLevel level, uint64_t subsys);

@@ -1,7 +1,7 @@
-// env.cc - the table of every FCCL_* variable (name, default, doc) and the one snapshot
-// read from it. Parsing is strict: a bad value prints a warning naming the variable and
-// keeps the default. Warnings go straight to stderr because the log sink itself is
-// configured from this snapshot.
+// env.cc - the table of every FCCL_* variable (name, default, doc, accepted values) and the one
+// snapshot read from it. Parsing is strict for every kind, text included: a bad value prints a
+// warning naming the variable, the value and what is accepted, and keeps the default. Warnings go straight to
+// stderr because the log sink itself is configured from this snapshot.
 #include "src/base/env.h"
 #include <strings.h>
 #include <unistd.h>
@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -44,10 +45,12 @@ bool parseBool(const char* text, bool* out) {
 namespace {
 
 enum class Kind {
-  String,
-  Int,
-  Bool,
-  Seconds
+  String,   // any text
+  Int,      // a decimal integer >= 0
+  Bool,     // parseBool's spellings
+  Seconds,  // a decimal integer of seconds > 0, stored in ms
+  Choice,   // one of `accepted` ("a|b|c"), case-insensitive; stored as spelled there
+  Check     // text that `check` accepts (and may rewrite); `accepted` describes it
 };
 
 struct Var {
@@ -56,68 +59,161 @@ struct Var {
   const char* def;
   const char* doc;
   void* field;
+  const char* accepted = nullptr;  // Choice: the alternatives; Check: what is accepted, in words
+  bool (*check)(std::string* value) = nullptr;
+  const char* defMeaning = nullptr;  // what an empty default means, for warnings
 };
 
-void warnBad(const char* name, const char* value, const char* def) {
-  fprintf(stderr, "fccl WARN %s=\"%s\" is not valid; using the default %s\n", name, value, def);
+bool choose(const char* alternatives, std::string* value) {
+  std::string list = alternatives;
+  for (size_t start = 0; start <= list.size();) {
+    size_t bar = list.find('|', start);
+    if (bar == std::string::npos) bar = list.size();
+    std::string alt = list.substr(start, bar - start);
+    if (strcasecmp(alt.c_str(), value->c_str()) == 0) {
+      *value = alt;
+      return true;
+    }
+    start = bar + 1;
+  }
+  return false;
 }
 
-// FCCL_JIT_CACHE's default, from the XDG base-directory variables (absolute values only, as the
-// spec says); the JIT itself refuses a directory that is not private to this user.
-std::string defaultJitCache() {
-  const char* xdg = getenv("XDG_CACHE_HOME");
-  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/fccl-jit";
-  const char* home = getenv("HOME");
-  if (home != nullptr && home[0] == '/') return std::string(home) + "/.cache/fccl-jit";
-  return "/tmp/fccl-jit-" + std::to_string(geteuid());
+std::string listed(const char* alternatives) {
+  std::string s = alternatives;
+  for (size_t at = s.find('|'); at != std::string::npos; at = s.find('|', at)) s.replace(at, 1, ", ");
+  return s;
 }
 
-Env readEnv(std::vector<std::string>* setLines) {
+// FCCL_DEBUG_SUBSYS: the log's own parser (debug.cc) decides; stored as given.
+bool checkSubsys(std::string* value) {
+  uint64_t mask = 0;
+  return logParseSubsys(*value, &mask);
+}
+
+// FCCL_COMM_ID: host:port or [v6]:port, port 1..65535 (the host is resolved when used).
+bool checkHostPort(std::string* value) {
+  const std::string& t = *value;
+  size_t colon = t.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= t.size()) return false;
+  std::string host = t.substr(0, colon), port = t.substr(colon + 1);
+  if (host[0] == '[' && (host.size() < 3 || host.back() != ']')) return false;
+  if (host[0] != '[' && host.find(':') != std::string::npos) return false;  // a bare IPv6 address
+  int64_t p = 0;
+  return parseInt64(port.c_str(), &p) && p >= 1 && p <= 65535 && isdigit(static_cast<unsigned char>(port[0]));
+}
+
+// FCCL_SOCKET_IFNAME: [^][=]name[,name...], names of 1..15 characters without blanks.
+bool checkIfnames(std::string* value) {
+  std::string s = *value;
+  if (!s.empty() && s[0] == '^') s.erase(0, 1);
+  if (!s.empty() && s[0] == '=') s.erase(0, 1);
+  if (s.empty()) return false;
+  for (size_t start = 0; start <= s.size();) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    const size_t len = comma - start;
+    if (len == 0 || len > 15) return false;
+    for (size_t i = start; i < comma; ++i)
+      if (isspace(static_cast<unsigned char>(s[i])) || s[i] == '/') return false;
+    start = comma + 1;
+  }
+  return true;
+}
+
+// FCCL_SHM_PREFIX: a POSIX shm name part: 1..32 of [A-Za-z0-9._-].
+bool checkShmPrefix(std::string* value) {
+  if (value->empty() || value->size() > 32) return false;
+  for (char c : *value)
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
+bool checkAbsolutePath(std::string* value) { return !value->empty() && (*value)[0] == '/'; }
+bool checkNonEmpty(std::string* value) { return !value->empty(); }
+
+std::string describeDefault(const Var& v) {
+  if (v.def[0] == '\0') return v.defMeaning ? v.defMeaning : "(unset)";
+  return v.def;
+}
+
+std::string acceptedText(const Var& v) {
+  switch (v.kind) {
+    case Kind::Int:
+      return "a decimal integer >= 0";
+    case Kind::Seconds:
+      return "a whole number of seconds > 0";
+    case Kind::Bool:
+      return "1, true, yes, on, 0, false, no, off";
+    case Kind::Choice:
+      return listed(v.accepted);
+    default:
+      return v.accepted ? v.accepted : "any text";
+  }
+}
+
+}  // namespace
+
+Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<std::string>* setLines,
+                std::vector<std::string>* warnings) {
   Env e;
   const Var vars[] = {
-      {"FCCL_DEBUG", Kind::String, "WARN", "log level: NONE, VERSION, WARN, INFO, TRACE", &e.debug},
-      {"FCCL_DEBUG_SUBSYS", Kind::String, "",
-       "subsystems to log: INIT,COLL,P2P,SHM,NET,BOOTSTRAP,TUNING,ENV,FUSION,ALL; ^ negates", &e.debugSubsys},
-      {"FCCL_DEBUG_FILE", Kind::String, "", "write the log to this file (%h host, %p pid) instead of stderr",
-       &e.debugFile},
+      {"FCCL_DEBUG", Kind::Choice, "WARN", "log level: NONE, VERSION, WARN, INFO, TRACE", &e.debug,
+       "NONE|VERSION|WARN|INFO|TRACE"},
+      {"FCCL_DEBUG_SUBSYS", Kind::Check, "",
+       "subsystems to log: INIT,COLL,P2P,SHM,NET,BOOTSTRAP,TUNING,ENV,FUSION,ALL; ^ negates", &e.debugSubsys,
+       "a comma list of INIT, COLL, P2P, SHM, NET, BOOTSTRAP, TUNING, ENV, FUSION, ALL, optionally after ^",
+       checkSubsys, "all subsystems"},
+      {"FCCL_DEBUG_FILE", Kind::Check, "", "write the log to this file (%h host, %p pid) instead of stderr",
+       &e.debugFile, "a file name", checkNonEmpty, "stderr"},
       {"FCCL_TIMEOUT", Kind::Seconds, "300",
        "seconds any wait may last before it fails with an error naming the peer", &e.timeoutMs},
-      {"FCCL_ALGO", Kind::String, "",
-       "force the algorithm: ring or direct (default: the tuner picks by size)", &e.algo},
+      {"FCCL_ALGO", Kind::Choice, "",
+       "force the algorithm: ring or direct (default: the tuner picks by size)", &e.algo, "ring|direct",
+       nullptr, "(unset: the tuner picks by size)"},
       {"FCCL_CHUNKSIZE", Kind::Int, "0", "bytes per pipeline chunk / FIFO slot (default: tuned)",
        &e.chunkSize},
       {"FCCL_DIRECT_MAX_BYTES", Kind::Int, "0",
        "largest per-rank message for the direct (latency) algorithm (default: tuned)", &e.directMaxBytes},
-      {"FCCL_COMM_ID", Kind::String, "",
-       "host:port of the bootstrap root; rank 0 hosts it (like NCCL_COMM_ID)", &e.commId},
-      {"FCCL_SOCKET_IFNAME", Kind::String, "",
-       "interfaces for bootstrap sockets: eth0 (prefix), ^docker (exclude), =lo (exact)", &e.socketIfname},
-      {"FCCL_SOCKET_FAMILY", Kind::String, "", "AF_INET or AF_INET6 to restrict the bootstrap address family",
-       &e.socketFamily},
+      {"FCCL_COMM_ID", Kind::Check, "",
+       "host:port of the bootstrap root; rank 0 hosts it (like NCCL_COMM_ID)", &e.commId,
+       "host:port or [IPv6 address]:port, port 1..65535", checkHostPort,
+       "(unset: fcclGetUniqueId picks the root's address)"},
+      {"FCCL_SOCKET_IFNAME", Kind::Check, "",
+       "interfaces for bootstrap sockets: eth0 (prefix), ^docker (exclude), =lo (exact)", &e.socketIfname,
+       "[^][=]name[,name...], names of 1 to 15 characters", checkIfnames, "(unset: any interface)"},
+      {"FCCL_SOCKET_FAMILY", Kind::Choice, "", "AF_INET or AF_INET6 to restrict the bootstrap address family",
+       &e.socketFamily, "AF_INET|AF_INET6", nullptr, "(unset: any family)"},
       {"FCCL_COMM_SECRET", Kind::String, "",
        "shared secret of the bootstrap when FCCL_COMM_ID fixes the root", &e.commSecret},
       {"FCCL_SPIN_COUNT", Kind::Int, "2000", "busy polls before a wait starts yielding the core",
        &e.spinCount},
       {"FCCL_SET_AFFINITY", Kind::Bool, "0", "pin each rank's thread to the cores hwloc reports near it",
        &e.setAffinity},
-      {"FCCL_SHM_PREFIX", Kind::String, "fccl", "name prefix of POSIX shared-memory segments", &e.shmDir},
-      {"FCCL_OVERLAP", Kind::String, "auto",
+      {"FCCL_SHM_PREFIX", Kind::Check, "fccl", "name prefix of POSIX shared-memory segments", &e.shmDir,
+       "1 to 32 of A-Z a-z 0-9 . _ -", checkShmPrefix},
+      {"FCCL_OVERLAP", Kind::Choice, "auto",
        "auto|1|0: run a fused program's producer step on a helper thread while the collective "
        "consumes its chunks (auto: only when the host has a spare core per rank)",
-       &e.overlap},
+       &e.overlap, "auto|1|0"},
       {"FCCL_JIT", Kind::Bool, "1",
        "compile pointwise/fused program steps to native code with the system compiler", &e.jit},
-      {"FCCL_JIT_CXX", Kind::String, "c++", "C++ compiler the JIT runs (a path or a name on PATH)",
-       &e.jitCxx},
-      {"FCCL_JIT_CACHE", Kind::String, "",
+      {"FCCL_JIT_CXX", Kind::Check, "c++", "C++ compiler the JIT runs (a path or a name on PATH)", &e.jitCxx,
+       "a compiler's path or name", checkNonEmpty},
+      {"FCCL_JIT_CACHE", Kind::Check, "",
        "JIT cache directory (default $XDG_CACHE_HOME/fccl-jit, $HOME/.cache/fccl-jit, /tmp/fccl-jit-<uid>)",
-       &e.jitCache},
+       &e.jitCache, "an absolute path", checkAbsolutePath,
+       "(unset: $XDG_CACHE_HOME/fccl-jit, $HOME/.cache/fccl-jit or /tmp/fccl-jit-<uid>)"},
       {"FCCL_FAULT_INJECT", Kind::String, "",
        "testing: faults to inject, kind:rank:op[:ms] comma list; kinds kill, delay, close (src/fault.h)",
        &e.faultInject},
   };
   for (const Var& v : vars) {
-    const char* value = getenv(v.name);
+    const char* value = get(v.name);
+    // An empty text value is no value (`FCCL_ALGO= cmd` unsets it in the shell's way).
+    if (value != nullptr && *value == '\0' && v.kind != Kind::Int && v.kind != Kind::Seconds &&
+        v.kind != Kind::Bool)
+      value = nullptr;
     bool set = value != nullptr;
     const char* text = set ? value : v.def;
     bool ok = true;
@@ -125,6 +221,14 @@ Env readEnv(std::vector<std::string>* setLines) {
       case Kind::String:
         *static_cast<std::string*>(v.field) = text;
         break;
+      case Kind::Choice:
+      case Kind::Check: {
+        std::string s = text;
+        // The empty default means "unset"; a value that is set must be valid.
+        ok = !set || (v.kind == Kind::Choice ? choose(v.accepted, &s) : v.check(&s));
+        *static_cast<std::string*>(v.field) = ok ? s : v.def;
+        break;
+      }
       case Kind::Int: {
         int64_t x = 0;
         ok = parseInt64(text, &x) && x >= 0;
@@ -147,10 +251,32 @@ Env readEnv(std::vector<std::string>* setLines) {
         break;
       }
     }
-    if (set && !ok) warnBad(v.name, value, v.def);
+    if (set && !ok)
+      warnings->push_back(std::string(v.name) + "=\"" + value + "\" is not valid (accepted: " +
+                          acceptedText(v) + "); using the default " + describeDefault(v));
     if (set && ok) setLines->push_back(std::string(v.name) + "=" + value);
   }
-  if (e.jitCache.empty()) e.jitCache = defaultJitCache();
+  if (e.jitCache.empty()) {
+    // FCCL_JIT_CACHE's default, from the XDG base-directory variables (absolute values only, as
+    // the spec says); the JIT itself refuses a directory that is not private to this user.
+    const char* xdg = get("XDG_CACHE_HOME");
+    const char* home = get("HOME");
+    if (xdg != nullptr && xdg[0] == '/')
+      e.jitCache = std::string(xdg) + "/fccl-jit";
+    else if (home != nullptr && home[0] == '/')
+      e.jitCache = std::string(home) + "/.cache/fccl-jit";
+    else
+      e.jitCache = "/tmp/fccl-jit-" + std::to_string(geteuid());
+  }
+  return e;
+}
+
+namespace {
+
+Env readEnv(std::vector<std::string>* setLines) {
+  std::vector<std::string> warnings;
+  Env e = readEnvFrom([](const char* name) -> const char* { return getenv(name); }, setLines, &warnings);
+  for (const std::string& w : warnings) fprintf(stderr, "fccl WARN %s\n", w.c_str());
   return e;
 }
 

@@ -1,13 +1,18 @@
 // env.h - every FCCL_* environment variable, declared once in env.cc's table (name, default,
-// one-line doc), parsed strictly (a bad value: a WARN that names it, then the default), read
-// once into an immutable snapshot; the set ones are logged at INFO. No getenv anywhere else.
+// one-line doc, accepted values), parsed strictly whatever its type (a bad value: a WARN that
+// names the variable, the value and what is accepted, then the default), read once into an
+// immutable snapshot; the set ones are logged at INFO. No getenv anywhere else.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace fccl {
 
 struct Env {
+  // Text values are stored as the table spells them (FCCL_DEBUG=info -> "INFO", FCCL_ALGO=Ring
+  // -> "ring"); an unset one holds its default ("" where the default is "unset").
   std::string debug;         // FCCL_DEBUG: NONE|VERSION|WARN|INFO|TRACE
   std::string debugSubsys;   // FCCL_DEBUG_SUBSYS: comma list, ^ to negate
   std::string debugFile;     // FCCL_DEBUG_FILE: log to this file (%h host, %p pid)
@@ -30,6 +35,12 @@ struct Env {
 };
 
 const Env& env();
+
+// The snapshot env() takes, read through `get` instead of getenv (for tests). Each set value that
+// is not valid adds one sentence to *warnings (variable, value, what is accepted, the default
+// used) and leaves the default; each valid one adds "NAME=value" to *setLines.
+Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<std::string>* setLines,
+                std::vector<std::string>* warnings);
 
 // Strict parsers shared with the table; exposed for tests.
 bool parseInt64(const char* text, int64_t* out);
