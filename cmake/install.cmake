@@ -1,6 +1,6 @@
 # install.cmake - `cmake --install`: the header, libfccl.so* and libfccl.a, the CMake package
-# (lib/cmake/fccl: fccl::fccl shared, fccl::fccl_static) and lib/pkgconfig/fccl.pc, plus the
-# perf tools that exist. Included at the end of the top-level CMakeLists.txt, so every target
+# (lib/cmake/fccl: fccl::fccl shared, fccl::fccl_static) and lib/pkgconfig/fccl.pc, the stock
+# fused programs (share/fccl/programs/*.fccl) and fcclc, plus the perf tools that exist. Included at the end of the top-level CMakeLists.txt, so every target
 # (perf/ included) is already defined when the if(TARGET ...) guards below run.
 include(CMakePackageConfigHelpers)
 
@@ -54,3 +54,13 @@ foreach(tool IN LISTS FCCL_PERF_TOOLS)
     install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
   endif()
 endforeach()
+
+# The stock programs (fusion/stock: part of the product; the library also carries them, see
+# fcclProgramGetStock) and fcclc, the fusion compiler's driver (`fcclc adam` finds one by name).
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/fusion/stock/ DESTINATION ${CMAKE_INSTALL_DATADIR}/fccl/programs
+  FILES_MATCHING PATTERN "*.fccl")
+if(TARGET fcclc)
+  # fcclc links the compiler's objects statically; keep the link path (e.g. NVRTC's folder).
+  set_target_properties(fcclc PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
+  install(TARGETS fcclc RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()

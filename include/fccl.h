@@ -214,12 +214,20 @@ typedef struct fcclProgram* fcclProgram_t;
  * *program so fcclProgramGetLog can be read; destroy it either way. */
 FCCL_API fcclResult_t fcclProgramCreate(fcclProgram_t* program, const char* source, const char* name);
 
+/* The text of a stock program by name: "sgd", "adam", "adamw", "lamb", "loss_scaling",
+ * "clip_global_norm", "bias_dropout_residual", "mixed_precision" (README "Fused programs").
+ * They are installed as share/fccl/programs/NAME.fccl and compiled into the library, so no file
+ * is read; *text stays valid for the life of the process. Create one with
+ * fcclProgramCreate(&p, text, "adam.fccl"). An unknown name is fcclInvalidArgument, and
+ * fcclGetLastError lists the known names. */
+FCCL_API fcclResult_t fcclProgramGetStock(const char* name, const char** text);
+
 #define FCCL_PROGRAM_OPTIONS_MAGIC 0x70726f67u
 typedef struct {
   size_t size;          /* sizeof(fcclProgramOptions_t), set by the initializer */
   unsigned int magic;   /* FCCL_PROGRAM_OPTIONS_MAGIC */
-  const char* schedule; /* NULL: the default pipeline ("split,reorder,fuse,overlap");
-                           "none": run as written, unfused; or an explicit comma list of passes */
+  const char* schedule; /* NULL, "" or "default": the default pipeline ("split,reorder,fuse,
+                           overlap"); "none": run as written, unfused; or a comma list of passes */
 } fcclProgramOptions_t;
 #define FCCL_PROGRAM_OPTIONS_INITIALIZER \
   { sizeof(fcclProgramOptions_t), FCCL_PROGRAM_OPTIONS_MAGIC, NULL }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# check_install.sh - builds fccl, installs it into a temporary prefix and builds examples/
-# against the installed package both ways a user would: find_package(fccl) (fccl::fccl and
-# fccl::fccl_static) and pkg-config (shared), then runs each build of the example. Exits
-# nonzero if a step fails (build steps stop at once; every example runs before the verdict).
+# check_install.sh - builds fccl, installs it into a temporary prefix, checks the installed stock
+# programs with the installed fcclc, and builds examples/ against the installed package both ways
+# a user would: find_package(fccl) (fccl::fccl and fccl::fccl_static) and pkg-config (shared),
+# then runs each build of the example. Exits nonzero if a step fails (build steps stop at once;
+# every example runs before the verdict).
 #   bash scripts/check_install.sh [build-dir]     (default: build-install/, Release, no tests)
 set -euo pipefail
 
@@ -38,6 +39,17 @@ for f in include/fccl.h lib/libfccl.a lib/cmake/fccl/fcclConfig.cmake lib/cmake/
   [ -e "$prefix/$f" ] || { echo "check_install: $f was not installed" >&2; exit 1; }
 done
 ls "$prefix"/lib/libfccl.so* >/dev/null 2>&1 || { echo "check_install: lib/libfccl.so* missing" >&2; exit 1; }
+
+step "stock programs and fcclc"
+for p in sgd adam adamw lamb loss_scaling clip_global_norm bias_dropout_residual mixed_precision; do
+  f=$prefix/share/fccl/programs/$p.fccl
+  [ -f "$f" ] || { echo "check_install: share/fccl/programs/$p.fccl was not installed" >&2; exit 1; }
+  # The installed file and the copy compiled into fcclc (found by name) lower to one schedule.
+  quiet "$prefix/bin/fcclc" "$f"
+  cp "$work/log" "$work/from_file"
+  quiet "$prefix/bin/fcclc" "$p"
+  cmp -s "$work/log" "$work/from_file" || { echo "check_install: fcclc $p differs from fcclc $f" >&2; exit 1; }
+done
 
 step "examples with find_package(fccl)"
 quiet fccl_cmake_configure "$src/examples" "$work/ex" -DCMAKE_PREFIX_PATH="$prefix"

@@ -2,7 +2,7 @@
 # fuzz.sh - builds the libFuzzer targets with clang (ASan + UBSan) into build-fuzz/ and runs each
 # for a bounded time (FCCL_FUZZ_SECONDS, default 30), all at once (libFuzzer's time is wall time):
 #   fuzz_parser     the IR parser + checker round trip (fusion/parse/fuzz_parser.cc); seeds: the
-#                   stock programs in tests/fusion/programs/
+#                   stock programs in fusion/stock/ and the test programs in tests/fusion/programs/
 #   fuzz_bootstrap  every bootstrap message the root or a peer parses (tests/fuzz/); seeds: valid
 #                   messages written by the target itself (--write-seeds, each checked accepted)
 #                   plus the regression inputs in tests/fuzz/corpus/bootstrap/
@@ -38,7 +38,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus"
   limits=(-rss_limit_mb=2048)
   if [ "$t" = fuzz_parser ]; then
-    cp tests/fusion/programs/*.fccl "$corpus"/
+    cp fusion/stock/*.fccl tests/fusion/programs/*.fccl "$corpus"/
   else
     "$(binary "$t")" --write-seeds="$corpus"
     cp "tests/fuzz/corpus/${t#fuzz_}"/* "$corpus"/

@@ -1,6 +1,7 @@
-// program_api.cc - the fcclProgram* C API: create (parse + check), compile (passes + lowering
-// + tile kernels, for one communicator), dump, launch, destroy. Diagnostics and dumps live on
-// the program object; a failure also sets fcclGetLastError's sentence.
+// program_api.cc - the fcclProgram* C API: create (parse + check), the stock programs by name,
+// compile (passes + lowering + the steps' kernels, for one communicator), dump, launch, destroy.
+// Diagnostics and dumps live on the program object; a failure also sets fcclGetLastError's
+// sentence.
 #include <map>
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 #include "fusion/parse/parser.h"
 #include "fusion/passes/lower.h"
 #include "fusion/passes/registry.h"
+#include "fusion/stock/stock.h"
 #include "src/argcheck.h"
 #include "src/base/checks.h"
 #include "src/base/error.h"
@@ -57,6 +59,22 @@ FCCL_API fcclResult_t fcclProgramCreate(fcclProgram_t* program, const char* sour
     return setError(fcclSystemError, "fcclProgramCreate: out of memory");
   } catch (...) {
     return setError(fcclInternalError, "fcclProgramCreate: unexpected internal exception");
+  }
+}
+
+FCCL_API fcclResult_t fcclProgramGetStock(const char* name, const char** text) {
+  if (name == nullptr || text == nullptr)
+    return setError(fcclInvalidArgument, "fcclProgramGetStock: %s is NULL",
+                    name == nullptr ? "name" : "text");
+  *text = fusion::stock::find(name);
+  if (*text != nullptr) return fcclSuccess;
+  try {
+    std::string known;
+    for (const std::string& n : fusion::stock::names()) known += (known.empty() ? "" : ", ") + n;
+    return setError(fcclInvalidArgument, "fcclProgramGetStock: no stock program named '%s' (there are: %s)",
+                    name, known.c_str());
+  } catch (...) {
+    return setError(fcclInvalidArgument, "fcclProgramGetStock: no stock program named '%s'", name);
   }
 }
 

@@ -1,7 +1,8 @@
 // fcclc.cc - command-line driver of the fusion compiler: parse, check, run the pass pipeline
-// (default split,reorder,fuse,overlap, or --schedule=LIST) and lower a .fccl program; print
-// the IR after any stage, the schedule, or the generated CUDA (--emit=cuda). Exit 0 on success,
-// 1 with file:line:col diagnostics on stderr for a bad program, 2 for bad usage.
+// (default split,reorder,fuse,overlap, or --schedule=LIST) and lower a .fccl program - a file,
+// or a stock program by name (fusion/stock: `fcclc adam`); print the IR after any stage, the
+// schedule, or the generated CUDA (--emit=cuda). Exit 0 on success, 1 with file:line:col
+// diagnostics on stderr for a bad program, 2 for bad usage.
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "fusion/parse/parser.h"
 #include "fusion/passes/lower.h"
 #include "fusion/passes/registry.h"
+#include "fusion/stock/stock.h"
 
 namespace {
 
@@ -56,7 +58,7 @@ std::vector<Stage> pipeline(const std::vector<std::string>& passes) {
 int usage(const char* msg) {
   if (msg) std::fprintf(stderr, "fcclc: %s\n", msg);
   std::fprintf(stderr,
-               "usage: fcclc [options] FILE.fccl   (FILE '-' reads stdin)\n"
+               "usage: fcclc [options] FILE.fccl | NAME   (FILE '-' reads stdin; NAME: a stock program)\n"
                "  --print-ir-after=STAGE[,STAGE]  print the IR after these stages "
                "(default: the last)\n"
                "  --print-ir-after-all            print the IR after every stage\n"
@@ -65,7 +67,8 @@ int usage(const char* msg) {
                "                                  none, or a comma list of pass names\n"
                "  --emit=cuda                     print the generated CUDA C++ of the hooks\n"
                "  --ranks N --bind SYM=VALUE ...  show each sliced tensor's per-rank range\n"
-               "  --list-stages                   list the stages\n");
+               "  --list-stages                   list the stages\n"
+               "  --list-stock                    list the stock programs (fcclc NAME compiles one)\n");
   return 2;
 }
 
@@ -111,6 +114,9 @@ int main(int argc, char** argv) {
       emitCuda = true;
     } else if (a == "--annotate") {
       annotate = true;
+    } else if (a == "--list-stock") {
+      for (const std::string& n : fccl::fusion::stock::names()) std::printf("%s\n", n.c_str());
+      return 0;
     } else if (a == "--list-stages") {
       for (const Stage& st : stages) std::printf("%-8s %s\n", st.name, st.summary);
       return 0;
@@ -136,17 +142,21 @@ int main(int argc, char** argv) {
   }
   if (file.empty()) return usage("no input file");
   std::stringstream text;
+  std::string source = file;
   if (file == "-") {
     text << std::cin.rdbuf();
-  } else {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "fcclc: cannot read %s\n", file.c_str());
-      return 1;
-    }
+    source = "<stdin>";
+  } else if (std::ifstream in(file, std::ios::binary); in) {
     text << in.rdbuf();
+  } else if (const char* stock = fccl::fusion::stock::find(file)) {
+    text << stock;  // not a file: a stock program by name
+    source = file + ".fccl";
+  } else {
+    std::fprintf(stderr, "fcclc: cannot read %s (nor is it a stock program: see --list-stock)\n",
+                 file.c_str());
+    return 1;
   }
-  Diagnostics diags(file == "-" ? "<stdin>" : file);
+  Diagnostics diags(source);
   fccl::ir::PrintOptions po;
   po.annotate = annotate;
   auto wants = [&](const char* name) {

@@ -47,6 +47,29 @@ bool wellFormedLog(const std::string& log, const std::string& name, std::string*
   return n > 0;
 }
 
+// Stock programs by name: the text compiled into the library, each one a valid program; an
+// unknown name is an error that lists the known ones; NULL arguments are errors.
+TEST(ProgramGetStock, FindsEveryStockProgramByName) {
+  for (const char* name : {"sgd", "adam", "adamw", "lamb", "loss_scaling", "clip_global_norm",
+                           "bias_dropout_residual", "mixed_precision"}) {
+    SCOPED_TRACE(name);
+    const char* text = nullptr;
+    ASSERT_EQ(fcclProgramGetStock(name, &text), fcclSuccess) << fcclGetLastError(nullptr);
+    ASSERT_NE(text, nullptr);
+    EXPECT_TRUE(contains(text, std::string("program ") + name)) << text;
+    fcclProgram_t p = nullptr;
+    EXPECT_EQ(fcclProgramCreate(&p, text, (std::string(name) + ".fccl").c_str()), fcclSuccess)
+        << fcclGetLastError(nullptr);
+    fcclProgramDestroy(p);
+  }
+  const char* text = nullptr;
+  EXPECT_EQ(fcclProgramGetStock("adamm", &text), fcclInvalidArgument);
+  EXPECT_TRUE(contains(fcclGetLastError(nullptr), "adamm") && contains(fcclGetLastError(nullptr), "adamw"))
+      << fcclGetLastError(nullptr);
+  EXPECT_EQ(fcclProgramGetStock(nullptr, &text), fcclInvalidArgument);
+  EXPECT_EQ(fcclProgramGetStock("adam", nullptr), fcclInvalidArgument);
+}
+
 TEST(ProgramCreate, ParseErrorLogHasNameLineCol) {
   const char* src =
       "program bad\n"

@@ -1,5 +1,6 @@
-// fused_programs_test.cc - every stock program of tests/fusion/programs/ through the public C
-// API (fcclProgramCreate / Compile / Dump / Launch / fcclSliceRange / Destroy), on every rank
+// fused_programs_test.cc - every stock program of fusion/stock/ (fcclProgramGetStock) and the
+// test program tests/fusion/programs/features.fccl through the public C API (fcclProgramCreate /
+// Compile / Dump / Launch / fcclSliceRange / Destroy), on every rank
 // with its own buffers, compared with the float64 reference interpreter run in this process.
 //
 //   programs:  sgd adam adamw lamb loss_scaling clip_global_norm bias_dropout_residual
@@ -39,13 +40,6 @@ const char* const kPrograms[] = {"sgd",
 const char* const kSchedules[] = {nullptr, "none", "split", "split,reorder", "split,reorder,fuse"};
 const int64_t kSizes[] = {1, 7, 1000, 65537};
 
-std::string readProgram(const std::string& name) {
-  std::ifstream in(std::string(FCCL_FUSED_PROGRAMS_DIR) + "/" + name + ".fccl", std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 ProgramSpec specFor(const std::string& prog, int64_t N, bool withInf, int nranks) {
   return stockProgramSpec(prog, N, withInf, nranks, 0x5eed0000u + uint64_t(N) * 31 + uint64_t(nranks));
 }
@@ -83,7 +77,7 @@ class FusedPrograms : public ::testing::TestWithParam<Param> {};
 
 TEST_P(FusedPrograms, AllSchedulesAndSizesMatchReference) {
   const Param& prm = GetParam();
-  const std::string text = readProgram(prm.program);
+  const std::string text = programText(prm.program);
   ASSERT_FALSE(text.empty()) << "cannot read " << prm.program;
   std::string errors;
   std::optional<ir::Program> checked = parseCheck(text, &errors, prm.program + ".fccl");

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include "dtypes.h"
@@ -106,6 +107,15 @@ std::vector<std::string> pipelineOf(const char* schedule) {
 std::string showVal(double v) { return strf("%.17g", v); }
 
 }  // namespace
+
+std::string programText(const std::string& name) {
+  const char* text = nullptr;
+  if (fcclProgramGetStock(name.c_str(), &text) == fcclSuccess) return text;
+  std::ifstream in(std::string(FCCL_TEST_PROGRAMS_DIR) + "/" + name + ".fccl", std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 std::map<std::string, bool> lowPrecisionPaths(const ir::Program& p) {
   std::vector<bool> varLow(p.vars.size(), false);  // inputs are exact

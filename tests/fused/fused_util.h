@@ -89,8 +89,13 @@ ir::SliceRange storageRange(const ir::Program& p, const ir::Var& v,
 // replicated and sliced tensors).
 using ValueFn = std::function<double(const std::string& name, int rank, int64_t g)>;
 
-// Inputs and scalars for a stock program of tests/fusion/programs (sgd, adam, adamw, lamb,
-// loss_scaling, clip_global_norm, bias_dropout_residual, mixed_precision, features): ranges where
+// The text of program `name`: a stock program (fcclProgramGetStock: fusion/stock/NAME.fccl as
+// compiled into the library), else the test program tests/fusion/programs/NAME.fccl ("features");
+// "" when there is neither.
+std::string programText(const std::string& name);
+
+// Inputs and scalars for a stock program of fusion/stock (sgd, adam, adamw, lamb, loss_scaling,
+// clip_global_norm, bias_dropout_residual, mixed_precision) or the test program features: ranges where
 // the math is well-conditioned (positive second moments, small gradients, weights around 1),
 // f16 gradients as multiples of 2^-10 (exact f16 sums over up to 8 ranks); withInf puts +inf
 // in the last rank's gradient (loss_scaling's skip path). floors: per-var error floors.

@@ -220,7 +220,7 @@ TEST(Codegen, Literals) {
 // (what a lowered Fused step's sliced `gs` buffer looks like to a later Pointwise step).
 TEST(Codegen, PointwiseHookOfAStatementList) {
   std::string errors;
-  auto p = compile(readFile(std::string(FCCL_FUSION_TEST_DIR) + "/programs/adam.fccl"), &errors);
+  auto p = compile(readFile(ir::test::programPath("adam")), &errors);
   ASSERT_TRUE(p) << errors;
   EmitOptions o;
   o.name = "adam_update";
@@ -302,7 +302,7 @@ TEST(Codegen, DropoutIsTheHostCode) {
 TEST(Nvrtc, CacheHitOnSecondCompile) {
   if (!haveNvrtc()) GTEST_SKIP() << "built without NVRTC";
   nvrtcCacheClear();
-  const std::string src = emitChecked(readFile(std::string(FCCL_FUSION_TEST_DIR) + "/programs/sgd.fccl"));
+  const std::string src = emitChecked(readFile(ir::test::programPath("sgd")));
   std::string ptx1, ptx2, log;
   ASSERT_TRUE(compileWithNvrtc(src, "sgd", "compute_90", &ptx1, &log)) << log;
   EXPECT_EQ(nvrtcCacheStats().misses, 1u);

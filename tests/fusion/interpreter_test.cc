@@ -16,7 +16,7 @@ using ref::Outputs;
 
 Program compileFile(const std::string& name) {
   std::string err;
-  auto p = test::compile(test::readFile(std::string(FCCL_FUSION_TEST_DIR) + "/programs/" + name), &err, name);
+  auto p = test::compile(test::readFile(test::programPath(name)), &err, name);
   EXPECT_TRUE(p) << err;
   return p ? *p : Program{};
 }

@@ -21,7 +21,7 @@ Program compileText(const std::string& src) {
   return p ? *p : Program{};
 }
 Program compileStock(const std::string& name) {
-  return compileText(ir::test::readFile(std::string(FCCL_FUSION_TEST_DIR) + "/programs/" + name));
+  return compileText(ir::test::readFile(ir::test::programPath(name)));
 }
 
 // Every statement belongs to exactly one step, in program order (a Fused step also owns the

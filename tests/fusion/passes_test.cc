@@ -335,7 +335,7 @@ TEST(Fuse, AHookThatOnlyCopiesIsNotARegion) {
 }
 
 TEST(Fuse, LambRegionEndsAtTheWholeTensorNorm) {
-  std::string src = ir::test::readFile(std::string(FCCL_FUSION_TEST_DIR) + "/programs/lamb.fccl");
+  std::string src = ir::test::readFile(ir::test::programPath("lamb"));
   Program p = compileText(src);
   Annotations notes;
   const std::string out = runPasses(p, "split,reorder,fuse", &notes);

@@ -1,6 +1,6 @@
 // stock_kernels.cc - runs the CUDA kernels fccl's code generator emits for every stock program
-// (tests/fusion/programs/*.fccl) on a GPU and compares every output with the float64 reference
-// interpreter (fusion/ref/interpreter.h). A plain program: the GPU machine may lack GoogleTest.
+// (fusion/stock/*.fccl, and tests/fusion/programs/*.fccl) on a GPU and compares every output with the float64
+// reference interpreter (fusion/ref/interpreter.h). A plain program: the GPU machine may lack GoogleTest.
 //
 // How: each program is parsed, checked, lowered with the default pipeline, emitted as one CUDA
 // translation unit (emitScheduleCuda), compiled with NVRTC for the device's arch and loaded with
@@ -734,7 +734,7 @@ std::vector<CUfunction> loadKernels(const Compiled& c, const std::string& ptx, C
 }
 
 struct Options {
-  std::string dir = FCCL_STOCK_PROGRAMS_DIR;
+  std::vector<std::string> dirs = {FCCL_STOCK_PROGRAMS_DIR, FCCL_TEST_PROGRAMS_DIR};
   std::string only;
   bool noGpu = false;
   unsigned timeout = 170;  // seconds; check.sh allows the step 180 (a full run takes ~30 s)
@@ -753,7 +753,7 @@ bool parseArgs(int argc, char** argv, Options* o) {
     if (a == "--no-gpu")
       o->noGpu = true;
     else if (a == "--programs" && more)
-      o->dir = argv[++i];
+      o->dirs = {argv[++i]};
     else if (a == "--only" && more)
       o->only = argv[++i];
     else if (a == "--timeout" && more)
@@ -779,12 +779,18 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> files;
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(o.dir, ec))
-    if (e.path().extension() == ".fccl" && (o.only.empty() || e.path().stem() == o.only))
-      files.push_back(e.path());
-  std::sort(files.begin(), files.end());
+  std::string dirList;
+  for (const std::string& dir : o.dirs) {
+    dirList += (dirList.empty() ? "" : " ") + dir;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (e.path().extension() == ".fccl" && (o.only.empty() || e.path().stem() == o.only))
+        files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
+    return std::filesystem::path(a).filename() < std::filesystem::path(b).filename();
+  });
   if (files.empty()) {
-    std::printf("stock_kernels: no programs in %s%s%s\n", o.dir.c_str(), o.only.empty() ? "" : " named ",
+    std::printf("stock_kernels: no programs in %s%s%s\n", dirList.c_str(), o.only.empty() ? "" : " named ",
                 o.only.c_str());
     return 1;
   }

@@ -20,9 +20,9 @@
 // the ring Send/Recv of tests/harness/coll_check (all dtypes, sum/prod/max/min/avg and
 // PreMulSum, in-place and out-of-place, random roots, unaligned pointers, Reduce with NULL
 // recvbuff off root); random send/recv pairs (a random matching of the ranks, one-way outside a
-// group or both ways inside one); groups of 2-4 of the above; the stock fused programs of
-// tests/fusion/programs with a random schedule. Counts 0..--max-count elements (per-rank-block
-// collectives: 0..C/N), skewed to small sizes, with primes.
+// group or both ways inside one); groups of 2-4 of the above; the stock fused programs
+// (fusion/stock, and tests/fusion/programs/features) with a random schedule. Counts
+// 0..--max-count elements (per-rank-block collectives: 0..C/N), skewed to small sizes, with primes.
 //
 // Verification: collectives through CollRun (coll_check.h): inputs make every reduction exact
 // in every dtype (small integers for sum, 1 or 2 for prod, any value for max/min and copies),
@@ -267,11 +267,7 @@ const std::vector<LoadedProgram>& loadedPrograms() {
   static const std::vector<LoadedProgram> all = [] {
     std::vector<LoadedProgram> v(kNumPrograms);
     for (int i = 0; i < kNumPrograms; ++i) {
-      std::ifstream in(std::string(FCCL_FUSED_PROGRAMS_DIR) + "/" + kProgramNames[i] + ".fccl",
-                       std::ios::binary);
-      std::stringstream s;
-      s << in.rdbuf();
-      v[i].text = s.str();
+      v[i].text = fusedtest::programText(kProgramNames[i]);
       v[i].program = fusedtest::parseCheck(v[i].text, &v[i].errors, std::string(kProgramNames[i]) + ".fccl");
     }
     return v;
