@@ -17,6 +17,7 @@
 #include "src/base/error.h"
 #include "src/base/wait.h"
 #include "src/callboard.h"
+#include "src/cpu_share.h"
 #include "src/enqueue.h"
 #include "src/fault.h"
 #include "src/topo.h"
@@ -56,12 +57,12 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
 
   Topology topo;
   FCCL_CHECK(topoDetect(&topo));
-  // Ranks of this communicator that share our host; all of them today (shm only).
-  int localRanks = 0;
-  for (const PeerInfo& p : comm->peers) localRanks += p.hostHash == comm->peers[rank].hostHash;
   const int cpus = std::max<int>(1, int(topo.processCpus.size()));
-  // Oversubscribed: the peer we wait for may need our core, so spin only briefly.
-  comm->spinLimit = localRanks > cpus ? 64 : uint64_t(env().spinCount);
+  // Oversubscribed (from every local rank's mask, src/cpu_share.h): the peer we wait for may
+  // need our core, so spin only briefly.
+  CpuShare share;
+  FCCL_CHECK(cpuShareExchange(comm->bootstrap.get(), comm->peers, rank, &share));
+  comm->spinLimit = share.shared ? 64 : uint64_t(env().spinCount);
   if (env().setAffinity) {
     // One PU per local rank, in rank order, among the PUs this process may use.
     int localIndex = 0;
@@ -72,8 +73,8 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
       FCCL_INFO(kLogInit, "rank %d bound to PU %d (FCCL_SET_AFFINITY)", rank, cpu);
   }
   comm->cpus = env().setAffinity ? 1 : cpus;  // FCCL_SET_AFFINITY: one PU per rank
-  if (localRanks > cpus)
-    FCCL_INFO(kLogInit, "%d ranks share %d CPUs: waits yield after %llu polls", localRanks, cpus,
+  if (share.shared)
+    FCCL_INFO(kLogInit, "%d ranks share %d CPUs: waits yield after %llu polls", share.localRanks, share.cpus,
               (unsigned long long)comm->spinLimit);
   FCCL_INFO(kLogInit, "comm %p%s%s rank %d nranks %d pid %d host %s: ring %d -> %d -> %d", (void*)comm,
             comm->name.empty() ? "" : " name ", comm->name.c_str(), rank, nranks, (int)getpid(),
