@@ -355,6 +355,33 @@ double nowSec() {
 
 }  // namespace
 
+bool torchrunEnv(int* rank, int* size, std::string* error) {
+  const char* r = std::getenv("RANK");
+  const char* w = std::getenv("WORLD_SIZE");
+  if (!r || !w) return false;
+  char* end1 = nullptr;
+  char* end2 = nullptr;
+  long rv = std::strtol(r, &end1, 10), wv = std::strtol(w, &end2, 10);
+  if (*r == '\0' || *end1 || *w == '\0' || *end2 || wv < 1 || wv > (1 << 20) || rv < 0 || rv >= wv) {
+    *error = std::string("bad RANK=") + r + " / WORLD_SIZE=" + w + " in the environment";
+    return true;
+  }
+  *rank = (int)rv;
+  *size = (int)wv;
+  if (!std::getenv("FCCL_COMM_ID")) {
+    const char* addr = std::getenv("MASTER_ADDR");
+    const char* port = std::getenv("MASTER_PORT");
+    if (!addr || !port) {
+      *error = "RANK/WORLD_SIZE set but MASTER_ADDR or MASTER_PORT missing (or set FCCL_COMM_ID)";
+      return true;
+    }
+    std::string id =
+        std::strchr(addr, ':') ? "[" + std::string(addr) + "]:" + port : std::string(addr) + ":" + port;
+    setenv("FCCL_COMM_ID", id.c_str(), 1);  // before the first fccl call
+  }
+  return true;
+}
+
 [[noreturn]] void Rank::fatal(const std::string& msg) {
   std::fflush(stdout);
   std::fprintf(stderr, "%s: rank %d: %s\n", hostName().c_str(), rank, msg.c_str());

@@ -128,6 +128,12 @@ void printColumnHeader();
 void printFooter(const Totals& t, const char* program);
 std::string hostName();
 
+// torchrun-style launch: true when RANK and WORLD_SIZE are set; then *rank and *size hold them
+// and FCCL_COMM_ID is MASTER_ADDR:MASTER_PORT (unless already set) so that every process's
+// fcclGetUniqueId returns the same id and rank 0 hosts the root, as NCCL_COMM_ID does. On bad
+// values returns true with *error set.
+bool torchrunEnv(int* rank, int* size, std::string* error);
+
 }  // namespace fccl::perf
 
 #endif  // FCCL_PERF_COMMON_H_

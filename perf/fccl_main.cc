@@ -258,21 +258,10 @@ int toolMain(int argc, char** argv) {
     job.mpi = true;
   }
 #endif
-  if (!job.mpi && env("RANK") && env("WORLD_SIZE")) {
-    long rank = std::strtol(env("RANK"), nullptr, 10), size = std::strtol(env("WORLD_SIZE"), nullptr, 10);
-    if (size < 1 || rank < 0 || rank >= size) die(job, "bad RANK/WORLD_SIZE in the environment");
-    job.nprocs = (int)size;
-    job.proc = (int)rank;
-    job.env = true;
-    if (!env("FCCL_COMM_ID")) {
-      const char* addr = env("MASTER_ADDR");
-      const char* port = env("MASTER_PORT");
-      if (!addr || !port)
-        die(job, "RANK/WORLD_SIZE set but MASTER_ADDR or MASTER_PORT missing (or set FCCL_COMM_ID)");
-      std::string id =
-          std::strchr(addr, ':') ? "[" + std::string(addr) + "]:" + port : std::string(addr) + ":" + port;
-      setenv("FCCL_COMM_ID", id.c_str(), 1);  // before the first fccl call
-    }
+  if (!job.mpi) {
+    std::string error;
+    job.env = torchrunEnv(&job.proc, &job.nprocs, &error);
+    if (!error.empty()) die(job, error);
   }
 
   if (coll.hasRoot && o.root >= job.ranks()) {
