@@ -39,8 +39,10 @@ float lambTrust(double wsq, double usq);
 
 // Memory-ceiling kernels, each counting bytes read + bytes written. Streaming (non-temporal)
 // stores where a kernel writes a buffer it does not read, as fccl's collectives write outputs.
-double readAll(const float* a, size_t n);                                    // reads n floats: 4n bytes
-void copyStreaming(float* dst, const float* src, size_t n);                  // 8n bytes
+double readAll(const float* a, size_t n);                    // reads n floats: 4n bytes
+void copyStreaming(float* dst, const float* src, size_t n);  // 8n bytes
+// 8n bytes counted; ordinary stores, which also read each line first (read-for-ownership).
+void copyCached(float* dst, const float* src, size_t n);
 void triadStreaming(float* dst, const float* a, const float* b, size_t n);   // 12n bytes
 void updateInPlace(const float* g, float* a, float* b, float* c, size_t n);  // reads 4, writes 3: 28n
 

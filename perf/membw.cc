@@ -1,9 +1,20 @@
-// membw.cc - STREAM-like copy bandwidth: N threads each copy their share of a buffer (default
-// 256 MiB, 2 threads) and the best of -n repetitions is reported in GB/s counting bytes read
-// plus bytes written (2 x buffer per copy), so the memory-bandwidth bound of a collective can be
-// measured in the same run as the collective (perf/compare.sh).
-// Usage: membw [-t threads] [-s size, e.g. 256M] [-n reps]
-// Output (last line, parsed by compare.sh): "membw: <threads> threads <bytes> bytes copy <GB/s> GB/s"
+// membw.cc - the memory ceiling a collective is compared with, measured the way collectives use
+// memory: T threads (one per rank, each bound to its own CPU as mpirun --bind-to core binds
+// ranks) stream over their share of each buffer at once; the slowest thread sets the time and
+// the best of -n runs counts (after -w warm-up runs), in bytes read + bytes written per second.
+// Kernels (perf/loops.cc, built with the JIT's flags):
+//   read      reads the buffer
+//   copy      reads one buffer, writes another with streaming stores (fccl writes collective
+//             outputs this way: a 2-rank allreduce reads its input and writes its output once)
+//   copy-rfo  the same copy with ordinary stores: each written line is read first (RFO), which
+//             the count of bytes does not include; a STREAM-like copy's number
+//   triad     reads two buffers, writes a third with streaming stores
+//   update    reads four buffers, writes three of them in place (an optimizer's pattern)
+// Usage: membw [-t threads] [-b minbytes] [-e maxbytes] [-f factor] [-n runs] [-w warmups] [-k kernel]
+// Output: a table (GB/s per kernel and size), then per kernel of the largest size a line
+// "membw: <kernel> <GB/s> GB/s (<threads> threads, <bytes> bytes ...)", parsed by compare.sh.
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,111 +23,172 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "loops.h"
+#include "options.h"
+
+namespace fccl::perf {
 namespace {
 
-bool parseSize(const char* s, size_t* out) {
-  char* end = nullptr;
-  double v = std::strtod(s, &end);
-  if (end == s || !(v > 0)) return false;
-  double unit = 1;
-  if (*end == 'K' || *end == 'k')
-    unit = 1024.0, end++;
-  else if (*end == 'M' || *end == 'm')
-    unit = 1024.0 * 1024, end++;
-  else if (*end == 'G' || *end == 'g')
-    unit = 1024.0 * 1024 * 1024, end++;
-  if (*end != '\0') return false;
-  *out = (size_t)(v * unit);
-  return true;
-}
+struct Kernel {
+  const char* name;
+  int buffers;          // float arrays of the share it touches
+  double bytesPerElem;  // read + written
+  const char* what;
+};
+const Kernel kKernels[] = {
+    {"read", 1, 4, "reads"},
+    {"copy", 2, 8, "read + streaming-store copy"},
+    {"copy-rfo", 2, 8, "read + ordinary-store copy (read-for-ownership not counted)"},
+    {"triad", 3, 12, "2 reads + 1 streaming store"},
+    {"update", 4, 28, "4 reads + 3 in-place writes"},
+};
+constexpr int kNumKernels = sizeof(kKernels) / sizeof(kKernels[0]);
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-}  // namespace
+volatile double gSink = 0;
 
-int main(int argc, char** argv) {
-  int threads = 2, reps = 10;
-  size_t bytes = 256u << 20;
-  int c;
-  while ((c = getopt(argc, argv, "t:s:n:h")) != -1) {
-    char* end = nullptr;
-    switch (c) {
-      case 't':
-        threads = (int)std::strtol(optarg, &end, 10);
-        if (*end || threads < 1 || threads > 1024) {
-          std::fprintf(stderr, "membw: bad -t '%s'\n", optarg);
-          return 1;
-        }
-        break;
-      case 'n':
-        reps = (int)std::strtol(optarg, &end, 10);
-        if (*end || reps < 1) {
-          std::fprintf(stderr, "membw: bad -n '%s'\n", optarg);
-          return 1;
-        }
-        break;
-      case 's':
-        if (!parseSize(optarg, &bytes)) {
-          std::fprintf(stderr, "membw: bad -s '%s' (e.g. 256M)\n", optarg);
-          return 1;
-        }
-        break;
-      default:
-        std::printf("usage: membw [-t threads (2)] [-s bytes (256M)] [-n reps (10)]\n");
-        return c == 'h' ? 0 : 1;
-    }
+void runKernel(int k, float* const* a, size_t n) {
+  switch (k) {
+    case 0:
+      gSink = gSink + readAll(a[0], n);
+      break;
+    case 1:
+      copyStreaming(a[1], a[0], n);
+      break;
+    case 2:
+      copyCached(a[1], a[0], n);
+      break;
+    case 3:
+      triadStreaming(a[2], a[0], a[1], n);
+      break;
+    default:
+      updateInPlace(a[0], a[1], a[2], a[3], n);
+      break;
   }
-  size_t share = (bytes / threads + 63) / 64 * 64;
-  char* src = (char*)std::aligned_alloc(4096, share * threads + 4096);
-  char* dst = (char*)std::aligned_alloc(4096, share * threads + 4096);
-  if (!src || !dst) {
-    std::fprintf(stderr, "membw: cannot allocate 2 x %zu bytes\n", bytes);
-    return 1;
-  }
+}
 
-  // Each thread first touches its own share (first-touch placement), then copies it reps
-  // times; all threads start each repetition together and the slowest one sets the time.
+// The CPUs this process may use, ascending.
+std::vector<int> processCpus() {
+  std::vector<int> out;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) out.push_back(c);
+  return out;
+}
+
+// Best GB/s of kernel k over `bytes` split among the threads (each its own 4 arrays).
+double measure(int k, size_t bytes, int threads, int runs, int warmups, bool bind) {
+  const size_t share = std::max<size_t>((bytes / threads + 63) / 64 * 64 / sizeof(float), 16);
+  const std::vector<int> cpus = processCpus();
   std::atomic<int> ready{0}, go{0}, done{0};
-  std::vector<double> best(reps, 0);
   std::vector<std::thread> pool;
-  std::vector<double> t0(reps), t1(reps);
-  for (int t = 0; t < threads; t++) {
+  const int total = warmups + runs;
+  for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
-      char* s = src + t * share;
-      char* d = dst + t * share;
-      std::memset(s, t + 1, share);
-      std::memset(d, 0, share);
-      for (int r = 0; r < reps; r++) {
+      if (bind && t < int(cpus.size())) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpus[t], &one);
+        pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+      }
+      // Own buffers, first touched by this thread (placement near its CPU).
+      float* a[4] = {nullptr, nullptr, nullptr, nullptr};
+      for (int b = 0; b < kKernels[k].buffers; ++b) {
+        a[b] = static_cast<float*>(std::aligned_alloc(4096, (share * sizeof(float) + 4095) / 4096 * 4096));
+        if (!a[b]) {
+          std::fprintf(stderr, "membw: cannot allocate %zu bytes\n", share * sizeof(float));
+          std::exit(1);
+        }
+        for (size_t i = 0; i < share; ++i) a[b][i] = float(i & 1023) * 0.5f;
+      }
+      for (int r = 0; r < total; ++r) {
         ready++;
         while (go.load() <= r) {
         }
-        std::memcpy(d, s, share);
+        runKernel(k, a, share);
         done++;
       }
+      for (float* p : a) std::free(p);
     });
-  }
-  for (int r = 0; r < reps; r++) {
+  double best = 1e30;
+  for (int r = 0; r < total; ++r) {
     while (ready.load() < threads * (r + 1)) {
     }
-    t0[r] = now();
+    const double t0 = now();
     go.store(r + 1);
     while (done.load() < threads * (r + 1)) {
     }
-    t1[r] = now();
+    if (r >= warmups) best = std::min(best, now() - t0);
   }
-  for (auto& th : pool) th.join();
-  double bestSec = 1e30;
-  for (int r = 0; r < reps; r++) bestSec = std::min(bestSec, t1[r] - t0[r]);
-  double moved = 2.0 * (double)share * threads;  // read + written
-  std::printf("# membw: STREAM-like copy, GB/s = (bytes read + bytes written) / time, best of %d\n", reps);
-  std::printf("membw: %d threads %zu bytes copy %.2f GB/s\n", threads, share * threads,
-              moved / bestSec / 1e9);
-  std::free(src);
-  std::free(dst);
+  for (std::thread& th : pool) th.join();
+  return kKernels[k].bytesPerElem * double(share) * threads / best / 1e9;
+}
+
+int membwMain(int argc, char** argv) {
+  static Choice kernelChoices[kNumKernels + 2];
+  for (int k = 0; k < kNumKernels; ++k) kernelChoices[k] = {kKernels[k].name, k};
+  kernelChoices[kNumKernels] = {"all", -1};
+  kernelChoices[kNumKernels + 1] = {nullptr, 0};
+  Options o;
+  o.nThreads = 2;
+  o.minBytes = o.maxBytes = 256u << 20;
+  o.stepFactor = 2;
+  o.iters = 10;
+  o.warmupIters = 1;
+  o.choice = -1;
+  Tool tool{"membw",
+            "tbeifnw",
+            {{'k', "kernel", "<kernel>", "what to measure", choiceAt(&Options::choice, kernelChoices)},
+             {'B', "bind", "<0/1>", "bind thread i to the i-th CPU of the process (default 1)",
+              intAt(&Options::ignored, 0, 1)}},
+            "Sizes are the total over the threads (each streams over its share).\n"
+            "Defaults: -t 2 -b 256M -e 256M -n 10 -w 1 -k all -B 1.\n"};
+  o.ignored = 1;  // -B
+  int rc = parseOptions(argc, argv, tool, &o);
+  if (rc >= 0) return rc;
+  const bool bind = o.ignored != 0;
+  std::printf(
+      "# membw: %d threads%s, best of %d runs after %d warm-up, GB/s = (bytes read + bytes written) / time\n",
+      o.nThreads, bind ? " bound one per CPU" : "", o.iters, o.warmupIters);
+  for (int k = 0; k < kNumKernels; ++k)
+    if (o.choice < 0 || o.choice == k) std::printf("#   %-8s %s\n", kKernels[k].name, kKernels[k].what);
+  std::printf("# %12s", "size(B)");
+  for (int k = 0; k < kNumKernels; ++k)
+    if (o.choice < 0 || o.choice == k) std::printf(" %9s", kKernels[k].name);
+  std::printf("\n");
+  double last[kNumKernels] = {0};
+  size_t lastBytes = 0;
+  for (size_t bytes = o.minBytes; bytes <= o.maxBytes;) {
+    std::printf("  %12zu", bytes);
+    for (int k = 0; k < kNumKernels; ++k) {
+      if (o.choice >= 0 && o.choice != k) continue;
+      last[k] = measure(k, bytes, o.nThreads, o.iters, o.warmupIters, bind);
+      std::printf(" %9.2f", last[k]);
+      std::fflush(stdout);
+    }
+    std::printf("\n");
+    lastBytes = bytes;
+    size_t next = o.stepFactor > 1 ? bytes * o.stepFactor : bytes + o.stepBytes;
+    if (next <= bytes) break;
+    bytes = next;
+  }
+  for (int k = 0; k < kNumKernels; ++k)
+    if (o.choice < 0 || o.choice == k)
+      std::printf("membw: %s %.2f GB/s (%d threads, %zu bytes, %s, best of %d)\n", kKernels[k].name, last[k],
+                  o.nThreads, lastBytes, kKernels[k].what, o.iters);
   return 0;
 }
+
+}  // namespace
+}  // namespace fccl::perf
+
+int main(int argc, char** argv) { return fccl::perf::membwMain(argc, argv); }
