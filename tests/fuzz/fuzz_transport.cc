@@ -24,6 +24,7 @@
 #include "fuzz_main.h"
 
 #include "collectives/coll.h"
+#include "collectives/prims_host.h"
 #include "collectives/reduce_kernels.h"
 #include "src/pipeline_wire.h"
 #include "transports/fifo.h"
@@ -40,8 +41,8 @@ enum Mode : uint8_t {
   kPipeHeader,
   kModes
 };
-constexpr uint32_t kTag = 0x0c011ec7;      // the operation tag this rank expects
-constexpr uint32_t kP2pTag = 0x50325000u;  // collectives/p2p.cc's tag for every p2p slot
+constexpr uint32_t kTag = 0x0c011ec7;             // the operation tag this rank expects
+constexpr uint32_t kP2pTag = HostP2pPrims::kTag;  // every p2p slot's tag (collectives/prims_host.h)
 
 #define FUZZ_ASSERT(cond)                                                                          \
   do {                                                                                             \
