@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """plot.py - plot out-of-place busbw against size from nccl-tests-format outputs.
 
-Usage: plot.py [-o out.png] [--title T] [--bound GBps] [--inplace] FILE[:LABEL] ...
+Usage: plot.py [-o out.png] [--title T] [--bound GBps [--bound-label TEXT]] [--inplace] FILE[:LABEL] ...
 Reads fccl perf tool, mpi_perf or NVIDIA nccl-tests outputs (rows: size count type redop root
 | time algbw busbw #wrong | ...), one line per file (legend: LABEL, else the file name), log-2 x
 axis. With several dtypes/ops in one file, each (type, redop, root) gets its own line.
@@ -49,6 +49,8 @@ def main():
     ap.add_argument("-o", "--output", default="busbw.png", help="PNG to write (busbw.png)")
     ap.add_argument("--title", default="bus bandwidth (out-of-place)")
     ap.add_argument("--bound", type=float, default=None, help="draw a horizontal bound, GB/s")
+    ap.add_argument("--bound-label", default="memory-bandwidth bound",
+                    help="what the bound is (legend), e.g. how it was measured")
     ap.add_argument("--inplace", action="store_true", help="also plot in-place busbw (dashed)")
     args = ap.parse_args()
     try:
@@ -89,7 +91,7 @@ def main():
         sys.exit("plot.py: nothing to plot")
     if args.bound:
         ax.axhline(args.bound, color="gray", linestyle=":",
-                   label="memory-bandwidth bound %.2f GB/s" % args.bound)
+                   label="%s %.2f GB/s" % (args.bound_label, args.bound))
     ax.set_xscale("log", base=2)
     ticks = sorted(sizes_seen)
     if len(ticks) > 16:
