@@ -3,6 +3,7 @@
 // runs on the calling thread; with several (one thread driving all ranks of an
 // fcclCommInitAll, NCCL's single-process pattern) each communicator's batch runs on its own
 // thread, since the ranks must progress together.
+#include <system_error>
 #include <thread>
 #include <vector>
 #include "src/base/checks.h"
@@ -43,7 +44,7 @@ extern "C" FCCL_API fcclResult_t fcclGroupStart(void) {
   return fcclSuccess;
 }
 
-extern "C" FCCL_API fcclResult_t fcclGroupEnd(void) {
+static fcclResult_t groupEndImpl() {
   if (tlsGroup.depth == 0)
     return setError(fcclInvalidUsage, "fcclGroupEnd: no group is open (fcclGroupEnd without fcclGroupStart)");
   if (--tlsGroup.depth > 0) return fcclSuccess;
@@ -57,13 +58,24 @@ extern "C" FCCL_API fcclResult_t fcclGroupEnd(void) {
   std::vector<std::string> errors(batches.size());
   std::vector<std::thread> threads;
   threads.reserve(batches.size());
-  for (size_t i = 0; i < batches.size(); ++i)
-    threads.emplace_back([&, i] {
-      results[i] = executeTasks(batches[i].first, batches[i].second);
-      if (results[i] != fcclSuccess) errors[i] = lastError();
-    });
+  for (size_t i = 0; i < batches.size(); ++i) {
+    try {
+      threads.emplace_back([&, i] {
+        results[i] = executeTasks(batches[i].first, batches[i].second);
+        if (results[i] != fcclSuccess) errors[i] = lastError();
+      });
+    } catch (const std::system_error& e) {
+      // The batches already started end by their timeout when this one's peers never come.
+      results[i] = setError(fcclSystemError, "fcclGroupEnd: cannot start a thread for communicator %zu: %s",
+                            i, e.what());
+      errors[i] = lastError();
+      break;
+    }
+  }
   for (auto& t : threads) t.join();
   for (size_t i = 0; i < batches.size(); ++i)
     if (results[i] != fcclSuccess) return setErrorQuiet(results[i], "%s", errors[i].c_str());
   return fcclSuccess;
 }
+
+extern "C" FCCL_API fcclResult_t fcclGroupEnd(void) { return apiGuard("fcclGroupEnd", groupEndImpl); }

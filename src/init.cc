@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <system_error>
 #include <thread>
 #include <vector>
 #include "collectives/reduce_kernels.h"
@@ -224,7 +225,7 @@ FCCL_API fcclResult_t fcclCommInitRank(fcclComm_t* newcomm, int nranks, fcclUniq
   return fcclCommInitRankConfig(newcomm, nranks, commId, rank, nullptr);
 }
 
-FCCL_API fcclResult_t fcclCommInitAll(fcclComm_t* comms, int ndev, const int* devlist) {
+static fcclResult_t fcclCommInitAllImpl(fcclComm_t* comms, int ndev, const int* devlist) {
   (void)devlist;  // host ranks have no device
   if (comms == nullptr) return setError(fcclInvalidArgument, "fcclCommInitAll: comms is NULL");
   if (ndev < 1) return setError(fcclInvalidArgument, "fcclCommInitAll: ndev %d must be at least 1", ndev);
@@ -232,12 +233,23 @@ FCCL_API fcclResult_t fcclCommInitAll(fcclComm_t* comms, int ndev, const int* de
   FCCL_CHECK(fcclGetUniqueId(&id));
   std::vector<fcclResult_t> results(ndev, fcclSuccess);
   std::vector<std::string> errors(ndev);
+  for (int r = 0; r < ndev; ++r) comms[r] = nullptr;
   std::vector<std::thread> threads;
-  for (int r = 0; r < ndev; ++r)
-    threads.emplace_back([&, r] {
-      results[r] = fcclCommInitRank(&comms[r], ndev, id, r);
-      if (results[r] != fcclSuccess) errors[r] = lastError();
-    });
+  std::string cannotStart;
+  for (int r = 0; r < ndev && cannotStart.empty(); ++r) {
+    try {
+      threads.emplace_back([&, r] {
+        results[r] = fcclCommInitRank(&comms[r], ndev, id, r);
+        if (results[r] != fcclSuccess) errors[r] = lastError();
+      });
+    } catch (const std::system_error& e) {
+      // The ranks already started give up when the others never come (their init timeout).
+      cannotStart = e.what();
+      results[r] =
+          setError(fcclSystemError, "fcclCommInitAll: cannot start the thread of rank %d: %s", r, e.what());
+      errors[r] = lastError();
+    }
+  }
   for (auto& t : threads) t.join();
   for (int r = 0; r < ndev; ++r) {
     if (results[r] == fcclSuccess) continue;
@@ -249,6 +261,10 @@ FCCL_API fcclResult_t fcclCommInitAll(fcclComm_t* comms, int ndev, const int* de
     return setErrorQuiet(results[r], "%s", errors[r].c_str());
   }
   return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclCommInitAll(fcclComm_t* comms, int ndev, const int* devlist) {
+  return apiGuard("fcclCommInitAll", [&] { return fcclCommInitAllImpl(comms, ndev, devlist); });
 }
 
 FCCL_API fcclResult_t fcclCommFinalize(fcclComm_t comm) {
@@ -283,8 +299,8 @@ FCCL_API fcclResult_t fcclCommAbort(fcclComm_t comm) {
   return fcclSuccess;
 }
 
-FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclComm_t* newcomm,
-                                    fcclConfig_t* config) {
+static fcclResult_t fcclCommSplitImpl(fcclComm_t comm, int color, int key, fcclComm_t* newcomm,
+                                      fcclConfig_t* config) {
   FCCL_CHECK(checkComm("fcclCommSplit", comm));
   if (newcomm == nullptr) return setError(fcclInvalidArgument, "fcclCommSplit: newcomm is NULL");
   FCCL_CHECK(commCheckUsable(comm, "fcclCommSplit"));
@@ -326,6 +342,11 @@ FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclCom
   return fcclCommInitRankConfig(newcomm, int(members.size()), id, newRank, config);
 }
 
+FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclComm_t* newcomm,
+                                    fcclConfig_t* config) {
+  return apiGuard("fcclCommSplit", [&] { return fcclCommSplitImpl(comm, color, key, newcomm, config); });
+}
+
 FCCL_API fcclResult_t fcclCommCount(const fcclComm_t comm, int* count) {
   FCCL_CHECK(checkComm("fcclCommCount", comm));
   if (count == nullptr) return setError(fcclInvalidArgument, "fcclCommCount: count is NULL");
@@ -355,8 +376,8 @@ FCCL_API fcclResult_t fcclCommGetAsyncError(fcclComm_t comm, fcclResult_t* async
   return fcclSuccess;
 }
 
-FCCL_API fcclResult_t fcclRedOpCreatePreMulSum(fcclRedOp_t* op, void* scalar, fcclDataType_t datatype,
-                                               fcclScalarResidence_t residence, fcclComm_t comm) {
+static fcclResult_t fcclRedOpCreatePreMulSumImpl(fcclRedOp_t* op, void* scalar, fcclDataType_t datatype,
+                                                 fcclScalarResidence_t residence, fcclComm_t comm) {
   FCCL_CHECK(checkComm("fcclRedOpCreatePreMulSum", comm));
   if (op == nullptr) return setError(fcclInvalidArgument, "fcclRedOpCreatePreMulSum: op is NULL");
   if (scalar == nullptr) return setError(fcclInvalidArgument, "fcclRedOpCreatePreMulSum: scalar is NULL");
@@ -376,6 +397,12 @@ FCCL_API fcclResult_t fcclRedOpCreatePreMulSum(fcclRedOp_t* op, void* scalar, fc
   memcpy(u.value, scalar, dtypeSize(datatype));
   *op = static_cast<fcclRedOp_t>(fcclNumOps + int(slot));
   return fcclSuccess;
+}
+
+FCCL_API fcclResult_t fcclRedOpCreatePreMulSum(fcclRedOp_t* op, void* scalar, fcclDataType_t datatype,
+                                               fcclScalarResidence_t residence, fcclComm_t comm) {
+  return apiGuard("fcclRedOpCreatePreMulSum",
+                  [&] { return fcclRedOpCreatePreMulSumImpl(op, scalar, datatype, residence, comm); });
 }
 
 FCCL_API fcclResult_t fcclRedOpDestroy(fcclRedOp_t op, fcclComm_t comm) {

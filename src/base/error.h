@@ -4,6 +4,8 @@
 #pragma once
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <new>
 #include "fccl.h"
 
 namespace fccl {
@@ -13,5 +15,20 @@ fcclResult_t setError(fcclResult_t code, const char* fmt, ...) __attribute__((fo
 fcclResult_t setErrorQuiet(fcclResult_t code, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 const char* lastError();
 void clearLastError();
+
+// The one guard of an exported call: f's result, and no C++ exception across the C API
+// (std::bad_alloc becomes fcclSystemError, anything else fcclInternalError, both named).
+template <class F>
+fcclResult_t apiGuard(const char* api, F&& f) noexcept {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return setError(fcclSystemError, "%s: out of memory", api);
+  } catch (const std::exception& e) {
+    return setError(fcclInternalError, "%s: unexpected internal exception: %s", api, e.what());
+  } catch (...) {
+    return setError(fcclInternalError, "%s: unexpected internal exception", api);
+  }
+}
 
 }  // namespace fccl
