@@ -64,7 +64,10 @@ struct fcclComm {
   uint64_t p2pCount = 0;  // point-to-point batches, for messages only
   fccl::DirectState direct;
 
-  fccl::Plan plan;            // the plan being run (storage reused by every call: src/enqueue.cc)
+  fccl::Plan plan;  // the plan being run (storage reused by every call: src/enqueue.cc)
+  // Who runs this communicator's plans: the host executor (calling thread) for host ranks; a
+  // device communicator's executor enqueues them on its stream.
+  fccl::Executor* executor = &fccl::hostExecutor();
   std::vector<char> scratch;  // one chunk, for load hooks that transform the input
   std::vector<fccl::UserRedOp> userOps;
 

@@ -25,7 +25,7 @@ fcclResult_t commCheckUsable(fcclComm* comm, const char* api) {
 
 fcclResult_t executeTasks(fcclComm* comm, const CollTask* tasks, size_t n) {
   planTasks(comm, tasks, n, &comm->plan);
-  return hostExecutor().run(comm, comm->plan);
+  return comm->executor->run(comm, comm->plan);
 }
 
 fcclResult_t executeTasks(fcclComm* comm, const std::vector<CollTask>& tasks) {
@@ -34,7 +34,7 @@ fcclResult_t executeTasks(fcclComm* comm, const std::vector<CollTask>& tasks) {
 
 fcclResult_t executeHooked(fcclComm* comm, const CollTask& task, FnHook& hook) {
   planHooked(comm, task, hook, &comm->plan);
-  return hostExecutor().run(comm, comm->plan);
+  return comm->executor->run(comm, comm->plan);
 }
 
 }  // namespace fccl
