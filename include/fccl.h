@@ -260,7 +260,10 @@ typedef struct {
  * buffers. Every declared tensor is bound exactly once, and so is every scalar input: `scalar`
  * declarations and `inout` scalars (state such as a loss scale: the value going in). Scalar
  * results - `out` and `inout` scalars, in declaration order - are written to scalarResults[i]
- * (NULL when the caller does not want them). stream must be NULL. */
+ * (NULL when the caller does not want them). stream must be NULL. Inside fcclGroupStart/End
+ * the launch runs at the outermost fcclGroupEnd, in call order with the group's other calls on
+ * comm (the binding arrays are copied; the program, the buffers and scalarResults must stay
+ * valid until then, and errors in the bindings are reported by fcclGroupEnd). */
 FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorBinding_t* tensors,
                                         int ntensors, const fcclScalarBinding_t* scalars, int nscalars,
                                         double* scalarResults, fcclComm_t comm, fcclStream_t stream);

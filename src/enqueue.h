@@ -4,6 +4,7 @@
 // communicators in parallel, one thread each). Either way the tasks become one plan
 // (src/plan.h) that the communicator's executor runs.
 #pragma once
+#include <functional>
 #include <vector>
 #include "collectives/coll.h"
 #include "src/comm.h"
@@ -12,6 +13,9 @@ namespace fccl {
 
 // Runs now, or records if a group is open on this thread.
 fcclResult_t enqueueTask(fcclComm* comm, const CollTask& task);
+// The same for a call that runs plans of its own (fcclProgramLaunch): now, or at the group's
+// end in call order with the group's other calls on comm. The call owns copies of what it needs.
+fcclResult_t enqueueCall(fcclComm* comm, std::function<fcclResult_t()> call);
 // True while fcclGroupStart is open on this thread.
 bool groupOpen();
 // Runs a batch of tasks of one communicator now (the tail of fcclGroupEnd, or a single call):

@@ -1,8 +1,10 @@
-// group.cc - fcclGroupStart/End. The group is per thread (as in NCCL) and nests; tasks are
-// recorded per communicator and run at the outermost End. With one communicator the batch
-// runs on the calling thread; with several (one thread driving all ranks of an
-// fcclCommInitAll, NCCL's single-process pattern) each communicator's batch runs on its own
-// thread, since the ranks must progress together.
+// group.cc - fcclGroupStart/End. The group is per thread (as in NCCL) and nests; calls are
+// recorded per communicator and run at the outermost End: the point-to-point tasks together,
+// then collectives and program launches in call order. With one communicator the batch runs
+// on the calling thread; with several (one thread driving all ranks of an fcclCommInitAll,
+// NCCL's single-process pattern) each communicator's batch runs on its own thread, since the
+// ranks must progress together.
+#include <functional>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -14,11 +16,43 @@ namespace fccl {
 
 namespace {
 
+// One recorded call: a task, or a deferred call that runs its own plans (a program launch).
+struct GroupEntry {
+  CollTask task;
+  std::function<fcclResult_t()> call;
+};
+using Batch = std::vector<GroupEntry>;
+
 struct GroupState {
   int depth = 0;
-  std::vector<std::pair<fcclComm*, std::vector<CollTask>>> batches;  // in first-use order
+  std::vector<std::pair<fcclComm*, Batch>> batches;  // in first-use order
 };
 thread_local GroupState tlsGroup;
+
+Batch& batchOf(fcclComm* comm) {
+  for (auto& b : tlsGroup.batches)
+    if (b.first == comm) return b.second;
+  tlsGroup.batches.push_back({comm, {}});
+  return tlsGroup.batches.back().second;
+}
+
+// The point-to-point tasks and the collectives before the first deferred call make the first
+// plan; then each deferred call, and the collectives after it, in call order.
+fcclResult_t runBatch(fcclComm* comm, const Batch& batch) {
+  std::vector<CollTask> tasks;
+  for (const GroupEntry& e : batch)
+    if (!e.call && (e.task.kind == CollKind::Send || e.task.kind == CollKind::Recv)) tasks.push_back(e.task);
+  for (const GroupEntry& e : batch) {
+    if (!e.call) {
+      if (e.task.kind != CollKind::Send && e.task.kind != CollKind::Recv) tasks.push_back(e.task);
+      continue;
+    }
+    if (!tasks.empty()) FCCL_CHECK(executeTasks(comm, tasks));
+    tasks.clear();
+    FCCL_CHECK(e.call());
+  }
+  return tasks.empty() ? fcclSuccess : executeTasks(comm, tasks);
+}
 
 }  // namespace
 
@@ -26,12 +60,13 @@ bool groupOpen() { return tlsGroup.depth > 0; }
 
 fcclResult_t enqueueTask(fcclComm* comm, const CollTask& task) {
   if (tlsGroup.depth == 0) return executeTasks(comm, &task, 1);
-  for (auto& b : tlsGroup.batches)
-    if (b.first == comm) {
-      b.second.push_back(task);
-      return fcclSuccess;
-    }
-  tlsGroup.batches.push_back({comm, {task}});
+  batchOf(comm).push_back(GroupEntry{task, {}});
+  return fcclSuccess;
+}
+
+fcclResult_t enqueueCall(fcclComm* comm, std::function<fcclResult_t()> call) {
+  if (tlsGroup.depth == 0) return call();
+  batchOf(comm).push_back(GroupEntry{CollTask{}, std::move(call)});
   return fcclSuccess;
 }
 
@@ -52,7 +87,7 @@ static fcclResult_t groupEndImpl() {
   tlsGroup.batches.clear();
   if (batches.empty()) return fcclSuccess;
   for (auto& b : batches) FCCL_CHECK(commCheckUsable(b.first, "fcclGroupEnd"));
-  if (batches.size() == 1) return executeTasks(batches[0].first, batches[0].second);
+  if (batches.size() == 1) return runBatch(batches[0].first, batches[0].second);
 
   std::vector<fcclResult_t> results(batches.size(), fcclSuccess);
   std::vector<std::string> errors(batches.size());
@@ -61,7 +96,7 @@ static fcclResult_t groupEndImpl() {
   for (size_t i = 0; i < batches.size(); ++i) {
     try {
       threads.emplace_back([&, i] {
-        results[i] = executeTasks(batches[i].first, batches[i].second);
+        results[i] = runBatch(batches[i].first, batches[i].second);
         if (results[i] != fcclSuccess) errors[i] = lastError();
       });
     } catch (const std::system_error& e) {

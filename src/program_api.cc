@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 #include "fusion/check/checker.h"
 #include "fusion/ir/printer.h"
 #include "fusion/parse/parser.h"
@@ -175,23 +176,54 @@ FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorB
       nscalars < 0)
     return setError(fcclInvalidArgument, "fcclProgramLaunch: rank %d: binding arrays and counts disagree",
                     comm->rank);
-  // The whole launch is one active call (as each collective is, src/enqueue.cc): fcclCommAbort
-  // from another thread must not free the communicator between the program's collectives or
-  // while the launch unwinds (ThreadSanitizer: Runtime::launch's ProgramMark wrote to a comm
-  // that fcclCommAbort had just deleted, once the aborted collective had left).
-  struct ActiveCall {
-    fcclComm* comm;
-    ~ActiveCall() { comm->activeCalls.fetch_sub(1); }
+  // Inside a group the launch runs at fcclGroupEnd, in call order with the group's other calls
+  // on this communicator; it keeps copies of the binding arrays (names included), as NCCL
+  // keeps a call's arguments: the buffers they point to must stay valid until then.
+  struct Args {
+    std::vector<std::string> names;
+    std::vector<fcclTensorBinding_t> tensors;
+    std::vector<fcclScalarBinding_t> scalars;
   };
-  comm->activeCalls.fetch_add(1);
-  ActiveCall active{comm};
+  auto args = std::make_shared<Args>();
   try {
-    return program->runtime->launch(comm, tensors, ntensors, scalars, nscalars, scalarResults);
+    args->names.reserve(size_t(ntensors + nscalars));
+    for (int i = 0; i < ntensors; ++i) {
+      args->names.emplace_back(tensors[i].name != nullptr ? tensors[i].name : "");
+      args->tensors.push_back(tensors[i]);
+    }
+    for (int i = 0; i < nscalars; ++i) {
+      args->names.emplace_back(scalars[i].name != nullptr ? scalars[i].name : "");
+      args->scalars.push_back(scalars[i]);
+    }
+    // Names point into the copies (reserved above: no reallocation moved them); NULL stays NULL.
+    for (int i = 0; i < ntensors; ++i)
+      if (tensors[i].name != nullptr) args->tensors[size_t(i)].name = args->names[size_t(i)].c_str();
+    for (int i = 0; i < nscalars; ++i)
+      if (scalars[i].name != nullptr)
+        args->scalars[size_t(i)].name = args->names[size_t(ntensors + i)].c_str();
   } catch (const std::bad_alloc&) {
     return setError(fcclSystemError, "fcclProgramLaunch: out of memory");
-  } catch (...) {
-    return setError(fcclInternalError, "fcclProgramLaunch: unexpected internal exception");
   }
+  return enqueueCall(comm, [program, comm, args, scalarResults] {
+    // The whole launch is one active call (as each collective is, src/executor.cc): fcclCommAbort
+    // from another thread must not free the communicator between the program's collectives or
+    // while the launch unwinds (ThreadSanitizer: Runtime::launch's ProgramMark wrote to a comm
+    // that fcclCommAbort had just deleted, once the aborted collective had left).
+    struct ActiveCall {
+      fcclComm* comm;
+      ~ActiveCall() { comm->activeCalls.fetch_sub(1); }
+    };
+    comm->activeCalls.fetch_add(1);
+    ActiveCall active{comm};
+    try {
+      return program->runtime->launch(comm, args->tensors.data(), int(args->tensors.size()),
+                                      args->scalars.data(), int(args->scalars.size()), scalarResults);
+    } catch (const std::bad_alloc&) {
+      return setError(fcclSystemError, "fcclProgramLaunch: out of memory");
+    } catch (...) {
+      return setError(fcclInternalError, "fcclProgramLaunch: unexpected internal exception");
+    }
+  });
 }
 
 FCCL_API fcclResult_t fcclSliceRange(fcclComm_t comm, int rank, size_t count, size_t* begin, size_t* end) {
