@@ -1,7 +1,7 @@
 // direct.cc - the latency algorithm (direct_algo.h) on the host primitives.
 #include "collectives/coll.h"
 #include "collectives/direct_algo.h"
-#include "collectives/prims_host.h"
+#include "collectives/prims_host_direct.h"
 
 namespace fccl {
 

@@ -7,7 +7,7 @@
 // rank read every peer's seq-1 publication (a peer that published seq-1 had finished seq-2);
 // otherwise (after a broadcast or reduce) we check the peers' doneSeq counters.
 //
-// Written over the direct primitives (prims_host.h HostDirectPrims):
+// Written over the direct primitives (prims_host_direct.h):
 //   waitDone(peer, seq)            the peer finished reading our publication of seq
 //   publish(k, seq, t, bytes)      our contribution into our slot k (scaled for PreMulSum)
 //   waitPublished(peer, k, seq, bytes)  the peer's slot k holds this very call's data

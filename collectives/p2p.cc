@@ -1,7 +1,7 @@
 // p2p.cc - the point-to-point batch (p2p.h) on the host primitives.
 #include "collectives/p2p.h"
 #include "collectives/coll.h"
-#include "collectives/prims_host.h"
+#include "collectives/prims_host_p2p.h"
 
 namespace fccl {
 

@@ -3,7 +3,7 @@
 // receiving from prev never deadlocks however large the messages are. Sends to one peer go in
 // call order, and so do receives from one peer, which is what matches them up; a send to
 // ourselves meets our receive of the same rank in call order. Written over the p2p
-// primitives (prims_host.h HostP2pPrims):
+// primitives (prims_host_p2p.h):
 //   trySend(peer, src, bytes, msgBytes, &moved)  one slot of a message, if a slot is free
 //   tryRecv(peer, dst, room, msgBytes, &moved)   one slot of a message, if one arrived
 //   localCopy(dst, src, bytes)                   a send to ourselves

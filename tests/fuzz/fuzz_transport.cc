@@ -25,6 +25,7 @@
 
 #include "collectives/coll.h"
 #include "collectives/prims_host.h"
+#include "collectives/prims_host_p2p.h"
 #include "collectives/reduce_kernels.h"
 #include "src/pipeline_wire.h"
 #include "transports/fifo.h"
@@ -42,7 +43,7 @@ enum Mode : uint8_t {
   kModes
 };
 constexpr uint32_t kTag = 0x0c011ec7;             // the operation tag this rank expects
-constexpr uint32_t kP2pTag = HostP2pPrims::kTag;  // every p2p slot's tag (collectives/prims_host.h)
+constexpr uint32_t kP2pTag = HostP2pPrims::kTag;  // every p2p slot's tag (collectives/prims_host_p2p.h)
 
 #define FUZZ_ASSERT(cond)                                                                          \
   do {                                                                                             \
