@@ -112,21 +112,14 @@ bool Runtime::create(Schedule schedule, std::unique_ptr<Runtime>* out, std::stri
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
   rt->programHash_ = h | 1;
   rt->kernels_.resize(rt->schedule_.steps.size());
-  // In a Fused hook, `v = all_gather(X)` stores X at the chunk's indices of v's own slice (the
-  // gather itself runs after the last chunk): the kernel evaluates X.
-  ir::Program& prog = rt->schedule_.program;
-  for (const Step& s : rt->schedule_.steps) {
-    if (s.kind != StepKind::Fused) continue;
-    for (int32_t k : s.stmts) {
-      ir::Stmt& st = prog.stmts[k];
-      if (prog.node(st.value).op == ir::Op::AllGather) st.value = prog.node(st.value).args[0];
-    }
-  }
+  const ir::Program& prog = rt->schedule_.program;
+  // Each step's lowered pointwise form (fusion/lowered/pointwise_form.h, built once by the
+  // lowering) runs on the tile VM, and on the JIT where it compiles.
   for (size_t i = 0; i < rt->schedule_.steps.size(); ++i) {
     const Step& s = rt->schedule_.steps[i];
     if (s.kind != StepKind::Pointwise && s.kind != StepKind::Fused) continue;
     std::string err;
-    if (!rt->kernels_[i].compile(rt->schedule_.program, s.stmts, &err)) {
+    if (!rt->kernels_[i].compile(s.form, &err)) {
       *error = "step " + std::to_string(i) + " (" + stepKindName(s.kind) + "): " + err;
       return false;
     }
@@ -147,7 +140,7 @@ bool Runtime::create(Schedule schedule, std::unique_ptr<Runtime>* out, std::stri
     o.cacheDir = env().jitCache;
     auto k = std::make_unique<jit::CpuJitKernel>(o);
     std::string why;
-    if (!k->compile(prog, s.stmts, &why)) {
+    if (!k->compile(s.form, &why)) {
       FCCL_INFO(kLogFusion, "program %s step %zu (%s): tile VM; JIT skipped: %s", name, i,
                 stepKindName(s.kind), why.c_str());
       continue;

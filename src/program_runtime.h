@@ -12,8 +12,8 @@
 #include "collectives/coll.h"
 #include "fccl.h"
 #include "fusion/exec/pointwise.h"
-#include "fusion/exec/schedule.h"
 #include "fusion/jit/cpu_jit.h"
+#include "fusion/lowered/schedule.h"
 
 struct fcclComm;
 struct fcclReady;

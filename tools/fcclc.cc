@@ -1,8 +1,9 @@
 // fcclc.cc - command-line driver of the fusion compiler: parse, check, run the pass pipeline
 // (default split,reorder,fuse,overlap, or --schedule=LIST) and lower a .fccl program - a file,
 // or a stock program by name (fusion/stock: `fcclc adam`); print the IR after any stage, the
-// schedule, or the generated CUDA (--emit=cuda). Exit 0 on success, 1 with file:line:col
-// diagnostics on stderr for a bad program, 2 for bad usage.
+// schedule, each step's lowered pointwise form (--print-lowered), or the generated CUDA
+// (--emit=cuda). Exit 0 on success, 1 with file:line:col diagnostics on stderr for a bad
+// program, 2 for bad usage.
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -15,8 +16,8 @@
 
 #include "fusion/check/checker.h"
 #include "fusion/codegen/cuda_emit.h"
-#include "fusion/exec/schedule.h"
 #include "fusion/ir/printer.h"
+#include "fusion/lowered/schedule.h"
 #include "fusion/parse/parser.h"
 #include "fusion/passes/lower.h"
 #include "fusion/passes/registry.h"
@@ -66,6 +67,8 @@ int usage(const char* msg) {
                "  --schedule=LIST                 passes to run: default (split,reorder,fuse,overlap),\n"
                "                                  none, or a comma list of pass names\n"
                "  --emit=cuda                     print the generated CUDA C++ of the hooks\n"
+               "  --print-lowered                 print each step's lowered pointwise form (what the\n"
+               "                                  tile VM, the JIT and the CUDA emitter translate)\n"
                "  --ranks N --bind SYM=VALUE ...  show each sliced tensor's per-rank range\n"
                "  --list-stages                   list the stages\n"
                "  --list-stock                    list the stock programs (fcclc NAME compiles one)\n");
@@ -84,7 +87,7 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<Stage> stages = pipeline(passes);
-  bool emitCuda = false;
+  bool emitCuda = false, printLowered = false;
   std::vector<std::string> printAfter;
   bool all = false, annotate = false;
   int ranks = 0;
@@ -112,6 +115,8 @@ int main(int argc, char** argv) {
     } else if (const char* v = value("--emit")) {
       if (std::string(v) != "cuda") return usage("--emit takes: cuda");
       emitCuda = true;
+    } else if (a == "--print-lowered") {
+      printLowered = true;
     } else if (a == "--annotate") {
       annotate = true;
     } else if (a == "--list-stock") {
@@ -192,6 +197,14 @@ int main(int argc, char** argv) {
   }
   for (size_t i = 0; i < passes.size() && i < dumps.size(); ++i) show(stages[2 + i].name, dumps[i]);
   show("schedule", fccl::fusion::printSchedule(schedule));
+  if (printLowered) {
+    for (size_t k = 0; k < schedule.steps.size(); ++k) {
+      const fccl::fusion::Step& st = schedule.steps[k];
+      if (st.kind != fccl::fusion::StepKind::Pointwise && st.kind != fccl::fusion::StepKind::Fused) continue;
+      std::printf("// ----- lowered form of step %zu (%s)\n%s", k, fccl::fusion::stepKindName(st.kind),
+                  fccl::fusion::lowered::printForm(schedule.program, st.form).c_str());
+    }
+  }
   if (emitCuda) {
     std::string cuda = fccl::fusion::codegen::emitScheduleCuda(schedule, &err);
     if (cuda.empty()) {

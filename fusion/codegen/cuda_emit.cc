@@ -1,14 +1,19 @@
-// cuda_emit.cc - one hook (cuda_emit.h): scalar statements become per-thread locals before the
-// element loop (every thread computes the same values; scalar results are written by global
-// thread 0), tensor statements one line each inside a grid-stride loop over [begin, end).
+// cuda_emit.cc - one hook (cuda_emit.h) from a lowered pointwise form: the form has decided every
+// type, cast and rounding point; this file spells each value as a CUDA expression (inlined into
+// the statement that uses it) and places the statements: scalar ones become per-thread locals
+// before the element loop (every thread computes the same values; scalar results are written by
+// global thread 0), tensor ones one line each inside a grid-stride loop over [begin, end).
 // Variables are renamed per assignment (m_0 on entry, m_1 after the first write ...), which
-// keeps the program's sequential semantics when scalar statements are hoisted.
+// keeps the program's sequential semantics when scalar statements are hoisted. A Load after a
+// Store of the same variable reads the stored value from that statement's local (hooks assume
+// their tensors do not overlap), rounded to the variable's dtype as the store rounds it.
 #include <algorithm>
 #include <set>
 
 #include "fusion/codegen/cuda_emit.h"
 #include "fusion/codegen/cuda_expr.h"
 #include "fusion/ir/printer.h"
+#include "fusion/ref/round.h"
 
 namespace fccl::fusion::codegen {
 
@@ -17,6 +22,10 @@ using ir::Node;
 using ir::NodeId;
 using ir::Op;
 using ir::Var;
+using lowered::CT;
+using lowered::Index;
+using lowered::StmtKind;
+using lowered::VOp;
 
 namespace {
 
@@ -25,7 +34,7 @@ bool materialized(Op op) {
   return ir::isWholeReduction(op) || (ir::isCollective(op) && op != Op::AllGather && op != Op::Slice);
 }
 
-// Variables read (Ref) anywhere in the value tree of statement `s`.
+// Variables read (Ref) anywhere in the value tree of a node.
 void refsOf(const ir::Program& p, NodeId id, std::vector<char>* seen, std::vector<char>* vars) {
   if ((*seen)[static_cast<size_t>(id)]) return;
   (*seen)[static_cast<size_t>(id)] = 1;
@@ -34,35 +43,30 @@ void refsOf(const ir::Program& p, NodeId id, std::vector<char>* seen, std::vecto
   for (int i = 0; i < ir::opArity(n.op); ++i) refsOf(p, n.args[static_cast<size_t>(i)], seen, vars);
 }
 
+const char* typeOf(CT ct) { return computeTypeName(lowered::ctDType(ct)); }
+
 class HookEmitter {
  public:
-  HookEmitter(const ir::Program& p, const std::vector<int32_t>& stmts, const EmitOptions& o)
+  HookEmitter(const ir::Program& p, const lowered::PointwiseForm& f, const EmitOptions& o)
       : p_(p),
-        stmts_(stmts),
+        f_(f),
         o_(o),
         name_(o.name.empty() ? p.name : o.name),
         chunk_(o.kind == HookKind::FusedChunk) {}
 
   bool run(std::string* out, std::string* err) {
     if (!validate(err)) return false;
-    version_.assign(p_.vars.size(), 0);
     const size_t nv = p_.vars.size();
+    version_.assign(nv, 0);
     ptrUse_.assign(nv, 0);
-    // Which variables statements outside this hook read: their temporaries need storage.
-    std::vector<char> inList(p_.stmts.size(), 0), outsideRefs(nv, 0);
-    for (int32_t s : stmts_) inList[static_cast<size_t>(s)] = 1;
-    for (size_t s = 0; s < p_.stmts.size(); ++s) {
-      if (inList[s]) continue;
-      std::vector<char> seen(p_.nodes.size(), 0);
-      refsOf(p_, p_.stmts[s].value, &seen, &outsideRefs);
-    }
-    for (size_t k = 0; k < stmts_.size(); ++k) {
+    valueName_.assign(f_.values.size(), "");
+    stmtLocal_.assign(f_.stmts.size(), "");
+    for (size_t k = 0; k < f_.stmts.size(); ++k) {
       // Is the target read by a later statement of this hook (then it needs a local)?
       std::vector<char> seen(p_.nodes.size(), 0), later(nv, 0);
-      for (size_t j = k + 1; j < stmts_.size(); ++j)
-        refsOf(p_, p_.stmts[static_cast<size_t>(stmts_[j])].value, &seen, &later);
-      const ir::Stmt& st = p_.stmts[static_cast<size_t>(stmts_[k])];
-      statement(st, later[static_cast<size_t>(st.var)] != 0, outsideRefs[static_cast<size_t>(st.var)] != 0);
+      for (size_t j = k + 1; j < f_.stmts.size(); ++j)
+        refsOf(p_, p_.stmts[static_cast<size_t>(f_.stmts[j].irStmt)].value, &seen, &later);
+      statement(k, later[static_cast<size_t>(f_.stmts[k].var)] != 0);
     }
     *out = assemble();
     return true;
@@ -70,12 +74,6 @@ class HookEmitter {
 
  private:
   bool validate(std::string* err) {
-    for (int32_t s : stmts_) {
-      if (s < 0 || static_cast<size_t>(s) >= p_.stmts.size()) {
-        *err = "statement index " + std::to_string(s) + " is out of range";
-        return false;
-      }
-    }
     if (!chunk_) return true;
     if ((o_.reducedVar >= 0) == (o_.reducedNode != ir::kNoNode)) {
       *err = "a FusedChunk hook binds `reduced` to exactly one of reducedVar and reducedNode";
@@ -101,102 +99,102 @@ class HookEmitter {
   }
 
   const Var& var(int32_t v) const { return p_.vars[static_cast<size_t>(v)]; }
-  std::string slotStr(int32_t s) const { return std::to_string(s); }
+  const lowered::Value& value(int32_t v) const { return f_.values[static_cast<size_t>(v)]; }
   std::string vname(int32_t v, int ver) const { return var(v).name + "_" + std::to_string(ver); }
   std::string index(int32_t v) const {
     return var(v).layout == ir::Layout::Sliced ? "i - " + var(v).name + "_off" : "i";
   }
 
-  // The C++ expression of node `id` (its dtype's compute type).
-  Expr expr(NodeId id) {
-    const Node& n = p_.node(id);
-    if (chunk_ && id == o_.reducedNode) return {slotLoad(id), 0};
-    if (materialized(n.op)) return {slotLoad(id), 0};
-    switch (n.op) {
-      case Op::Literal:
-        return literal(n.dtype, n.value);
-      case Op::Ref:
-        return {readVar(n.var), 0};
-      case Op::NRanks:
-        return {"a.nranks", 0};
-      case Op::Rank:
+  // The C++ expression of form value v (in its compute type): a name once a statement bound it
+  // to a local, else the value spelled out, operands inlined.
+  Expr expr(int32_t v) {
+    const std::string& bound = valueName_[static_cast<size_t>(v)];
+    if (!bound.empty()) return {bound, 0};
+    const lowered::Value& x = value(v);
+    switch (x.op) {
+      case VOp::Const:
+        return literal(lowered::ctDType(x.ct), x.value);
+      case VOp::Scalar:
+        return {x.index == Index::NodeSlot ? slotLoad(x, false) : readScalar(x.var), 0};
+      case VOp::Rank:
         return {"a.rank", 0};
-      case Op::AllGather:
-      case Op::Slice:
-        return expr(n.args[0]);  // the identity at a logical index
-      case Op::Cast:
-        return convert(p_.node(n.args[0]).dtype, n.dtype, expr(n.args[0]));
+      case VOp::NRanks:
+        return {"a.nranks", 0};
+      case VOp::Load:
+        if (x.index == Index::NodeSlot || (x.index == Index::Chunk && x.var < 0))
+          return {slotLoad(x, x.index == Index::Chunk), 0};
+        if (x.storedBy >= 0) return {stmtLocal_[static_cast<size_t>(x.storedBy)], 0};
+        return {readTensor(x.var, x.index == Index::Chunk), 0};
+      case VOp::Cast:
+        return convert(value(x.a[0]).ct, x.dtype, expr(x.a[0]));
       default:
         break;
     }
-    const int k = ir::opArity(n.op);
     Expr args[3];
-    DType types[3] = {DType::Untyped, DType::Untyped, DType::Untyped};
-    for (int i = 0; i < k; ++i) {
-      args[i] = expr(n.args[static_cast<size_t>(i)]);
-      types[i] = p_.node(n.args[static_cast<size_t>(i)]).dtype;
-    }
-    Expr out;
-    pointwiseExpr(n.op, n.dtype, types, args, "i", &out);  // every remaining op is pointwise
-    return out;
+    for (int i = 0; i < lowered::vopArity(x.op); ++i) args[i] = expr(x.a[static_cast<size_t>(i)]);
+    return opExpr(x.op, value(x.a[0]).ct, args, "i");
   }
 
-  // Whether node `id`'s value is already rounded to its dtype (casts, literals, declared
-  // variables), so storing it into a half variable needs no extra rounding.
-  bool rounded(NodeId id) const {
-    const Node& n = p_.node(id);
-    switch (n.op) {
-      case Op::Cast:
-      case Op::Literal:
-        return true;
-      case Op::AllGather:
-      case Op::Slice:
-        return rounded(n.args[0]);
-      case Op::Select:
-        return rounded(n.args[1]) && rounded(n.args[2]);
-      case Op::Ref:
-        return var(n.var).kind != ir::VarKind::Temp;
+  // Whether value v is exactly representable in dtype t (a store or a cast to t changes nothing).
+  bool exactIn(int32_t v, DType t) const {
+    const lowered::Value& x = value(v);
+    switch (x.op) {
+      case VOp::Const:
+        return ir::ref::roundTo(t, x.value) == x.value;
+      case VOp::Cast:
+      case VOp::Scalar:
+      case VOp::Load:
+        return x.dtype == t;
+      case VOp::Select:
+        return exactIn(x.a[1], t) && exactIn(x.a[2], t);
       default:
         return false;
     }
   }
 
-  // A slot value (collective or reduction result computed before the hook), loaded once.
-  std::string slotLoad(NodeId id) {
-    const Node& n = p_.node(id);
-    const int32_t s = nodeSlot(p_, id);
-    const bool bound = chunk_ && id == o_.reducedNode;
-    const std::string name = "slot" + slotStr(s);
+  // A slot value (a collective or reduction computed before the hook), loaded once.
+  std::string slotLoad(const lowered::Value& x, bool bound) {
+    const Node& n = p_.node(x.node);
+    const int32_t s = nodeSlot(p_, x.node);
+    const std::string name = "slot" + std::to_string(s);
     if (!loaded_.insert(name).second) return name;
-    std::string e = ir::printExpr(p_, id);
+    std::string e = ir::printExpr(p_, x.node);
     if (e.size() > 60) e = e.substr(0, 57) + "...";
     const std::string decl = std::string("const ") + computeTypeName(n.dtype) + " " + name + " = ";
     if (bound) {
       loopLoads_.push_back(decl + loadFrom(n.dtype, "reduced[i - begin]") + ";  // " + e +
                            ", the reduced chunk");
     } else if (n.isScalar()) {
-      scalarLoads_.push_back(decl + scalarField(n.dtype, "a.scalar[" + slotStr(s) + "]") + ";  // " + e);
+      scalarLoads_.push_back(decl + scalarField(n.dtype, "a.scalar[" + std::to_string(s) + "]") + ";  // " +
+                             e);
     } else {
       loopLoads_.push_back(decl +
                            loadFrom(n.dtype, std::string("static_cast<const ") + storageTypeName(n.dtype) +
-                                                 "*>(a.ptr[" + slotStr(s) + "])[i - a.base[" + slotStr(s) +
-                                                 "]]") +
+                                                 "*>(a.ptr[" + std::to_string(s) + "])[i - a.base[" +
+                                                 std::to_string(s) + "]]") +
                            ";  // " + e);
     }
     return name;
   }
 
-  // The current value of variable v; loads its entry value on first use.
-  std::string readVar(int32_t v) {
-    const int ver = version_[static_cast<size_t>(v)];
-    const std::string name = vname(v, ver);
-    if (ver > 0 || !loaded_.insert(name).second) return name;
+  // A scalar variable's value on entry, loaded once.
+  std::string readScalar(int32_t v) {
+    const std::string name = vname(v, 0);
+    if (!loaded_.insert(name).second) return name;
+    const Var& x = var(v);
+    scalarLoads_.push_back(std::string("const ") + computeTypeName(x.dtype) + " " + name + " = " +
+                           scalarField(x.dtype, "a.scalar[" + std::to_string(v) + "]") + ";");
+    return name;
+  }
+
+  // A tensor variable's element i on entry (or the reduced chunk's), loaded once per element.
+  std::string readTensor(int32_t v, bool reduced) {
+    const std::string name = vname(v, 0);
+    if (!loaded_.insert(name).second) return name;
     const Var& x = var(v);
     const std::string decl = std::string("const ") + computeTypeName(x.dtype) + " " + name + " = ";
-    if (chunk_ && v == o_.reducedVar) {
+    if (reduced) {
       loopLoads_.push_back(decl + loadFrom(x.dtype, "reduced[i - begin]") + ";  // the reduced chunk");
-    } else if (x.isScalar()) {
-      scalarLoads_.push_back(decl + scalarField(x.dtype, "a.scalar[" + slotStr(v) + "]") + ";");
     } else {
       ptrUse_[static_cast<size_t>(v)] |= 1;
       loopLoads_.push_back(decl + loadFrom(x.dtype, x.name + "_p[" + index(v) + "]") + ";");
@@ -204,46 +202,52 @@ class HookEmitter {
     return name;
   }
 
-  void statement(const ir::Stmt& st, bool readLater, bool readOutside) {
+  void statement(size_t k, bool readLater) {
+    const lowered::Stmt& st = f_.stmts[k];
     const Var& x = var(st.var);
-    const NodeId vid = st.value;
-    const std::string comment = "// " + x.name + " = " + ir::printExpr(p_, vid);
-    const Expr e = expr(vid);  // before the version bump: the value reads the old x
-    // A declared half variable holds its value rounded (later reads see the stored value); a
-    // direct store rounds anyway, so only locals need the explicit rounding.
-    const bool declared = x.kind != ir::VarKind::Temp;
-    const bool half = x.dtype == DType::F16 || x.dtype == DType::BF16;
-    const std::string held = declared && half && !rounded(vid)
-                                 ? std::string("fccl_to_") + ir::dtypeName(x.dtype) + "(" + e.text + ")"
+    const NodeId root = p_.stmts[static_cast<size_t>(st.irStmt)].value;
+    const std::string comment = "// " + x.name + " = " + ir::printExpr(p_, root);
+    const Expr e = expr(st.value);  // before the version bump: the value reads the old x
+    // A declared tensor read again later holds its value as stored (rounded to its dtype).
+    const std::string held = st.kind == StmtKind::Store && !exactIn(st.value, st.dtype)
+                                 ? convert(value(st.value).ct, st.dtype, e).text
                                  : e.text;
-    const bool stored = declared || readOutside;
+    const bool stored = x.kind != ir::VarKind::Temp || st.readOutside;
     const int ver = ++version_[static_cast<size_t>(st.var)];
     const std::string local = vname(st.var, ver);
     const std::string decl =
-        std::string("const ") + computeTypeName(x.dtype) + " " + local + " = " + held + ";";
+        std::string("const ") + typeOf(value(st.value).ct) + " " + local + " = " + held + ";";
     std::vector<std::string>& lines = x.isScalar() ? scalarBody_ : loopBody_;
     lines.push_back(comment);
+    auto bind = [&] {
+      stmtLocal_[k] = local;
+      if (st.kind != StmtKind::Store && valueName_[static_cast<size_t>(st.value)].empty())
+        valueName_[static_cast<size_t>(st.value)] = local;  // later statements use the local
+    };
     if (x.isScalar()) {
       if (!readLater && !stored) {
         lines.push_back("// (never read: not computed)");
         return;
       }
       lines.push_back(decl);
+      bind();
       if (stored) {
         const bool intLike = ir::isInteger(x.dtype) || x.dtype == DType::Bool;
-        lines.push_back("if (fccl_thread() == 0) a.result[" + slotStr(st.var) + "]." + (intLike ? "i" : "f") +
-                        " = " + local + ";");
+        lines.push_back("if (fccl_thread() == 0) a.result[" + std::to_string(st.var) + "]." +
+                        (intLike ? "i" : "f") + " = " + local + ";");
       }
       return;
     }
     if (!stored) {
       lines.push_back(readLater ? decl : "// (never read: not computed)");
+      if (readLater) bind();
       return;
     }
     ptrUse_[static_cast<size_t>(st.var)] |= 2;
     const std::string dst = x.name + "_p[" + index(st.var) + "]";
     if (readLater) {
       lines.push_back(decl);
+      bind();
       lines.push_back(dst + " = " + storeAs(x.dtype, local) + ";");
     } else {
       lines.push_back(dst + " = " + storeAs(x.dtype, e.text) + ";");
@@ -253,7 +257,7 @@ class HookEmitter {
   std::string assemble() const {
     std::string out;
     std::string list;
-    for (int32_t s : stmts_) list += (list.empty() ? "" : ", ") + std::to_string(s);
+    for (int32_t s : f_.irStmts) list += (list.empty() ? "" : ", ") + std::to_string(s);
     out += "\n// Hook " + name_ + ": statements " + (list.empty() ? "(none)" : list) + " of " + p_.name +
            ", elementwise over logical elements [begin, end)";
     if (chunk_) {
@@ -297,13 +301,15 @@ class HookEmitter {
   }
 
   const ir::Program& p_;
-  const std::vector<int32_t>& stmts_;
+  const lowered::PointwiseForm& f_;
   const EmitOptions& o_;
   const std::string name_;
   const bool chunk_;
   DType reducedType_ = DType::F32;
-  std::vector<int> version_;  // per variable: assignments emitted so far
-  std::vector<int> ptrUse_;   // per variable: 1 read from storage, 2 written to storage
+  std::vector<int> version_;            // per variable: assignments emitted so far
+  std::vector<int> ptrUse_;             // per variable: 1 read from storage, 2 written to storage
+  std::vector<std::string> valueName_;  // per form value: the local a statement bound it to
+  std::vector<std::string> stmtLocal_;  // per form statement: its local ("" when none)
   std::set<std::string> loaded_;
   std::vector<std::string> scalarLoads_, scalarBody_, loopLoads_, loopBody_;
 };
@@ -317,13 +323,32 @@ int32_t nodeSlot(const ir::Program& p, NodeId id) {
   return static_cast<int32_t>(p.vars.size()) + k;
 }
 
-std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts, const EmitOptions& o,
+std::string emitCuda(const ir::Program& p, const lowered::PointwiseForm& f, const EmitOptions& o,
                      std::string* error) {
   std::string local, hook;
   if (!error) error = &local;
-  HookEmitter e(p, stmts, o);
+  HookEmitter e(p, f, o);
   if (!e.run(&hook, error)) return "";
   return (o.prelude ? cudaPrelude(p) : std::string()) + hook;
+}
+
+std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts, const EmitOptions& o,
+                     std::string* error) {
+  std::string local;
+  if (!error) error = &local;
+  for (int32_t s : stmts) {
+    if (s < 0 || static_cast<size_t>(s) >= p.stmts.size()) {
+      *error = "statement index " + std::to_string(s) + " is out of range";
+      return "";
+    }
+  }
+  lowered::FormOptions fo;
+  fo.nodeSlots = true;  // a program that was not lowered: collectives inside expressions are slots
+  fo.chunkVar = o.kind == HookKind::FusedChunk ? o.reducedVar : -1;
+  fo.chunkNode = o.kind == HookKind::FusedChunk ? o.reducedNode : ir::kNoNode;
+  lowered::PointwiseForm f;
+  if (!lowered::buildForm(p, stmts, fo, &f, error)) return "";
+  return emitCuda(p, f, o, error);
 }
 
 }  // namespace fccl::fusion::codegen

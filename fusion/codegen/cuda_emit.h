@@ -1,6 +1,8 @@
-// cuda_emit.h - CUDA C++ for the pointwise work of a checked program: one translation unit per
-// call, self-contained (only <cuda_fp16.h> / <cuda_bf16.h>), ready for compileWithNvrtc. The
-// text is deterministic (golden tests, and the NVRTC cache keys on it).
+// cuda_emit.h - CUDA C++ for the pointwise work of a checked program, translated from its
+// lowered pointwise form (fusion/lowered/pointwise_form.h, the semantics the CPU backends run
+// too): one translation unit per call, self-contained (only <cuda_fp16.h> / <cuda_bf16.h>),
+// ready for compileWithNvrtc. The text is deterministic (golden tests, and the NVRTC cache keys
+// on it).
 //
 // The hook ABI, shared by every hook of one program (the host fills one FcclHookArgs):
 //  * slot v < vars.size() is program variable v; slot vars.size() + k is the k-th node of the
@@ -19,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "fusion/exec/schedule.h"
 #include "fusion/ir/ir.h"
+#include "fusion/lowered/schedule.h"
 
 namespace fccl::fusion::codegen {
 
@@ -49,6 +51,11 @@ struct EmitOptions {
 // allreduce / reduce_scatter. Temporaries read by statements outside `stmts` are stored
 // (ptr / result slots); temporaries read but not assigned here are loaded from their slots.
 std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts, const EmitOptions& o,
+                     std::string* error = nullptr);
+// The same from a form built already (a lowered step's Step::form, or lowered::buildForm of p with
+// FormOptions matching o: chunkVar / chunkNode for a FusedChunk hook, nodeSlots for a program
+// that was not lowered).
+std::string emitCuda(const ir::Program& p, const lowered::PointwiseForm& f, const EmitOptions& o,
                      std::string* error = nullptr);
 
 // The hooks of a lowered program, one translation unit: each Pointwise step k as a plain hook

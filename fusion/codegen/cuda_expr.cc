@@ -1,7 +1,8 @@
-// cuda_expr.cc - CUDA C++ spellings of the IR's types, literals and pointwise ops
-// (cuda_expr.h). The semantics are the reference interpreter's (fusion/ref/interpreter.cc):
-// min/max ignore NaN (fminf), rsqrt is 1/sqrt (correctly rounded, unlike rsqrtf), integer
-// division truncates with x/0 = 0; the helpers named fccl_* live in the prelude.
+// cuda_expr.cc - CUDA C++ spellings of the IR's types, literals and the lowered form's ops
+// (cuda_expr.h). The semantics are the lowered form's (fusion/lowered/pointwise_form.h): min/max
+// ignore NaN and return the second operand on ties (fccl_min), rsqrt is 1/sqrt (correctly
+// rounded, unlike rsqrtf), integer division truncates with x/0 = 0; the helpers named fccl_*
+// live in the prelude (cuda_prelude.cc).
 #include "fusion/codegen/cuda_expr.h"
 
 #include <charconv>
@@ -13,7 +14,7 @@
 namespace fccl::fusion::codegen {
 
 using ir::DType;
-using ir::Op;
+using lowered::VOp;
 
 const char* computeTypeName(DType t) {
   switch (t) {
@@ -37,8 +38,6 @@ const char* storageTypeName(DType t) {
 }
 
 namespace {
-
-bool isHalf(DType t) { return t == DType::F16 || t == DType::BF16; }
 
 // Shortest text that reads back as the same value, with a '.' or exponent so C++ sees a
 // floating literal.
@@ -95,12 +94,12 @@ Expr literal(DType t, double v) {
   return {shortest(f) + "f", std::signbit(f) ? 3 : 0};
 }
 
-Expr convert(DType from, DType to, Expr e) {
-  if (from == to) return e;
-  if (isHalf(from) && to == DType::F32) return e;  // widening a float-held half is exact
-  // Conversions whose C cast already rounds like the reference (to nearest even).
-  const bool cCast = (to == DType::F32 && (from == DType::F64 || ir::isInteger(from))) ||
-                     (to == DType::F64 && from != DType::Bool) || (to == DType::I64 && from == DType::I32);
+Expr convert(lowered::CT from, DType to, Expr e) {
+  const DType f = lowered::ctDType(from);  // f64, f32 (also f16/bf16 held in float), i32, i64, bool
+  if (from == lowered::computeType(to) && (lowered::storedAsComputed(to) || to == DType::Bool)) return e;
+  // Conversions whose C cast already rounds like the form's Cast (to nearest even).
+  const bool cCast = (to == DType::F32 && (f == DType::F64 || ir::isInteger(f))) ||
+                     (to == DType::F64 && f != DType::Bool) || (to == DType::I64 && f == DType::I32);
   if (cCast) return {std::string("(") + computeTypeName(to) + ")" + wrap(e, 0).text, 3};
   return call(std::string("fccl_to_") + ir::dtypeName(to), e);
 }
@@ -136,87 +135,61 @@ std::string scalarField(DType t, const std::string& field) {
   }
 }
 
-bool pointwiseExpr(Op op, DType t, const DType* at, const Expr* a, const std::string& index, Expr* out) {
-  const DType x = at[0];
-  const bool f64 = x == DType::F64, flt = ir::isFloat(x);
+Expr opExpr(VOp op, lowered::CT at, const Expr* a, const std::string& index) {
+  const DType x = lowered::ctDType(at);
+  const bool f64 = x == DType::F64, flt = lowered::isFloatCT(at);
   auto fn = [&](const char* f32name, const char* f64name) { return std::string(f64 ? f64name : f32name); };
   switch (op) {
-    case Op::Neg:
-      *out = unary("-", a[0]);
-      return true;
-    case Op::Not:
-      *out = unary("!", a[0]);
-      return true;
-    case Op::Sqrt:
-      *out = call(fn("sqrtf", "sqrt"), a[0]);
-      return true;
-    case Op::Rsqrt:  // 1/sqrt, correctly rounded twice like the CPU; rsqrtf is 2 ulp
-      *out = binary("/", 5, literal(x, 1), call(fn("sqrtf", "sqrt"), a[0]));
-      return true;
-    case Op::Exp:
-      *out = call(fn("expf", "exp"), a[0]);
-      return true;
-    case Op::Log:
-      *out = call(fn("logf", "log"), a[0]);
-      return true;
-    case Op::Abs:
-      *out = call(flt ? fn("fabsf", "fabs") : x == DType::I64 ? "llabs" : "abs", a[0]);
-      return true;
-    case Op::IsFinite:
-      *out = call("fccl_isfinite", a[0]);
-      return true;
-    case Op::Add:
-      *out = binary("+", 6, a[0], a[1]);
-      return true;
-    case Op::Sub:
-      *out = binary("-", 6, a[0], a[1]);
-      return true;
-    case Op::Mul:
-      *out = binary("*", 5, a[0], a[1]);
-      return true;
-    case Op::Div:
-      *out = ir::isInteger(t) ? call("fccl_div", a[0], a[1]) : binary("/", 5, a[0], a[1]);
-      return true;
-    case Op::Pow:
-      if (!flt) {
-        *out = Expr{
+    case VOp::Neg:
+      return unary("-", a[0]);
+    case VOp::Not:
+      return unary("!", a[0]);
+    case VOp::Sqrt:
+      return call(fn("sqrtf", "sqrt"), a[0]);
+    case VOp::Rsqrt:  // 1/sqrt, correctly rounded twice like the CPU; rsqrtf is 2 ulp
+      return binary("/", 5, literal(x, 1), call(fn("sqrtf", "sqrt"), a[0]));
+    case VOp::Exp:
+      return call(fn("expf", "exp"), a[0]);
+    case VOp::Log:
+      return call(fn("logf", "log"), a[0]);
+    case VOp::Abs:
+      return call(flt ? fn("fabsf", "fabs") : x == DType::I64 ? "llabs" : "abs", a[0]);
+    case VOp::IsFinite:
+      return call("fccl_isfinite", a[0]);
+    case VOp::Add:
+      return binary("+", 6, a[0], a[1]);
+    case VOp::Sub:
+      return binary("-", 6, a[0], a[1]);
+    case VOp::Mul:
+      return binary("*", 5, a[0], a[1]);
+    case VOp::Div:
+      return flt ? binary("/", 5, a[0], a[1]) : call("fccl_div", a[0], a[1]);
+    case VOp::Pow:
+      if (!flt)
+        return Expr{
             "fccl_ipow<" + std::string(computeTypeName(x)) + ">(" + a[0].text + ", " + a[1].text + ")", 0};
-      } else {  // an integer exponent becomes the base's compute type (exact below 2^24)
-        *out = call(fn("powf", "pow"), a[0],
-                    ir::isInteger(at[1]) ? convert(at[1], f64 ? DType::F64 : DType::F32, a[1]) : a[1]);
-      }
-      return true;
-    case Op::Min:
-      *out = call(flt ? fn("fminf", "fmin") : "fccl_min", a[0], a[1]);
-      return true;
-    case Op::Max:
-      *out = call(flt ? fn("fmaxf", "fmax") : "fccl_max", a[0], a[1]);
-      return true;
-    case Op::Lt:
-      *out = binary("<", 9, a[0], a[1]);
-      return true;
-    case Op::Le:
-      *out = binary("<=", 9, a[0], a[1]);
-      return true;
-    case Op::Gt:
-      *out = binary(">", 9, a[0], a[1]);
-      return true;
-    case Op::Ge:
-      *out = binary(">=", 9, a[0], a[1]);
-      return true;
-    case Op::Eq:
-      *out = binary("==", 10, a[0], a[1]);
-      return true;
-    case Op::Ne:
-      *out = binary("!=", 10, a[0], a[1]);
-      return true;
-    case Op::And:
-      *out = binary("&&", 14, a[0], a[1]);
-      return true;
-    case Op::Or:
-      *out = binary("||", 15, a[0], a[1]);
-      return true;
-    case Op::Select: {
+      return call(fn("powf", "pow"), a[0], a[1]);  // an integer exponent was cast to the base's type
+    case VOp::Min:
+      return call("fccl_min", a[0], a[1]);
+    case VOp::Max:
+      return call("fccl_max", a[0], a[1]);
+    case VOp::Lt:
+      return binary("<", 9, a[0], a[1]);
+    case VOp::Le:
+      return binary("<=", 9, a[0], a[1]);
+    case VOp::Gt:
+      return binary(">", 9, a[0], a[1]);
+    case VOp::Ge:
+      return binary(">=", 9, a[0], a[1]);
+    case VOp::Eq:
+      return binary("==", 10, a[0], a[1]);
+    case VOp::Ne:
+      return binary("!=", 10, a[0], a[1]);
+    case VOp::And:
+      return binary("&&", 14, a[0], a[1]);
+    case VOp::Or:
+      return binary("||", 15, a[0], a[1]);
+    case VOp::Select: {
       // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive, PR 105329) on
       // "(" + std::string at -O3.
       std::string text = "(";
@@ -226,16 +199,12 @@ bool pointwiseExpr(Op op, DType t, const DType* at, const Expr* a, const std::st
       text += " : ";
       text += wrap(a[2], 3).text;
       text += ")";
-      *out = Expr{text, 0};
-      return true;
+      return Expr{text, 0};
     }
-    case Op::Dropout:
-      *out = Expr{"fccl_dropout(" + a[0].text + ", " + convert(at[1], DType::F64, a[1]).text + ", " +
-                      convert(at[2], DType::I64, a[2]).text + ", " + index + ")",
-                  0};
-      return true;
-    default:
-      return false;
+    case VOp::Dropout:
+      return Expr{"fccl_dropout(" + a[0].text + ", " + a[1].text + ", " + a[2].text + ", " + index + ")", 0};
+    default:  // leaves, Load and Cast are spelled by the emitter
+      return Expr{};
   }
 }
 

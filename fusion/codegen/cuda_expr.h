@@ -1,12 +1,13 @@
 // cuda_expr.h - internal to fusion/codegen: CUDA C++ spellings of element types, literals,
-// conversions and operators. Every value is held in its dtype's compute type (f16/bf16 in
-// float, bool as bool); an Expr carries its C++ precedence so the emitter adds only the
-// parentheses the expression needs.
+// conversions and the lowered form's ops (fusion/lowered/pointwise_form.h, which defines them).
+// Every value is held in its compute type (f16/bf16 in float, bool as bool); an Expr carries its
+// C++ precedence so the emitter adds only the parentheses the expression needs.
 #pragma once
 
 #include <string>
 
 #include "fusion/ir/ir.h"
+#include "fusion/lowered/pointwise_form.h"
 
 namespace fccl::fusion::codegen {
 
@@ -19,20 +20,19 @@ struct Expr {
 const char* computeTypeName(ir::DType t);  // "float" for f32/f16/bf16, "long long" for i64 ...
 const char* storageTypeName(ir::DType t);  // "__half", "__nv_bfloat16", else computeTypeName
 
-// A literal of dtype t (rounded to t first, as the CPU backend's scalarToCompute does).
+// A literal of dtype t (rounded to t first; the lowered form's constants already are).
 Expr literal(ir::DType t, double v);
-// `e` (a value of dtype from) as a value of dtype to, rounded like the reference's Cast.
-Expr convert(ir::DType from, ir::DType to, Expr e);
+// `e`, a value of compute type `from`, as a value of dtype `to`: the lowered form's Cast.
+Expr convert(lowered::CT from, ir::DType to, Expr e);
 // Storage element <-> compute value.
 std::string loadFrom(ir::DType t, const std::string& element);
 std::string storeAs(ir::DType t, const std::string& value);
 // A FcclScalar field (slot s) read as a value of dtype t: "(float)a.scalar[4].f".
 std::string scalarField(ir::DType t, const std::string& field);
 
-// Pointwise op `op` with result dtype `t` over operand expressions of dtypes `at` (args[0..]).
-// `index` is the C++ name of the logical element index (dropout's counter). Returns false for
-// an op that is not pointwise.
-bool pointwiseExpr(ir::Op op, ir::DType t, const ir::DType* at, const Expr* args, const std::string& index,
-                   Expr* out);
+// Lowered op `op` (not a leaf, Load or Cast) over operands `args` (their spellings; the first
+// operand's compute type is `at`). `index` is the C++ name of the logical element index
+// (dropout's counter).
+Expr opExpr(lowered::VOp op, lowered::CT at, const Expr* args, const std::string& index);
 
 }  // namespace fccl::fusion::codegen

@@ -1,6 +1,7 @@
 // cuda_prelude.cc - the device-side prelude of every generated translation unit: CUDA headers
-// for the half types the program uses, conversion helpers with the reference's rounding
-// (fusion/ref/round.h), dropout (fusion/ir/dropout.h pasted verbatim) and FcclHookArgs.
+// for the half types the program uses, the lowered form's conversions and integer / min-max
+// rules as device helpers (fusion/lowered/pointwise_form.h), dropout (fusion/ir/dropout.h pasted
+// verbatim) and FcclHookArgs.
 #include <string>
 
 #include "fusion/codegen/cuda_emit.h"
@@ -36,9 +37,9 @@ bool usesOp(const ir::Program& p, ir::Op op) {
 // toward zero, saturate and map NaN to 0 (the __*_rz intrinsics are PTX cvt.rzi, which does
 // exactly that); i64 -> i32 saturates explicitly; floats round to nearest even in one step.
 constexpr const char* kConversions =
-    R"(// Conversions with the reference's rounding (fusion/ref/round.h), overloaded on the source's
-// compute type: floats round to nearest even in one step; integers truncate toward zero,
-// saturate and map NaN to 0 (cvt.rzi); bool is x != 0.
+    R"(// Conversions with the lowered form's rounding (fusion/lowered/pointwise_form.h), overloaded
+// on the source's compute type: floats round to nearest even in one step; integers truncate
+// toward zero, saturate and map NaN to 0 (cvt.rzi); bool is x != 0.
 __device__ __forceinline__ double fccl_to_f64(float x) { return x; }
 __device__ __forceinline__ double fccl_to_f64(int x) { return x; }
 __device__ __forceinline__ double fccl_to_f64(long long x) { return (double)x; }
@@ -75,8 +76,13 @@ __device__ __forceinline__ int fccl_div(int x, int y) {
 __device__ __forceinline__ long long fccl_div(long long x, long long y) {
   return y == 0 ? 0 : y == -1 ? (long long)(0ull - (unsigned long long)x) : x / y;
 }
+// min/max: a NaN operand is ignored, and equal operands (-0 vs +0) give y, as on the CPU.
+__device__ __forceinline__ float fccl_min(float x, float y) { return (x < y || y != y) ? x : y; }
+__device__ __forceinline__ double fccl_min(double x, double y) { return (x < y || y != y) ? x : y; }
 __device__ __forceinline__ int fccl_min(int x, int y) { return x < y ? x : y; }
 __device__ __forceinline__ long long fccl_min(long long x, long long y) { return x < y ? x : y; }
+__device__ __forceinline__ float fccl_max(float x, float y) { return (x > y || y != y) ? x : y; }
+__device__ __forceinline__ double fccl_max(double x, double y) { return (x > y || y != y) ? x : y; }
 __device__ __forceinline__ int fccl_max(int x, int y) { return x > y ? x : y; }
 __device__ __forceinline__ long long fccl_max(long long x, long long y) { return x > y ? x : y; }
 
@@ -101,8 +107,9 @@ constexpr const char* kF16 = R"(
 // f16 values are computed in float; these round a value to f16 and widen it back.
 __device__ __forceinline__ float fccl_to_f16(float x) { return __half2float(__float2half_rn(x)); }
 __device__ __forceinline__ float fccl_to_f16(double x) { return __half2float(__double2half(x)); }
-__device__ __forceinline__ float fccl_to_f16(int x) { return __half2float(__int2half_rn(x)); }
-__device__ __forceinline__ float fccl_to_f16(long long x) { return __half2float(__ll2half_rn(x)); }
+// An integer goes through float first (the lowered form's Cast rule, as on the CPU).
+__device__ __forceinline__ float fccl_to_f16(int x) { return __half2float(__float2half_rn((float)x)); }
+__device__ __forceinline__ float fccl_to_f16(long long x) { return __half2float(__float2half_rn((float)x)); }
 __device__ __forceinline__ float fccl_to_f16(bool x) { return x ? 1.0f : 0.0f; }
 )";
 
@@ -114,11 +121,12 @@ __device__ __forceinline__ float fccl_to_bf16(float x) {
 __device__ __forceinline__ float fccl_to_bf16(double x) {
   return __bfloat162float(__double2bfloat16(x));
 }
+// An integer goes through float first (the lowered form's Cast rule, as on the CPU).
 __device__ __forceinline__ float fccl_to_bf16(int x) {
-  return __bfloat162float(__int2bfloat16_rn(x));
+  return __bfloat162float(__float2bfloat16_rn((float)x));
 }
 __device__ __forceinline__ float fccl_to_bf16(long long x) {
-  return __bfloat162float(__ll2bfloat16_rn(x));
+  return __bfloat162float(__float2bfloat16_rn((float)x));
 }
 __device__ __forceinline__ float fccl_to_bf16(bool x) { return x ? 1.0f : 0.0f; }
 )";

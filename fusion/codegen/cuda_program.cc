@@ -1,7 +1,7 @@
 // cuda_program.cc - a whole program's hooks in one translation unit: the program is lowered
-// (fusion/passes/lower.h) and every Pointwise step becomes a plain hook, every Fused step a
-// reduced-chunk hook bound to Step::reduced. What `fcclc --emit=cuda` prints and what the tests
-// compile with NVRTC for every program.
+// (fusion/passes/lower.h) and every Pointwise step's lowered form becomes a plain hook, every
+// Fused step's a reduced-chunk hook bound to Step::reduced. What `fcclc --emit=cuda` prints and what the
+// tests compile with NVRTC for every program.
 #include "fusion/codegen/cuda_emit.h"
 #include "fusion/passes/lower.h"
 #include "fusion/passes/registry.h"
@@ -21,7 +21,7 @@ std::string emitScheduleCuda(const Schedule& s, std::string* error) {
       o.kind = HookKind::FusedChunk;
       o.reducedVar = step.reduced;
     }
-    const std::string hook = emitCuda(s.program, step.stmts, o, error);
+    const std::string hook = emitCuda(s.program, step.form, o, error);
     if (hook.empty()) return "";
     out += hook;
   }

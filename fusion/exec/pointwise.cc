@@ -1,8 +1,9 @@
-// pointwise.cc - PointwiseKernel: lowering statements to tile-VM instructions (compile) and
-// walking them tile by tile (run). Lowering decides, per node, where its value lives: a tile
-// register, a bound tensor read in place (f32/f64/i32/i64 need no conversion), or a uniform
-// computed once per call; then a linear scan assigns registers so a tile's working set stays
-// in L1. Kernels and their semantics: pointwise_ops.cc.
+// pointwise.cc - PointwiseKernel: translating a lowered pointwise form to tile-VM instructions
+// (compile) and walking them tile by tile (run). The form has decided every type and rounding;
+// the translation decides, per value, where it lives: a tile register, a bound tensor read in
+// place (f32/f64/i32/i64 need no conversion), or a uniform computed once per call; then merges
+// float arithmetic pairs into superinstructions and a linear scan assigns registers so a tile's
+// working set stays in L1. Kernels: pointwise_ops.cc, pointwise_convert.cc.
 #include "fusion/exec/pointwise.h"
 
 #include <algorithm>
@@ -13,78 +14,56 @@
 namespace fccl::fusion {
 
 using ir::DType;
-using ir::Node;
-using ir::NodeId;
-using ir::Op;
-using ir::Var;
-using ir::VarKind;
+using lowered::Index;
+using lowered::StmtKind;
+using lowered::VOp;
 using pw::CT;
-using pw::ctDType;
 using pw::storedAsComputed;
-
-namespace {}  // namespace
 
 class PointwiseKernel::Builder {
  public:
-  Builder(PointwiseKernel& k, const ir::Program& p, std::string* err) : k_(k), p_(p), err_(err) {
-    nodeValue_.assign(p.nodes.size(), -1);
-    varValue_.assign(p.vars.size(), -1);
-    directOf_.assign(p.vars.size(), -1);
-    bcastOf_.clear();
+  Builder(PointwiseKernel& k, const lowered::PointwiseForm& f, std::string* err) : k_(k), f_(f), err_(err) {
+    vmOf_.assign(f.values.size(), -1);
     k_.values_.push_back(Value{});  // value 0: no operand
   }
 
-  bool statement(int32_t si) {
-    if (si < 0 || static_cast<size_t>(si) >= p_.stmts.size()) return fail("statement index out of range");
-    const ir::Stmt& s = p_.stmts[static_cast<size_t>(si)];
-    if (s.var < 0 || static_cast<size_t>(s.var) >= p_.vars.size() || s.value < 0 ||
-        static_cast<size_t>(s.value) >= p_.nodes.size())
-      return fail("malformed statement " + std::to_string(si));
-    const Var& dst = p_.vars[static_cast<size_t>(s.var)];
-    where_ = "statement '" + dst.name + " = ...'";
-    if (dst.dtype == DType::Untyped) return fail("'" + dst.name + "' is untyped (run the checker first)");
-    int32_t v = emit(s.value);
-    if (v < 0) return false;
-    const CT want = pw::computeType(dst.dtype);
-    if (dst.isScalar()) {
-      if (!isUniform(v)) return fail("a tensor value stored in scalar '" + dst.name + "'");
-      // Later Refs see the value as the variable holds it: declared scalars rounded to their type.
-      if (dst.kind != VarKind::Temp || val(v).ct != want)
-        v = cast(v, dst.kind == VarKind::Temp ? ctDType(want) : dst.dtype);
-      if (v < 0) return false;
-      varValue_[static_cast<size_t>(s.var)] = v;
-      // Declared scalar results and scalar temporaries alike: a later step (a Reduction, a
-      // Fused hook) reads a scalar temporary from Bindings::scalars.
-      k_.scalarResults_.push_back({s.var, v});
-      return true;
-    }
-    if (dst.kind == VarKind::In) return fail("input tensor '" + dst.name + "' is assigned");
-    if (dst.kind == VarKind::Scalar) return fail("scalar input '" + dst.name + "' is assigned");
-    if (dst.kind == VarKind::Temp) {
-      // Tile-local for later statements. A value read in place from a tensor is copied: a later
-      // statement may overwrite that tensor before the temporary is read.
-      if (val(v).ct != want) v = cast(v, ctDType(want));
-      if (v < 0) return false;
-      if (val(v).kind == Kind::Direct) {
-        const int32_t r = newValue(Kind::Reg, want);
-        body(pw::copyKernel(want), r, v);
-        v = r;
+  // Values [from, stmt.valuesEnd), then the statement's effect.
+  bool statement(const lowered::Stmt& st) {
+    for (; next_ < static_cast<size_t>(st.valuesEnd); ++next_)
+      if (!value(next_)) return false;
+    int32_t v = vm(st.value);
+    switch (st.kind) {
+      case StmtKind::ScalarResult:
+        k_.scalarResults_.push_back({st.var, v});
+        return true;
+      case StmtKind::Buffer: {
+        // Tile-local for later statements. A value read in place from a tensor is copied: a
+        // later statement may overwrite that tensor before the temporary is read.
+        if (val(v).kind == Kind::Direct) {
+          const int32_t r = newValue(Kind::Reg, val(v).ct);
+          body(pw::copyKernel(val(v).ct), r, v);
+          v = r;
+          vmOf_[static_cast<size_t>(st.value)] = v;
+        }
+        bound_.push_back(v);
+        Instr& in =
+            body(pw::storeKernel(val(v).ct, st.dtype, isUniform(v)), direct(st.var, st.dtype, false), v);
+        in.optional = true;
+        return true;
       }
-      varValue_[static_cast<size_t>(s.var)] = v;
-      bound_.push_back(v);
-      Instr& st = body(pw::storeKernel(val(v).ct, dst.dtype, isUniform(v)), direct(s.var, false), v);
-      st.optional = true;
-      return true;
+      case StmtKind::Store:
+        break;
     }
     // A declared tensor: let the instruction that made the value write it in place when no
     // conversion is needed (saves a pass over the tile), else store with rounding.
-    const int32_t out = direct(s.var, true);
-    if (storedAsComputed(dst.dtype) && val(v).ct == want && val(v).kind == Kind::Reg && !k_.body_.empty() &&
-        k_.body_.back().out == v && std::find(bound_.begin(), bound_.end(), v) == bound_.end()) {
+    const int32_t out = direct(st.var, st.dtype, true);
+    if (storedAsComputed(st.dtype) && val(v).ct == pw::computeType(st.dtype) && val(v).kind == Kind::Reg &&
+        !k_.body_.empty() && k_.body_.back().out == v &&
+        std::find(bound_.begin(), bound_.end(), v) == bound_.end()) {
       k_.body_.back().out = out;  // operands may be `out` itself: same index, read first
       return true;
     }
-    body(pw::storeKernel(val(v).ct, dst.dtype, isUniform(v)), out, v);
+    body(pw::storeKernel(val(v).ct, st.dtype, isUniform(v)), out, v);
     return true;
   }
 
@@ -164,11 +143,12 @@ class PointwiseKernel::Builder {
 
  private:
   bool fail(const std::string& msg) {
-    *err_ = where_.empty() ? msg : where_ + ": " + msg;
+    *err_ = msg;
     return false;
   }
   const Value& val(int32_t v) const { return k_.values_[static_cast<size_t>(v)]; }
   bool isUniform(int32_t v) const { return val(v).kind == Kind::Uniform; }
+  int32_t vm(int32_t formValue) const { return vmOf_[static_cast<size_t>(formValue)]; }
 
   int32_t newValue(Kind kind, CT ct) {
     Value v;
@@ -202,16 +182,26 @@ class PointwiseKernel::Builder {
     in.n = n;
     k_.pre_.push_back(in);
   }
+  // A per-element op on a tile, or the same op once per call when every operand is uniform.
+  int32_t op(pw::Kernel fn, bool uniform, CT ct, int32_t a, int32_t b = 0, int32_t c = 0) {
+    const int32_t out = newValue(uniform ? Kind::Uniform : Kind::Reg, ct);
+    if (uniform)
+      pre(fn, out, a, b, c);
+    else
+      body(fn, out, a, b, c);
+    return out;
+  }
 
   // The in-place value of tensor `var` (one per variable).
-  int32_t direct(int32_t var, bool required) {
+  int32_t direct(int32_t var, DType dtype, bool required) {
+    if (directOf_.size() <= static_cast<size_t>(var)) directOf_.resize(static_cast<size_t>(var) + 1, -1);
     int32_t& d = directOf_[static_cast<size_t>(var)];
     if (d < 0) {
-      d = newValue(Kind::Direct, pw::computeType(p_.vars[static_cast<size_t>(var)].dtype));
+      d = newValue(Kind::Direct, pw::computeType(dtype));
       Direct dd;
       dd.var = var;
       dd.value = d;
-      dd.elemBytes = ir::dtypeBytes(p_.vars[static_cast<size_t>(var)].dtype);
+      dd.elemBytes = ir::dtypeBytes(dtype);
       k_.values_[static_cast<size_t>(d)].index = static_cast<int32_t>(k_.directs_.size());
       k_.directs_.push_back(dd);
     }
@@ -230,18 +220,6 @@ class PointwiseKernel::Builder {
   }
   int32_t vec(int32_t v) { return isUniform(v) ? bcast(v) : v; }
 
-  // Converts value v to dtype `to` (rounding to it); uniform in, uniform out.
-  int32_t cast(int32_t v, DType to) {
-    const pw::Kernel fn = pw::castKernel(val(v).ct, to);
-    if (!fn) return fail(std::string("no conversion to ") + ir::dtypeName(to)), -1;
-    const int32_t out = newValue(isUniform(v) ? Kind::Uniform : Kind::Reg, pw::computeType(to));
-    if (isUniform(v))
-      pre(fn, out, v);
-    else
-      body(fn, out, v);
-    return out;
-  }
-
   int32_t leaf(Leaf::From from, int32_t var, DType dtype) {
     const int32_t u = newValue(Kind::Uniform, pw::computeType(dtype));
     Leaf l;
@@ -254,150 +232,96 @@ class PointwiseKernel::Builder {
     return u;
   }
 
-  int32_t unsupported(const Node& n, const char* what) {
-    std::string where =
-        n.loc.line ? " at " + std::to_string(n.loc.line) + ":" + std::to_string(n.loc.col) : "";
-    fail(std::string("'") + ir::opName(n.op) + "'" + where + " " + what);
-    return -1;
-  }
-
-  int32_t emit(NodeId id) {
-    if (id < 0 || static_cast<size_t>(id) >= p_.nodes.size()) return fail("node index out of range"), -1;
-    int32_t& memo = nodeValue_[static_cast<size_t>(id)];
-    if (memo >= 0) return memo;
-    const Node& n = p_.node(id);
-    if (n.dtype == DType::Untyped) return unsupported(n, "is untyped (run the checker first)");
-    for (int i = 0; i < ir::opArity(n.op); ++i)
-      if (n.args[static_cast<size_t>(i)] < 0 || n.args[static_cast<size_t>(i)] >= id)
-        return unsupported(n, "has an operand that is not an earlier node");
-    memo = emitNode(n);
-    return memo;
-  }
-
-  int32_t emitNode(const Node& n) {
-    const CT ct = pw::computeType(n.dtype);
-    switch (n.op) {
-      case Op::Literal: {
-        const int32_t u = newValue(Kind::Uniform, ct);
-        pw::scalarToCompute(n.value, ctDType(ct), &k_.uniformInit_[static_cast<size_t>(val(u).index)]);
-        return u;
+  bool value(size_t id) {
+    const lowered::Value& x = f_.values[id];
+    int32_t out = -1;
+    const int32_t a = x.a[0] >= 0 ? vm(x.a[0]) : 0, b = x.a[1] >= 0 ? vm(x.a[1]) : 0,
+                  c = x.a[2] >= 0 ? vm(x.a[2]) : 0;
+    switch (x.op) {
+      case VOp::Const:
+        out = newValue(Kind::Uniform, x.ct);
+        pw::scalarToCompute(x.value, pw::ctDType(x.ct),
+                            &k_.uniformInit_[static_cast<size_t>(val(out).index)]);
+        break;
+      case VOp::Scalar:
+        if (x.index == Index::NodeSlot) return fail("the tile VM reads no node slots");
+        out = leaf(Leaf::From::Scalar, x.var, x.dtype);
+        break;
+      case VOp::Rank:
+        out = leaf(Leaf::From::Rank, -1, DType::I32);
+        break;
+      case VOp::NRanks:
+        out = leaf(Leaf::From::NRanks, -1, DType::I32);
+        break;
+      case VOp::Load: {
+        if (x.var < 0) return fail("the tile VM reads no node slots");
+        const int32_t d = direct(x.var, x.dtype, true);
+        if (storedAsComputed(x.dtype)) {
+          out = d;
+        } else {
+          out = newValue(Kind::Reg, x.ct);
+          body(pw::loadKernel(x.dtype), out, d);
+        }
+        break;
       }
-      case Op::NRanks:
-        return leaf(Leaf::From::NRanks, -1, DType::I32);
-      case Op::Rank:
-        return leaf(Leaf::From::Rank, -1, DType::I32);
-      case Op::Ref: {
-        if (n.var < 0 || static_cast<size_t>(n.var) >= p_.vars.size())
-          return unsupported(n, "names no variable");
-        if (varValue_[static_cast<size_t>(n.var)] >= 0) return varValue_[static_cast<size_t>(n.var)];
-        const Var& v = p_.vars[static_cast<size_t>(n.var)];
-        if (v.dtype == DType::Untyped) return unsupported(n, "reads an untyped variable");
-        if (v.isScalar()) return leaf(Leaf::From::Scalar, n.var, v.dtype);
-        const int32_t d = direct(n.var, true);
-        if (storedAsComputed(v.dtype)) return d;
-        const int32_t r = newValue(Kind::Reg, pw::computeType(v.dtype));
-        body(pw::loadKernel(v.dtype), r, d);
-        return r;
-      }
-      case Op::Slice:
-        return emit(n.args[0]);  // logical indexing: this rank's slice is [i]
+      case VOp::Cast:
+        out = op(pw::castKernel(val(a).ct, x.dtype), x.uniform, x.ct, a);
+        break;
+      case VOp::Select:
+        if (x.uniform)
+          out = op(pw::selectKernel(x.ct), true, x.ct, a, b, c);
+        else
+          out = op(pw::selectKernel(x.ct), false, x.ct, vec(a), vec(b), vec(c));
+        break;
+      case VOp::Dropout:
+        out = op(pw::dropoutKernel(x.ct), false, x.ct, vec(a), b, c);
+        break;
       default:
+        if (lowered::vopArity(x.op) == 1) {
+          out = op(pw::unaryKernel(x.op, val(a).ct), x.uniform, x.ct, a);
+        } else {
+          const bool ua = isUniform(a), ub = isUniform(b);
+          const pw::Form form = ua && !ub ? pw::Form::UV : (!ua && ub ? pw::Form::VU : pw::Form::VV);
+          out = op(pw::binaryKernel(x.op, val(a).ct, form), x.uniform, x.ct, a, b);
+          if (!x.uniform) {
+            Instr& in = k_.body_.back();
+            in.arith = (x.ct == CT::F32 || x.ct == CT::F64) &&
+                       (x.op == VOp::Add || x.op == VOp::Sub || x.op == VOp::Mul || x.op == VOp::Div);
+            in.op = x.op;
+            in.form = form;
+          }
+        }
         break;
     }
-    if (ir::isCollective(n.op)) return unsupported(n, "is a collective; it runs as its own step");
-    if (ir::isWholeReduction(n.op)) return unsupported(n, "reduces a whole tensor; it runs as its own step");
-    const int32_t a = emit(n.args[0]);
-    if (a < 0) return -1;
-    const int arity = ir::opArity(n.op);
-    if (n.op == Op::Cast) {
-      const DType from = p_.node(n.args[0]).dtype;
-      if (from == n.dtype || (val(a).ct == ct && storedAsComputed(n.dtype))) return a;
-      return cast(a, n.dtype);
-    }
-    if (arity == 1) {
-      const pw::Kernel fn = pw::unaryKernel(n.op, val(a).ct);
-      if (!fn)
-        return unsupported(
-            n, (std::string("is not defined on ") + ir::dtypeName(p_.node(n.args[0]).dtype)).c_str());
-      const int32_t out = newValue(isUniform(a) ? Kind::Uniform : Kind::Reg, ct);
-      if (isUniform(a))
-        pre(fn, out, a);
-      else
-        body(fn, out, a);
-      return out;
-    }
-    int32_t b = emit(n.args[1]);
-    if (b < 0) return -1;
-    if (n.op == Op::Dropout) {
-      const int32_t c = emit(n.args[2]);
-      if (c < 0) return -1;
-      if (!isUniform(b) || !isUniform(c)) return unsupported(n, "needs scalar p and seed");
-      const int32_t p64 = cast(b, DType::F64), s64 = cast(c, DType::I64);
-      if (p64 < 0 || s64 < 0) return -1;
-      const pw::Kernel fn = pw::dropoutKernel(val(a).ct);
-      if (!fn) return unsupported(n, "needs a float operand");
-      const int32_t out = newValue(Kind::Reg, ct);
-      body(fn, out, vec(a), p64, s64);
-      return out;
-    }
-    if (n.op == Op::Select) {
-      const int32_t c = emit(n.args[2]);
-      if (c < 0) return -1;
-      if (val(a).ct != CT::B8 || val(b).ct != val(c).ct)
-        return unsupported(n, "has mismatched operand types");
-      const pw::Kernel fn = pw::selectKernel(val(b).ct);
-      if (isUniform(a) && isUniform(b) && isUniform(c)) {
-        const int32_t out = newValue(Kind::Uniform, val(b).ct);
-        pre(fn, out, a, b, c);
-        return out;
-      }
-      const int32_t out = newValue(Kind::Reg, val(b).ct);
-      body(fn, out, vec(a), vec(b), vec(c));
-      return out;
-    }
-    // Binary. Pow's integer exponent of a float base is converted to the base's type first.
-    if (n.op == Op::Pow && val(b).ct != val(a).ct) {
-      b = cast(b, ctDType(val(a).ct));
-      if (b < 0) return -1;
-    }
-    if (val(a).ct != val(b).ct) return unsupported(n, "has operands of different types");
-    const bool ua = isUniform(a), ub = isUniform(b);
-    const pw::Form form = ua && !ub ? pw::Form::UV : (!ua && ub ? pw::Form::VU : pw::Form::VV);
-    const pw::Kernel fn = pw::binaryKernel(n.op, val(a).ct, form);
-    if (!fn)
-      return unsupported(
-          n, (std::string("is not defined on ") + ir::dtypeName(p_.node(n.args[0]).dtype)).c_str());
-    const int32_t out = newValue(ua && ub ? Kind::Uniform : Kind::Reg, ct);
-    if (ua && ub) {
-      pre(fn, out, a, b);
-    } else {
-      Instr& in = body(fn, out, a, b);
-      in.arith = (ct == CT::F32 || ct == CT::F64) &&
-                 (n.op == Op::Add || n.op == Op::Sub || n.op == Op::Mul || n.op == Op::Div);
-      in.op = n.op;
-      in.form = form;
-    }
-    return out;
+    const Instr* last = x.op == VOp::Const || x.op == VOp::Scalar || x.op == VOp::Rank ||
+                                x.op == VOp::NRanks || (x.op == VOp::Load && storedAsComputed(x.dtype))
+                            ? nullptr
+                        : isUniform(out) ? &k_.pre_.back()
+                                         : &k_.body_.back();
+    if (last && !last->fn)
+      return fail(std::string("no tile-VM kernel for ") + lowered::vopName(x.op) + " on " +
+                  lowered::ctName(x.ct));
+    vmOf_[id] = out;
+    return true;
   }
 
   PointwiseKernel& k_;
-  const ir::Program& p_;
+  const lowered::PointwiseForm& f_;
   std::string* err_;
-  std::string where_;
-  std::vector<int32_t> nodeValue_;  // per node: its value id, once emitted
-  std::vector<int32_t> varValue_;   // per var: its tile-local value, once assigned here
-  std::vector<int32_t> directOf_;   // per var: its Direct value
-  std::vector<int32_t> bound_;      // values that tile-local temporaries hold
+  size_t next_ = 0;                // the next form value to translate
+  std::vector<int32_t> vmOf_;      // per form value: its VM value
+  std::vector<int32_t> directOf_;  // per var: its Direct value
+  std::vector<int32_t> bound_;     // values that tile-local temporaries hold
   std::vector<std::pair<int32_t, int32_t>> bcastOf_;
 };
 
-bool PointwiseKernel::compile(const ir::Program& p, const std::vector<int32_t>& stmts, std::string* error) {
+bool PointwiseKernel::compile(const lowered::PointwiseForm& f, std::string* error) {
   *this = PointwiseKernel{};
   std::string scratch;
   if (!error) error = &scratch;
-  Builder b(*this, p, error);
-  for (int32_t si : stmts) {
-    if (!b.statement(si)) {
+  Builder b(*this, f, error);
+  for (const lowered::Stmt& st : f.stmts) {
+    if (!b.statement(st)) {
       *this = PointwiseKernel{};
       return false;
     }
@@ -405,6 +329,15 @@ bool PointwiseKernel::compile(const ir::Program& p, const std::vector<int32_t>& 
   b.fuse();
   b.allocate();
   return true;
+}
+
+bool PointwiseKernel::compile(const ir::Program& p, const std::vector<int32_t>& stmts, std::string* error) {
+  lowered::PointwiseForm f;
+  if (!lowered::buildForm(p, stmts, {}, &f, error)) {
+    *this = PointwiseKernel{};
+    return false;
+  }
+  return compile(f, error);
 }
 
 namespace {

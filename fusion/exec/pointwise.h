@@ -1,39 +1,25 @@
-// pointwise.h - the CPU tile evaluator: runs a list of pointwise statements over a range of
-// logical elements, tile by tile (kTileElems), statement by statement within a tile. compile()
-// lowers the statements once to a flat list of kernel calls (a "tile VM": each instruction is
-// one tight vectorized loop over a tile, fusion/exec/pointwise_ops.h); run() only walks that
-// list. Invariants: run() is const and thread-compatible (many threads may run one kernel at
-// once on disjoint ranges), allocates nothing after a thread's first call (a thread_local tile
-// arena), and its results do not depend on the tiling or on how [0, N) is split into calls.
+// pointwise.h - the tile VM: runs a lowered pointwise form (fusion/lowered/pointwise_form.h, which
+// defines what every value means) over a range of logical elements, tile by tile (kTileElems),
+// statement by statement within a tile. compile() translates the form once to a flat list of
+// kernel calls (each instruction is one tight vectorized loop over a tile,
+// fusion/exec/pointwise_ops.h), deciding only where values live: a tile register, a bound tensor
+// read or written in place, or a uniform computed once per call. run() only walks that list.
+// Invariants: run() is const and thread-compatible (many threads may run one kernel at once on
+// disjoint ranges), allocates nothing after a thread's first call (a thread_local tile arena),
+// and its results do not depend on the tiling or on how [0, N) is split into calls.
 //
-// Semantics, and how they relate to the float64 reference (fusion/ref/interpreter.h):
-//  * Values are computed in their node's type: f64 in double; f32, f16 and bf16 in float (an
-//    f16/bf16 tensor is widened on load and rounded once, to nearest even, when stored or cast);
-//    i32/i64 as those integers; bool as a 0/1 byte. Literals are rounded to that compute type.
-//  * Tolerance against the reference: f64 programs give bitwise the reference's results (same
-//    IEEE operations and libm calls). f32 programs round every intermediate to float (unit
-//    roundoff u = 2^-24; expf/logf/powf within 1 ulp), so a stored f32 result differs from the
-//    reference by the propagated intermediate roundings: |ours - ref| <= (k + 1) * u * S where k
-//    is the number of float operations on the path and S the sum of the magnitudes of the terms
-//    (Adam's update: within 1e-6 of S; tests check that). One +, -, *, / or sqrt on float
-//    inputs, a cast, a comparison, select, min/max, abs, neg and dropout give exactly the
-//    reference's stored result; rsqrt, exp, log and pow are within 1 ulp. f16/bf16 results are
-//    within one unit in the last place of the stored type of the reference (exact for a single
-//    +, -, *, /, sqrt, since float carries more than twice the bits).
-//  * Integers: + - * wrap (two's complement) where the reference computes in double and
-//    saturates at the store, so they agree while values stay in the type's range; / truncates,
-//    x/0 = 0 (as the reference), MIN/-1 = MIN; integer ^ by squaring, a negative exponent gives
-//    0 unless |base| = 1 (the reference's pow then store-truncation). Casts and stores
-//    float -> integer truncate toward zero and saturate, NaN -> 0; -> bool is x != 0 (NaN is
-//    true); bool -> number is 0/1 (fusion/ref/round.h's rules).
-//  * min/max ignore a NaN operand (fmin/fmax, as the reference); comparisons with NaN are false
-//    except !=; isfinite is false for +-inf and NaN.
-//  * dropout(x, p, seed) uses fusion/ir/dropout.h keyed by the LOGICAL element index, x / (1-p)
-//    computed in double: bitwise the reference for f32/f64 results.
-//  * Scalar subexpressions (literals, scalar inputs, rank, nranks and anything computed from
-//    them only) are evaluated once per run() call, in the same compute types, not per element.
-//  * A Slice node is the identity here (elements are addressed by logical index); any other
-//    collective or whole-tensor reduction is rejected by compile().
+// Against the float64 reference (fusion/ref/interpreter.h): f64 programs give bitwise the
+// reference's results (same IEEE operations and libm calls). f32 programs round every
+// intermediate to float (unit roundoff u = 2^-24; expf/logf/powf within 1 ulp), so a stored f32
+// result differs from the reference by the propagated intermediate roundings: |ours - ref| <=
+// (k + 1) * u * S where k is the number of float operations on the path and S the sum of the
+// magnitudes of the terms (Adam's update: within 1e-6 of S; tests check that). One +, -, *, / or
+// sqrt on float inputs, a cast, a comparison, select, min/max, abs, neg and dropout give exactly
+// the reference's stored result; rsqrt, exp, log and pow are within 1 ulp. f16/bf16 results are
+// within one unit in the last place of the stored type of the reference (exact for a single
+// +, -, *, /, sqrt, since float carries more than twice the bits). Integers: + - * wrap where the
+// reference computes in double and saturates at the store, so they agree while values stay in
+// the type's range.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +28,7 @@
 
 #include "fusion/exec/pointwise_ops.h"
 #include "fusion/ir/ir.h"
+#include "fusion/lowered/pointwise_form.h"
 
 namespace fccl::fusion {
 
@@ -63,16 +50,13 @@ class PointwiseKernel {
  public:
   static constexpr int kTileElems = pw::kTile;
 
-  // Compiles stmts (indices into p.stmts, all pointwise: no collectives, no whole-tensor
-  // reductions - those are separate steps; Refs to scalars read Bindings::scalars; Refs to a
-  // temporary assigned by an earlier stmt of the same list are tile-local values; Refs to other
-  // temporaries read their TensorBinding). false + *error on anything it cannot run. `p` must
-  // be checked (no Untyped); it is not referenced after compile returns.
-  //
-  // A statement assigning a temporary tensor keeps the value tile-local for later statements
-  // and, when Bindings::tensors[var].data is non-null at run time, also stores it there (a
-  // buffered temporary, rounded to the temporary's dtype). A statement assigning a declared
-  // scalar result is computed by runScalars(), not run().
+  // Compiles the lowered form f (its values' meaning: pointwise_form.h). Statements assigning a
+  // tensor temporary also store it when Bindings::tensors[var].data is non-null at run time (a
+  // buffered temporary, rounded to its dtype); scalar results are computed by runScalars(), not
+  // run(). false + *error on a form with node slots (only the CUDA emitter reads those).
+  bool compile(const lowered::PointwiseForm& f, std::string* error);
+  // lowered::buildForm(p, stmts) (the statements' contract and errors are there), then the above.
+  // `p` must be checked; it is not referenced after compile returns.
   bool compile(const ir::Program& p, const std::vector<int32_t>& stmts, std::string* error);
 
   // Runs the statements for logical elements [begin, end): writes declared tensors (rounded to
@@ -112,7 +96,7 @@ class PointwiseKernel {
     int32_t n = 1;                         // pre_ only: elements (1, or kTile for a broadcast)
     bool optional = false;                 // a store to a temporary that may be unbound
     bool arith = false;                    // float + - * / (a candidate for fusion)
-    ir::Op op = ir::Op::Add;               //   ... its op and operand form
+    lowered::VOp op = lowered::VOp::Add;   //   ... its op and operand form
     pw::Form form = pw::Form::VV;
   };
   struct Direct {

@@ -1,8 +1,8 @@
 // cpu_emit.h - emits one self-contained C++ translation unit (only <cstdint>, <cmath>, <cstring>)
-// that runs a list of pointwise statements of a checked program with exactly the semantics of
-// the tile VM (fusion/exec/pointwise.h: compute types, rounding, integer and NaN rules, dropout,
-// scalar hoisting). The unit exports two C entries (kJitRunSymbol, kJitScalarsSymbol) taking a
-// JitArgs; cpu_jit.h compiles it with the system compiler and loads it.
+// that runs a lowered pointwise form (fusion/lowered/pointwise_form.h: every type, rounding,
+// integer and NaN rule, dropout, which values are computed once per call) - the same form the
+// tile VM runs, so the two agree bit for bit. The unit exports two C entries (kJitRunSymbol,
+// kJitScalarsSymbol) taking a JitArgs; cpu_jit.h compiles it with the system compiler and loads it.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fusion/ir/ir.h"
+#include "fusion/lowered/pointwise_form.h"
 
 namespace fccl::fusion::jit {
 
@@ -41,9 +42,10 @@ struct EmittedUnit {
   bool hasScalarResults = false;
 };
 
-// The unit for `stmts` (indices into p.stmts; the same contract as PointwiseKernel::compile).
-// false + *error for anything the tile VM would reject (collectives, whole-tensor reductions,
-// unchecked programs, an op undefined on its type).
+// The unit for form f; false + *error for a form with node slots (only CUDA reads those).
+bool emitCpuUnit(const lowered::PointwiseForm& f, EmittedUnit* out, std::string* error);
+// lowered::buildForm(p, stmts) (its errors: collectives, whole-tensor reductions, unchecked
+// programs, an op undefined on its type), then the above.
 bool emitCpuUnit(const ir::Program& p, const std::vector<int32_t>& stmts, EmittedUnit* out,
                  std::string* error);
 

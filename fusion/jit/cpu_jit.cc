@@ -250,12 +250,21 @@ const std::vector<std::string>& CpuJitKernel::flags() {
 }
 
 bool CpuJitKernel::compile(const ir::Program& p, const std::vector<int32_t>& stmts, std::string* error) {
+  lowered::PointwiseForm f;
+  if (!lowered::buildForm(p, stmts, {}, &f, error)) {
+    *this = CpuJitKernel(std::move(opts_));
+    return false;
+  }
+  return compile(f, error);
+}
+
+bool CpuJitKernel::compile(const lowered::PointwiseForm& f, std::string* error) {
   const auto t0 = Clock::now();
   *this = CpuJitKernel(std::move(opts_));
   std::string scratch;
   if (!error) error = &scratch;
   EmittedUnit unit;
-  if (!emitCpuUnit(p, stmts, &unit, error)) return false;
+  if (!emitCpuUnit(f, &unit, error)) return false;
   if (opts_.compiler.empty()) return *error = "no compiler configured (FCCL_JIT_CXX is empty)", false;
   if (!privateDir(opts_.cacheDir, error)) return false;
 

@@ -1,4 +1,4 @@
-// cpu_jit.h - CpuJitKernel: the pointwise statements of a step as native code. compile() emits a
+// cpu_jit.h - CpuJitKernel: a step's lowered pointwise form as native code. compile() emits a
 // C++ unit (cpu_emit.h), compiles it with the system compiler into a private on-disk cache keyed
 // by a hash of (unit, compiler, flags, CPU), and loads it; run()/runScalars() call the loaded
 // code. Same contract and results as PointwiseKernel (fusion/exec/pointwise.h); when compile()
@@ -28,6 +28,7 @@ class CpuJitKernel {
 
   // As PointwiseKernel::compile. false + *error (what failed: no compiler, the compiler's
   // log, an unusable cache directory, dlopen) and the kernel stays unusable.
+  bool compile(const lowered::PointwiseForm& f, std::string* error);
   bool compile(const ir::Program& p, const std::vector<int32_t>& stmts, std::string* error);
 
   // As PointwiseKernel::run / runScalars; compile() must have succeeded.

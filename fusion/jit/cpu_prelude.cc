@@ -1,6 +1,7 @@
 // cpu_prelude.cc - the fixed head of every unit cpu_emit.cc generates: the argument block, the
 // f16/bf16 conversions transcribed from collectives/half.h (bit for bit; branch-free so loops
-// vectorize), the VM's integer and rounding helpers (fusion/exec/pointwise_ops.cc), and
+// vectorize), the lowered form's integer and rounding rules as helpers (the VM's are in
+// fusion/exec/pointwise_scalar.h), and
 // fusion/ir/dropout.h pasted verbatim, so the JIT's mask is the VM's by construction.
 #include "fusion/jit/cpu_emit.h"
 
@@ -77,7 +78,7 @@ inline u16 f2b(float f) {
   return u16((x & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
 
-// double -> float rounded to odd, so a second rounding to f16/bf16 is correct (pointwise_ops.cc).
+// double -> float rounded to odd, so a second rounding to f16/bf16 is correct (pointwise_scalar.h).
 inline float roundOdd(double x) {
   const float f = static_cast<float>(x);
   const u32 bits = bitsOf(f);
@@ -88,7 +89,7 @@ inline float roundOdd(double x) {
 }
 
 // Integers wrap; x/0 = 0, MIN/-1 = MIN; power by squaring; float -> int truncates, saturates,
-// NaN -> 0; i64 -> i32 saturates (pointwise_ops.cc's functors).
+// NaN -> 0; i64 -> i32 saturates (fusion/lowered/pointwise_form.h's rules).
 template <class T> struct Lim;
 template <> struct Lim<i32> { using U = u32; static constexpr i32 max = 2147483647, min = -2147483647 - 1; };
 template <> struct Lim<i64> {

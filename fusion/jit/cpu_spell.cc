@@ -1,5 +1,6 @@
-// cpu_spell.cc - see cpu_spell.h. The conversions mirror pointwise_ops.cc's toStorage and
-// fromStorage case by case; jit_test checks every cast pair against the VM bit for bit.
+// cpu_spell.cc - see cpu_spell.h. The conversions spell pointwise_form.h's Cast rule case by case
+// (as pointwise_scalar.h's toStorage / fromStorage do for the VM); jit_test checks every cast
+// pair against the VM bit for bit.
 #include "fusion/jit/cpu_spell.h"
 
 #include <cmath>
@@ -8,9 +9,10 @@
 namespace fccl::fusion::jit {
 
 using ir::DType;
-using pw::CT;
+using lowered::CT;
+using lowered::isFloatCT;
 
-const char* ctName(CT t) {
+const char* cppType(CT t) {
   switch (t) {
     case CT::F64:
       return "double";
@@ -59,7 +61,7 @@ std::string literal(double x) {
   return buf;
 }
 
-// Value `x` of compute type `from` in storage form of `to`, rounded (pointwise_ops.cc toStorage).
+// Value `x` of compute type `from` in storage form of `to`, rounded (the VM's toStorage).
 std::string toStorage(CT from, DType to, const std::string& x) {
   const std::string narrow = from == CT::F64 ? "roundOdd(" + x + ")" : "static_cast<float>(" + x + ")";
   switch (to) {

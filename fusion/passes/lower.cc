@@ -361,6 +361,18 @@ bool lower(const Program& checked, const std::vector<std::string>& pipeline, Sch
       if (u != def[v]) buffered[v] = 1;
     if (buffered[v]) s.buffers.push_back(static_cast<int32_t>(v));
   }
+  // Each Pointwise and Fused step's statements, lowered once for every backend.
+  for (size_t k = 0; k < s.steps.size(); ++k) {
+    Step& step = s.steps[k];
+    if (step.kind != StepKind::Pointwise && step.kind != StepKind::Fused) continue;
+    lowered::FormOptions fo;
+    if (step.kind == StepKind::Fused) fo.chunkVar = step.reduced;
+    std::string why;
+    if (!lowered::buildForm(p, step.stmts, fo, &step.form, &why)) {
+      *error = "internal error: step " + std::to_string(k) + " (" + stepKindName(step.kind) + "): " + why;
+      return false;
+    }
+  }
   s.program = std::move(p);
   *out = std::move(s);
   return true;

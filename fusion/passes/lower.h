@@ -1,5 +1,7 @@
 // lower.h - runs a pass pipeline on a checked program and lowers the result to a Schedule
-// (fusion/exec/schedule.h), the runtime's input. The contract, per step kind:
+// (fusion/lowered/schedule.h), the runtime's and the CUDA emitter's input; each Pointwise and
+// Fused step carries its statements lowered once to the pointwise form every code generator
+// translates (Step::form, fusion/lowered/pointwise_form.h). The contract, per step kind:
 //
 // Pointwise  stmts run in order, element by element (any tiling), over `extent`: Full = every
 //            logical element of the statements' tensors (all have the same element count),
@@ -35,8 +37,8 @@
 #include <string>
 #include <vector>
 
-#include "fusion/exec/schedule.h"
 #include "fusion/ir/ir.h"
+#include "fusion/lowered/schedule.h"
 
 namespace fccl::fusion {
 

@@ -76,7 +76,7 @@ const std::map<std::string, std::vector<std::string>> kGolden = {
     {"clip_global_norm",
      {"fccl_hook_clip_global_norm_0(const FcclHookArgs& a, const float* reduced",
       "const float gnorm_0 = (float)a.scalar[2].f;", "a.result[6].f = coef_1;",
-      "const float coef_1 = fminf(max_norm_0 / (gnorm_0 + 1e-06f), 1.0f);",
+      "const float coef_1 = fccl_min(max_norm_0 / (gnorm_0 + 1e-06f), 1.0f);",
       "all_gather_in_p[i - all_gather_in_off] = w_0 - lr_0 * coef_0 * gs_0;"}},
     {"lamb", {"fccl_hook_lamb_0(", "const float trust_1 = ", "u_p[i - u_off] = "}},
     {"loss_scaling",

@@ -1,6 +1,6 @@
 // pointwise_bench_test.cc - DISABLED_ benchmark (run with --gtest_also_run_disabled_tests
 // --gtest_filter='*Bench*'): Adam's update (m, v, w from gs and scalars, f32) over 16M elements
-// through the tile evaluator vs the same math as a hand-written loop in this file (built with
+// through the tile VM vs the same math as a hand-written loop in this file (built with
 // the same flags), in GB/s of tensor traffic: read m, v, w, gs, write m, v, w = 28 bytes/element.
 // Best of several repetitions, single thread. Not a test of speed: it asserts nothing about time.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// pointwise_test.cc - the CPU tile evaluator (fusion/exec/pointwise.h) against the float64
+// pointwise_test.cc - the CPU tile VM (fusion/exec/pointwise.h) against the float64
 // reference interpreter: every op x dtype, tile-boundary counts, sliced bindings, tile-local vs
 // buffered temporaries, dropout's independence from tiling, NaN/inf and integer semantics.
 #include "fusion/exec/pointwise.h"

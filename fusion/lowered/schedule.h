@@ -1,8 +1,9 @@
 // schedule.h - a lowered program: the steps the runtime executes, in order. Produced by the
 // pass pipeline (fusion/passes: split, reorder, fuse, overlap, then lowering) and consumed by
-// the runtime (src/program_runtime.h), which runs Pointwise steps with the tile evaluator
-// (fusion/exec/pointwise.h) and collectives on the communicator - fused ones with the
-// pointwise work inside the collective's reduced hook, chunk by chunk.
+// the runtime (src/program_runtime.h), which runs Pointwise steps with the step's compiled
+// pointwise form (the JIT or the tile VM) and collectives on the communicator - fused ones with
+// the pointwise work inside the collective's reduced hook, chunk by chunk - and by the CUDA
+// emitter (fusion/codegen/cuda_emit.h), which makes a hook of each Pointwise and Fused step.
 //
 // Storage: every declared tensor is a user buffer. A Replicated or Local tensor holds all N
 // logical elements; a Sliced one holds only this rank's ir::sliceRange(N, rank, n), so logical
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 #include "fusion/ir/ir.h"
+#include "fusion/lowered/pointwise_form.h"
 
 namespace fccl::fusion {
 
@@ -55,6 +57,9 @@ struct Step {
   //    that step on a helper thread, marking chunks ready, while this step consumes them.
   //    Running the two one after the other is always correct. -1: none.
   int32_t overlapWith = -1;
+  // Pointwise and Fused: `stmts` lowered once to the form every backend translates (Fused:
+  // loads of `reduced` address the chunk, Index::Chunk).
+  lowered::PointwiseForm form;
 };
 
 struct Schedule {

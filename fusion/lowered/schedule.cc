@@ -1,6 +1,6 @@
 // schedule.cc - stepKindName and printSchedule (schedule.h): one line per step, the statements
 // it runs in the IR's own printed form, then "# why".
-#include "fusion/exec/schedule.h"
+#include "fusion/lowered/schedule.h"
 
 #include "fusion/ir/printer.h"
 
