@@ -58,10 +58,25 @@ struct FnHook {
   // writing its replicated result there), so the primitive skips that copy.
   bool writesOutput = false;
 
+  // Optional, with writesOutput: the same hook out of place. The primitive then reduces into its
+  // private scratch (`in`, cache-resident, never read by a peer) and fnTo writes the chunk that
+  // is passed on straight into the FIFO slot (`out`), so the shared slot is written once instead
+  // of twice (the reduction, then the hook's result). Profiled on the 64 MiB fused Adam step, 2
+  // ranks: the reduction's CPU time per rank and step 4.9 -> 2.5 ms (perf/fused_perf).
+  using ReducedToFn = fcclResult_t (*)(void* user, const ChunkDesc& d, void* in, void* out);
+  ReducedToFn fnTo = nullptr;
+
   void load(const ChunkDesc&, void*, const void*) {}
   void reduced(const ChunkDesc& d, void* data) {
     if (divisor > 1) divide(type, data, data, divisor, d.count);
     if (status == fcclSuccess) status = fn(user, d, data);
+  }
+  bool reducesTo() const { return fnTo != nullptr && writesOutput; }
+  void reducedTo(const ChunkDesc& d, void* in, void* out) {
+    if (divisor > 1) divide(type, in, in, divisor, d.count);
+    if (status == fcclSuccess) status = fnTo(user, d, in, out);
+    // After a failure the collective still completes: pass the reduced values on, as in place.
+    if (status != fcclSuccess) memcpy(out, in, d.count * dtypeSize(type));
   }
   void gathered(const ChunkDesc&, void*) {}
   fcclResult_t waitInput(const ChunkDesc&) { return fcclSuccess; }

@@ -29,22 +29,29 @@ struct FusedHookContext {
   size_t elemBytes;
 };
 
-fcclResult_t fusedHook(void* user, const ChunkDesc& d, void* data) {
+// The reduced chunk in `in`; the forwarded result (single pass) goes to `out`. In place (the
+// reduce-scatter path) in == out; out of place (FnHook::fnTo) `in` is the primitive's private
+// scratch and `out` the FIFO slot, written once.
+fcclResult_t fusedHookTo(void* user, const ChunkDesc& d, void* in, void* out) {
   auto* c = static_cast<FusedHookContext*>(user);
   if (d.count == 0) return fcclSuccess;
   if (c->reducedStore.data != nullptr) {
     char* keep =
         static_cast<char*>(c->reducedStore.data) + (int64_t(d.offset) - c->reducedStore.base) * c->elemBytes;
-    if (keep != data) memcpy(keep, data, d.count * c->elemBytes);
+    if (keep != in) memcpy(keep, in, d.count * c->elemBytes);
   }
-  c->b->tensors[c->reducedVar] = TensorBinding{data, int64_t(d.offset)};
+  c->b->tensors[c->reducedVar] = TensorBinding{in, int64_t(d.offset)};
   c->kernel.run(int64_t(d.offset), int64_t(d.offset + d.count), *c->b);
   if (c->forwardVar >= 0) {
     const TensorBinding& fw = c->b->tensors[c->forwardVar];
-    memcpy(data, static_cast<char*>(fw.data) + (int64_t(d.offset) - fw.base) * c->elemBytes,
+    memcpy(out, static_cast<char*>(fw.data) + (int64_t(d.offset) - fw.base) * c->elemBytes,
            d.count * c->elemBytes);
   }
   return fcclSuccess;
+}
+
+fcclResult_t fusedHook(void* user, const ChunkDesc& d, void* data) {
+  return fusedHookTo(user, d, data, data);
 }
 
 }  // namespace
@@ -76,6 +83,7 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, StepKernel k, S
   if (step.gather.size() == 1 && p.vars[step.gather[0]].dtype == in.dtype && st.counts[step.gather[0]] == n) {
     ctx.forwardVar = step.gather[0];
     hook.writesOutput = true;  // the kernel stores the result into the gathered tensor itself
+    hook.fnTo = fusedHookTo;   // and the forwarded chunk into the slot: reduce into scratch
     t.kind = CollKind::AllReduce;
     t.recv = st.b.tensors[step.gather[0]].data;
     return executeHooked(comm, t, hook);
