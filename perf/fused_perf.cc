@@ -17,6 +17,7 @@
 // |x - ref| <= 1e-5 * max(|ref|, 1e-2 * max|ref| over the tensor). #wrong counts the elements
 // that differ, over every rank and variant. Every call's return code is checked, timed or not.
 // Launch: mpirun -np N fused_perf ... | fused_perf -t N (threads) | torchrun-style env.
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -92,6 +93,14 @@ double model(const Optimizer& o, int v, int n) { return o.model[v][0] + o.model[
 
 double nowSec() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// -C 1: the CPU time this rank's thread spent (what it did, not what a loaded machine made it
+// wait for; waits spin, then yield, so a descheduled peer costs little of it).
+double cpuSec() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
 // A value in [-1, 1) from (seed, stream, index): the same on every rank for replicated tensors.
@@ -430,12 +439,13 @@ int64_t runOptimizer(Ctx& c, const Options& o, const Optimizer& opt) {
       b.initGradient(0x7177ed, 1);
       b.p.step = kTimedStep;
       double sum[kVariants] = {0};
+      auto clock = o.ignored == 1 ? cpuSec : nowSec;
       for (int it = -o.warmupIters; it < o.iters; ++it)
         for (int v = 0; v < nvariants; ++v) {
           c.barrier();
-          double t0 = nowSec();
+          double t0 = clock();
           b.run(v);
-          if (it >= 0) sum[v] += nowSec() - t0;
+          if (it >= 0) sum[v] += clock() - t0;
         }
       for (int v = 0; v < nvariants; ++v) row.us[v] = c.reduce(sum[v] / o.iters, (Agg)o.average) * 1e6;
     }
@@ -487,8 +497,9 @@ void printHeaderLines(const Ctx& c, const Options& o, const char* launch) {
       "with streaming\n#   stores; read 4 + write 3 in place) over buffers of the row's count, all ranks at "
       "once, best of 3 runs each,\n#   bytes read + written per second. var%%: the variant's traffic "
       "bound (model x count / ceil) over its time.\n");
-  std::printf("# each iteration runs every variant once, in turn; -w %d warm-up and -n %d timed iterations\n",
-              o.warmupIters, o.iters);
+  std::printf(
+      "# each iteration runs every variant once, in turn; -w %d warm-up and -n %d timed iterations%s\n",
+      o.warmupIters, o.iters, o.ignored == 1 ? "; times are CPU times (-C 1)" : "");
   if (o.check)
     std::printf(
         "# check: %d x %d steps from a non-zero state; every rank's w and state slice vs zero's, |x - ref| "
@@ -524,13 +535,15 @@ int fusedMain(int argc, char** argv) {
   o.choice = 1;  // adam
   Tool tool{
       "fused_perf",
-      "tbeifnwcdzyTCa",
+      "tbeifnwcdzyTa",
       {{'p', "program", "<optimizer>", "stock optimizer program",
         choiceAt(&Options::choice, kOptimizerChoices)},
        {'d', "datatype", "<type>", "gradient and state type (the stock optimizers are float32 programs)",
         choiceAt(&Options::typeIndex, kFloatOnly)},
        {'c', "check", "<check count>", "runs of 4 steps checked against zero (0 disables)",
-        intAt(&Options::check, 0, 1 << 20)}},
+        intAt(&Options::check, 0, 1 << 20)},
+       {'C', "report_cputime", "<0/1>", "1: time each step by the rank thread's CPU time, not wall-clock",
+        intAt(&Options::ignored, 0, 1)}},
       "Defaults: -p adam -b 1M -e 64M -f 4 -n 10 -w 2 -c 1.\n"
       "Launch: mpirun -np N fused_perf (adds the MPI column), fused_perf -t N (threads), or\n"
       "\ttorchrun-style env (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).\n"};
