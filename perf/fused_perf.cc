@@ -33,7 +33,6 @@
 #include "common.h"
 #include "fccl.h"
 #include "loops.h"
-#include "stock_programs.h"
 #ifdef FCCL_PERF_MPI
 #include <mpi.h>
 #endif
@@ -56,8 +55,7 @@ constexpr double kTol = 1e-5;
 
 struct Optimizer {
   const char* name;
-  const char* text;  // the stock program, as built (stock_programs.h)
-  int nstate;        // sliced state tensors
+  int nstate;  // sliced state tensors
   const char* state[2];
   bool avg;  // the program reduces with avg (else with sum and divides itself)
   // Bytes of memory traffic per element per rank (inputs read once, outputs written once,
@@ -72,11 +70,10 @@ struct Optimizer {
 // 8 + (16+8S)/n. ddp: the allreduce reads g and writes gs (8), the update reads gs, w, state and
 // writes w, state (4(3+2S)): 20 + 8S. LAMB: see its notes.
 const Optimizer kOptimizers[] = {
-    {"sgd", kStockSgd, 1, {"buf", nullptr}, true, {{8, 12}, {8, 24}, {28, 0}, {28, 0}}, ""},
-    {"adam", kStockAdam, 2, {"m", "v"}, false, {{8, 20}, {8, 32}, {36, 0}, {36, 0}}, ""},
-    {"adamw", kStockAdamw, 2, {"m", "v"}, true, {{8, 20}, {8, 32}, {36, 0}, {36, 0}}, ""},
+    {"sgd", 1, {"buf", nullptr}, true, {{8, 12}, {8, 24}, {28, 0}, {28, 0}}, ""},
+    {"adam", 2, {"m", "v"}, false, {{8, 20}, {8, 32}, {36, 0}, {36, 0}}, ""},
+    {"adamw", 2, {"m", "v"}, true, {{8, 20}, {8, 32}, {36, 0}, {36, 0}}, ""},
     {"lamb",
-     kStockLamb,
      2,
      {"m", "v"},
      true,
@@ -387,8 +384,10 @@ std::string fmt(const char* f, double v) {
 void printTableHeader(const Ctx& c, const Options& o, const Optimizer& opt, int nvariants) {
   const int n = c.nranks;
   const char* agg = o.average == 0 ? "rank 0's" : o.average == 2 ? "min" : o.average == 3 ? "max" : "mean";
-  std::printf("#\n# %s: %s/%s.fccl, %d ranks; time per optimizer step (us), %s over ranks\n", opt.name,
-              kStockDir, opt.name, n, agg);
+  std::printf(
+      "#\n# %s: the stock program (fcclProgramGetStock, fusion/stock/%s.fccl), %d ranks; time per step (us), "
+      "%s over ranks\n",
+      opt.name, opt.name, n, agg);
   std::printf("# memory traffic per element per rank (bytes; inputs read once, outputs written once):");
   for (int v = 0; v < nvariants; ++v) {
     std::string formula = opt.model[v][1] > 0
@@ -410,8 +409,11 @@ void printTableHeader(const Ctx& c, const Options& o, const Optimizer& opt, int 
 int64_t runOptimizer(Ctx& c, const Options& o, const Optimizer& opt) {
   const bool printer = c.rank == 0;
   const int nvariants = c.mpi ? kVariants : kMpi;
+  // The library's own stock program (fcclProgramGetStock: fusion/stock/<name>.fccl, built in).
+  const char* text = nullptr;
+  c.check(fcclProgramGetStock(opt.name, &text), "fcclProgramGetStock");
   fcclProgram_t prog = nullptr;
-  if (fcclProgramCreate(&prog, opt.text, opt.name) != fcclSuccess) {
+  if (fcclProgramCreate(&prog, text, (std::string(opt.name) + ".fccl").c_str()) != fcclSuccess) {
     const char* log = "";
     if (prog) fcclProgramGetLog(prog, &log);
     c.fatal(std::string("fcclProgramCreate(") + opt.name + "): " + log);
