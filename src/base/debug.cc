@@ -9,6 +9,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include "fccl.h"
 #include "src/base/env.h"
 
 namespace fccl {
@@ -105,6 +106,8 @@ thread_local int tlsRank = -1;
 
 const char* levelName(LogLevel level) {
   switch (level) {
+    case LogLevel::Version:
+      return "VERSION";
     case LogLevel::Warn:
       return "WARN";
     case LogLevel::Info:
@@ -126,6 +129,18 @@ bool logEnabled(LogLevel level, uint64_t subsys) {
 }
 
 void logSetRank(int rank) { tlsRank = rank; }
+
+void logVersionOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // VERSION prints only this; INFO and TRACE print it among the rest. WARN, the default,
+    // stays quiet (NCCL prints it at WARN too, but NCCL's default is to print nothing).
+    const LogLevel l = logLevel();
+    if (l == LogLevel::Version || l >= LogLevel::Info)
+      logMessage(l == LogLevel::Version ? LogLevel::Version : LogLevel::Info, kLogInit, __FILE__, __LINE__,
+                 "fccl version %d.%d.%d", FCCL_MAJOR, FCCL_MINOR, FCCL_PATCH);
+  });
+}
 
 void logMessage(LogLevel level, uint64_t subsys, const char* file, int line, const char* fmt, ...) {
   if (!logEnabled(level, subsys)) return;

@@ -36,6 +36,8 @@ LogLevel logLevel();
 bool logEnabled(LogLevel level, uint64_t subsys);
 void logMessage(LogLevel level, uint64_t subsys, const char* file, int line, const char* fmt, ...)
     __attribute__((format(printf, 5, 6)));
+// "fccl version X.Y.Z" once per process when FCCL_DEBUG is VERSION (only that line) or INFO/TRACE.
+void logVersionOnce();
 // The rank shown in this thread's log prefix (-1: none). Set at each API entry.
 void logSetRank(int rank);
 

@@ -296,6 +296,7 @@ void logSetVariablesOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
     env();
+    logVersionOnce();
     for (const std::string& line : setVariables()) FCCL_INFO(kLogEnv, "%s set by environment", line.c_str());
   });
 }
