@@ -85,13 +85,35 @@ std::vector<int> processCpus() {
   return out;
 }
 
-// Best GB/s of kernel k over `bytes` split among the threads (each its own 4 arrays).
+// Spin barrier among the workers only: no other thread spins meanwhile (a timing thread spinning
+// beside bound workers took half a CPU from one of them: 2 threads measured half the rate).
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(int n) : n_(n) {}
+  void wait() {
+    const int gen = gen_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+      arrived_.store(0, std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_acq_rel);
+    } else {
+      while (gen_.load(std::memory_order_acquire) == gen) {
+      }
+    }
+  }
+
+ private:
+  const int n_;
+  std::atomic<int> arrived_{0}, gen_{0};
+};
+
+// Best GB/s of kernel k over `bytes` split among the threads (each its own 4 arrays). Worker 0
+// times each run between two barriers of all workers: the slowest worker sets the time.
 double measure(int k, size_t bytes, int threads, int runs, int warmups, bool bind) {
   const size_t share = std::max<size_t>((bytes / threads + 63) / 64 * 64 / sizeof(float), 16);
   const std::vector<int> cpus = processCpus();
-  std::atomic<int> ready{0}, go{0}, done{0};
+  SpinBarrier barrier(threads);
+  double best = 1e30;
   std::vector<std::thread> pool;
-  const int total = warmups + runs;
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
       if (bind && t < int(cpus.size())) {
@@ -110,25 +132,15 @@ double measure(int k, size_t bytes, int threads, int runs, int warmups, bool bin
         }
         for (size_t i = 0; i < share; ++i) a[b][i] = float(i & 1023) * 0.5f;
       }
-      for (int r = 0; r < total; ++r) {
-        ready++;
-        while (go.load() <= r) {
-        }
+      for (int r = 0; r < warmups + runs; ++r) {
+        barrier.wait();
+        const double t0 = now();
         runKernel(k, a, share);
-        done++;
+        barrier.wait();
+        if (t == 0 && r >= warmups) best = std::min(best, now() - t0);
       }
       for (float* p : a) std::free(p);
     });
-  double best = 1e30;
-  for (int r = 0; r < total; ++r) {
-    while (ready.load() < threads * (r + 1)) {
-    }
-    const double t0 = now();
-    go.store(r + 1);
-    while (done.load() < threads * (r + 1)) {
-    }
-    if (r >= warmups) best = std::min(best, now() - t0);
-  }
   for (std::thread& th : pool) th.join();
   return kKernels[k].bytesPerElem * double(share) * threads / best / 1e9;
 }
