@@ -508,6 +508,11 @@ void printHeaderLines(const Ctx& c, const Options& o, const char* launch) {
       "once, best of 3 runs each,\n#   bytes read + written per second. var%%: the variant's traffic "
       "bound (model x count / ceil) over its time.\n");
   std::printf(
+      "# not in the model: the FIFO slots (every byte a ring step sends is written into a slot by one core "
+      "and "
+      "read by\n#   another: 16(n-1)/n bytes per element per rank in each fccl variant), and the arithmetic "
+      "(Adam: 4 divisions\n#   and a square root per element updated).\n");
+  std::printf(
       "# each iteration runs every variant once, in turn; -w %d warm-up and -n %d timed iterations%s\n",
       o.warmupIters, o.iters, o.ignored == 1 ? "; times are CPU times (-C 1)" : "");
   if (o.check)
