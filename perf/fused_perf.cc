@@ -17,6 +17,8 @@
 // |x - ref| <= 1e-5 * max(|ref|, 1e-2 * max|ref| over the tensor). #wrong counts the elements
 // that differ, over every rank and variant. Every call's return code is checked, timed or not.
 // Launch: mpirun -np N fused_perf ... | fused_perf -t N (threads) | torchrun-style env.
+// One file past 600 lines on purpose: the variants, the check that compares them and the table
+// that reports them share one Bench and read best side by side.
 #include <time.h>
 #include <unistd.h>
 
