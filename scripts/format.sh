@@ -18,7 +18,14 @@ if [ -z "$cf" ]; then
 fi
 
 if [ $# -gt 0 ]; then
-  files=("$@")
+  # Only C/C++ sources: clang-format would rewrite a script or a CMakeLists.txt as C++.
+  files=()
+  for f in "$@"; do
+    case "$f" in
+      *.c | *.h | *.cc | *.cpp | *.hpp | *.cu | *.cuh) files+=("$f") ;;
+      *) echo "format: skipping $f (not a C/C++ source)" >&2 ;;
+    esac
+  done
 else
   mapfile -t files < <(git ls-files '*.c' '*.h' '*.cc' '*.cpp' '*.hpp' '*.cu' '*.cuh')
 fi
