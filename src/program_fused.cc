@@ -94,8 +94,8 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, StepKernel k, S
   if (reducedStore.data != nullptr) {
     t.recv = reducedStore.data;
   } else {
-    st.scratch.resize(size_t(own.size()) * elem + 1);
-    t.recv = st.scratch.data();
+    if (st.scratch->size() < size_t(own.size()) * elem + 1) st.scratch->resize(size_t(own.size()) * elem + 1);
+    t.recv = st.scratch->data();
   }
   fcclResult_t res = executeHooked(comm, t, hook);
   for (size_t i = 0; i < step.gather.size() && res == fcclSuccess; ++i) {

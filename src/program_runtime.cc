@@ -16,6 +16,7 @@
 #include "src/base/half.h"
 #include "src/comm.h"
 #include "src/enqueue.h"
+#include "src/program_reduction.h"
 
 namespace fccl::fusion {
 
@@ -40,25 +41,6 @@ fcclRedOp_t toFccl(ir::RedOp op) {
 // Scalars the launch reports back, in declaration order: `out` and `inout` scalars.
 bool isScalarResult(const ir::Var& v) {
   return (v.kind == ir::VarKind::Out || v.kind == ir::VarKind::InOut) && v.isScalar();
-}
-
-double loadAsDouble(ir::DType t, const void* base, int64_t i) {
-  switch (t) {
-    case ir::DType::F64:
-      return static_cast<const double*>(base)[i];
-    case ir::DType::F32:
-      return static_cast<const float*>(base)[i];
-    case ir::DType::F16:
-      return toFloat(static_cast<const half_t*>(base)[i]);
-    case ir::DType::BF16:
-      return toFloat(static_cast<const bfloat16_t*>(base)[i]);
-    case ir::DType::I32:
-      return static_cast<const int32_t*>(base)[i];
-    case ir::DType::I64:
-      return double(static_cast<const int64_t*>(base)[i]);
-    default:
-      return static_cast<const uint8_t*>(base)[i] != 0;
-  }
 }
 
 }  // namespace
@@ -162,16 +144,19 @@ fcclResult_t Runtime::launch(fcclComm* comm, const fcclTensorBinding_t* tensors,
   fcclResult_t res =
       checkProgramArgs("fcclProgramLaunch", comm, p, tensors, ntensors, scalars, nscalars, &st.b, &st.counts);
   if (res != fcclSuccess) return res;
-  // Buffered temporaries get storage by the same rule as declared tensors.
-  st.buffers.resize(schedule_.buffers.size());
+  // Buffered temporaries get storage by the same rule as declared tensors, kept across launches
+  // (every step writes a temporary before any step reads it).
+  buffers_.resize(schedule_.buffers.size());
+  st.scratch = &scratch_;
   for (size_t i = 0; i < schedule_.buffers.size(); ++i) {
     int v = schedule_.buffers[i];
     const ir::Var& var = p.vars[v];
     ir::SliceRange r = var.layout == ir::Layout::Sliced
                            ? ir::sliceRange(st.counts[v], comm->rank, comm->nranks)
                            : ir::SliceRange{0, st.counts[v]};
-    st.buffers[i].assign(size_t(r.size()) * ir::dtypeBytes(var.dtype) + 1, 0);
-    st.b.tensors[v] = TensorBinding{st.buffers[i].data(), r.begin};
+    const size_t bytes = size_t(r.size()) * ir::dtypeBytes(var.dtype) + 1;
+    if (buffers_[i].size() < bytes) buffers_[i].resize(bytes);
+    st.b.tensors[v] = TensorBinding{buffers_[i].data(), r.begin};
   }
   // The collectives below carry this program on the call board.
   struct ProgramMark {
@@ -278,28 +263,17 @@ fcclResult_t Runtime::runReduction(fcclComm* comm, const Step& step, Storage& st
                     p.name.c_str(), ir::opName(red.op));
   const ir::Var& var = p.vars[arg.var];
   const TensorBinding& tb = st.b.tensors[arg.var];
-  ir::SliceRange r = var.layout == ir::Layout::Sliced
-                         ? ir::sliceRange(st.counts[arg.var], comm->rank, comm->nranks)
-                         : ir::SliceRange{0, st.counts[arg.var]};
-  double acc = red.op == ir::Op::MaxAll ? -INFINITY : 0.0;
-  for (int64_t i = r.begin; i < r.end; ++i) {
-    double x = loadAsDouble(var.dtype, tb.data, i - tb.base);
-    switch (red.op) {
-      case ir::Op::Norm:
-        acc += x * x;
-        break;
-      case ir::Op::Sum:
-        acc += x;
-        break;
-      case ir::Op::MaxAll:
-        acc = std::fmax(acc, x);
-        break;
-      default:
-        acc = (acc != 0 || !std::isfinite(x)) ? 1.0 : 0.0;
-        break;
-    }
-  }
-  if (red.crossRank && comm->nranks > 1) {
+  // A sliced operand: a partial over this rank's slice. A replicated one is the same on every
+  // rank, so past kSplitReplicated elements each rank reduces only its slice too (1/n of the
+  // reads) and the tiny allreduce joins the partials; below, each reads it all and saves the
+  // allreduce. Every rank makes the same choice (the count is the same on every rank).
+  constexpr int64_t kSplitReplicated = int64_t(1) << 16;
+  const int64_t count = st.counts[arg.var];
+  const bool split = red.crossRank ||
+                     (var.layout == ir::Layout::Replicated && comm->nranks > 1 && count >= kSplitReplicated);
+  const ir::SliceRange r = split ? ir::sliceRange(count, comm->rank, comm->nranks) : ir::SliceRange{0, count};
+  double acc = reductionPartial(red.op, var.dtype, tb.data, tb.base, r.begin, r.end);
+  if (split && comm->nranks > 1) {
     // The per-slice partials meet in a one-element allreduce.
     CollTask t;
     t.kind = CollKind::AllReduce;
@@ -308,7 +282,7 @@ fcclResult_t Runtime::runReduction(fcclComm* comm, const Step& step, Storage& st
     t.count = 1;
     t.send = &acc;
     t.recv = &acc;
-    fcclResult_t res = executeTasks(comm, {t});
+    fcclResult_t res = executeTasks(comm, &t, 1);
     if (res != fcclSuccess) return res;
   }
   st.b.scalars[s.var] = red.op == ir::Op::Norm ? std::sqrt(acc) : acc;

@@ -52,15 +52,16 @@ class Runtime {
   const Schedule& schedule() const { return schedule_; }
 
  private:
-  // Per launch: the bindings (tensors and scalars by var), logical counts, temporary buffers.
+  // Per launch: the bindings (tensors and scalars by var), logical counts. The temporaries'
+  // memory is the Runtime's (buffers_, scratch_), kept from launch to launch: fresh memory each
+  // time cost a page fault per 4 KiB (LAMB at 64 MiB: 96 MiB of temporaries; 70 -> 25 ms a step).
   struct Storage {
     int rank = 0, nranks = 1;
-    std::vector<int64_t> counts;             // [var] -> logical element count (1 for scalars)
-    Bindings b;                              // tensors / scalars by var
-    std::vector<std::vector<char>> buffers;  // storage of buffered temporaries
-    std::vector<char> scratch;               // reduced chunks of a Fused step without a buffer
-    fcclReady* ready = nullptr;              // overlap: the input of the running collective step
-                                             // is ready only where the producer marked it
+    std::vector<int64_t> counts;  // [var] -> logical element count (1 for scalars)
+    Bindings b;                   // tensors / scalars by var
+    std::vector<char>* scratch;   // reduced chunks of a Fused step without a buffer (scratch_)
+    fcclReady* ready = nullptr;   // overlap: the input of the running collective step
+                                  // is ready only where the producer marked it
   };
   StepKernel kernel(size_t step) const { return {&kernels_[step], jit_[step].get()}; }
 
@@ -75,6 +76,8 @@ class Runtime {
   fcclResult_t runOverlapped(fcclComm* comm, size_t i, Storage& st);
 
   Schedule schedule_;
+  std::vector<std::vector<char>> buffers_;  // [i]: storage of schedule_.buffers[i], grown as needed
+  std::vector<char> scratch_;
   std::vector<PointwiseKernel> kernels_;  // [step]; empty for steps without pointwise work
   // [step]: the same work compiled to native code (FCCL_JIT); null where the VM runs it.
   std::vector<std::unique_ptr<jit::CpuJitKernel>> jit_;
