@@ -79,11 +79,31 @@ __device__ __forceinline__ unsigned long long globalTimerNs() {
   return t;
 }
 
-// dst[0..ND) = src[0] op src[1] ... for `count` elements of T, by `nthreads` threads: 16-byte
-// packs (four in flight per thread) when every pointer is 16-byte aligned, then the tail.
-template <class T, class Op, int NS, int ND>
+// The device side of the hook contract (hook_contract.h) for `reduced`: a hook that runs on
+// each fully reduced element in registers, between the reduction and the stores, so a fused
+// update costs no extra pass over the chunk. `first` is the logical index of element 0 of the
+// pack or element; a hook reads and writes its own state there (no synchronization: every
+// element belongs to one thread).
+struct DevIdentityHook {
+  static constexpr bool kHasReduced = false;
+  template <class T>
+  __device__ __forceinline__ uint4 reducedPack(size_t, uint4 v) const {
+    return v;
+  }
+  template <class T>
+  __device__ __forceinline__ T reduced(size_t, T v) const {
+    return v;
+  }
+};
+
+// dst[0..ND) = post(src[0] op src[1] ...) for `count` elements of T, by `nthreads` threads:
+// 16-byte packs (four in flight per thread) when every pointer is 16-byte aligned, then the
+// tail. post (a hook's reduced, or the identity) sees logical indices from `first`.
+template <class T, class Op, int NS, int ND, class Post = DevIdentityHook>
 __device__ __forceinline__ void reduceCopy(int tid, int nthreads, const char* const (&src)[NS],
-                                           char* const (&dst)[ND], size_t count) {
+                                           char* const (&dst)[ND], size_t count, const Post& post = Post(),
+                                           size_t first = 0) {
+  constexpr size_t kPackElems = 16 / sizeof(T);
   bool aligned = true;
 #pragma unroll
   for (int s = 0; s < NS; ++s) aligned &= (reinterpret_cast<uintptr_t>(src[s]) & 15) == 0;
@@ -102,6 +122,10 @@ __device__ __forceinline__ void reduceCopy(int tid, int nthreads, const char* co
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u)
         v[u] = applyPack<Op, T>(v[u], __ldcg(reinterpret_cast<const uint4*>(src[s]) + i + u * nthreads));
+    if constexpr (Post::kHasReduced)
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        v[u] = post.template reducedPack<T>(first + (i + u * nthreads) * kPackElems, v[u]);
 #pragma unroll
     for (int d = 0; d < ND; ++d)
 #pragma unroll
@@ -111,25 +135,29 @@ __device__ __forceinline__ void reduceCopy(int tid, int nthreads, const char* co
     uint4 v = __ldcg(reinterpret_cast<const uint4*>(src[0]) + i);
 #pragma unroll
     for (int s = 1; s < NS; ++s) v = applyPack<Op, T>(v, __ldcg(reinterpret_cast<const uint4*>(src[s]) + i));
+    if constexpr (Post::kHasReduced) v = post.template reducedPack<T>(first + i * kPackElems, v);
 #pragma unroll
     for (int d = 0; d < ND; ++d) reinterpret_cast<uint4*>(dst[d])[i] = v;
   }
   // Elements after the last whole pack (or all of them when misaligned).
-  for (size_t e = packs * 16 / sizeof(T) + tid; e < count; e += nthreads) {
+  for (size_t e = packs * kPackElems + tid; e < count; e += nthreads) {
     T v = reinterpret_cast<const T*>(src[0])[e];
 #pragma unroll
     for (int s = 1; s < NS; ++s) v = Op::apply(v, reinterpret_cast<const T*>(src[s])[e]);
+    if constexpr (Post::kHasReduced) v = post.reduced(first + e, v);
 #pragma unroll
     for (int d = 0; d < ND; ++d) reinterpret_cast<T*>(dst[d])[e] = v;
   }
 }
 
-template <class T, class Op>
+template <class T, class Op, class Hook = DevIdentityHook>
 class DevPrims {
  public:
   // `abortShared` is one int of the CTA's shared memory: thread 0's verdict for everyone.
-  __device__ DevPrims(const DevComm& comm, int channel, int* abortShared)
+  // `hook` runs on every fully reduced element (recvReduceCopySend, recvReduceCopy).
+  __device__ DevPrims(const DevComm& comm, int channel, int* abortShared, const Hook& hook = Hook())
       : comm_(comm),
+        hook_(hook),
         ch_(comm.channels[channel]),
         channel_(channel),
         tid_(threadIdx.x),
@@ -156,14 +184,14 @@ class DevPrims {
   // The step that produces the final value: reduce, store and pass on.
   __device__ fcclResult_t recvReduceCopySend(const char* src, char* dst, const ChunkDesc& d) {
     FCCL_ALGO_CHECK(wait(true, true));
-    move<2, 2>({recvSlot(), src}, {dst, sendSlot()}, d.count);
+    reduceCopy<T, Op, 2, 2>(tid_, nthreads_, {recvSlot(), src}, {dst, sendSlot()}, d.count, hook_, d.offset);
     post(true, true);
     return fcclSuccess;
   }
   // Final step of reduce-scatter / reduce at the root: reduce straight into the output.
   __device__ fcclResult_t recvReduceCopy(const char* src, char* dst, const ChunkDesc& d) {
     FCCL_ALGO_CHECK(wait(true, false));
-    move<2, 1>({recvSlot(), src}, {dst}, d.count);
+    reduceCopy<T, Op, 2, 1>(tid_, nthreads_, {recvSlot(), src}, {dst}, d.count, hook_, d.offset);
     post(true, false);
     return fcclSuccess;
   }
@@ -270,6 +298,7 @@ class DevPrims {
   }
 
   const DevComm comm_;  // a copy: kernel parameters are read-only and cheap to keep in registers
+  const Hook hook_;
   const DevChannel ch_;
   const int channel_;
   const int tid_;

@@ -7,8 +7,10 @@
 #   2. build (Release, FCCL_CUDA=ON, the machine's architecture) while torch's reference
 #      numbers are taken (tests/gpu/torch_ref.py: copy ceiling, NCCL, fused Adam)
 #   3. gpu_ring_check: abort/timeout, exact sweep (dtypes x ops x counts x 2-4 ranks), busbw
-#   4. gpu_stock_kernels: every stock program's NVRTC kernels against the float64 reference
-#   5. compute-sanitizer memcheck on a small ring sweep
+#   4. gpu_fused_adam_check: Adam fused into the ring allreduce kernel (a reduced hook) vs
+#      ZeRO-1 and DDP from the same kernels: checked equal, then timed at 256 MiB
+#   5. gpu_stock_kernels: every stock program's NVRTC kernels against the float64 reference
+#   6. compute-sanitizer memcheck on a small ring sweep
 # Exit status: the number of failed steps (0 = all passed).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -60,7 +62,7 @@ PYTHONUNBUFFERED=1 timeout --kill-after=10 180 python3 tests/gpu/torch_ref.py >"
 torch_pid=$!
 step build 300 bash -c "cmake -S . -B '$BUILD' -G Ninja -DCMAKE_BUILD_TYPE=Release -DFCCL_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=${FCCL_CUDA_ARCH:-90} -DFCCL_BUILD_TESTS=OFF -DFCCL_BUILD_PERF=OFF \
-  -DFCCL_WITH_MPI=OFF >/dev/null && cmake --build '$BUILD' -j$JOBS --target gpu_ring_check gpu_stock_kernels"
+  -DFCCL_WITH_MPI=OFF >/dev/null && cmake --build '$BUILD' -j$JOBS --target gpu_ring_check gpu_fused_adam_check gpu_stock_kernels"
 built=$?
 wait "$torch_pid"
 torch_rc=$?
@@ -73,6 +75,7 @@ if [ "$built" -eq 0 ]; then
   step ring_abort 60 "$B/gpu_ring_check" --abort
   step ring_sweep 240 "$B/gpu_ring_check" --sweep
   step ring_bench 180 "$B/gpu_ring_check" --bench
+  step fused_adam 180 "$B/gpu_fused_adam_check"
   step stock_kernels 180 "$B/gpu_stock_kernels"
   if command -v compute-sanitizer >/dev/null 2>&1; then
     step memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_ring_check" --sweep --quick
@@ -84,7 +87,7 @@ fi
 # ---- summary ----
 {
   echo "--- numbers"
-  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^abort|^timeout|^stock_kernels:|FAIL" "$LOG" | grep -v "^=== " || true
+  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|FAIL" "$LOG" | grep -v "^=== " || true
   echo "--- torch reference (tests/gpu/torch_ref.py)"
   tail -n 30 "$OUT/torch_ref.txt"
   echo "--- $failed failed step(s), ${SECONDS} s"
