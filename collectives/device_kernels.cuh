@@ -15,6 +15,9 @@
 
 namespace fccl::dev {
 
+// Threads per CTA of every collective kernel (its __launch_bounds__).
+constexpr int kDevThreads = 512;
+
 enum class DevColl : int {
   AllReduce,
   ReduceScatter,

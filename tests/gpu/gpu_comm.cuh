@@ -30,7 +30,7 @@ using namespace fccl::dev;
     }                                                                                             \
   } while (0)
 
-constexpr int kThreads = 512;
+constexpr int kThreads = kDevThreads;
 
 // ---- kernel --------------------------------------------------------------------------------
 
