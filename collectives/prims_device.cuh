@@ -17,55 +17,13 @@
 #pragma once
 #include <cstdint>
 
+#include "collectives/device_types.h"
 #include "collectives/reduce_device.cuh"
 #include "collectives/ring.h"
 
 namespace fccl::dev {
 
-constexpr int kFifoSlots = 8;
 constexpr int kPollsPerCheck = 1024;
-
-// One direction of one channel's ring link. Each counter sits on its own 128-byte line.
-struct DevConn {
-  char* slots;     // kFifoSlots * slotBytes, written by the sender, read by the receiver
-  uint64_t* tail;  // slots posted by the sender
-  uint64_t* head;  // slots freed by the receiver
-};
-
-struct DevChannel {
-  DevConn send;       // to the next rank of the ring
-  DevConn recv;       // from the previous rank
-  uint64_t sendStep;  // steps this rank has done on each connection, kept across kernels
-  uint64_t recvStep;
-};
-
-enum class DevWait : int {
-  None = 0,
-  Data = 1,
-  FreeSlot = 2
-};
-
-// The first error a kernel of this rank hit; host-mapped, read after the stream completes.
-struct DevError {
-  int code;     // fcclResult_t; 0 = none
-  int aborted;  // 1 = fcclCommAbort's flag, 0 = the timeout
-  int channel;
-  int peer;
-  int waitingFor;  // DevWait
-  unsigned long long step;
-};
-
-// What a kernel knows of its communicator: plain data, copied into every launch.
-struct DevComm {
-  int rank;
-  int nranks;
-  int nchannels;
-  size_t slotBytes;
-  DevChannel* channels;           // device memory, nchannels entries
-  const volatile int* abortFlag;  // host-mapped; non-zero: stop waiting
-  DevError* error;                // host-mapped
-  unsigned long long timeoutNs;   // 0 = no timeout
-};
 
 __device__ __forceinline__ uint64_t loadVolatile(const uint64_t* p) {
   return *reinterpret_cast<const volatile uint64_t*>(p);

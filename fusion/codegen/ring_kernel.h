@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "collectives/device_types.h"
 #include "fccl.h"
 #include "fusion/codegen/nvrtc_compile.h"
 
@@ -40,8 +41,7 @@ const std::vector<NvrtcHeader>& deviceHeaders();
 // ringKernelSource compiled for arch ("sm_90": a cubin; "compute_90": PTX).
 bool compileRingKernel(const RingKernelKey& k, const std::string& arch, std::string* image, std::string* log);
 
-// Threads per CTA of every collective kernel (collectives/device_kernels.cuh kDevThreads; the
-// header is CUDA, so the number is repeated here and compared by tests/fusion/ring_kernel_test.cc).
-constexpr int kRingKernelThreads = 512;
+// Threads per CTA of every collective kernel.
+constexpr int kRingKernelThreads = dev::kDevThreads;
 
 }  // namespace fccl::fusion::codegen

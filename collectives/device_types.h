@@ -1,0 +1,78 @@
+// device_types.h - the plain data the CUDA backend's kernels share with the host code that
+// sets them up (src/cuda/): connections, channels, the error word, the communicator view and a
+// launch's arguments. No device code here, so ordinary C++ includes it too.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace fccl::dev {
+
+constexpr int kFifoSlots = 8;
+
+// One direction of one channel's ring link. Each counter sits on its own 128-byte line.
+struct DevConn {
+  char* slots;     // kFifoSlots * slotBytes, written by the sender, read by the receiver
+  uint64_t* tail;  // slots posted by the sender
+  uint64_t* head;  // slots freed by the receiver
+};
+
+struct DevChannel {
+  DevConn send;       // to the next rank of the ring
+  DevConn recv;       // from the previous rank
+  uint64_t sendStep;  // steps this rank has done on each connection, kept across kernels
+  uint64_t recvStep;
+};
+
+enum class DevWait : int {
+  None = 0,
+  Data = 1,
+  FreeSlot = 2
+};
+
+// The first error a kernel of this rank hit; host-mapped, read after the stream completes.
+struct DevError {
+  int code;     // fcclResult_t; 0 = none
+  int aborted;  // 1 = fcclCommAbort's flag, 0 = the timeout
+  int channel;
+  int peer;
+  int waitingFor;  // DevWait
+  unsigned long long step;
+};
+
+// What a kernel knows of its communicator: plain data, copied into every launch.
+struct DevComm {
+  int rank;
+  int nranks;
+  int nchannels;
+  size_t slotBytes;
+  DevChannel* channels;           // device memory, nchannels entries
+  const volatile int* abortFlag;  // host-mapped; non-zero: stop waiting
+  DevError* error;                // host-mapped
+  unsigned long long timeoutNs;   // 0 = no timeout
+};
+
+// The collectives of the kernels (device_kernels.cuh collectiveBody).
+enum class DevColl : int {
+  AllReduce,
+  ReduceScatter,
+  AllGather,
+  Broadcast,
+  Reduce,
+  ReduceScatterSliced,
+  AllGatherSliced,
+};
+
+// One launch's arguments (a kernel parameter: plain data).
+struct DevCollArgs {
+  DevComm comm;
+  const void* send;
+  void* recv;
+  size_t count;       // as RingArgs::count
+  size_t chunkElems;  // at most one FIFO slot
+  int root;
+};
+
+// Threads per CTA of every collective kernel (its __launch_bounds__).
+constexpr int kDevThreads = 512;
+
+}  // namespace fccl::dev
