@@ -10,6 +10,8 @@
 
 #ifdef FCCL_HAVE_NVRTC
 #include <nvrtc.h>
+
+#include "src/base/dynlib.h"
 #endif
 
 namespace fccl::fusion::codegen {
@@ -36,6 +38,46 @@ Cache& cache() {
 }
 
 #ifdef FCCL_HAVE_NVRTC
+// NVRTC, loaded when first needed (src/base/dynlib.h): libfccl does not link it, so it loads on
+// machines without the CUDA toolkit and says why a compile cannot run there.
+struct Nvrtc {
+  decltype(&::nvrtcCreateProgram) createProgram;
+  decltype(&::nvrtcCompileProgram) compileProgram;
+  decltype(&::nvrtcGetProgramLogSize) getProgramLogSize;
+  decltype(&::nvrtcGetProgramLog) getProgramLog;
+  decltype(&::nvrtcGetPTXSize) getPTXSize;
+  decltype(&::nvrtcGetPTX) getPTX;
+  decltype(&::nvrtcGetCUBINSize) getCUBINSize;
+  decltype(&::nvrtcGetCUBIN) getCUBIN;
+  decltype(&::nvrtcDestroyProgram) destroyProgram;
+  decltype(&::nvrtcGetErrorString) getErrorString;
+  std::string why;  // non-empty: NVRTC could not be loaded
+};
+
+const Nvrtc& nvrtc() {
+  static const Nvrtc lib = [] {
+    Nvrtc n{};
+    void* h = dynOpen({"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}, &n.why);
+    if (h == nullptr) {
+      n.why = "cannot load NVRTC (" + n.why + ")";
+      return n;
+    }
+    bool ok = dynSym(h, "nvrtcCreateProgram", &n.createProgram, &n.why);
+    ok &= dynSym(h, "nvrtcCompileProgram", &n.compileProgram, &n.why);
+    ok &= dynSym(h, "nvrtcGetProgramLogSize", &n.getProgramLogSize, &n.why);
+    ok &= dynSym(h, "nvrtcGetProgramLog", &n.getProgramLog, &n.why);
+    ok &= dynSym(h, "nvrtcGetPTXSize", &n.getPTXSize, &n.why);
+    ok &= dynSym(h, "nvrtcGetPTX", &n.getPTX, &n.why);
+    ok &= dynSym(h, "nvrtcGetCUBINSize", &n.getCUBINSize, &n.why);
+    ok &= dynSym(h, "nvrtcGetCUBIN", &n.getCUBIN, &n.why);
+    ok &= dynSym(h, "nvrtcDestroyProgram", &n.destroyProgram, &n.why);
+    ok &= dynSym(h, "nvrtcGetErrorString", &n.getErrorString, &n.why);
+    if (!ok) n.why = "the loaded NVRTC lacks a function (" + n.why + ")";
+    return n;
+  }();
+  return lib;
+}
+
 bool lookup(uint64_t key, const std::string& src, const std::string& arch, std::string* ptx,
             std::string* log) {
   Cache& c = cache();
@@ -66,50 +108,55 @@ std::vector<std::string> includeOptions() {
 // ("sm_90") gives machine code (cubin), a virtual one ("compute_90") PTX.
 bool compileNow(const std::string& src, const std::string& name, const std::string& arch,
                 const std::vector<NvrtcHeader>& headers, std::string* ptx, std::string* log) {
+  const Nvrtc& n = nvrtc();
+  if (!n.why.empty()) {
+    *log = n.why;
+    return false;
+  }
   nvrtcProgram prog = nullptr;
   std::vector<const char*> texts, names;
   for (const NvrtcHeader& h : headers) {
     texts.push_back(h.text.c_str());
     names.push_back(h.name.c_str());
   }
-  nvrtcResult r = nvrtcCreateProgram(&prog, src.c_str(), (name + ".cu").c_str(),
-                                     static_cast<int>(headers.size()), texts.data(), names.data());
+  nvrtcResult r = n.createProgram(&prog, src.c_str(), (name + ".cu").c_str(),
+                                  static_cast<int>(headers.size()), texts.data(), names.data());
   if (r != NVRTC_SUCCESS) {
-    *log = std::string("nvrtcCreateProgram: ") + nvrtcGetErrorString(r);
+    *log = std::string("nvrtcCreateProgram: ") + n.getErrorString(r);
     return false;
   }
   std::vector<std::string> opts = {"-std=c++17", "--gpu-architecture=" + arch};
   for (std::string& inc : includeOptions()) opts.push_back(std::move(inc));
   std::vector<const char*> argv;
   for (const std::string& o : opts) argv.push_back(o.c_str());
-  const nvrtcResult cr = nvrtcCompileProgram(prog, static_cast<int>(argv.size()), argv.data());
+  const nvrtcResult cr = n.compileProgram(prog, static_cast<int>(argv.size()), argv.data());
   size_t logSize = 0;
-  if (nvrtcGetProgramLogSize(prog, &logSize) == NVRTC_SUCCESS && logSize > 1) {
+  if (n.getProgramLogSize(prog, &logSize) == NVRTC_SUCCESS && logSize > 1) {
     log->assign(logSize, '\0');
-    nvrtcGetProgramLog(prog, log->data());
+    n.getProgramLog(prog, log->data());
     log->resize(logSize - 1);  // drop the terminating NUL
   }
   bool ok = cr == NVRTC_SUCCESS;
-  if (!ok && log->empty()) *log = std::string("nvrtcCompileProgram: ") + nvrtcGetErrorString(cr);
+  if (!ok && log->empty()) *log = std::string("nvrtcCompileProgram: ") + n.getErrorString(cr);
   if (ok && arch.rfind("sm_", 0) == 0) {
     size_t size = 0;
-    ok = nvrtcGetCUBINSize(prog, &size) == NVRTC_SUCCESS;
+    ok = n.getCUBINSize(prog, &size) == NVRTC_SUCCESS;
     if (ok) {
       ptx->assign(size, '\0');
-      ok = nvrtcGetCUBIN(prog, ptx->data()) == NVRTC_SUCCESS;
+      ok = n.getCUBIN(prog, ptx->data()) == NVRTC_SUCCESS;
     }
     if (!ok) *log += "nvrtcGetCUBIN failed\n";
   } else if (ok) {
     size_t ptxSize = 0;
-    ok = nvrtcGetPTXSize(prog, &ptxSize) == NVRTC_SUCCESS;
+    ok = n.getPTXSize(prog, &ptxSize) == NVRTC_SUCCESS;
     if (ok) {
       ptx->assign(ptxSize, '\0');
-      ok = nvrtcGetPTX(prog, ptx->data()) == NVRTC_SUCCESS;
+      ok = n.getPTX(prog, ptx->data()) == NVRTC_SUCCESS;
       if (ptxSize > 0) ptx->resize(ptxSize - 1);
     }
     if (!ok) *log += "nvrtcGetPTX failed\n";
   }
-  nvrtcDestroyProgram(&prog);
+  n.destroyProgram(&prog);
   return ok;
 }
 #endif
@@ -132,7 +179,7 @@ uint64_t nvrtcCacheKey(const std::string& src, const std::string& arch) {
 
 bool haveNvrtc() {
 #ifdef FCCL_HAVE_NVRTC
-  return true;
+  return nvrtc().why.empty();
 #else
   return false;
 #endif
