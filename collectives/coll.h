@@ -38,6 +38,7 @@ struct CollTask {
   int avgDivisor = 1;                  // Avg: divide the sum by this
   int root = 0;                        // Reduce / Broadcast root, or Send / Recv peer
   fcclReady* sendReady = nullptr;      // fcclAllReduceOverlap: read send chunks once marked ready
+  void* stream = nullptr;              // a device communicator's CUDA stream (host: unused)
 };
 
 // Sequencing state of the direct algorithm (see direct.cc).

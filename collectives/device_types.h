@@ -70,6 +70,7 @@ struct DevCollArgs {
   size_t count;       // as RingArgs::count
   size_t chunkElems;  // at most one FIFO slot
   int root;
+  int avgDivisor;  // > 1: fcclAvg's kernels divide each reduced element by it
 };
 
 // Threads per CTA of every collective kernel (its __launch_bounds__).

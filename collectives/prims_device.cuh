@@ -54,6 +54,35 @@ struct DevIdentityHook {
   }
 };
 
+// fcclAvg's hook: each reduced element divided by the rank count, as the host's divide()
+// (integers truncate toward zero; half and bfloat16 divide in float and round once).
+struct DevDivideHook {
+  static constexpr bool kHasReduced = true;
+  int divisor;
+
+  template <class T>
+  __device__ __forceinline__ static T divideOne(T v, int d) {
+    return T(v / T(d));
+  }
+  __device__ __forceinline__ static __half divideOne(__half v, int d) {
+    return __float2half(__half2float(v) / float(d));
+  }
+  __device__ __forceinline__ static __nv_bfloat16 divideOne(__nv_bfloat16 v, int d) {
+    return __float2bfloat16(__bfloat162float(v) / float(d));
+  }
+  template <class T>
+  __device__ __forceinline__ uint4 reducedPack(size_t, uint4 v) const {
+    T* e = reinterpret_cast<T*>(&v);
+#pragma unroll
+    for (int i = 0; i < int(sizeof(uint4) / sizeof(T)); ++i) e[i] = divideOne(e[i], divisor);
+    return v;
+  }
+  template <class T>
+  __device__ __forceinline__ T reduced(size_t, T v) const {
+    return divideOne(v, divisor);
+  }
+};
+
 // dst[0..ND) = post(src[0] op src[1] ...) for `count` elements of T, by `nthreads` threads:
 // 16-byte packs (four in flight per thread) when every pointer is 16-byte aligned, then the
 // tail. post (a hook's reduced, or the identity) sees logical indices from `first`.

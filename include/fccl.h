@@ -4,11 +4,16 @@
  * so porting is a rename. Enum values match NCCL's, so tables indexed by them agree.
  * C99; every function returns fcclResult_t and never throws.
  *
- * Host buffers and the stream argument: fccl runs collectives on host (CPU) memory.
- * Pass stream = NULL. The call runs the collective on the calling thread and returns
- * when the result is in the output buffer (inside fcclGroupStart/End: when
- * fcclGroupEnd returns). A non-NULL stream is rejected with fcclInvalidArgument
- * until the CUDA backend lands.
+ * Host and device communicators. A communicator created without a CUDA device (the
+ * default when the calling thread has no CUDA context) takes host buffers and stream = NULL:
+ * the call runs the collective on the calling thread and returns when the result is in the
+ * output buffer (inside fcclGroupStart/End: when fcclGroupEnd returns).
+ * A communicator bound to a CUDA device (fcclCommInitAll's devlist; fcclCommInitRank on a
+ * thread that has a current CUDA device, as after cudaSetDevice; config.device) takes device
+ * buffers of that device: collectives are enqueued on `stream` and the call returns at once,
+ * as in NCCL. Several ranks may share one GPU as threads of one process (each with a stream of
+ * its own: the legacy default stream would serialize them). Not yet on device communicators:
+ * ranks in several processes (CUDA IPC), Send/Recv and AlltoAll, PreMulSum, fused programs.
  */
 #ifndef FCCL_H_
 #define FCCL_H_
@@ -105,15 +110,17 @@ typedef struct {
   int timeoutMs;        /* every wait gives up after this long (default: FCCL_TIMEOUT, 300 s) */
   const char* commName; /* communicator name shown in log lines and errors (as NCCL 2.23+) */
   int splitShare;       /* accepted for NCCL compatibility; resources are never shared */
+  int device;           /* fccl: the CUDA device of the ranks' buffers; -1: host buffers;
+                           unset: the calling thread's current CUDA device if it has one */
 } fcclConfig_t;
 
 #define FCCL_CONFIG_UNDEF_INT (-2147483647 - 1)
 #define FCCL_CONFIG_UNDEF_PTR NULL
 #define FCCL_CONFIG_MAGIC 0xcafebeef
-#define FCCL_CONFIG_INITIALIZER                                                        \
-  {                                                                                    \
-    sizeof(fcclConfig_t), FCCL_CONFIG_MAGIC, FCCL_VERSION_CODE, FCCL_CONFIG_UNDEF_INT, \
-        FCCL_CONFIG_UNDEF_INT, FCCL_CONFIG_UNDEF_PTR, FCCL_CONFIG_UNDEF_INT            \
+#define FCCL_CONFIG_INITIALIZER                                                                    \
+  {                                                                                                \
+    sizeof(fcclConfig_t), FCCL_CONFIG_MAGIC, FCCL_VERSION_CODE, FCCL_CONFIG_UNDEF_INT,             \
+        FCCL_CONFIG_UNDEF_INT, FCCL_CONFIG_UNDEF_PTR, FCCL_CONFIG_UNDEF_INT, FCCL_CONFIG_UNDEF_INT \
   }
 
 #define FCCL_SPLIT_NOCOLOR (-1)
@@ -137,8 +144,8 @@ FCCL_API fcclResult_t fcclGetUniqueId(fcclUniqueId* uniqueId);
 FCCL_API fcclResult_t fcclCommInitRank(fcclComm_t* comm, int nranks, fcclUniqueId commId, int rank);
 FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* comm, int nranks, fcclUniqueId commId, int rank,
                                              fcclConfig_t* config);
-/* ndev ranks as threads of this process: comms[i] is rank i. devlist may be NULL
- * (host ranks have no device). */
+/* ndev ranks as threads of this process: comms[i] is rank i, bound to CUDA device
+ * devlist[i] (a device may repeat: several ranks per GPU). devlist NULL: host ranks. */
 FCCL_API fcclResult_t fcclCommInitAll(fcclComm_t* comms, int ndev, const int* devlist);
 /* Waits for this rank's outstanding work; collectives are synchronous on host
  * buffers, so this only checks for asynchronous errors. */
@@ -153,12 +160,17 @@ FCCL_API fcclResult_t fcclCommAbort(fcclComm_t comm);
 FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclComm_t* newcomm,
                                     fcclConfig_t* config);
 FCCL_API fcclResult_t fcclCommCount(const fcclComm_t comm, int* count);
-/* Host ranks report device -1. */
+/* The CUDA device of a device communicator; host communicators report -1. */
 FCCL_API fcclResult_t fcclCommCuDevice(const fcclComm_t comm, int* device);
 FCCL_API fcclResult_t fcclCommUserRank(const fcclComm_t comm, int* rank);
 /* fcclSuccess, fcclInProgress while a non-blocking init runs, or the error that
  * stopped the communicator (a dead peer, a timeout, an abort). */
 FCCL_API fcclResult_t fcclCommGetAsyncError(fcclComm_t comm, fcclResult_t* asyncError);
+
+/* Device memory of the calling thread's current CUDA device for communication buffers (as
+ * ncclMemAlloc); freed with fcclMemFree. A build or machine without CUDA returns an error. */
+FCCL_API fcclResult_t fcclMemAlloc(void** ptr, size_t size);
+FCCL_API fcclResult_t fcclMemFree(void* ptr);
 
 /* ---- Reduction operators --------------------------------------------------------------- */
 /* op(x) = sum over ranks of (scalar * x). scalar has type datatype. */

@@ -8,6 +8,7 @@
 #include "fusion/exec/pointwise.h"
 #include "src/base/checks.h"
 #include "src/base/error.h"
+#include "src/cuda/device_comm.h"
 #include "src/enqueue.h"
 
 namespace fccl {
@@ -35,11 +36,8 @@ fcclResult_t checkTask(const char* api, fcclComm* comm, fcclStream_t stream, Col
   logSetRank(comm->rank);
   FCCL_CHECK(commCheckUsable(comm, api));
   const int rank = comm->rank, n = comm->nranks;
-  if (stream != nullptr)
-    return setError(
-        fcclInvalidArgument,
-        "%s: rank %d: stream must be NULL for host buffers (device buffers are not supported yet)", api,
-        rank);
+  FCCL_CHECK(deviceCheckStream(api, comm, stream));
+  t->stream = stream;
   if (static_cast<unsigned>(t->type) >= fcclNumTypes)
     return setError(fcclInvalidArgument, "%s: rank %d: datatype %d is not a valid fcclDataType_t", api, rank,
                     static_cast<int>(t->type));
@@ -96,6 +94,10 @@ fcclResult_t checkTask(const char* api, fcclComm* comm, fcclStream_t stream, Col
     return setError(fcclInvalidArgument, "%s: rank %d: sendbuff is NULL with count %zu", api, rank, t->count);
   if (t->count > 0 && needRecv && t->recv == nullptr)
     return setError(fcclInvalidArgument, "%s: rank %d: recvbuff is NULL with count %zu", api, rank, t->count);
+  // Host memory for a host communicator, its device's memory for a device communicator.
+  if (t->count > 0 && needSend) FCCL_CHECK(deviceCheckBuffer(api, comm, "sendbuff", t->send));
+  if (t->count > 0 && needRecv && t->recv != t->send)
+    FCCL_CHECK(deviceCheckBuffer(api, comm, "recvbuff", t->recv));
 
   // In place is exactly one position (fccl.h); any other overlap would corrupt the input
   // while it is still being read.

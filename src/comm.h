@@ -22,6 +22,10 @@
 
 namespace fccl {
 
+namespace cuda {
+struct DeviceComm;  // src/cuda/device_state.h
+}
+
 // A user-created reduction operator (fcclRedOpCreatePreMulSum).
 struct UserRedOp {
   bool inUse = false;
@@ -41,6 +45,9 @@ struct fcclComm {
   int64_t timeoutMs = 0;
   uint64_t spinLimit = 0;  // busy polls before a wait yields; small when ranks outnumber cores
   int cpus = 1;            // PUs this rank's threads may use, read once at init (src/init.cc)
+  int cudaDev = -1;        // the CUDA device of a device communicator; -1: host buffers
+  fccl::cuda::DeviceComm* device = nullptr;  // its device side (src/cuda/device_comm.h), else null
+  bool cudaInProcess = false;  // the CUDA driver was loaded at init: host calls check for device pointers
 
   std::unique_ptr<fccl::Bootstrap> bootstrap;
   std::vector<fccl::PeerInfo> peers;
@@ -88,4 +95,5 @@ struct fcclComm {
     if (initThread.joinable()) initThread.join();
   }
   std::string lastErrorText;
+  ~fcclComm();  // src/init.cc
 };

@@ -3,6 +3,7 @@
 // communicator, so a call allocates nothing once the first has run.
 #include "src/enqueue.h"
 #include "src/base/error.h"
+#include "src/cuda/device_comm.h"
 #include "src/plan.h"
 
 namespace fccl {
@@ -14,6 +15,7 @@ fcclResult_t commCheckUsable(fcclComm* comm, const char* api) {
     comm->joinInit();
     err = comm->asyncError.load();
   }
+  if (err == fcclSuccess) err = deviceCommPollError(comm);  // a kernel that failed on its stream
   if (comm->abortFlag.load() != 0)
     return setError(fcclInvalidUsage, "%s: rank %d: the communicator was aborted", api, comm->rank);
   if (err != fcclSuccess)

@@ -1,10 +1,12 @@
 // init.cc - communicator lifecycle: unique id, init (blocking and not), init-all as threads,
 // split, finalize, destroy, abort, queries, version and error strings.
-// Init order: bootstrap (find peers) -> transports (src/transport_setup.h) -> scratch.
+// Init order: bootstrap (find peers) -> transports (src/transport_setup.h) -> scratch -> the
+// device side of a device communicator (src/cuda/device_comm.h).
 #include <signal.h>
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -19,6 +21,7 @@
 #include "src/base/wait.h"
 #include "src/callboard.h"
 #include "src/cpu_share.h"
+#include "src/cuda/device_comm.h"
 #include "src/enqueue.h"
 #include "src/fault.h"
 #include "src/topo.h"
@@ -29,7 +32,23 @@ using namespace fccl;
 
 namespace {
 
-fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, int rank) {
+// Every rank is a host rank (device -1) or every rank has a device: the executors differ.
+fcclResult_t agreeOnDevices(fcclComm* comm, int device) {
+  std::vector<int> devices(comm->nranks);
+  devices[comm->rank] = device;
+  FCCL_CHECK(comm->bootstrap->allGather(devices.data(), sizeof(int)));
+  for (int r = 0; r < comm->nranks; ++r)
+    if ((devices[r] < 0) != (device < 0)) {
+      const int host = device < 0 ? comm->rank : r, dev = device < 0 ? r : comm->rank;
+      return setError(fcclInvalidUsage,
+                      "rank %d: rank %d has no CUDA device but rank %d is bound to device %d: the ranks of a "
+                      "communicator are all host ranks or all device ranks",
+                      comm->rank, host, dev, devices[dev]);
+    }
+  return fcclSuccess;
+}
+
+fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, int rank, int device) {
   logSetRank(rank);
   FCCL_CHECK(Bootstrap::create(id, rank, nranks, comm->timeoutMs, &comm->abortFlag, &comm->bootstrap));
   comm->peers.resize(nranks);
@@ -82,7 +101,23 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
             comm->peers[rank].hostname, (rank + nranks - 1) % nranks, rank, (rank + 1) % nranks);
   FCCL_INFO(kLogTuning, "chunk %zu bytes x %d slots per FIFO; direct algorithm up to %zu bytes per rank",
             comm->tuning.chunkBytes, comm->tuning.nslots, comm->tuning.directMaxBytes);
+  FCCL_CHECK(agreeOnDevices(comm, device));
+  comm->cudaInProcess = cudaLoadedInProcess();
+  if (device >= 0) FCCL_CHECK(deviceCommSetup(comm, device));
   return fcclSuccess;
+}
+
+// The device a new rank binds to: InitAll's devlist entry, else config.device, else the calling
+// thread's current CUDA device (NCCL's rule), else none (-1: host buffers).
+constexpr int kDeviceUnset = FCCL_CONFIG_UNDEF_INT;
+int configDevice(const fcclConfig_t* config) {
+  if (config == nullptr || config->size < offsetof(fcclConfig_t, device) + sizeof(int)) return kDeviceUnset;
+  return config->device == kDeviceUnset ? kDeviceUnset : std::max(-1, config->device);
+}
+int deviceFor(const fcclConfig_t* config, int requested) {
+  if (requested != kDeviceUnset) return requested;
+  const int fromConfig = configDevice(config);
+  return fromConfig != kDeviceUnset ? fromConfig : currentDeviceOrHost();
 }
 
 fcclResult_t checkConfig(const fcclConfig_t* config) {
@@ -166,8 +201,8 @@ FCCL_API fcclResult_t fcclGetUniqueId(fcclUniqueId* uniqueId) {
   return bootstrapGetUniqueId(uniqueId);
 }
 
-FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fcclUniqueId commId, int rank,
-                                             fcclConfig_t* config) {
+static fcclResult_t commInitRankOn(fcclComm_t* newcomm, int nranks, fcclUniqueId commId, int rank,
+                                   fcclConfig_t* config, int requestedDevice) {
   logSetVariablesOnce();
   if (newcomm == nullptr)
     return setError(fcclInvalidArgument, "fcclCommInitRank: comm (the output pointer) is NULL");
@@ -186,6 +221,7 @@ FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fc
   comm->nranks = nranks;
   comm->timeoutMs = env().timeoutMs;
   bool blocking = true;
+  const int device = deviceFor(config, requestedDevice);  // on the caller's thread: its CUDA context
   if (config != nullptr) {
     if (config->timeoutMs != FCCL_CONFIG_UNDEF_INT) comm->timeoutMs = config->timeoutMs;
     if (config->commName != nullptr) comm->name = config->commName;
@@ -195,10 +231,10 @@ FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fc
     // Returns at once; fcclCommGetAsyncError reports fcclInProgress until init is done.
     comm->asyncError.store(fcclInProgress);
     *newcomm = comm;
-    comm->initThread = std::thread([comm, nranks, commId, rank] {
+    comm->initThread = std::thread([comm, nranks, commId, rank, device] {
       fcclResult_t res;
       try {
-        res = commInitImpl(comm, nranks, commId, rank);
+        res = commInitImpl(comm, nranks, commId, rank, device);
       } catch (...) {
         res = setError(fcclSystemError, "fcclCommInitRank: rank %d: out of memory", rank);
       }
@@ -209,7 +245,7 @@ FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fc
   }
   fcclResult_t res;
   try {
-    res = commInitImpl(comm, nranks, commId, rank);
+    res = commInitImpl(comm, nranks, commId, rank, device);
   } catch (const std::bad_alloc&) {
     res = setError(fcclSystemError, "fcclCommInitRank: rank %d: out of memory", rank);
   }
@@ -221,14 +257,22 @@ FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fc
   return fcclSuccess;
 }
 
+FCCL_API fcclResult_t fcclCommInitRankConfig(fcclComm_t* newcomm, int nranks, fcclUniqueId commId, int rank,
+                                             fcclConfig_t* config) {
+  return commInitRankOn(newcomm, nranks, commId, rank, config, kDeviceUnset);
+}
+
 FCCL_API fcclResult_t fcclCommInitRank(fcclComm_t* newcomm, int nranks, fcclUniqueId commId, int rank) {
   return fcclCommInitRankConfig(newcomm, nranks, commId, rank, nullptr);
 }
 
 static fcclResult_t fcclCommInitAllImpl(fcclComm_t* comms, int ndev, const int* devlist) {
-  (void)devlist;  // host ranks have no device
   if (comms == nullptr) return setError(fcclInvalidArgument, "fcclCommInitAll: comms is NULL");
   if (ndev < 1) return setError(fcclInvalidArgument, "fcclCommInitAll: ndev %d must be at least 1", ndev);
+  for (int r = 0; devlist != nullptr && r < ndev; ++r)
+    if (devlist[r] < 0)
+      return setError(fcclInvalidArgument, "fcclCommInitAll: devlist[%d] is %d, not a CUDA device", r,
+                      devlist[r]);
   fcclUniqueId id;
   FCCL_CHECK(fcclGetUniqueId(&id));
   std::vector<fcclResult_t> results(ndev, fcclSuccess);
@@ -239,7 +283,7 @@ static fcclResult_t fcclCommInitAllImpl(fcclComm_t* comms, int ndev, const int* 
   for (int r = 0; r < ndev && cannotStart.empty(); ++r) {
     try {
       threads.emplace_back([&, r] {
-        results[r] = fcclCommInitRank(&comms[r], ndev, id, r);
+        results[r] = commInitRankOn(&comms[r], ndev, id, r, nullptr, devlist != nullptr ? devlist[r] : -1);
         if (results[r] != fcclSuccess) errors[r] = lastError();
       });
     } catch (const std::system_error& e) {
@@ -283,6 +327,7 @@ FCCL_API fcclResult_t fcclCommDestroy(fcclComm_t comm) {
 FCCL_API fcclResult_t fcclCommAbort(fcclComm_t comm) {
   if (comm == nullptr) return fcclSuccess;
   comm->abortFlag.store(1);
+  deviceCommAbort(comm);  // its kernels stop waiting too
   tellPeers(comm, BoardState::Aborted, "called fcclCommAbort");
   if (comm->bootstrap) comm->bootstrap->abort();
   comm->joinInit();
@@ -339,7 +384,9 @@ static fcclResult_t fcclCommSplitImpl(fcclComm_t comm, int color, int key, fcclC
     inherited.timeoutMs = int(std::min<int64_t>(comm->timeoutMs, 0x7fffffff));
     config = &inherited;
   }
-  return fcclCommInitRankConfig(newcomm, int(members.size()), id, newRank, config);
+  // The new communicator's ranks keep their device (or none), unless config names one.
+  const int device = configDevice(config) != kDeviceUnset ? kDeviceUnset : comm->cudaDev;
+  return commInitRankOn(newcomm, int(members.size()), id, newRank, config, device);
 }
 
 FCCL_API fcclResult_t fcclCommSplit(fcclComm_t comm, int color, int key, fcclComm_t* newcomm,
@@ -357,7 +404,7 @@ FCCL_API fcclResult_t fcclCommCount(const fcclComm_t comm, int* count) {
 FCCL_API fcclResult_t fcclCommCuDevice(const fcclComm_t comm, int* device) {
   FCCL_CHECK(checkComm("fcclCommCuDevice", comm));
   if (device == nullptr) return setError(fcclInvalidArgument, "fcclCommCuDevice: device is NULL");
-  *device = -1;
+  *device = comm->cudaDev;
   return fcclSuccess;
 }
 
@@ -373,6 +420,7 @@ FCCL_API fcclResult_t fcclCommGetAsyncError(fcclComm_t comm, fcclResult_t* async
   if (asyncError == nullptr)
     return setError(fcclInvalidArgument, "fcclCommGetAsyncError: asyncError is NULL");
   *asyncError = static_cast<fcclResult_t>(comm->asyncError.load());
+  if (*asyncError == fcclSuccess) *asyncError = deviceCommPollError(comm);  // a kernel's failure
   return fcclSuccess;
 }
 
@@ -418,4 +466,15 @@ FCCL_API fcclResult_t fcclRedOpDestroy(fcclRedOp_t op, fcclComm_t comm) {
   return fcclSuccess;
 }
 
+FCCL_API fcclResult_t fcclMemAlloc(void** ptr, size_t size) {
+  return apiGuard("fcclMemAlloc", [&] { return deviceMemAlloc(ptr, size); });
+}
+
+FCCL_API fcclResult_t fcclMemFree(void* ptr) {
+  return apiGuard("fcclMemFree", [&] { return deviceMemFree(ptr); });
+}
+
 }  // extern "C"
+
+// The device side goes first: its kernels may still use the FIFOs until they finish.
+fcclComm::~fcclComm() { fccl::deviceCommFree(this); }

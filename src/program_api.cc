@@ -162,6 +162,13 @@ FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorB
   FCCL_CHECK(checkComm("fcclProgramLaunch", comm));
   logSetRank(comm->rank);
   FCCL_CHECK(commCheckUsable(comm, "fcclProgramLaunch"));
+  // Fused programs run on host buffers only so far: their pointwise steps run on this thread.
+  if (comm->cudaDev >= 0)
+    return setError(
+        fcclInvalidUsage,
+        "fcclProgramLaunch: rank %d: fused programs on device communicators are not supported yet "
+        "(CUDA device %d)",
+        comm->rank, comm->cudaDev);
   if (stream != nullptr)
     return setError(fcclInvalidArgument, "fcclProgramLaunch: rank %d: stream must be NULL for host buffers",
                     comm->rank);

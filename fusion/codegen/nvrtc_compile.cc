@@ -4,7 +4,10 @@
 #include "fusion/codegen/nvrtc_compile.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <unordered_map>
 #include <vector>
 
@@ -13,6 +16,7 @@
 
 #include "src/base/dynlib.h"
 #endif
+#include "fusion/cache/cache_files.h"
 
 namespace fccl::fusion::codegen {
 
@@ -31,6 +35,8 @@ struct Cache {
   std::mutex mu;
   std::unordered_map<uint64_t, Entry> entries;
   NvrtcCacheStats stats;
+  std::string diskDir;    // "" = no disk cache
+  std::string diskError;  // why the disk cache is not used
 };
 Cache& cache() {
   static Cache c;
@@ -51,13 +57,17 @@ struct Nvrtc {
   decltype(&::nvrtcGetCUBIN) getCUBIN;
   decltype(&::nvrtcDestroyProgram) destroyProgram;
   decltype(&::nvrtcGetErrorString) getErrorString;
+  decltype(&::nvrtcVersion) version;
   std::string why;  // non-empty: NVRTC could not be loaded
 };
 
 const Nvrtc& nvrtc() {
   static const Nvrtc lib = [] {
     Nvrtc n{};
-    void* h = dynOpen({"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}, &n.why);
+#ifndef FCCL_NVRTC_LIBRARY
+#define FCCL_NVRTC_LIBRARY "libnvrtc.so"
+#endif
+    void* h = dynOpen({"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so", FCCL_NVRTC_LIBRARY}, &n.why);
     if (h == nullptr) {
       n.why = "cannot load NVRTC (" + n.why + ")";
       return n;
@@ -72,6 +82,7 @@ const Nvrtc& nvrtc() {
     ok &= dynSym(h, "nvrtcGetCUBIN", &n.getCUBIN, &n.why);
     ok &= dynSym(h, "nvrtcDestroyProgram", &n.destroyProgram, &n.why);
     ok &= dynSym(h, "nvrtcGetErrorString", &n.getErrorString, &n.why);
+    ok &= dynSym(h, "nvrtcVersion", &n.version, &n.why);
     if (!ok) n.why = "the loaded NVRTC lacks a function (" + n.why + ")";
     return n;
   }();
@@ -88,6 +99,52 @@ bool lookup(uint64_t key, const std::string& src, const std::string& arch, std::
   if (ptx) *ptx = it->second.ptx;
   if (log) *log = it->second.log;
   return true;
+}
+
+uint64_t fnv1a(const std::string& s, uint64_t h) {
+  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+std::string hex(uint64_t v) {
+  char buf[17];
+  snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)v);
+  return buf;
+}
+
+// The disk cache's file for `whole` (source and headers) on arch, or "" when the disk is off or
+// unusable. 128 bits of key: a collision would load the wrong code, unlike in memory where the
+// source is compared.
+std::string diskPath(const std::string& whole, const std::string& arch) {
+  Cache& c = cache();
+  std::string dir;
+  {
+    std::lock_guard<std::mutex> g(c.mu);
+    dir = c.diskDir;
+  }
+  if (dir.empty()) return "";
+  std::string error;
+  if (!cache::privateDir(dir, &error)) {
+    std::lock_guard<std::mutex> g(c.mu);
+    c.diskError = error;
+    return "";
+  }
+  int major = 0, minor = 0;
+  nvrtc().version(&major, &minor);
+  const std::string keyText =
+      whole + '\0' + arch + '\0' + std::to_string(major) + "." + std::to_string(minor);
+  return dir + "/nvrtc-" + hex(fnv1a(keyText, 14695981039346656037ull)) +
+         hex(fnv1a(keyText, 0x84222325cbf29ce4ull)) + "-" + arch +
+         (arch.rfind("sm_", 0) == 0 ? ".cubin" : ".ptx");
+}
+
+bool readWhole(const std::string& path, std::string* out) {
+  if (!cache::ownFile(path)) return false;
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  *out = s.str();
+  return !out->empty();  // files appear whole (rename), so a non-empty one is what we wrote
 }
 
 // -I options for CUDA's headers (cuda_fp16.h and what it includes: nv/target, vector_types.h).
@@ -207,12 +264,23 @@ bool compileWithNvrtc(const std::string& src, const std::string& name, const std
   for (const NvrtcHeader& h : headers) whole += std::string(1, '\0') + h.name + std::string(1, '\0') + h.text;
   const uint64_t key = nvrtcCacheKey(whole, arch);
   if (lookup(key, whole, arch, ptx, log)) return true;
+  Cache& c = cache();
+  const std::string path = haveNvrtc() ? diskPath(whole, arch) : "";
+  if (!path.empty() && readWhole(path, ptx)) {
+    std::lock_guard<std::mutex> g(c.mu);
+    ++c.stats.diskHits;
+    c.entries.try_emplace(key, Entry{arch, whole, *ptx, ""});
+    return true;
+  }
   // Compile outside the lock: a slow compile must not serialize unrelated ones. Two threads
   // racing on the same source both compile; the second insert is a no-op.
   const bool ok = compileNow(src, name, arch, headers, ptx, log);
-  Cache& c = cache();
+  std::string diskError;
+  const bool written = ok && !path.empty() && cache::writeAtomically(path, *ptx, &diskError);
   std::lock_guard<std::mutex> g(c.mu);
   ++c.stats.misses;
+  c.stats.diskWrites += written;
+  if (!diskError.empty()) c.diskError = diskError;
   if (ok) c.entries.try_emplace(key, Entry{arch, whole, *ptx, *log});
   return ok;
 #endif
@@ -224,6 +292,19 @@ NvrtcCacheStats nvrtcCacheStats() {
   NvrtcCacheStats s = c.stats;
   s.entries = c.entries.size();
   return s;
+}
+
+void nvrtcSetDiskCache(const std::string& dir) {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> g(c.mu);
+  c.diskDir = dir;
+  c.diskError.clear();
+}
+
+std::string nvrtcDiskCacheError() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> g(c.mu);
+  return c.diskError;
 }
 
 void nvrtcCacheClear() {

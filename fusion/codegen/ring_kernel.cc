@@ -51,12 +51,14 @@ const char* deviceTypeName(fcclDataType_t t) {
 
 // {functor, the name's suffix}
 const char* const* opNames(fcclRedOp_t op) {
-  static const char *const kSum[] = {"OpSum", "sum"}, *const kProd[] = {"OpProd", "prod"},
-                           *const kMax[] = {"OpMax", "max"}, *const kMin[] = {"OpMin", "min"};
+  static const char *const kSum[] = {"OpSum", "sum"}, *const kAvg[] = {"OpSum", "avg"},
+                           *const kProd[] = {"OpProd", "prod"}, *const kMax[] = {"OpMax", "max"},
+                           *const kMin[] = {"OpMin", "min"};
   switch (op) {
     case fcclSum:
-    case fcclAvg:
       return kSum;
+    case fcclAvg:  // a sum, each reduced element divided by args.avgDivisor (DevDivideHook)
+      return kAvg;
     case fcclProd:
       return kProd;
     case fcclMax:
@@ -94,8 +96,10 @@ std::string ringKernelSource(const RingKernelKey& k) {
          "#include \"collectives/device_kernels.cuh\"\n\n"
          "extern \"C\" __global__ void __launch_bounds__(" +
          std::to_string(kRingKernelThreads) + ") " + name + "(fccl::dev::DevCollArgs args) {\n" +
+         (k.op == fcclAvg ? "  const fccl::dev::DevDivideHook hook{args.avgDivisor};\n" : "") +
          "  fccl::dev::collectiveBody<" + deviceTypeName(k.type) + ", fccl::dev::" + opNames(k.op)[0] +
-         ", fccl::dev::DevColl::" + ringCollName(k.coll) + ">(args);\n}\n";
+         ", fccl::dev::DevColl::" + ringCollName(k.coll) +
+         (k.op == fcclAvg ? ", fccl::dev::DevDivideHook>(args, hook);\n}\n" : ">(args);\n}\n");
 }
 
 const std::vector<NvrtcHeader>& deviceHeaders() {

@@ -29,7 +29,7 @@ const char* ringCollName(RingColl c);  // "AllReduce", as DevColl spells it
 struct RingKernelKey {
   RingColl coll;
   fcclDataType_t type;
-  fcclRedOp_t op;  // the base operator: sum, prod, max or min (avg reduces as sum)
+  fcclRedOp_t op;  // sum, prod, max, min, or avg (a sum divided by DevCollArgs::avgDivisor)
 };
 
 // "fccl_AllReduce_float_sum"; "" for a type or operator fccl has no kernel for.

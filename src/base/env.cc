@@ -175,6 +175,8 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
        &e.chunkSize},
       {"FCCL_DIRECT_MAX_BYTES", Kind::Int, "0",
        "largest per-rank message for the direct (latency) algorithm (default: tuned)", &e.directMaxBytes},
+      {"FCCL_MAX_NCHANNELS", Kind::Int, "0",
+       "channels (CTAs) of a device communicator's kernels, at most 32 (default: 8)", &e.maxNchannels},
       {"FCCL_COMM_ID", Kind::Check, "",
        "host:port of the bootstrap root; rank 0 hosts it (like NCCL_COMM_ID)", &e.commId,
        "host:port or [IPv6 address]:port, port 1..65535", checkHostPort,
@@ -204,6 +206,11 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
        "JIT cache directory (default $XDG_CACHE_HOME/fccl-jit, $HOME/.cache/fccl-jit, /tmp/fccl-jit-<uid>)",
        &e.jitCache, "an absolute path", checkAbsolutePath,
        "(unset: $XDG_CACHE_HOME/fccl-jit, $HOME/.cache/fccl-jit or /tmp/fccl-jit-<uid>)"},
+      {"FCCL_CACHE_DIR", Kind::Check, "",
+       "cache directory of the CUDA kernels NVRTC compiles (default $XDG_CACHE_HOME/fccl-cuda, "
+       "$HOME/.cache/fccl-cuda, /tmp/fccl-cuda-<uid>)",
+       &e.cacheDir, "an absolute path", checkAbsolutePath,
+       "(unset: $XDG_CACHE_HOME/fccl-cuda, $HOME/.cache/fccl-cuda or /tmp/fccl-cuda-<uid>)"},
       {"FCCL_FAULT_INJECT", Kind::String, "",
        "testing: faults to inject, kind:rank:op[:ms] comma list; kinds kill, delay, close (src/fault.h)",
        &e.faultInject},
@@ -256,18 +263,17 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
                           acceptedText(v) + "); using the default " + describeDefault(v));
     if (set && ok) setLines->push_back(std::string(v.name) + "=" + value);
   }
-  if (e.jitCache.empty()) {
-    // FCCL_JIT_CACHE's default, from the XDG base-directory variables (absolute values only, as
-    // the spec says); the JIT itself refuses a directory that is not private to this user.
+  // The caches' defaults, from the XDG base-directory variables (absolute values only, as the
+  // spec says); their users refuse a directory that is not private to this user.
+  auto cacheDefault = [&](const char* name) {
     const char* xdg = get("XDG_CACHE_HOME");
     const char* home = get("HOME");
-    if (xdg != nullptr && xdg[0] == '/')
-      e.jitCache = std::string(xdg) + "/fccl-jit";
-    else if (home != nullptr && home[0] == '/')
-      e.jitCache = std::string(home) + "/.cache/fccl-jit";
-    else
-      e.jitCache = "/tmp/fccl-jit-" + std::to_string(geteuid());
-  }
+    if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/" + name;
+    if (home != nullptr && home[0] == '/') return std::string(home) + "/.cache/" + name;
+    return "/tmp/" + std::string(name) + "-" + std::to_string(geteuid());
+  };
+  if (e.jitCache.empty()) e.jitCache = cacheDefault("fccl-jit");
+  if (e.cacheDir.empty()) e.cacheDir = cacheDefault("fccl-cuda");
   return e;
 }
 

@@ -20,6 +20,7 @@ struct Env {
   std::string algo;          // FCCL_ALGO: ring|direct (empty: tuner decides)
   int64_t chunkSize;         // FCCL_CHUNKSIZE: bytes per pipeline chunk (0: tuner)
   int64_t directMaxBytes;    // FCCL_DIRECT_MAX_BYTES: largest message for the direct algorithm
+  int64_t maxNchannels;      // FCCL_MAX_NCHANNELS: CTAs per device kernel (0: default 8)
   std::string commId;        // FCCL_COMM_ID: host:port of the bootstrap root
   std::string socketIfname;  // FCCL_SOCKET_IFNAME: interface filter (eth0, ^docker, =lo)
   std::string socketFamily;  // FCCL_SOCKET_FAMILY: AF_INET|AF_INET6
@@ -31,6 +32,7 @@ struct Env {
   std::string overlap;       // FCCL_OVERLAP: auto|1|0 - run a producer step beside its collective
   std::string jitCxx;        // FCCL_JIT_CXX: the C++ compiler the JIT runs (argv[0], no shell)
   std::string jitCache;      // FCCL_JIT_CACHE: private cache dir (default resolved, see env.cc)
+  std::string cacheDir;      // FCCL_CACHE_DIR: the CUDA kernels' cache dir (default resolved, see env.cc)
   std::string faultInject;   // FCCL_FAULT_INJECT: kind:rank:op[:ms],... (src/fault.h; tests only)
 };
 

@@ -20,12 +20,16 @@ TEST(RingKernel, NamesAreUniqueAndUnknownTypesHaveNone) {
   std::set<std::string> names;
   for (RingColl c : kAll)
     for (int t = 0; t < fcclNumTypes; ++t)
-      for (fcclRedOp_t op : {fcclSum, fcclProd, fcclMax, fcclMin}) {
+      for (fcclRedOp_t op : {fcclSum, fcclProd, fcclMax, fcclMin, fcclAvg}) {
         const std::string n = ringKernelName({c, fcclDataType_t(t), op});
         EXPECT_FALSE(n.empty());
         EXPECT_TRUE(names.insert(n).second) << n;
       }
-  EXPECT_EQ(ringKernelName({RingColl::AllReduce, fcclFloat32, fcclAvg}), "fccl_AllReduce_float_sum");
+  EXPECT_EQ(ringKernelName({RingColl::AllReduce, fcclFloat32, fcclAvg}), "fccl_AllReduce_float_avg");
+  // Avg is the sum kernel with the divide hook, whose divisor comes with the launch.
+  EXPECT_NE(ringKernelSource({RingColl::AllReduce, fcclFloat32, fcclAvg})
+                .find("DevDivideHook hook{args.avgDivisor}"),
+            std::string::npos);
   EXPECT_EQ(ringKernelName({RingColl::AllReduce, fcclDataType_t(42), fcclSum}), "");
   EXPECT_EQ(ringKernelSource({RingColl::AllReduce, fcclFloat32, fcclRedOp_t(99)}), "");
   std::string log;
@@ -35,11 +39,9 @@ TEST(RingKernel, NamesAreUniqueAndUnknownTypesHaveNone) {
 
 #ifdef FCCL_CODEGEN_HAVE_NVRTC
 TEST(RingKernel, EveryCollectiveCompilesToMachineCode) {
-  const std::pair<fcclDataType_t, fcclRedOp_t> combos[] = {{fcclFloat32, fcclSum},
-                                                           {fcclFloat16, fcclMax},
-                                                           {fcclBfloat16, fcclProd},
-                                                           {fcclInt8, fcclMin},
-                                                           {fcclUint64, fcclSum}};
+  const std::pair<fcclDataType_t, fcclRedOp_t> combos[] = {
+      {fcclFloat32, fcclSum}, {fcclFloat16, fcclMax}, {fcclBfloat16, fcclProd}, {fcclInt8, fcclMin},
+      {fcclUint64, fcclSum},  {fcclFloat16, fcclAvg}, {fcclBfloat16, fcclAvg},  {fcclInt32, fcclAvg}};
   for (RingColl c : kAll)
     for (auto [type, op] : combos) {
       const RingKernelKey k{c, type, op};

@@ -11,7 +11,9 @@
 #   4. gpu_fused_adam_check: Adam fused into the ring allreduce kernel (a reduced hook) vs
 #      ZeRO-1 and DDP from the same kernels: checked equal, then timed at 256 MiB
 #   5. gpu_stock_kernels: every stock program's NVRTC kernels against the float64 reference
-#   6. compute-sanitizer memcheck on a small ring sweep
+#   6. gpu_api_check: device communicators through libfccl's API (fcclCommInitAll with a
+#      devlist repeating device 0): bad input, abort/timeout, exact sweep on 2-4 ranks, busbw
+#   7. compute-sanitizer memcheck on a small ring sweep and a small API sweep
 # Exit status: the number of failed steps (0 = all passed).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -63,7 +65,7 @@ PYTHONUNBUFFERED=1 timeout --kill-after=10 180 python3 tests/gpu/torch_ref.py >"
 torch_pid=$!
 step build 300 bash -c "cmake -S . -B '$BUILD' -G Ninja -DCMAKE_BUILD_TYPE=Release -DFCCL_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=${FCCL_CUDA_ARCH:-90} -DFCCL_BUILD_TESTS=OFF -DFCCL_BUILD_PERF=OFF \
-  -DFCCL_WITH_MPI=OFF >/dev/null && cmake --build '$BUILD' -j$JOBS --target gpu_ring_check gpu_fused_adam_check gpu_stock_kernels"
+  -DFCCL_WITH_MPI=OFF >/dev/null && cmake --build '$BUILD' -j$JOBS --target gpu_ring_check gpu_fused_adam_check gpu_stock_kernels gpu_api_check"
 built=$?
 wait "$torch_pid"
 torch_rc=$?
@@ -79,8 +81,13 @@ if [ "$built" -eq 0 ]; then
   step ring_bench 180 "$B/gpu_ring_check" --bench
   step fused_adam 180 "$B/gpu_fused_adam_check"
   step stock_kernels 180 "$B/gpu_stock_kernels"
+  step api_errors 60 "$B/gpu_api_check" --errors
+  step api_abort 60 "$B/gpu_api_check" --abort
+  step api_sweep 240 "$B/gpu_api_check" --sweep
+  step api_bench 120 "$B/gpu_api_check" --bench
   if command -v compute-sanitizer >/dev/null 2>&1; then
     step memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_ring_check" --sweep --quick
+    step api_memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_api_check" --sweep --quick
   else
     note "SKIP  memcheck: compute-sanitizer not found"
   fi
@@ -89,7 +96,7 @@ fi
 # ---- summary ----
 {
   echo "--- numbers"
-  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|FAIL" "$LOG" | grep -v "^=== " || true
+  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +536870912 |^errors:|^api_check|FAIL" "$LOG" | grep -v "^=== " || true
   echo "--- torch reference (tests/gpu/torch_ref.py)"
   tail -n 30 "$OUT/torch_ref.txt"
   echo "--- $failed failed step(s), ${SECONDS} s"

@@ -1,0 +1,206 @@
+// cuda_executor.cc - the executor of device communicators (src/plan.h): every collective of a
+// plan becomes one kernel launch on the call's stream, NCCL's semantics (the call returns once
+// it is enqueued; completion is stream-ordered). The kernel is the collective's ring template
+// over the device primitives, generated for the element type and operator and compiled with
+// NVRTC for the device's architecture the first time it is needed (fusion/codegen/ring_kernel.h),
+// then kept per context for the life of the process.
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "fusion/codegen/nvrtc_compile.h"
+#include "fusion/codegen/ring_kernel.h"
+#include "src/base/checks.h"
+#include "src/base/debug.h"
+#include "src/base/dtype.h"
+#include "src/base/error.h"
+#include "src/comm.h"
+#include "src/cuda/device_state.h"
+#include "src/plan.h"
+
+namespace fccl::cuda {
+
+namespace {
+
+using fusion::codegen::RingColl;
+using fusion::codegen::RingKernelKey;
+
+// Loaded kernels, per context and kernel name. A module is never unloaded: kernels are few
+// (one per collective, type and operator used) and the primary context outlives communicators.
+struct KernelCache {
+  std::mutex mu;
+  std::map<std::tuple<CUcontext, std::string>, CUfunction> kernels;
+};
+
+KernelCache& kernelCache() {
+  static KernelCache* c = new KernelCache();  // never destroyed: used until the process exits
+  return *c;
+}
+
+fcclResult_t kernelFor(fcclComm* comm, DeviceComm* dc, const RingKernelKey& key, CUfunction* fn) {
+  const std::string name = fusion::codegen::ringKernelName(key);
+  if (name.empty())
+    return setError(fcclInvalidArgument, "rank %d: no device kernel for datatype %s with this operator",
+                    comm->rank, dtypeName(key.type));
+  KernelCache& c = kernelCache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.kernels.find({dc->ctx, name});
+  if (it != c.kernels.end()) {
+    *fn = it->second;
+    return fcclSuccess;
+  }
+  const std::string arch = "sm_" + std::to_string(dc->ccMajor) + std::to_string(dc->ccMinor);
+  std::string image, log;
+  const uint64_t t0 = nowNs();
+  if (!fusion::codegen::compileRingKernel(key, arch, &image, &log))
+    return setError(fcclInternalError, "rank %d: compiling kernel %s for %s with NVRTC failed: %s",
+                    comm->rank, name.c_str(), arch.c_str(), log.c_str());
+  const Driver& d = *dc->d;
+  CUmodule module = nullptr;
+  CUresult r = d.moduleLoadData(&module, image.data());
+  if (r == CUDA_SUCCESS) r = d.moduleGetFunction(fn, module, name.c_str());
+  if (r != CUDA_SUCCESS)
+    return setError(fcclUnhandledCudaError, "rank %d: loading kernel %s on CUDA device %d: %s", comm->rank,
+                    name.c_str(), dc->device, resultText(d, r).c_str());
+  c.kernels[{dc->ctx, name}] = *fn;
+  FCCL_INFO(kLogColl, "rank %d: kernel %s compiled for %s in %.0f ms", comm->rank, name.c_str(), arch.c_str(),
+            (nowNs() - t0) / 1e6);
+  return fcclSuccess;
+}
+
+bool ringCollOf(CollKind k, RingColl* c) {
+  switch (k) {
+    case CollKind::AllReduce:
+      *c = RingColl::AllReduce;
+      return true;
+    case CollKind::ReduceScatter:
+      *c = RingColl::ReduceScatter;
+      return true;
+    case CollKind::AllGather:
+      *c = RingColl::AllGather;
+      return true;
+    case CollKind::Broadcast:
+      *c = RingColl::Broadcast;
+      return true;
+    case CollKind::Reduce:
+      *c = RingColl::Reduce;
+      return true;
+    case CollKind::ReduceScatterSliced:
+      *c = RingColl::ReduceScatterSliced;
+      return true;
+    case CollKind::AllGatherSliced:
+      *c = RingColl::AllGatherSliced;
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Elements per chunk: a whole slot for large messages; for small ones a multiple of 16 bytes
+// that gives every channel a part (collectives/device_kernels.cuh devChannelPart).
+size_t chunkElemsFor(const DeviceComm& dc, const CollTask& t, int nranks) {
+  const size_t elem = dtypeSize(t.type), pack = 16 / elem, slotElems = dc.slotBytes / elem;
+  const bool sliced = t.kind == CollKind::AllReduce || t.kind == CollKind::ReduceScatterSliced ||
+                      t.kind == CollKind::AllGatherSliced;
+  const size_t loop = sliced ? (t.count + nranks - 1) / nranks : t.count;
+  size_t share = (loop + dc.nchannels - 1) / dc.nchannels;
+  share = std::max(pack, (share + pack - 1) / pack * pack);
+  return std::min(slotElems, share);
+}
+
+// One rank alone: the result is the input (Avg divides by 1), a copy unless in place.
+fcclResult_t copyAlone(fcclComm* comm, DeviceComm* dc, const CollTask& t, CUstream s) {
+  if (t.send == t.recv || t.recv == nullptr) return fcclSuccess;
+  const size_t bytes = t.count * dtypeSize(t.type);
+  const CUresult r = dc->d->memcpyAsync(reinterpret_cast<CUdeviceptr>(t.recv),
+                                        reinterpret_cast<CUdeviceptr>(t.send), bytes, s);
+  if (r != CUDA_SUCCESS)
+    return setError(fcclUnhandledCudaError, "%s: rank %d: copy on CUDA device %d: %s", collName(t.kind),
+                    comm->rank, dc->device, resultText(*dc->d, r).c_str());
+  return fcclSuccess;
+}
+
+fcclResult_t launch(fcclComm* comm, DeviceComm* dc, const PlanOp& op) {
+  const CollTask& t = op.task;
+  const char* name = collName(t.kind);
+  // What the device backend does not run yet: say so, enqueue nothing.
+  const char* missing = nullptr;
+  if (op.hook != nullptr) missing = "fused programs (fcclProgramLaunch)";
+  if (t.premulScalar != nullptr) missing = "PreMulSum operators";
+  if (t.sendReady != nullptr) missing = "fcclAllReduceOverlap";
+  RingColl coll;
+  if (missing == nullptr && !ringCollOf(t.kind, &coll)) missing = "AlltoAll";
+  if (missing != nullptr)
+    return setError(fcclInvalidUsage,
+                    "%s: rank %d: %s on device buffers are not supported yet (CUDA device %d)", name,
+                    comm->rank, missing, dc->device);
+  CUstream s = static_cast<CUstream>(t.stream);
+  if (t.count == 0) return fcclSuccess;
+  ++comm->opCount;
+  dc->lastOp = name;
+  dc->lastSeq = comm->opCount;
+  if (comm->nranks == 1) return copyAlone(comm, dc, t, s);
+
+  const RingKernelKey key{coll, t.type, t.avgDivisor > 1 ? fcclAvg : t.op};
+  CUfunction fn = nullptr;
+  FCCL_CHECK(kernelFor(comm, dc, key, &fn));
+  dev::DevCollArgs args{};
+  args.comm = dc->view;
+  args.send = t.send;
+  args.recv = t.recv;
+  args.count = t.count;
+  args.chunkElems = chunkElemsFor(*dc, t, comm->nranks);
+  args.root = t.root;
+  args.avgDivisor = t.avgDivisor;
+  void* params[] = {&args};
+  const Driver& d = *dc->d;
+  // A channel's FIFO steps carry from kernel to kernel: a launch on another stream than the last
+  // one waits for it, so this rank's kernels never overlap (NCCL orders its own the same way).
+  CUresult r = CUDA_SUCCESS;
+  if (dc->launched && s != dc->lastStream) r = d.streamWaitEvent(s, dc->lastWork, 0);
+  if (r == CUDA_SUCCESS)
+    r = d.launchKernel(fn, unsigned(dc->nchannels), 1, 1, unsigned(dev::kDevThreads), 1, 1, 0, s, params,
+                       nullptr);
+  if (r == CUDA_SUCCESS) r = d.eventRecord(dc->lastWork, s);
+  dc->lastStream = s;
+  dc->launched = true;
+  if (r != CUDA_SUCCESS)
+    return setError(fcclUnhandledCudaError, "%s: rank %d: launching its kernel on CUDA device %d: %s", name,
+                    comm->rank, dc->device, resultText(d, r).c_str());
+  FCCL_TRACE_LOG(kLogColl, "%s #%llu count %zu type %s on stream %p: %d channels, chunk %zu elements", name,
+                 (unsigned long long)comm->opCount, t.count, dtypeName(t.type), (void*)s, dc->nchannels,
+                 args.chunkElems);
+  return fcclSuccess;
+}
+
+class DeviceExecutor final : public Executor {
+ public:
+  fcclResult_t run(fcclComm* comm, const Plan& plan) override {
+    DeviceComm* dc = comm->device;
+    logSetRank(comm->rank);
+    if (!plan.p2p.empty())
+      return setError(fcclInvalidUsage,
+                      "%s: rank %d: point-to-point calls on device buffers are not supported yet",
+                      plan.p2pName, comm->rank);
+    CtxGuard guard(*dc->d, dc->ctx);
+    for (const PlanOp& op : plan.colls) FCCL_CHECK(launch(comm, dc, op));
+    return fcclSuccess;
+  }
+};
+
+}  // namespace
+
+Executor& deviceExecutor() {
+  static DeviceExecutor e;
+  return e;
+}
+
+bool kernelsAvailable(std::string* why) {
+  if (fusion::codegen::haveNvrtc()) return true;
+  if (why != nullptr)
+    *why = "the CUDA backend builds its kernels with NVRTC, which this build or machine lacks (libnvrtc.so)";
+  return false;
+}
+
+}  // namespace fccl::cuda

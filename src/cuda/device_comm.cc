@@ -1,0 +1,390 @@
+// device_comm.cc - see device_comm.h: binding a communicator to a GPU, the device FIFOs of its
+// ring, the checks of device arguments, errors and abort.
+#include "src/cuda/device_comm.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "collectives/device_types.h"
+#include "fusion/codegen/nvrtc_compile.h"
+#include "src/base/checks.h"
+#include "src/base/debug.h"
+#include "src/base/env.h"
+#include "src/base/error.h"
+#include "src/comm.h"
+#include "src/cuda/device_state.h"
+#include "src/cuda/driver.h"
+
+namespace fccl {
+
+using cuda::CtxGuard;
+using cuda::DeviceComm;
+using cuda::Driver;
+
+namespace {
+
+constexpr int kMaxChannels = 32;
+constexpr int kDefaultChannels = 8;
+constexpr size_t kDefaultSlotBytes = size_t(512) << 10;
+constexpr size_t kCounterBytes = 256;  // tail and head of one connection, 128 bytes apart
+
+// What each rank tells the others at setup: its device and where its receive FIFOs are.
+struct DeviceExchange {
+  int device;
+  int nchannels;
+  dev::DevConn recv[kMaxChannels];
+};
+
+fcclResult_t cudaFailed(const fcclComm* comm, const Driver& d, const char* what, CUresult r) {
+  return setError(fcclUnhandledCudaError, "rank %d: CUDA device %d: %s failed: %s", comm->rank, comm->cudaDev,
+                  what, cuda::resultText(d, r).c_str());
+}
+
+#define CU_TRY(comm, d, call)                                      \
+  do {                                                             \
+    CUresult r_ = (call);                                          \
+    if (r_ != CUDA_SUCCESS) return cudaFailed(comm, d, #call, r_); \
+  } while (0)
+
+// The channels (CTAs) of each kernel: FCCL_MAX_NCHANNELS, else 8. Every rank sharing a GPU
+// runs this many spinning CTAs at once, which the GPU must hold together.
+int channelsWanted() {
+  const int64_t v = env().maxNchannels;
+  return v > 0 ? int(std::min<int64_t>(v, kMaxChannels)) : kDefaultChannels;
+}
+
+// FCCL_CHUNKSIZE when set (a multiple of 16 bytes), else 512 KiB: the FIFO slot.
+size_t slotBytesWanted() {
+  const int64_t v = env().chunkSize;
+  return v >= 4096 ? size_t(v) / 16 * 16 : kDefaultSlotBytes;
+}
+
+// Allocations of setup, zeroed.
+fcclResult_t allocZeroed(fcclComm* comm, const Driver& d, size_t bytes, CUdeviceptr* p) {
+  CU_TRY(comm, d, d.memAlloc(p, bytes));
+  CU_TRY(comm, d, d.memsetD8(*p, 0, bytes));
+  return fcclSuccess;
+}
+
+// Ring neighbours on other GPUs read and write this rank's FIFO and it theirs: peer access.
+fcclResult_t enablePeer(fcclComm* comm, DeviceComm* dc, int peerRank, int peerDevice) {
+  const Driver& d = *dc->d;
+  if (peerDevice == dc->device) return fcclSuccess;
+  CUdevice peerDev;
+  CU_TRY(comm, d, d.deviceGet(&peerDev, peerDevice));
+  int can = 0;
+  CU_TRY(comm, d, d.deviceCanAccessPeer(&can, dc->cuDev, peerDev));
+  if (!can)
+    return setError(fcclInvalidUsage,
+                    "rank %d: CUDA device %d cannot access device %d of its ring neighbour rank %d (no peer "
+                    "access between them); fccl needs peer access between the devices of one process",
+                    comm->rank, dc->device, peerDevice, peerRank);
+  CUcontext peerCtx;
+  CU_TRY(comm, d, d.primaryCtxRetain(&peerCtx, peerDev));
+  const CUresult r = d.ctxEnablePeerAccess(peerCtx, 0);
+  d.primaryCtxRelease(peerDev);
+  if (r != CUDA_SUCCESS && r != CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED)
+    return cudaFailed(comm, d, "cuCtxEnablePeerAccess", r);
+  return fcclSuccess;
+}
+
+fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
+  const Driver& d = *dc->d;
+  const int rank = comm->rank, n = comm->nranks;
+  // Ranks in other processes would need CUDA IPC for the FIFOs: not there yet.
+  for (int r = 0; r < n; ++r) {
+    const PeerInfo& p = comm->peers[r];
+    if (p.pid != int(getpid()) || p.hostHash != comm->peers[rank].hostHash)
+      return setError(fcclInvalidUsage,
+                      "rank %d: device communicators span the ranks of one process only (CUDA IPC between "
+                      "processes is not supported yet), but rank %d is process %d on host %s",
+                      rank, r, p.pid, p.hostname);
+  }
+  CU_TRY(comm, d,
+         d.deviceGetAttribute(&dc->ccMajor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dc->cuDev));
+  CU_TRY(comm, d,
+         d.deviceGetAttribute(&dc->ccMinor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dc->cuDev));
+  dc->nchannels = n > 1 ? channelsWanted() : 0;
+  dc->slotBytes = slotBytesWanted();
+
+  // This rank's receive side of every channel: slots, then the counters (tail, head).
+  std::vector<DeviceExchange> all(n);
+  DeviceExchange& own = all[rank];
+  std::memset(&own, 0, sizeof(own));
+  own.device = dc->device;
+  own.nchannels = dc->nchannels;
+  if (dc->nchannels > 0) {
+    const size_t fifoBytes = dev::kFifoSlots * dc->slotBytes;
+    FCCL_CHECK(allocZeroed(comm, d, fifoBytes * dc->nchannels, &dc->fifo));
+    FCCL_CHECK(allocZeroed(comm, d, kCounterBytes * dc->nchannels, &dc->counters));
+    for (int ch = 0; ch < dc->nchannels; ++ch) {
+      dev::DevConn& c = own.recv[ch];
+      c.slots = reinterpret_cast<char*>(dc->fifo + ch * fifoBytes);
+      c.tail = reinterpret_cast<uint64_t*>(dc->counters + ch * kCounterBytes);
+      c.head = reinterpret_cast<uint64_t*>(dc->counters + ch * kCounterBytes + 128);
+    }
+  }
+  FCCL_CHECK(comm->bootstrap->allGather(all.data(), sizeof(DeviceExchange)));
+  for (int r = 0; r < n; ++r) {
+    dc->sharesDevice |= r != rank && all[r].device == dc->device;
+    if (all[r].nchannels != dc->nchannels)
+      return setError(fcclInvalidUsage,
+                      "rank %d: %d channels here but %d on rank %d (FCCL_MAX_NCHANNELS differs)", rank,
+                      dc->nchannels, all[r].nchannels, r);
+  }
+  if (n > 1) {
+    const int next = (rank + 1) % n, prev = (rank + n - 1) % n;
+    FCCL_CHECK(enablePeer(comm, dc, next, all[next].device));
+    FCCL_CHECK(enablePeer(comm, dc, prev, all[prev].device));
+    std::vector<dev::DevChannel> chans(dc->nchannels);
+    for (int ch = 0; ch < dc->nchannels; ++ch) {
+      chans[ch].send = all[next].recv[ch];
+      chans[ch].recv = own.recv[ch];
+      chans[ch].sendStep = chans[ch].recvStep = 0;
+    }
+    const size_t bytes = sizeof(dev::DevChannel) * chans.size();
+    CU_TRY(comm, d, d.memAlloc(&dc->channels, bytes));
+    CU_TRY(comm, d, d.memcpyHtoD(dc->channels, chans.data(), bytes));
+  }
+
+  // The abort flag and the error word: host memory the kernels see.
+  void* p = nullptr;
+  CU_TRY(comm, d, d.memHostAlloc(&p, sizeof(int), CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_PORTABLE));
+  dc->abortHost = static_cast<volatile int*>(p);
+  *dc->abortHost = 0;
+  CU_TRY(comm, d,
+         d.memHostAlloc(&p, sizeof(dev::DevError), CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_PORTABLE));
+  dc->errorHost = static_cast<dev::DevError*>(p);
+  std::memset(dc->errorHost, 0, sizeof(dev::DevError));
+  CUdeviceptr abortDev, errorDev;
+  CU_TRY(comm, d, d.memHostGetDevicePointer(&abortDev, const_cast<int*>(dc->abortHost), 0));
+  CU_TRY(comm, d, d.memHostGetDevicePointer(&errorDev, dc->errorHost, 0));
+  CU_TRY(comm, d, d.eventCreate(&dc->lastWork, CU_EVENT_DISABLE_TIMING));
+
+  dc->view.rank = rank;
+  dc->view.nranks = n;
+  dc->view.nchannels = dc->nchannels;
+  dc->view.slotBytes = dc->slotBytes;
+  dc->view.channels = reinterpret_cast<dev::DevChannel*>(dc->channels);
+  dc->view.abortFlag = reinterpret_cast<const volatile int*>(abortDev);
+  dc->view.error = reinterpret_cast<dev::DevError*>(errorDev);
+  dc->view.timeoutNs = comm->timeoutMs > 0 ? (unsigned long long)comm->timeoutMs * 1000000ull : 0;
+  return fcclSuccess;
+}
+
+const char* waitName(int w) {
+  switch (static_cast<dev::DevWait>(w)) {
+    case dev::DevWait::Data:
+      return "data from";
+    case dev::DevWait::FreeSlot:
+      return "a free FIFO slot of";
+    default:
+      return "";
+  }
+}
+
+}  // namespace
+
+fcclResult_t deviceCommSetup(fcclComm* comm, int device) {
+  std::string why;
+  const Driver* d = cuda::driver(&why);
+  if (d == nullptr)
+    return setError(fcclUnhandledCudaError, "rank %d: cannot bind the communicator to CUDA device %d: %s",
+                    comm->rank, device, why.c_str());
+  if (!cuda::kernelsAvailable(&why))
+    return setError(fcclUnhandledCudaError, "rank %d: CUDA device %d: %s", comm->rank, device, why.c_str());
+  int count = 0;
+  CU_TRY(comm, *d, d->deviceGetCount(&count));
+  if (device < 0 || device >= count)
+    return setError(fcclInvalidArgument, "rank %d: CUDA device %d does not exist (this machine has %d)",
+                    comm->rank, device, count);
+  fusion::codegen::nvrtcSetDiskCache(env().cacheDir);  // kernels compiled once per machine
+  auto* dc = new DeviceComm();
+  comm->device = dc;  // freed by deviceCommFree whatever happens below
+  comm->cudaDev = device;
+  dc->d = d;
+  dc->device = device;
+  CU_TRY(comm, *d, d->deviceGet(&dc->cuDev, device));
+  CU_TRY(comm, *d, d->primaryCtxRetain(&dc->ctx, dc->cuDev));
+  dc->retained = true;
+  CtxGuard guard(*d, dc->ctx);
+  FCCL_CHECK(setupOnDevice(comm, dc));
+  comm->executor = &cuda::deviceExecutor();
+  FCCL_INFO(kLogInit, "rank %d: CUDA device %d (sm_%d%d), %d channels x %d slots of %zu bytes%s", comm->rank,
+            device, dc->ccMajor, dc->ccMinor, dc->nchannels, dev::kFifoSlots, dc->slotBytes,
+            dc->sharesDevice ? "; shares its device with other ranks" : "");
+  return fcclSuccess;
+}
+
+void deviceCommFree(fcclComm* comm) {
+  DeviceComm* dc = comm->device;
+  if (dc == nullptr) return;
+  const Driver& d = *dc->d;
+  {
+    CtxGuard guard(d, dc->ctx);
+    // The kernels still queued read these buffers: let them finish (or see the abort flag).
+    if (dc->lastWork != nullptr) {
+      d.eventSynchronize(dc->lastWork);
+      d.eventDestroy(dc->lastWork);
+    }
+    if (dc->channels) d.memFree(dc->channels);
+    if (dc->counters) d.memFree(dc->counters);
+    if (dc->fifo) d.memFree(dc->fifo);
+    if (dc->abortHost) d.memFreeHost(const_cast<int*>(dc->abortHost));
+    if (dc->errorHost) d.memFreeHost(dc->errorHost);
+  }
+  if (dc->retained) d.primaryCtxRelease(dc->cuDev);
+  delete dc;
+  comm->device = nullptr;
+}
+
+void deviceCommAbort(fcclComm* comm) {
+  if (comm->device != nullptr && comm->device->abortHost != nullptr) *comm->device->abortHost = 1;
+}
+
+fcclResult_t deviceCommPollError(fcclComm* comm) {
+  DeviceComm* dc = comm->device;
+  if (dc == nullptr || dc->errorHost == nullptr) return fcclSuccess;
+  // The kernel sets the other fields after winning the code (atomicCAS): read the code first.
+  if (*reinterpret_cast<const volatile int*>(&dc->errorHost->code) == 0) return fcclSuccess;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  dev::DevError e;
+  std::memcpy(&e, dc->errorHost, sizeof(e));
+  char text[320];
+  if (e.aborted)
+    snprintf(text, sizeof(text), "rank %d: the kernels on CUDA device %d were stopped by fcclCommAbort",
+             comm->rank, dc->device);
+  else
+    snprintf(
+        text, sizeof(text),
+        "rank %d: a kernel on CUDA device %d (the last enqueued: %s #%llu) waited %.0f s for %s rank %d on "
+        "channel %d (step %llu) and gave up",
+        comm->rank, dc->device, dc->lastOp, (unsigned long long)dc->lastSeq, comm->timeoutMs / 1000.0,
+        waitName(e.waitingFor), e.peer, e.channel, (unsigned long long)e.step);
+  int expected = fcclSuccess;
+  if (comm->asyncError.compare_exchange_strong(expected, e.code)) comm->lastErrorText = text;
+  return static_cast<fcclResult_t>(comm->asyncError.load());
+}
+
+bool cudaLoadedInProcess() { return cuda::driverIfLoaded() != nullptr; }
+
+int currentDeviceOrHost() {
+  const Driver* d = cuda::driverIfLoaded();
+  if (d == nullptr) return -1;
+  CUcontext ctx = nullptr;
+  CUdevice dev = 0;
+  if (d->ctxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr || d->ctxGetDevice(&dev) != CUDA_SUCCESS)
+    return -1;
+  return int(dev);
+}
+
+fcclResult_t deviceCheckStream(const char* api, const fcclComm* comm, fcclStream_t stream) {
+  const DeviceComm* dc = comm->device;
+  if (dc == nullptr) {
+    if (stream != nullptr)
+      return setError(fcclInvalidArgument,
+                      "%s: rank %d: stream must be NULL on a host communicator (its buffers are host memory; "
+                      "a communicator created with a CUDA device takes streams)",
+                      api, comm->rank);
+    return fcclSuccess;
+  }
+  CUstream s = reinterpret_cast<CUstream>(stream);
+  // The legacy default stream serializes every stream of the device: ranks sharing the device
+  // would wait for each other's kernels forever.
+  if (dc->sharesDevice && (s == nullptr || s == CU_STREAM_LEGACY))
+    return setError(fcclInvalidArgument,
+                    "%s: rank %d: stream is the legacy default stream, which serializes the ranks that share "
+                    "CUDA device %d; give each rank a stream of its own (cudaStreamNonBlocking)",
+                    api, comm->rank, dc->device);
+  if (s == nullptr || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD) return fcclSuccess;
+  CUcontext ctx = nullptr;
+  const CUresult r = dc->d->streamGetCtx(s, &ctx);
+  if (r != CUDA_SUCCESS)
+    return setError(fcclInvalidArgument, "%s: rank %d: stream %p is not a valid CUDA stream: %s", api,
+                    comm->rank, (void*)stream, cuda::resultText(*dc->d, r).c_str());
+  if (ctx != dc->ctx)
+    return setError(
+        fcclInvalidArgument,
+        "%s: rank %d: stream %p belongs to another device or context than the communicator's CUDA "
+        "device %d",
+        api, comm->rank, (void*)stream, dc->device);
+  return fcclSuccess;
+}
+
+fcclResult_t deviceCheckBuffer(const char* api, const fcclComm* comm, const char* what, const void* p) {
+  const DeviceComm* dc = comm->device;
+  if (p == nullptr || (dc == nullptr && !comm->cudaInProcess)) return fcclSuccess;  // host memory
+  const Driver* d = dc != nullptr ? dc->d : cuda::driver(nullptr);
+  if (d == nullptr) return fcclSuccess;
+  unsigned int type = 0;
+  const CUdeviceptr ptr = reinterpret_cast<CUdeviceptr>(p);
+  if (d->pointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, ptr) != CUDA_SUCCESS)
+    type = 0;  // memory CUDA does not know: ordinary host memory
+  if (dc == nullptr) {
+    if (type == CU_MEMORYTYPE_DEVICE)
+      return setError(
+          fcclInvalidArgument,
+          "%s: rank %d: %s is CUDA device memory but the communicator is a host communicator (create "
+          "it with a device: fcclCommInitAll's devlist, or cudaSetDevice before fcclCommInitRank)",
+          api, comm->rank, what);
+    return fcclSuccess;
+  }
+  if (type != CU_MEMORYTYPE_DEVICE && type != CU_MEMORYTYPE_UNIFIED)
+    return setError(
+        fcclInvalidArgument,
+        "%s: rank %d: %s is host memory but the communicator is bound to CUDA device %d (pass device "
+        "buffers: cudaMalloc or fcclMemAlloc)",
+        api, comm->rank, what, dc->device);
+  if (type == CU_MEMORYTYPE_DEVICE) {
+    int ordinal = -1;
+    if (d->pointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, ptr) == CUDA_SUCCESS &&
+        ordinal != dc->device)
+      return setError(
+          fcclInvalidArgument,
+          "%s: rank %d: %s is memory of CUDA device %d but the communicator is bound to device %d", api,
+          comm->rank, what, ordinal, dc->device);
+  }
+  return fcclSuccess;
+}
+
+fcclResult_t deviceMemAlloc(void** ptr, size_t size) {
+  if (ptr == nullptr) return setError(fcclInvalidArgument, "fcclMemAlloc: ptr is NULL");
+  *ptr = nullptr;
+  std::string why;
+  const Driver* d = cuda::driver(&why);
+  if (d == nullptr) return setError(fcclUnhandledCudaError, "fcclMemAlloc: %s", why.c_str());
+  CUcontext ctx = nullptr;
+  if (d->ctxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr)
+    return setError(fcclInvalidUsage,
+                    "fcclMemAlloc: this thread has no current CUDA device (call cudaSetDevice)");
+  if (size == 0) return fcclSuccess;
+  CUdeviceptr p = 0;
+  const CUresult r = d->memAlloc(&p, size);
+  if (r != CUDA_SUCCESS)
+    return setError(fcclUnhandledCudaError, "fcclMemAlloc: %zu bytes: %s", size,
+                    cuda::resultText(*d, r).c_str());
+  *ptr = reinterpret_cast<void*>(p);
+  return fcclSuccess;
+}
+
+fcclResult_t deviceMemFree(void* ptr) {
+  if (ptr == nullptr) return fcclSuccess;
+  std::string why;
+  const Driver* d = cuda::driver(&why);
+  if (d == nullptr) return setError(fcclUnhandledCudaError, "fcclMemFree: %s", why.c_str());
+  CUcontext ctx = nullptr;
+  const CUdeviceptr p = reinterpret_cast<CUdeviceptr>(ptr);
+  if (d->pointerGetAttribute(&ctx, CU_POINTER_ATTRIBUTE_CONTEXT, p) != CUDA_SUCCESS || ctx == nullptr)
+    return setError(fcclInvalidArgument, "fcclMemFree: %p is not memory from fcclMemAlloc", ptr);
+  CtxGuard guard(*d, ctx);
+  const CUresult r = d->memFree(p);
+  if (r != CUDA_SUCCESS)
+    return setError(fcclUnhandledCudaError, "fcclMemFree: %p: %s", ptr, cuda::resultText(*d, r).c_str());
+  return fcclSuccess;
+}
+
+}  // namespace fccl

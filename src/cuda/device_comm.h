@@ -1,0 +1,49 @@
+// device_comm.h - a communicator's device side (the CUDA backend): the device it is bound to,
+// its ring FIFOs in device memory (one per channel, dev::DevChannel), the abort flag and error
+// word in host-mapped memory, and the executor that enqueues its plans on the caller's stream
+// as kernels generated for NVRTC (fusion/codegen/ring_kernel.h).
+// Peers: ranks of this process (threads), on the same GPU or on GPUs with peer access; their
+// FIFO pointers are exchanged through the bootstrap. Ranks in other processes would need CUDA
+// IPC, which this backend does not have yet: init says so.
+// Built without the CUDA toolkit, every entry point fails with a sentence (src/cuda/no_cuda.cc).
+#pragma once
+#include <cstddef>
+#include <string>
+
+#include "fccl.h"
+
+struct fcclComm;
+
+namespace fccl {
+
+class Executor;
+
+// The device the calling thread would bind a new communicator to: its current CUDA device if
+// it has a CUDA context (the program called cudaSetDevice or used CUDA), else -1 (host ranks).
+int currentDeviceOrHost();
+
+// Binds comm to `device` (>= 0) after its bootstrap: FIFOs, channels, flags; sets
+// comm->executor. Fails naming the device and the reason (no driver, another process's peer).
+fcclResult_t deviceCommSetup(fcclComm* comm, int device);
+// Frees what deviceCommSetup made, after the stream work using it finished.
+void deviceCommFree(fcclComm* comm);
+// fcclCommAbort: the kernels of this rank stop waiting (the host-mapped abort flag).
+void deviceCommAbort(fcclComm* comm);
+// fcclCommGetAsyncError: a kernel's failure (timeout, abort) recorded on the communicator with a
+// sentence naming the operation and the peer, once its stream reached it; fcclSuccess if none.
+fcclResult_t deviceCommPollError(fcclComm* comm);
+
+// Whether this process has loaded the CUDA driver (then a pointer may be a device's): host
+// communicators ask once, at init, so their calls pay nothing in programs without CUDA.
+bool cudaLoadedInProcess();
+
+// Argument checks of a call on comm (host or device communicator): buffers where its ranks
+// can read them, a stream of its device. `what` names the buffer ("sendbuff").
+fcclResult_t deviceCheckStream(const char* api, const fcclComm* comm, fcclStream_t stream);
+fcclResult_t deviceCheckBuffer(const char* api, const fcclComm* comm, const char* what, const void* p);
+
+// fcclMemAlloc / fcclMemFree: device memory of the current device.
+fcclResult_t deviceMemAlloc(void** ptr, size_t size);
+fcclResult_t deviceMemFree(void* ptr);
+
+}  // namespace fccl
