@@ -35,11 +35,21 @@ bool haveNvrtc();
 // the runtime's module cache, which keys loaded modules the same way.
 uint64_t nvrtcCacheKey(const std::string& src, const std::string& arch);
 
+// The on-disk cache (FCCL_CACHE_DIR, set by the CUDA backend): a compile missing from memory
+// is looked up there before NVRTC runs, and written there after. Files are keyed by 128 bits of
+// the whole source (headers included), the architecture and NVRTC's version; the directory must
+// be private to this user (fusion/cache/cache_files.h), else the disk is not used and
+// nvrtcDiskCacheError() says why. "" (the default) turns it off.
+void nvrtcSetDiskCache(const std::string& dir);
+std::string nvrtcDiskCacheError();
+
 // Counters of the cache since process start (or the last clear), for tests and FCCL_DEBUG.
 struct NvrtcCacheStats {
   uint64_t hits = 0;
   uint64_t misses = 0;  // compiles actually run (successful or not)
   uint64_t entries = 0;
+  uint64_t diskHits = 0;    // images read from the disk cache instead of compiling
+  uint64_t diskWrites = 0;  // images written to it
 };
 NvrtcCacheStats nvrtcCacheStats();
 void nvrtcCacheClear();  // drops every entry and zeroes the counters (tests)

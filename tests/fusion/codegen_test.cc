@@ -6,7 +6,10 @@
 #ifdef FCCL_HAVE_CODEGEN
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <filesystem>
 #include <map>
 
 #include "fusion/codegen/cuda_emit.h"
@@ -319,6 +322,40 @@ TEST(Nvrtc, CacheHitOnSecondCompile) {
   EXPECT_EQ(nvrtcCacheStats().misses, 3u);
   EXPECT_EQ(nvrtcCacheStats().entries, 3u);
   EXPECT_NE(nvrtcCacheKey(src, "compute_80"), nvrtcCacheKey(src, "compute_90"));
+}
+
+// FCCL_CACHE_DIR: a compile missing from memory is read from the disk instead of compiled again
+// (another process, or this one after a clear); a directory others can write is not used.
+TEST(Nvrtc, DiskCacheServesAnotherProcessAndRefusesASharedDirectory) {
+  if (!haveNvrtc()) GTEST_SKIP() << "built without NVRTC";
+  char tmpl[] = "/tmp/fccl-nvrtc-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = std::string(tmpl) + "/cache";
+  nvrtcSetDiskCache(dir);
+  nvrtcCacheClear();
+  const std::string src = emitChecked(readFile(ir::test::programPath("sgd")));
+  std::string first, again, log;
+  ASSERT_TRUE(compileWithNvrtc(src, "sgd", "sm_90", &first, &log)) << log;
+  EXPECT_EQ(nvrtcCacheStats().misses, 1u);
+  EXPECT_EQ(nvrtcCacheStats().diskWrites, 1u) << nvrtcDiskCacheError();
+  nvrtcCacheClear();  // memory only: as a new process would start
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(compileWithNvrtc(src, "sgd", "sm_90", &again, &log)) << log;
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(nvrtcCacheStats().diskHits, 1u);
+  EXPECT_EQ(nvrtcCacheStats().misses, 0u);
+  EXPECT_EQ(first, again);
+  EXPECT_LT(ms, 50.0) << "a disk hit should not compile";
+  // Group- or world-writable: refused, compiles instead, and says why.
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);
+  nvrtcCacheClear();
+  ASSERT_TRUE(compileWithNvrtc(src, "sgd", "sm_90", &again, &log)) << log;
+  EXPECT_EQ(nvrtcCacheStats().diskHits, 0u);
+  EXPECT_EQ(nvrtcCacheStats().misses, 1u);
+  EXPECT_NE(nvrtcDiskCacheError().find("writable by group or others"), std::string::npos)
+      << nvrtcDiskCacheError();
+  nvrtcSetDiskCache("");
+  std::filesystem::remove_all(tmpl);
 }
 
 TEST(Nvrtc, ErrorsAreReportedAndNotCached) {
