@@ -88,6 +88,14 @@ static fcclResult_t groupEndImpl() {
   if (batches.empty()) return fcclSuccess;
   for (auto& b : batches) FCCL_CHECK(commCheckUsable(b.first, "fcclGroupEnd"));
   if (batches.size() == 1) return runBatch(batches[0].first, batches[0].second);
+  // Device communicators only enqueue kernels (each waits for its peers on the GPU): one after
+  // the other on this thread, no thread per communicator.
+  bool allDevice = true;
+  for (auto& b : batches) allDevice &= b.first->cudaDev >= 0;
+  if (allDevice) {
+    for (auto& b : batches) FCCL_CHECK(runBatch(b.first, b.second));
+    return fcclSuccess;
+  }
 
   std::vector<fcclResult_t> results(batches.size(), fcclSuccess);
   std::vector<std::string> errors(batches.size());

@@ -6,7 +6,8 @@
 #   1. environment: GPU, driver, toolkit, torch/NCCL, MPS, compute-sanitizer
 #   2. build (Release, FCCL_CUDA=ON, the machine's architecture) while torch's reference
 #      numbers are taken (tests/gpu/torch_ref.py: copy ceiling, NCCL, fused Adam)
-#   3. gpu_ring_check: abort/timeout, exact sweep (dtypes x ops x counts x 2-4 ranks), the same
+#   3. gpu_ring_check --abort, then gpu_api_check (step 6) before the rest of gpu_ring_check:
+#      abort/timeout, exact sweep (dtypes x ops x counts x 2-4 ranks), the same
 #      with the kernels the library compiles at run time (NVRTC), busbw
 #   4. gpu_fused_adam_check: Adam fused into the ring allreduce kernel (a reduced hook) vs
 #      ZeRO-1 and DDP from the same kernels: checked equal, then timed at 256 MiB
@@ -14,6 +15,7 @@
 #   6. gpu_api_check: device communicators through libfccl's API (fcclCommInitAll with a
 #      devlist repeating device 0): bad input, abort/timeout, exact sweep on 2-4 ranks, busbw
 #   7. compute-sanitizer memcheck on a small ring sweep and a small API sweep
+# FCCL_GPU_ONLY="step step ...": only those steps (after the build), e.g. to rerun failures.
 # Exit status: the number of failed steps (0 = all passed).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -34,6 +36,10 @@ note() { echo "$*" | tee -a "$SUMMARY"; }
 step() {
   local name=$1 limit=$2
   shift 2
+  # FCCL_GPU_ONLY="api_sweep ring_sweep": run only these steps (and the build), for a rerun.
+  if [ -n "${FCCL_GPU_ONLY:-}" ] && [ "$name" != build ] && [[ " $FCCL_GPU_ONLY " != *" $name "* ]]; then
+    return 0
+  fi
   local t0=$SECONDS rc
   echo "=== $name: $*" | tee -a "$LOG"
   timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$LOG"
@@ -76,18 +82,20 @@ if [ "$torch_rc" -eq 0 ]; then note "PASS  torch_ref"; else note "FAIL  torch_re
 if [ "$built" -eq 0 ]; then
   B=$BUILD/tests/gpu
   step ring_abort 60 "$B/gpu_ring_check" --abort
+  # The library's device communicators first (the product); the primitives' own checks after.
+  # A kernel that waits for a peer gives up after FCCL_TIMEOUT: a bug fails the step, not the run.
+  step api_errors 60 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --errors
+  step api_abort 60 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --abort
+  step api_sweep 240 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --sweep
+  step api_bench 120 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --bench
   step ring_sweep 240 "$B/gpu_ring_check" --sweep
   step ring_nvrtc 180 "$B/gpu_ring_check" --nvrtc
   step ring_bench 180 "$B/gpu_ring_check" --bench
   step fused_adam 180 "$B/gpu_fused_adam_check"
   step stock_kernels 180 "$B/gpu_stock_kernels"
-  step api_errors 60 "$B/gpu_api_check" --errors
-  step api_abort 60 "$B/gpu_api_check" --abort
-  step api_sweep 240 "$B/gpu_api_check" --sweep
-  step api_bench 120 "$B/gpu_api_check" --bench
   if command -v compute-sanitizer >/dev/null 2>&1; then
     step memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_ring_check" --sweep --quick
-    step api_memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_api_check" --sweep --quick
+    step api_memcheck 150 env FCCL_TIMEOUT=60 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_api_check" --sweep --quick
   else
     note "SKIP  memcheck: compute-sanitizer not found"
   fi
