@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <random>
 #include <vector>
 
 #include "collectives/device_types.h"
@@ -36,8 +38,28 @@ constexpr size_t kCounterBytes = 256;  // tail and head of one connection, 128 b
 struct DeviceExchange {
   int device;
   int nchannels;
+  uint64_t process;  // processToken(): equal for the threads of one process only
+  CUuuid uuid;       // the GPU, whatever its ordinal in each process
+  // Where the receive side lives in the owner's process, and its CUDA IPC handles (filled when
+  // ranks of other processes are in the communicator).
+  CUdeviceptr fifo, counters;
+  CUipcMemHandle fifoHandle, countersHandle;
+  int ipcResult;  // cuIpcGetMemHandle's result: CUDA_SUCCESS, or why other processes cannot map
   dev::DevConn recv[kMaxChannels];
 };
+
+// This process, unlike any other (pids repeat across pid namespaces, e.g. containers).
+uint64_t processToken() {
+  static const uint64_t token =
+      (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}() ^ uint64_t(getpid());
+  return token;
+}
+
+// Whether MPS serves this machine (then kernels of several processes run at once on a GPU).
+bool mpsLikely() {
+  const char* pipe = getenv("CUDA_MPS_PIPE_DIRECTORY");
+  return pipe != nullptr || access("/tmp/nvidia-mps/control", F_OK) == 0;
+}
 
 fcclResult_t cudaFailed(const fcclComm* comm, const Driver& d, const char* what, CUresult r) {
   return setError(fcclUnhandledCudaError, "rank %d: CUDA device %d: %s failed: %s", comm->rank, comm->cudaDev,
@@ -92,17 +114,44 @@ fcclResult_t enablePeer(fcclComm* comm, DeviceComm* dc, int peerRank, int peerDe
   return fcclSuccess;
 }
 
+// The next rank's receive side as this process addresses it: the same pointers for a thread of
+// this process, a mapping through CUDA IPC for another process.
+fcclResult_t mapNext(fcclComm* comm, DeviceComm* dc, const DeviceExchange& next, int nextRank,
+                     std::vector<dev::DevConn>* conns) {
+  const Driver& d = *dc->d;
+  conns->assign(next.recv, next.recv + dc->nchannels);
+  if (next.process == processToken()) return enablePeer(comm, dc, nextRank, next.device);
+  if (next.ipcResult != CUDA_SUCCESS)
+    return setError(fcclUnhandledCudaError,
+                    "rank %d: its ring neighbour rank %d is another process, whose FIFOs cannot be shared "
+                    "through CUDA IPC there: %s",
+                    comm->rank, nextRank, cuda::resultText(d, CUresult(next.ipcResult)).c_str());
+  CU_TRY(comm, d, d.ipcOpenMemHandle(&dc->nextFifo, next.fifoHandle, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS));
+  CU_TRY(comm, d,
+         d.ipcOpenMemHandle(&dc->nextCounters, next.countersHandle, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS));
+  auto moved = [](auto* p, CUdeviceptr from, CUdeviceptr to) {
+    return reinterpret_cast<decltype(p)>(to + (reinterpret_cast<CUdeviceptr>(p) - from));
+  };
+  for (dev::DevConn& c : *conns) {
+    c.slots = moved(c.slots, next.fifo, dc->nextFifo);
+    c.tail = moved(c.tail, next.counters, dc->nextCounters);
+    c.head = moved(c.head, next.counters, dc->nextCounters);
+  }
+  return fcclSuccess;
+}
+
 fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
   const Driver& d = *dc->d;
   const int rank = comm->rank, n = comm->nranks;
-  // Ranks in other processes would need CUDA IPC for the FIFOs: not there yet.
+  // Threads of this process share pointers; other processes of this host map the FIFOs through
+  // CUDA IPC. Other hosts would need a network path for device buffers: not there yet.
   for (int r = 0; r < n; ++r) {
     const PeerInfo& p = comm->peers[r];
-    if (p.pid != int(getpid()) || p.hostHash != comm->peers[rank].hostHash)
+    if (p.hostHash != comm->peers[rank].hostHash)
       return setError(fcclInvalidUsage,
-                      "rank %d: device communicators span the ranks of one process only (CUDA IPC between "
-                      "processes is not supported yet), but rank %d is process %d on host %s",
-                      rank, r, p.pid, p.hostname);
+                      "rank %d: device communicators span the ranks of one host only (device buffers "
+                      "across hosts are not supported yet), but rank %d is on host %s",
+                      rank, r, p.hostname);
   }
   CU_TRY(comm, d,
          d.deviceGetAttribute(&dc->ccMajor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dc->cuDev));
@@ -117,6 +166,8 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
   std::memset(&own, 0, sizeof(own));
   own.device = dc->device;
   own.nchannels = dc->nchannels;
+  own.process = processToken();
+  CU_TRY(comm, d, d.deviceGetUuid(&own.uuid, dc->cuDev));
   if (dc->nchannels > 0) {
     const size_t fifoBytes = dev::kFifoSlots * dc->slotBytes;
     FCCL_CHECK(allocZeroed(comm, d, fifoBytes * dc->nchannels, &dc->fifo));
@@ -127,22 +178,38 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
       c.tail = reinterpret_cast<uint64_t*>(dc->counters + ch * kCounterBytes);
       c.head = reinterpret_cast<uint64_t*>(dc->counters + ch * kCounterBytes + 128);
     }
+    own.fifo = dc->fifo;
+    own.counters = dc->counters;
+    // For ranks in other processes (a failure matters only to them: they say so).
+    CUresult r = d.ipcGetMemHandle(&own.fifoHandle, dc->fifo);
+    if (r == CUDA_SUCCESS) r = d.ipcGetMemHandle(&own.countersHandle, dc->counters);
+    own.ipcResult = int(r);
   }
   FCCL_CHECK(comm->bootstrap->allGather(all.data(), sizeof(DeviceExchange)));
+  bool sharedAcrossProcesses = false;
   for (int r = 0; r < n; ++r) {
-    dc->sharesDevice |= r != rank && all[r].device == dc->device;
+    const bool sameGpu = r != rank && std::memcmp(&all[r].uuid, &own.uuid, sizeof(CUuuid)) == 0;
+    // The legacy default stream serializes the streams of one process, not across processes.
+    dc->sharesDevice |= sameGpu && all[r].process == own.process;
+    sharedAcrossProcesses |= sameGpu && all[r].process != own.process;
     if (all[r].nchannels != dc->nchannels)
       return setError(fcclInvalidUsage,
                       "rank %d: %d channels here but %d on rank %d (FCCL_MAX_NCHANNELS differs)", rank,
                       dc->nchannels, all[r].nchannels, r);
   }
+  if (sharedAcrossProcesses && rank == 0 && !mpsLikely())
+    FCCL_WARN(
+        "ranks of several processes share a GPU: without MPS their kernels take turns on it (each collective "
+        "waits for the GPU's time slices, far slower than threads of one process); start MPS "
+        "(nvidia-cuda-mps-control -d) or use one process per GPU");
   if (n > 1) {
     const int next = (rank + 1) % n, prev = (rank + n - 1) % n;
-    FCCL_CHECK(enablePeer(comm, dc, next, all[next].device));
-    FCCL_CHECK(enablePeer(comm, dc, prev, all[prev].device));
+    std::vector<dev::DevConn> sendConns;
+    FCCL_CHECK(mapNext(comm, dc, all[next], next, &sendConns));
+    if (all[prev].process == own.process) FCCL_CHECK(enablePeer(comm, dc, prev, all[prev].device));
     std::vector<dev::DevChannel> chans(dc->nchannels);
     for (int ch = 0; ch < dc->nchannels; ++ch) {
-      chans[ch].send = all[next].recv[ch];
+      chans[ch].send = sendConns[ch];
       chans[ch].recv = own.recv[ch];
       chans[ch].sendStep = chans[ch].recvStep = 0;
     }
@@ -231,6 +298,8 @@ void deviceCommFree(fcclComm* comm) {
       d.eventSynchronize(dc->lastWork);
       d.eventDestroy(dc->lastWork);
     }
+    if (dc->nextFifo) d.ipcCloseMemHandle(dc->nextFifo);
+    if (dc->nextCounters) d.ipcCloseMemHandle(dc->nextCounters);
     if (dc->channels) d.memFree(dc->channels);
     if (dc->counters) d.memFree(dc->counters);
     if (dc->fifo) d.memFree(dc->fifo);

@@ -2,9 +2,10 @@
 // its ring FIFOs in device memory (one per channel, dev::DevChannel), the abort flag and error
 // word in host-mapped memory, and the executor that enqueues its plans on the caller's stream
 // as kernels generated for NVRTC (fusion/codegen/ring_kernel.h).
-// Peers: ranks of this process (threads), on the same GPU or on GPUs with peer access; their
-// FIFO pointers are exchanged through the bootstrap. Ranks in other processes would need CUDA
-// IPC, which this backend does not have yet: init says so.
+// Peers: ranks of one host. Threads of this process (on the same GPU or on GPUs with peer
+// access) use each other's FIFO pointers as exchanged through the bootstrap; other processes map
+// them through CUDA IPC (legacy handles, exchanged through the bootstrap as well). Processes
+// sharing one GPU take turns on it unless MPS runs: init warns.
 // Built without the CUDA toolkit, every entry point fails with a sentence (src/cuda/no_cuda.cc).
 #pragma once
 #include <cstddef>

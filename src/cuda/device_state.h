@@ -24,10 +24,13 @@ struct DeviceComm {
   int ccMajor = 0, ccMinor = 0;
   int nchannels = 0;
   size_t slotBytes = 0;
-  bool sharesDevice = false;           // another rank of the communicator is on this device
-  CUdeviceptr fifo = 0;                // this rank's receive slots, every channel
-  CUdeviceptr counters = 0;            // their tail and head counters
-  CUdeviceptr channels = 0;            // dev::DevChannel[nchannels]
+  bool sharesDevice = false;  // another rank of the communicator is on this device
+  CUdeviceptr fifo = 0;       // this rank's receive slots, every channel
+  CUdeviceptr counters = 0;   // their tail and head counters
+  CUdeviceptr channels = 0;   // dev::DevChannel[nchannels]
+  // The next rank's FIFO and counters mapped from its process (CUDA IPC); 0 when it is a thread
+  // of this process.
+  CUdeviceptr nextFifo = 0, nextCounters = 0;
   volatile int* abortHost = nullptr;   // host-mapped: fcclCommAbort sets it
   dev::DevError* errorHost = nullptr;  // host-mapped: the first failure of a kernel
   CUevent lastWork = nullptr;          // recorded after every launch: destroy waits for it

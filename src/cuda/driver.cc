@@ -54,6 +54,10 @@ Loaded load() {
   ok &= dynSym(h, "cuEventSynchronize", &d.eventSynchronize, &missing);
   ok &= dynSym(h, "cuEventDestroy_v2", &d.eventDestroy, &missing);
   ok &= dynSym(h, "cuStreamWaitEvent", &d.streamWaitEvent, &missing);
+  ok &= dynSym(h, "cuDeviceGetUuid_v2", &d.deviceGetUuid, &missing);
+  ok &= dynSym(h, "cuIpcGetMemHandle", &d.ipcGetMemHandle, &missing);
+  ok &= dynSym(h, "cuIpcOpenMemHandle_v2", &d.ipcOpenMemHandle, &missing);
+  ok &= dynSym(h, "cuIpcCloseMemHandle", &d.ipcCloseMemHandle, &missing);
   if (!ok) {
     l.why = "the CUDA driver is too old for fccl (" + missing + ")";
     return l;

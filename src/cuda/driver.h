@@ -42,6 +42,10 @@ struct Driver {
   decltype(&::cuEventSynchronize) eventSynchronize;
   decltype(&::cuEventDestroy) eventDestroy;
   decltype(&::cuStreamWaitEvent) streamWaitEvent;
+  decltype(&::cuDeviceGetUuid) deviceGetUuid;
+  decltype(&::cuIpcGetMemHandle) ipcGetMemHandle;
+  decltype(&::cuIpcOpenMemHandle) ipcOpenMemHandle;
+  decltype(&::cuIpcCloseMemHandle) ipcCloseMemHandle;
 };
 
 // The driver, loaded and initialized (cuInit) on first use; null with *why saying what is

@@ -10,12 +10,19 @@
 //             ranks of one GPU); fcclCommCuDevice; fcclMemAlloc/fcclMemFree.
 //   --abort   a rank's kernel waiting for a peer that never comes: fcclCommAbort ends it;
 //             with a 2 s timeout it ends alone and fcclCommGetAsyncError names the peer.
+//   --processes  2 processes on the GPU (CUDA IPC between them; they take turns on the GPU
+//             unless MPS runs): AllReduce and Broadcast, float32, checked exactly. Forks before
+//             the parent touches CUDA.
 //   --bench   AllReduce float32 sum busbw, 2 ranks on the GPU, 1 MiB..1 GiB, against the
 //             bound a device-to-device copy implies (busbw <= copy / 4 at 2 ranks).
 // Exit status 0 when every check passed.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -529,6 +536,79 @@ int bench() {
   return g_failures == 0 ? 0 : 1;
 }
 
+// ---- ranks as processes (CUDA IPC) --------------------------------------------------------------
+
+// One rank of --processes: its own process, bound to device 0 by cudaSetDevice.
+int processRank(const fcclUniqueId& id, int rank, int n) {
+  CUDA_OK(cudaSetDevice(0));
+  fcclComm_t comm;
+  FCCL_OK(fcclCommInitRank(&comm, n, id, rank));
+  cudaStream_t st;
+  CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  int bad = 0;
+  for (size_t count : {size_t(7), (size_t(1) << 20) + 3}) {
+    std::vector<float> in(count), out(count);
+    for (size_t i = 0; i < count; ++i) in[i] = float(input(fcclSum, rank, i));
+    float *d, *e;
+    CUDA_OK(cudaMalloc(&d, count * 4));
+    CUDA_OK(cudaMalloc(&e, count * 4));
+    CUDA_OK(cudaMemcpy(d, in.data(), count * 4, cudaMemcpyHostToDevice));
+    FCCL_OK(fcclAllReduce(d, e, count, fcclFloat32, fcclSum, comm, st));  // out of place
+    FCCL_OK(fcclAllReduce(d, d, count, fcclFloat32, fcclSum, comm, st));  // in place
+    CUDA_OK(cudaStreamSynchronize(st));
+    for (float* buf : {e, d}) {
+      CUDA_OK(cudaMemcpy(out.data(), buf, count * 4, cudaMemcpyDeviceToHost));
+      for (size_t i = 0; i < count; ++i) bad += out[i] != float(reduced(fcclFloat32, fcclSum, n, i));
+    }
+    FCCL_OK(fcclBroadcast(e, d, count, fcclFloat32, 0, comm, st));
+    CUDA_OK(cudaStreamSynchronize(st));
+    CUDA_OK(cudaMemcpy(out.data(), d, count * 4, cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < count; ++i) bad += out[i] != float(reduced(fcclFloat32, fcclSum, n, i));
+    CUDA_OK(cudaFree(d));
+    CUDA_OK(cudaFree(e));
+  }
+  fcclResult_t async;
+  FCCL_OK(fcclCommGetAsyncError(comm, &async));
+  FCCL_OK(fcclCommDestroy(comm));
+  if (bad != 0 || async != fcclSuccess)
+    std::printf("processes: rank %d: %d wrong elements, async %d\n", rank, bad, int(async));
+  return bad == 0 && async == fcclSuccess ? 0 : 1;
+}
+
+// Before any CUDA call in this process: the children start with a clean driver.
+int processes() {
+  const int n = 2;
+  fcclUniqueId id;
+  FCCL_OK(fcclGetUniqueId(&id));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<pid_t> kids;
+  for (int r = 0; r < n; ++r) {
+    const pid_t pid = fork();
+    if (pid == 0) _exit(processRank(id, r, n));
+    kids.push_back(pid);
+  }
+  int failed = 0;
+  for (pid_t k : kids) {
+    int status = 0;
+    // Bounded: a rank still running after 120 s is killed and counted as failed.
+    for (;;) {
+      const pid_t w = waitpid(k, &status, WNOHANG);
+      if (w == k) break;
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 120) {
+        kill(k, SIGKILL);
+        waitpid(k, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  std::printf("processes: 2 ranks as processes on one GPU (CUDA IPC), %d failed, %.1f s\n", failed,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (failed) fail("ranks as processes");
+  return failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -547,8 +627,13 @@ int main(int argc, char** argv) {
       rc |= abortAndTimeout();
     else if (a == "--bench")
       rc |= bench();
+    else if (a == "--processes")
+      rc |= processes();
     else
-      return std::fprintf(stderr, "usage: %s --sweep [--quick] | --errors | --abort | --bench\n", argv[0]), 2;
+      return std::fprintf(stderr,
+                          "usage: %s --sweep [--quick] | --errors | --abort | --processes | --bench\n",
+                          argv[0]),
+             2;
   }
   if (!any) rc = sweep(false) | errors() | abortAndTimeout();
   std::printf("api_check: %s (%d failures)\n", rc == 0 ? "PASS" : "FAIL", g_failures);
