@@ -11,9 +11,10 @@
  * A communicator bound to a CUDA device (fcclCommInitAll's devlist; fcclCommInitRank on a
  * thread that has a current CUDA device, as after cudaSetDevice; config.device) takes device
  * buffers of that device: collectives are enqueued on `stream` and the call returns at once,
- * as in NCCL. Several ranks may share one GPU as threads of one process (each with a stream of
- * its own: the legacy default stream would serialize them). Not yet on device communicators:
- * ranks in several processes (CUDA IPC), Send/Recv and AlltoAll, PreMulSum, fused programs.
+ * as in NCCL. Ranks are threads or processes of one host (processes map each other's buffers
+ * through CUDA IPC); several may share one GPU (threads each with a stream of their own: the
+ * legacy default stream would serialize them). Not yet on device communicators: ranks on
+ * several hosts, Send/Recv and AlltoAll, PreMulSum, fused programs.
  */
 #ifndef FCCL_H_
 #define FCCL_H_
