@@ -500,13 +500,13 @@ int bench() {
   Ranks rk = makeRanks(2);
   std::vector<void*> send(2), recv(2);
   for (int r = 0; r < 2; ++r) {
-    FCCL_OK(fcclMemAlloc(&send[r], maxBytes / 2));
-    FCCL_OK(fcclMemAlloc(&recv[r], maxBytes / 2));
-    CUDA_OK(cudaMemset(send[r], 0, maxBytes / 2));
+    FCCL_OK(fcclMemAlloc(&send[r], maxBytes));
+    FCCL_OK(fcclMemAlloc(&recv[r], maxBytes));
+    CUDA_OK(cudaMemset(send[r], 0, maxBytes));
   }
   std::printf("%12s %10s %10s %10s %8s\n", "bytes", "time(us)", "algbw", "busbw", "of bound");
-  // 1 GiB in all: each rank's buffer is half of it (two ranks on one memory).
-  for (size_t bytes = size_t(1) << 20; bytes <= maxBytes / 2; bytes *= 4) {
+  // Messages of 1 MiB .. 1 GiB per rank.
+  for (size_t bytes = size_t(1) << 20; bytes <= maxBytes; bytes *= 4) {
     const size_t count = bytes / 4;
     auto once = [&] {
       FCCL_OK(fcclGroupStart());

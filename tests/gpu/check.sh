@@ -96,7 +96,7 @@ if [ "$built" -eq 0 ]; then
   step stock_kernels 180 "$B/gpu_stock_kernels"
   if command -v compute-sanitizer >/dev/null 2>&1; then
     step memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_ring_check" --sweep --quick
-    step api_memcheck 150 env FCCL_TIMEOUT=60 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_api_check" --sweep --quick
+    step api_memcheck 150 env FCCL_TIMEOUT=30 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_api_check" --sweep --quick
   else
     note "SKIP  memcheck: compute-sanitizer not found"
   fi
@@ -105,7 +105,7 @@ fi
 # ---- summary ----
 {
   echo "--- numbers"
-  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +536870912 |^errors:|^processes:|^api_check|FAIL" "$LOG" | grep -v "^=== " || true
+  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +1073741824 |^errors:|^processes:|^api_check|FAIL" "$LOG" | grep -v "^=== " || true
   echo "--- torch reference (tests/gpu/torch_ref.py)"
   tail -n 30 "$OUT/torch_ref.txt"
   echo "--- $failed failed step(s), ${SECONDS} s"
