@@ -176,7 +176,9 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
       {"FCCL_DIRECT_MAX_BYTES", Kind::Int, "0",
        "largest per-rank message for the direct (latency) algorithm (default: tuned)", &e.directMaxBytes},
       {"FCCL_MAX_NCHANNELS", Kind::Int, "0",
-       "channels (CTAs) of a device communicator's kernels, at most 32 (default: 8)", &e.maxNchannels},
+       "channels (CTAs) of a device communicator's kernels, at most 32 (default: an SM pair each, at most "
+       "32)",
+       &e.maxNchannels},
       {"FCCL_COMM_ID", Kind::Check, "",
        "host:port of the bootstrap root; rank 0 hosts it (like NCCL_COMM_ID)", &e.commId,
        "host:port or [IPv6 address]:port, port 1..65535", checkHostPort,

@@ -20,7 +20,7 @@ struct Env {
   std::string algo;          // FCCL_ALGO: ring|direct (empty: tuner decides)
   int64_t chunkSize;         // FCCL_CHUNKSIZE: bytes per pipeline chunk (0: tuner)
   int64_t directMaxBytes;    // FCCL_DIRECT_MAX_BYTES: largest message for the direct algorithm
-  int64_t maxNchannels;      // FCCL_MAX_NCHANNELS: CTAs per device kernel (0: default 8)
+  int64_t maxNchannels;      // FCCL_MAX_NCHANNELS: CTAs per device kernel (0: from the GPU)
   std::string commId;        // FCCL_COMM_ID: host:port of the bootstrap root
   std::string socketIfname;  // FCCL_SOCKET_IFNAME: interface filter (eth0, ^docker, =lo)
   std::string socketFamily;  // FCCL_SOCKET_FAMILY: AF_INET|AF_INET6

@@ -30,7 +30,6 @@ using cuda::Driver;
 namespace {
 
 constexpr int kMaxChannels = 32;
-constexpr int kDefaultChannels = 8;
 constexpr size_t kDefaultSlotBytes = size_t(512) << 10;
 constexpr size_t kCounterBytes = 256;  // tail and head of one connection, 128 bytes apart
 
@@ -72,11 +71,40 @@ fcclResult_t cudaFailed(const fcclComm* comm, const Driver& d, const char* what,
     if (r_ != CUDA_SUCCESS) return cudaFailed(comm, d, #call, r_); \
   } while (0)
 
-// The channels (CTAs) of each kernel: FCCL_MAX_NCHANNELS, else 8. Every rank sharing a GPU
-// runs this many spinning CTAs at once, which the GPU must hold together.
-int channelsWanted() {
+// What each rank tells the others first: its GPU and how many channels it would run.
+struct DeviceIdentity {
+  CUuuid uuid;       // the GPU, whatever its ordinal in each process
+  uint64_t process;  // processToken()
+  int channels;      // this rank's wish (below)
+  int pad;
+};
+
+// The channels (CTAs) of each kernel: FCCL_MAX_NCHANNELS, else one per two SMs of the GPU shared
+// among the ranks on it (up to 32 each, at least 2): enough CTAs in flight to reach the GPU's
+// memory bandwidth, while every spinning CTA of every rank on the GPU stays resident at once.
+int channelsWished(int sms, int ranksOnGpu) {
   const int64_t v = env().maxNchannels;
-  return v > 0 ? int(std::min<int64_t>(v, kMaxChannels)) : kDefaultChannels;
+  if (v > 0) return int(std::min<int64_t>(v, kMaxChannels));
+  return std::max(2, std::min(kMaxChannels, sms / (2 * std::max(1, ranksOnGpu))));
+}
+
+// The channel count every rank uses (a ring's channel c links channel c of each rank): the
+// smallest wish, each rank's wish counting the ranks on its own GPU.
+fcclResult_t agreeOnChannels(fcclComm* comm, const Driver& d, DeviceComm* dc, CUuuid uuid, uint64_t process) {
+  const int n = comm->nranks;
+  int sms = 0;
+  CU_TRY(comm, d, d.deviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dc->cuDev));
+  std::vector<DeviceIdentity> ids(n);
+  ids[comm->rank] = DeviceIdentity{uuid, process, sms, 0};
+  FCCL_CHECK(comm->bootstrap->allGather(ids.data(), sizeof(DeviceIdentity)));
+  int channels = kMaxChannels;
+  for (int r = 0; r < n; ++r) {
+    int onGpu = 0;
+    for (int q = 0; q < n; ++q) onGpu += std::memcmp(&ids[q].uuid, &ids[r].uuid, sizeof(CUuuid)) == 0;
+    channels = std::min(channels, channelsWished(ids[r].channels, onGpu));
+  }
+  dc->nchannels = n > 1 ? channels : 0;
+  return fcclSuccess;
 }
 
 // FCCL_CHUNKSIZE when set (a multiple of 16 bytes), else 512 KiB: the FIFO slot.
@@ -157,7 +185,9 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
          d.deviceGetAttribute(&dc->ccMajor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dc->cuDev));
   CU_TRY(comm, d,
          d.deviceGetAttribute(&dc->ccMinor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dc->cuDev));
-  dc->nchannels = n > 1 ? channelsWanted() : 0;
+  CUuuid uuid;
+  CU_TRY(comm, d, d.deviceGetUuid(&uuid, dc->cuDev));
+  FCCL_CHECK(agreeOnChannels(comm, d, dc, uuid, processToken()));
   dc->slotBytes = slotBytesWanted();
 
   // This rank's receive side of every channel: slots, then the counters (tail, head).
@@ -167,7 +197,7 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
   own.device = dc->device;
   own.nchannels = dc->nchannels;
   own.process = processToken();
-  CU_TRY(comm, d, d.deviceGetUuid(&own.uuid, dc->cuDev));
+  own.uuid = uuid;
   if (dc->nchannels > 0) {
     const size_t fifoBytes = dev::kFifoSlots * dc->slotBytes;
     FCCL_CHECK(allocZeroed(comm, d, fifoBytes * dc->nchannels, &dc->fifo));
@@ -193,8 +223,7 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
     dc->sharesDevice |= sameGpu && all[r].process == own.process;
     sharedAcrossProcesses |= sameGpu && all[r].process != own.process;
     if (all[r].nchannels != dc->nchannels)
-      return setError(fcclInvalidUsage,
-                      "rank %d: %d channels here but %d on rank %d (FCCL_MAX_NCHANNELS differs)", rank,
+      return setError(fcclInternalError, "rank %d: %d channels here but %d on rank %d after agreeing", rank,
                       dc->nchannels, all[r].nchannels, r);
   }
   if (sharedAcrossProcesses && rank == 0 && !mpsLikely())
