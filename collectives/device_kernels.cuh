@@ -66,4 +66,19 @@ __device__ __forceinline__ void collectiveBody(const DevCollArgs& args, const Ho
   p.finish();
 }
 
+// The body of the point-to-point kernel: CTA b moves task b's message through the FIFO of its
+// peer's channel, a slot at a time (bytes: any alignment; 16-byte packs where aligned).
+__device__ __forceinline__ void p2pBody(const DevP2pArgs& args) {
+  __shared__ int verdict;
+  const DevP2pTask t = args.tasks[blockIdx.x];
+  DevPrims<uint8_t, OpSum> p(args.comm, t.peer, &verdict, DevIdentityHook(), t.peer);
+  int step = 0;
+  for (size_t off = 0; off < t.bytes; off += args.comm.slotBytes, ++step) {
+    const ChunkDesc d{off, minSize(args.comm.slotBytes, t.bytes - off), step, t.peer};
+    const fcclResult_t r = t.isSend ? p.send(t.buf + off, d) : p.recv(t.buf + off, d);
+    if (r != fcclSuccess) break;  // recorded in comm.error already
+  }
+  p.finish();
+}
+
 }  // namespace fccl::dev

@@ -76,4 +76,20 @@ struct DevCollArgs {
 // Threads per CTA of every collective kernel (its __launch_bounds__).
 constexpr int kDevThreads = 512;
 
+// Point-to-point: one CTA per (peer, direction) of a launch, on the peer's own channel (a
+// DevComm whose channels are indexed by peer: send = our FIFO in the peer's memory, recv = the
+// peer's FIFO in ours).
+constexpr int kMaxP2pTasks = 64;
+struct DevP2pTask {
+  char* buf;     // the message (send: read; recv: written)
+  size_t bytes;  // > 0
+  int peer;      // != this rank
+  int isSend;
+};
+struct DevP2pArgs {
+  DevComm comm;  // channels: the p2p channels, indexed by peer
+  int ntasks;    // CTAs of the launch
+  DevP2pTask tasks[kMaxP2pTasks];
+};
+
 }  // namespace fccl::dev

@@ -142,7 +142,10 @@ class DevPrims {
  public:
   // `abortShared` is one int of the CTA's shared memory: thread 0's verdict for everyone.
   // `hook` runs on every fully reduced element (recvReduceCopySend, recvReduceCopy).
-  __device__ DevPrims(const DevComm& comm, int channel, int* abortShared, const Hook& hook = Hook())
+  // `peer` >= 0: a point-to-point channel, whose FIFOs both link to `peer` (not the ring's
+  // neighbours); it only names the peer in error reports.
+  __device__ DevPrims(const DevComm& comm, int channel, int* abortShared, const Hook& hook = Hook(),
+                      int peer = -1)
       : comm_(comm),
         hook_(hook),
         ch_(comm.channels[channel]),
@@ -152,7 +155,9 @@ class DevPrims {
         shared_(abortShared),
         sendStep_(ch_.sendStep),
         recvStep_(ch_.recvStep),
-        slotElems_(comm.slotBytes / sizeof(T)) {}
+        slotElems_(comm.slotBytes / sizeof(T)),
+        sendPeer_(peer >= 0 ? peer : ringMod(comm.rank + 1, comm.nranks)),
+        recvPeer_(peer >= 0 ? peer : ringMod(comm.rank - 1, comm.nranks)) {}
 
   // Step 0 of a ring: our chunk goes to next.
   __device__ fcclResult_t send(const char* src, const ChunkDesc& d) {
@@ -207,11 +212,12 @@ class DevPrims {
     return fcclSuccess;
   }
 
-  // The steps this CTA reached, for the channel's next kernel. Call once, by every thread.
+  // The steps this CTA reached, for the channel's next kernel. Call once, by every thread. Only
+  // the counters it moved: a p2p channel's send and receive sides may be two CTAs of a launch.
   __device__ void finish() {
     if (tid_ == 0) {
-      comm_.channels[channel_].sendStep = sendStep_;
-      comm_.channels[channel_].recvStep = recvStep_;
+      if (sendStep_ != ch_.sendStep) comm_.channels[channel_].sendStep = sendStep_;
+      if (recvStep_ != ch_.recvStep) comm_.channels[channel_].recvStep = recvStep_;
     }
   }
 
@@ -231,9 +237,9 @@ class DevPrims {
   __device__ fcclResult_t wait(bool recv, bool send) {
     if (tid_ == 0) {
       int res = fcclSuccess;
-      if (recv) res = spin(ch_.recv.tail, recvStep_ + 1, DevWait::Data, ringPeer(-1));
+      if (recv) res = spin(ch_.recv.tail, recvStep_ + 1, DevWait::Data, recvPeer_);
       if (res == fcclSuccess && send)
-        res = spin(ch_.send.head, sendStep_ + 1 - kFifoSlots, DevWait::FreeSlot, ringPeer(+1));
+        res = spin(ch_.send.head, sendStep_ + 1 - kFifoSlots, DevWait::FreeSlot, sendPeer_);
       // The slot's contents were written before the peer's tail store (its fence); order our
       // reads after the counter read.
       __threadfence();
@@ -257,8 +263,6 @@ class DevPrims {
       if (send) ++sendStep_;
     }
   }
-
-  __device__ int ringPeer(int dir) const { return ringMod(comm_.rank + dir, comm_.nranks); }
 
   // Polls *counter until it reaches `target` (as a signed difference, so a target below zero
   // - the first kFifoSlots sends - is met at once). Thread 0 only.
@@ -294,6 +298,8 @@ class DevPrims {
   uint64_t sendStep_;
   uint64_t recvStep_;
   const size_t slotElems_;
+  const int sendPeer_;  // whom the send FIFO feeds, whom the receive FIFO comes from
+  const int recvPeer_;
 };
 
 }  // namespace fccl::dev

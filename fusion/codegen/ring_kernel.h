@@ -41,6 +41,12 @@ const std::vector<NvrtcHeader>& deviceHeaders();
 // ringKernelSource compiled for arch ("sm_90": a cubin; "compute_90": PTX).
 bool compileRingKernel(const RingKernelKey& k, const std::string& arch, std::string* image, std::string* log);
 
+// The point-to-point kernel (one for every type: it moves bytes), "fccl_p2p", taking a
+// dev::DevP2pArgs: CTA b runs task b (collectives/device_kernels.cuh p2pBody).
+const char* p2pKernelName();
+std::string p2pKernelSource();
+bool compileP2pKernel(const std::string& arch, std::string* image, std::string* log);
+
 // Threads per CTA of every collective kernel.
 constexpr int kRingKernelThreads = dev::kDevThreads;
 

@@ -33,18 +33,38 @@ constexpr int kMaxChannels = 32;
 constexpr size_t kDefaultSlotBytes = size_t(512) << 10;
 constexpr size_t kCounterBytes = 256;  // tail and head of one connection, 128 bytes apart
 
+// A rank's receive FIFOs, all in one allocation (and their counters in another): the ring's
+// channels first (nchannels x kFifoSlots x slotBytes), then one point-to-point FIFO per peer
+// (nranks x kFifoSlots x kP2pSlotBytes, entry q fed by rank q). Counters: 256 bytes per FIFO
+// (tail, then head 128 bytes on), in the same order. Peers compute every address from the bases.
+constexpr size_t kP2pSlotBytes = size_t(128) << 10;
+
+struct FifoLayout {
+  size_t ringFifo, p2pFifo;  // bytes of one ring FIFO, of one p2p FIFO
+  int nchannels;
+  size_t fifoBytes(int nranks) const { return ringFifo * nchannels + p2pFifo * nranks; }
+  size_t counterBytes(int nranks) const { return kCounterBytes * (nchannels + nranks); }
+  // The FIFO of ring channel ch (ch < nchannels) or of the p2p sender q (as ch = nchannels + q).
+  dev::DevConn conn(CUdeviceptr fifo, CUdeviceptr counters, int ch) const {
+    const size_t at = ch < nchannels ? ch * ringFifo : nchannels * ringFifo + (ch - nchannels) * p2pFifo;
+    dev::DevConn c;
+    c.slots = reinterpret_cast<char*>(fifo + at);
+    c.tail = reinterpret_cast<uint64_t*>(counters + ch * kCounterBytes);
+    c.head = reinterpret_cast<uint64_t*>(counters + ch * kCounterBytes + 128);
+    return c;
+  }
+};
+
 // What each rank tells the others at setup: its device and where its receive FIFOs are.
 struct DeviceExchange {
   int device;
   int nchannels;
   uint64_t process;  // processToken(): equal for the threads of one process only
   CUuuid uuid;       // the GPU, whatever its ordinal in each process
-  // Where the receive side lives in the owner's process, and its CUDA IPC handles (filled when
-  // ranks of other processes are in the communicator).
+  // The FIFOs' allocations in the owner's process, and their CUDA IPC handles.
   CUdeviceptr fifo, counters;
   CUipcMemHandle fifoHandle, countersHandle;
   int ipcResult;  // cuIpcGetMemHandle's result: CUDA_SUCCESS, or why other processes cannot map
-  dev::DevConn recv[kMaxChannels];
 };
 
 // This process, unlike any other (pids repeat across pid namespaces, e.g. containers).
@@ -142,29 +162,34 @@ fcclResult_t enablePeer(fcclComm* comm, DeviceComm* dc, int peerRank, int peerDe
   return fcclSuccess;
 }
 
-// The next rank's receive side as this process addresses it: the same pointers for a thread of
-// this process, a mapping through CUDA IPC for another process.
-fcclResult_t mapNext(fcclComm* comm, DeviceComm* dc, const DeviceExchange& next, int nextRank,
-                     std::vector<dev::DevConn>* conns) {
+// Rank q's FIFO allocations as this process addresses them: its pointers for a thread of this
+// process (with peer access between the GPUs), a CUDA IPC mapping for another process.
+fcclResult_t mapPeer(fcclComm* comm, DeviceComm* dc, const DeviceExchange& q, int qRank, CUdeviceptr* fifo,
+                     CUdeviceptr* counters) {
   const Driver& d = *dc->d;
-  conns->assign(next.recv, next.recv + dc->nchannels);
-  if (next.process == processToken()) return enablePeer(comm, dc, nextRank, next.device);
-  if (next.ipcResult != CUDA_SUCCESS)
-    return setError(fcclUnhandledCudaError,
-                    "rank %d: its ring neighbour rank %d is another process, whose FIFOs cannot be shared "
-                    "through CUDA IPC there: %s",
-                    comm->rank, nextRank, cuda::resultText(d, CUresult(next.ipcResult)).c_str());
-  CU_TRY(comm, d, d.ipcOpenMemHandle(&dc->nextFifo, next.fifoHandle, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS));
-  CU_TRY(comm, d,
-         d.ipcOpenMemHandle(&dc->nextCounters, next.countersHandle, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS));
-  auto moved = [](auto* p, CUdeviceptr from, CUdeviceptr to) {
-    return reinterpret_cast<decltype(p)>(to + (reinterpret_cast<CUdeviceptr>(p) - from));
-  };
-  for (dev::DevConn& c : *conns) {
-    c.slots = moved(c.slots, next.fifo, dc->nextFifo);
-    c.tail = moved(c.tail, next.counters, dc->nextCounters);
-    c.head = moved(c.head, next.counters, dc->nextCounters);
+  if (q.process == processToken()) {
+    *fifo = q.fifo;
+    *counters = q.counters;
+    return enablePeer(comm, dc, qRank, q.device);
   }
+  if (q.ipcResult != CUDA_SUCCESS)
+    return setError(
+        fcclUnhandledCudaError,
+        "rank %d: rank %d is another process, whose FIFOs cannot be shared through CUDA IPC there: %s",
+        comm->rank, qRank, cuda::resultText(d, CUresult(q.ipcResult)).c_str());
+  CU_TRY(comm, d, d.ipcOpenMemHandle(fifo, q.fifoHandle, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS));
+  dc->imported.push_back(*fifo);
+  CU_TRY(comm, d, d.ipcOpenMemHandle(counters, q.countersHandle, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS));
+  dc->imported.push_back(*counters);
+  return fcclSuccess;
+}
+
+// Device memory holding `chans`, for a DevComm view.
+fcclResult_t uploadChannels(fcclComm* comm, const Driver& d, const std::vector<dev::DevChannel>& chans,
+                            CUdeviceptr* out) {
+  const size_t bytes = sizeof(dev::DevChannel) * chans.size();
+  CU_TRY(comm, d, d.memAlloc(out, bytes));
+  CU_TRY(comm, d, d.memcpyHtoD(*out, chans.data(), bytes));
   return fcclSuccess;
 }
 
@@ -190,7 +215,8 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
   FCCL_CHECK(agreeOnChannels(comm, d, dc, uuid, processToken()));
   dc->slotBytes = slotBytesWanted();
 
-  // This rank's receive side of every channel: slots, then the counters (tail, head).
+  // This rank's receive FIFOs (FifoLayout), shared with every peer.
+  const FifoLayout layout{dev::kFifoSlots * dc->slotBytes, dev::kFifoSlots * kP2pSlotBytes, dc->nchannels};
   std::vector<DeviceExchange> all(n);
   DeviceExchange& own = all[rank];
   std::memset(&own, 0, sizeof(own));
@@ -198,16 +224,9 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
   own.nchannels = dc->nchannels;
   own.process = processToken();
   own.uuid = uuid;
-  if (dc->nchannels > 0) {
-    const size_t fifoBytes = dev::kFifoSlots * dc->slotBytes;
-    FCCL_CHECK(allocZeroed(comm, d, fifoBytes * dc->nchannels, &dc->fifo));
-    FCCL_CHECK(allocZeroed(comm, d, kCounterBytes * dc->nchannels, &dc->counters));
-    for (int ch = 0; ch < dc->nchannels; ++ch) {
-      dev::DevConn& c = own.recv[ch];
-      c.slots = reinterpret_cast<char*>(dc->fifo + ch * fifoBytes);
-      c.tail = reinterpret_cast<uint64_t*>(dc->counters + ch * kCounterBytes);
-      c.head = reinterpret_cast<uint64_t*>(dc->counters + ch * kCounterBytes + 128);
-    }
+  if (n > 1) {
+    FCCL_CHECK(allocZeroed(comm, d, layout.fifoBytes(n), &dc->fifo));
+    FCCL_CHECK(allocZeroed(comm, d, layout.counterBytes(n), &dc->counters));
     own.fifo = dc->fifo;
     own.counters = dc->counters;
     // For ranks in other processes (a failure matters only to them: they say so).
@@ -232,19 +251,23 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
         "waits for the GPU's time slices, far slower than threads of one process); start MPS "
         "(nvidia-cuda-mps-control -d) or use one process per GPU");
   if (n > 1) {
-    const int next = (rank + 1) % n, prev = (rank + n - 1) % n;
-    std::vector<dev::DevConn> sendConns;
-    FCCL_CHECK(mapNext(comm, dc, all[next], next, &sendConns));
-    if (all[prev].process == own.process) FCCL_CHECK(enablePeer(comm, dc, prev, all[prev].device));
-    std::vector<dev::DevChannel> chans(dc->nchannels);
+    // Every peer's FIFOs as this process sees them: the ring sends to next, p2p to anyone.
+    std::vector<CUdeviceptr> fifo(n), counters(n);
+    for (int q = 0; q < n; ++q)
+      if (q != rank) FCCL_CHECK(mapPeer(comm, dc, all[q], q, &fifo[q], &counters[q]));
+    const int next = (rank + 1) % n;
+    std::vector<dev::DevChannel> ring(dc->nchannels), p2p(n);
     for (int ch = 0; ch < dc->nchannels; ++ch) {
-      chans[ch].send = sendConns[ch];
-      chans[ch].recv = own.recv[ch];
-      chans[ch].sendStep = chans[ch].recvStep = 0;
+      ring[ch].send = layout.conn(fifo[next], counters[next], ch);
+      ring[ch].recv = layout.conn(dc->fifo, dc->counters, ch);
     }
-    const size_t bytes = sizeof(dev::DevChannel) * chans.size();
-    CU_TRY(comm, d, d.memAlloc(&dc->channels, bytes));
-    CU_TRY(comm, d, d.memcpyHtoD(dc->channels, chans.data(), bytes));
+    for (int q = 0; q < n; ++q) {
+      if (q == rank) continue;  // a send to ourselves is a copy (the executor's)
+      p2p[q].send = layout.conn(fifo[q], counters[q], dc->nchannels + rank);
+      p2p[q].recv = layout.conn(dc->fifo, dc->counters, dc->nchannels + q);
+    }
+    FCCL_CHECK(uploadChannels(comm, d, ring, &dc->channels));
+    FCCL_CHECK(uploadChannels(comm, d, p2p, &dc->p2pChannels));
   }
 
   // The abort flag and the error word: host memory the kernels see.
@@ -269,6 +292,10 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
   dc->view.abortFlag = reinterpret_cast<const volatile int*>(abortDev);
   dc->view.error = reinterpret_cast<dev::DevError*>(errorDev);
   dc->view.timeoutNs = comm->timeoutMs > 0 ? (unsigned long long)comm->timeoutMs * 1000000ull : 0;
+  dc->p2pView = dc->view;
+  dc->p2pView.nchannels = n;
+  dc->p2pView.slotBytes = kP2pSlotBytes;
+  dc->p2pView.channels = reinterpret_cast<dev::DevChannel*>(dc->p2pChannels);
   return fcclSuccess;
 }
 
@@ -327,9 +354,9 @@ void deviceCommFree(fcclComm* comm) {
       d.eventSynchronize(dc->lastWork);
       d.eventDestroy(dc->lastWork);
     }
-    if (dc->nextFifo) d.ipcCloseMemHandle(dc->nextFifo);
-    if (dc->nextCounters) d.ipcCloseMemHandle(dc->nextCounters);
+    for (CUdeviceptr p : dc->imported) d.ipcCloseMemHandle(p);
     if (dc->channels) d.memFree(dc->channels);
+    if (dc->p2pChannels) d.memFree(dc->p2pChannels);
     if (dc->counters) d.memFree(dc->counters);
     if (dc->fifo) d.memFree(dc->fifo);
     if (dc->abortHost) d.memFreeHost(const_cast<int*>(dc->abortHost));

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "collectives/device_types.h"
 #include "src/cuda/driver.h"
@@ -24,19 +25,19 @@ struct DeviceComm {
   int ccMajor = 0, ccMinor = 0;
   int nchannels = 0;
   size_t slotBytes = 0;
-  bool sharesDevice = false;  // another rank of the communicator is on this device
-  CUdeviceptr fifo = 0;       // this rank's receive slots, every channel
-  CUdeviceptr counters = 0;   // their tail and head counters
-  CUdeviceptr channels = 0;   // dev::DevChannel[nchannels]
-  // The next rank's FIFO and counters mapped from its process (CUDA IPC); 0 when it is a thread
-  // of this process.
-  CUdeviceptr nextFifo = 0, nextCounters = 0;
+  bool sharesDevice = false;           // another rank of the communicator is on this device
+  CUdeviceptr fifo = 0;                // this rank's receive slots, every channel
+  CUdeviceptr counters = 0;            // their tail and head counters
+  CUdeviceptr channels = 0;            // dev::DevChannel[nchannels]
+  CUdeviceptr p2pChannels = 0;         // dev::DevChannel[nranks]: the point-to-point channel of each peer
+  std::vector<CUdeviceptr> imported;   // peers' FIFOs mapped from their processes (CUDA IPC)
   volatile int* abortHost = nullptr;   // host-mapped: fcclCommAbort sets it
   dev::DevError* errorHost = nullptr;  // host-mapped: the first failure of a kernel
   CUevent lastWork = nullptr;          // recorded after every launch: destroy waits for it
   CUstream lastStream = nullptr;       // where the last launch went
   bool launched = false;               // lastWork was recorded at least once
-  dev::DevComm view{};                 // every launch's copy of the above
+  dev::DevComm view{};                 // the ring's
+  dev::DevComm p2pView{};              // the point-to-point channels' (indexed by peer)
   const char* lastOp = "none";         // the last operation enqueued, for error sentences
   uint64_t lastSeq = 0;
 };

@@ -58,6 +58,13 @@ TEST(RingKernel, EveryCollectiveCompilesToMachineCode) {
   std::string image, log;  // and the other default architecture
   EXPECT_TRUE(compileRingKernel({RingColl::AllReduce, fcclFloat32, fcclSum}, "sm_80", &image, &log)) << log;
 }
+
+TEST(RingKernel, PointToPointKernelCompilesToMachineCode) {
+  std::string image, log;
+  ASSERT_TRUE(compileP2pKernel("sm_90", &image, &log)) << log << "\n" << p2pKernelSource();
+  EXPECT_EQ(log, "") << "compiled with warnings";
+  EXPECT_EQ(image.compare(0, 4, "\x7f" "ELF"), 0);
+}
 #endif
 
 }  // namespace

@@ -5,6 +5,9 @@
 //   --sweep   AllReduce: every dtype x op (avg included); ReduceScatter and Reduce: five types x
 //             sum/max/avg; Broadcast and AllGather: every dtype; counts 0, 1, 7, 1M+3; in and
 //             out of place; root nranks-1.
+//   --p2p     Send/Recv: each rank to next and from prev, two messages to the same peer in one
+//             group, a send to itself; AlltoAll; 2, 3 and 4 ranks, five types, counts 0, 1, 7,
+//             1M+3; checked exactly.
 //   --errors  bad input refused with the argument named and nothing enqueued (host buffer on a
 //             device communicator, device buffer on a host one, the legacy stream shared by
 //             ranks of one GPU); fcclCommCuDevice; fcclMemAlloc/fcclMemFree.
@@ -189,6 +192,13 @@ double load(fcclDataType_t t, const void* p, size_t i) {
   }
 }
 
+// v as type t stores it (the exact value for the small integers used here).
+double load_round(fcclDataType_t t, double v) {
+  char buf[8];
+  store(t, buf, 0, v);
+  return load(t, buf, 0);
+}
+
 // Rank r's input at index i: small integers, so every sum, product, max and min is exact in
 // every type (at most 4 ranks: sums <= 20, products of 1s and 2s <= 16).
 double input(fcclRedOp_t op, int r, size_t i) {
@@ -354,6 +364,95 @@ int sweep(bool quick) {
   }
   std::printf("sweep: %d cases on 2, 3 and 4 ranks sharing the GPU, %d wrong, %.1f s\n", cases, bad,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return bad == 0 ? 0 : 1;
+}
+
+// ---- point-to-point ---------------------------------------------------------------------------
+
+// Value of element i of the message rank `from` sends to rank `to` (tag: which message).
+double p2pValue(int from, int to, int tag, size_t i) {
+  return double((i * 3 + size_t(from) * 5 + size_t(to) * 7 + tag) % 97);
+}
+
+int p2p() {
+  const fcclDataType_t types[] = {fcclFloat32, fcclFloat16, fcclInt8, fcclUint64, fcclBfloat16};
+  int cases = 0, bad = 0;
+  for (int n : {2, 3, 4}) {
+    Ranks rk = makeRanks(n);
+    for (fcclDataType_t t : types)
+      for (size_t count : {size_t(0), size_t(1), size_t(7), (size_t(1) << 20) + 3}) {
+        const size_t es = typeSize(t), bytes = std::max<size_t>(1, count * es);
+        // Per rank: two messages to next (tags 0, 1), one to itself (tag 2); an AlltoAll of count each.
+        std::vector<std::vector<void*>> in(n, std::vector<void*>(3)), out(n, std::vector<void*>(3));
+        std::vector<void*> aIn(n), aOut(n);
+        for (int r = 0; r < n; ++r) {
+          const int next = (r + 1) % n;
+          std::vector<char> h(bytes), ha(std::max<size_t>(1, count * es * n));
+          for (int tag = 0; tag < 3; ++tag) {
+            for (size_t i = 0; i < count; ++i)
+              store(t, h.data(), i, p2pValue(r, tag == 2 ? r : next, tag, i));
+            CUDA_OK(cudaMalloc(&in[r][tag], bytes));
+            CUDA_OK(cudaMalloc(&out[r][tag], bytes));
+            CUDA_OK(cudaMemcpy(in[r][tag], h.data(), count * es, cudaMemcpyHostToDevice));
+            CUDA_OK(cudaMemset(out[r][tag], 0xff, bytes));
+          }
+          for (int p = 0; p < n; ++p)
+            for (size_t i = 0; i < count; ++i) store(t, ha.data(), p * count + i, p2pValue(r, p, 3, i));
+          CUDA_OK(cudaMalloc(&aIn[r], ha.size()));
+          CUDA_OK(cudaMalloc(&aOut[r], ha.size()));
+          CUDA_OK(cudaMemcpy(aIn[r], ha.data(), ha.size(), cudaMemcpyHostToDevice));
+          CUDA_OK(cudaMemset(aOut[r], 0xff, ha.size()));
+        }
+        FCCL_OK(fcclGroupStart());
+        for (int r = 0; r < n; ++r) {
+          const int next = (r + 1) % n, prev = (r + n - 1) % n;
+          for (int tag = 0; tag < 2; ++tag) {
+            FCCL_OK(fcclSend(in[r][tag], count, t, next, rk.comms[r], rk.streams[r]));
+            FCCL_OK(fcclRecv(out[r][tag], count, t, prev, rk.comms[r], rk.streams[r]));
+          }
+          FCCL_OK(fcclSend(in[r][2], count, t, r, rk.comms[r], rk.streams[r]));
+          FCCL_OK(fcclRecv(out[r][2], count, t, r, rk.comms[r], rk.streams[r]));
+        }
+        FCCL_OK(fcclGroupEnd());
+        FCCL_OK(fcclGroupStart());
+        for (int r = 0; r < n; ++r)
+          FCCL_OK(fcclAlltoAll(aIn[r], aOut[r], count, t, rk.comms[r], rk.streams[r]));
+        FCCL_OK(fcclGroupEnd());
+        if (!syncAll(rk, 60)) {
+          fail("p2p: streams did not finish within 60 s");
+          std::exit(2);
+        }
+        for (int r = 0; r < n; ++r) {
+          const int prev = (r + n - 1) % n;
+          std::vector<char> h(bytes), ha(std::max<size_t>(1, count * es * n));
+          bool ok = true;
+          for (int tag = 0; tag < 3 && ok; ++tag) {
+            CUDA_OK(cudaMemcpy(h.data(), out[r][tag], bytes, cudaMemcpyDeviceToHost));
+            const int from = tag == 2 ? r : prev;
+            for (size_t i = 0; i < count && ok; ++i)
+              ok = load(t, h.data(), i) == load_round(t, p2pValue(from, r, tag, i));
+          }
+          CUDA_OK(cudaMemcpy(ha.data(), aOut[r], ha.size(), cudaMemcpyDeviceToHost));
+          for (int p = 0; p < n && ok; ++p)
+            for (size_t i = 0; i < count && ok; ++i)
+              ok = load(t, ha.data(), p * count + i) == load_round(t, p2pValue(p, r, 3, i));
+          ++cases;
+          if (!ok) {
+            ++bad;
+            fail(std::string("p2p ") + typeName(t) + " count " + std::to_string(count) + " on " +
+                 std::to_string(n) + " ranks: rank " + std::to_string(r) + " received wrong data");
+          }
+          for (int tag = 0; tag < 3; ++tag) {
+            CUDA_OK(cudaFree(in[r][tag]));
+            CUDA_OK(cudaFree(out[r][tag]));
+          }
+          CUDA_OK(cudaFree(aIn[r]));
+          CUDA_OK(cudaFree(aOut[r]));
+        }
+      }
+    freeRanks(rk);
+  }
+  std::printf("p2p: %d rank-cases (Send/Recv, self, AlltoAll) on 2, 3 and 4 ranks, %d wrong\n", cases, bad);
   return bad == 0 ? 0 : 1;
 }
 
@@ -627,15 +726,17 @@ int main(int argc, char** argv) {
       rc |= abortAndTimeout();
     else if (a == "--bench")
       rc |= bench();
+    else if (a == "--p2p")
+      rc |= p2p();
     else if (a == "--processes")
       rc |= processes();
     else
-      return std::fprintf(stderr,
-                          "usage: %s --sweep [--quick] | --errors | --abort | --processes | --bench\n",
-                          argv[0]),
+      return std::fprintf(
+                 stderr, "usage: %s --sweep [--quick] | --p2p | --errors | --abort | --processes | --bench\n",
+                 argv[0]),
              2;
   }
-  if (!any) rc = sweep(false) | errors() | abortAndTimeout();
+  if (!any) rc = sweep(false) | p2p() | errors() | abortAndTimeout();
   std::printf("api_check: %s (%d failures)\n", rc == 0 ? "PASS" : "FAIL", g_failures);
   return rc;
 }

@@ -88,6 +88,7 @@ if [ "$built" -eq 0 ]; then
   step api_abort 60 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --abort
   step api_processes 150 env FCCL_TIMEOUT=60 "$B/gpu_api_check" --processes
   step api_sweep 240 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --sweep
+  step api_p2p 120 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --p2p
   step api_bench 120 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --bench
   step ring_sweep 240 "$B/gpu_ring_check" --sweep
   step ring_nvrtc 180 "$B/gpu_ring_check" --nvrtc
@@ -105,7 +106,7 @@ fi
 # ---- summary ----
 {
   echo "--- numbers"
-  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +1073741824 |^errors:|^processes:|^api_check|FAIL" "$LOG" | grep -v "^=== " || true
+  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +1073741824 |^errors:|^processes:|^p2p:|^api_check|FAIL" "$LOG" | grep -v "^=== " || true
   echo "--- torch reference (tests/gpu/torch_ref.py)"
   tail -n 30 "$OUT/torch_ref.txt"
   echo "--- $failed failed step(s), ${SECONDS} s"
