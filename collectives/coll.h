@@ -35,6 +35,7 @@ struct CollTask {
   fcclDataType_t type;
   fcclRedOp_t op;                      // base op: sum / prod / max / min
   const void* premulScalar = nullptr;  // PreMulSum: scale inputs by this value of `type`
+  bool premulInDevice = false;         // premulScalar is the user's pointer (fcclScalarDevice)
   int avgDivisor = 1;                  // Avg: divide the sum by this
   int root = 0;                        // Reduce / Broadcast root, or Send / Recv peer
   fcclReady* sendReady = nullptr;      // fcclAllReduceOverlap: read send chunks once marked ready

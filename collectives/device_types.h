@@ -71,6 +71,10 @@ struct DevCollArgs {
   size_t chunkElems;  // at most one FIFO slot
   int root;
   int avgDivisor;  // > 1: fcclAvg's kernels divide each reduced element by it
+  // PreMulSum kernels: each rank's input scaled by its scalar, read from premulPtr (device
+  // memory) or, when that is null, from premulValue (a value of the element type).
+  const void* premulPtr;
+  alignas(8) unsigned char premulValue[8];
 };
 
 // Threads per CTA of every collective kernel (its __launch_bounds__).

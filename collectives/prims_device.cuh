@@ -83,13 +83,55 @@ struct DevDivideHook {
   }
 };
 
-// dst[0..ND) = post(src[0] op src[1] ...) for `count` elements of T, by `nthreads` threads:
-// 16-byte packs (four in flight per thread) when every pointer is 16-byte aligned, then the
-// tail. post (a hook's reduced, or the identity) sees logical indices from `first`.
-template <class T, class Op, int NS, int ND, class Post = DevIdentityHook>
+// PreMulSum's hook: each rank's own input multiplied by its scalar as it enters the reduction
+// (OpProd's multiply: half and bfloat16 rounded once, integers wrap), as the host's scale().
+template <class T>
+struct DevPremulHook {
+  static constexpr bool kHasReduced = false;
+  static constexpr bool kHasLoad = true;
+  T scalar;
+
+  template <class U>
+  __device__ __forceinline__ U load(U v) const {
+    return OpProd::apply(v, scalar);
+  }
+  template <class U>
+  __device__ __forceinline__ uint4 loadPack(uint4 v) const {
+    U* e = reinterpret_cast<U*>(&v);
+#pragma unroll
+    for (int i = 0; i < int(sizeof(uint4) / sizeof(U)); ++i) e[i] = OpProd::apply(e[i], scalar);
+    return v;
+  }
+  template <class U>
+  __device__ __forceinline__ uint4 reducedPack(size_t, uint4 v) const {
+    return v;
+  }
+  template <class U>
+  __device__ __forceinline__ U reduced(size_t, U v) const {
+    return v;
+  }
+};
+
+// Whether a hook transforms this rank's own input as it is loaded (kHasLoad, e.g. PreMulSum's
+// scale); hooks without the member do not. (No <type_traits> under NVRTC: overloads decide.)
+template <class H>
+__device__ constexpr bool hookLoads(decltype(H::kHasLoad)*) {
+  return H::kHasLoad;
+}
+template <class H>
+__device__ constexpr bool hookLoads(...) {
+  return false;
+}
+
+// dst[0..ND) = post(src[0] op ... op pre(src[NS-1])) for `count` elements of T, by `nthreads`
+// threads: 16-byte packs (four in flight per thread) when every pointer is 16-byte aligned, then
+// the tail. post (a hook's reduced, or the identity) sees logical indices from `first`; pre (a
+// hook's load) sees the last source, which the reducing primitives make this rank's own input.
+template <class T, class Op, int NS, int ND, class Post = DevIdentityHook, class Pre = DevIdentityHook>
 __device__ __forceinline__ void reduceCopy(int tid, int nthreads, const char* const (&src)[NS],
                                            char* const (&dst)[ND], size_t count, const Post& post = Post(),
-                                           size_t first = 0) {
+                                           size_t first = 0, const Pre& pre = Pre()) {
+  constexpr bool kLoad = hookLoads<Pre>(nullptr);
   constexpr size_t kPackElems = 16 / sizeof(T);
   bool aligned = true;
 #pragma unroll
@@ -102,13 +144,20 @@ __device__ __forceinline__ void reduceCopy(int tid, int nthreads, const char* co
   for (; i + size_t(kUnroll - 1) * nthreads < packs; i += size_t(kUnroll) * nthreads) {
     uint4 v[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
+    for (int u = 0; u < kUnroll; ++u) {
       v[u] = __ldcg(reinterpret_cast<const uint4*>(src[0]) + i + u * nthreads);
+      if constexpr (kLoad && NS == 1) v[u] = pre.template loadPack<T>(v[u]);
+    }
 #pragma unroll
     for (int s = 1; s < NS; ++s)
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u)
-        v[u] = applyPack<Op, T>(v[u], __ldcg(reinterpret_cast<const uint4*>(src[s]) + i + u * nthreads));
+      for (int u = 0; u < kUnroll; ++u) {
+        uint4 x = __ldcg(reinterpret_cast<const uint4*>(src[s]) + i + u * nthreads);
+        if constexpr (kLoad) {
+          if (s == NS - 1) x = pre.template loadPack<T>(x);
+        }
+        v[u] = applyPack<Op, T>(v[u], x);
+      }
     if constexpr (Post::kHasReduced)
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u)
@@ -120,8 +169,15 @@ __device__ __forceinline__ void reduceCopy(int tid, int nthreads, const char* co
   }
   for (; i < packs; i += nthreads) {
     uint4 v = __ldcg(reinterpret_cast<const uint4*>(src[0]) + i);
+    if constexpr (kLoad && NS == 1) v = pre.template loadPack<T>(v);
 #pragma unroll
-    for (int s = 1; s < NS; ++s) v = applyPack<Op, T>(v, __ldcg(reinterpret_cast<const uint4*>(src[s]) + i));
+    for (int s = 1; s < NS; ++s) {
+      uint4 x = __ldcg(reinterpret_cast<const uint4*>(src[s]) + i);
+      if constexpr (kLoad) {
+        if (s == NS - 1) x = pre.template loadPack<T>(x);
+      }
+      v = applyPack<Op, T>(v, x);
+    }
     if constexpr (Post::kHasReduced) v = post.template reducedPack<T>(first + i * kPackElems, v);
 #pragma unroll
     for (int d = 0; d < ND; ++d) reinterpret_cast<uint4*>(dst[d])[i] = v;
@@ -129,8 +185,15 @@ __device__ __forceinline__ void reduceCopy(int tid, int nthreads, const char* co
   // Elements after the last whole pack (or all of them when misaligned).
   for (size_t e = packs * kPackElems + tid; e < count; e += nthreads) {
     T v = reinterpret_cast<const T*>(src[0])[e];
+    if constexpr (kLoad && NS == 1) v = pre.load(v);
 #pragma unroll
-    for (int s = 1; s < NS; ++s) v = Op::apply(v, reinterpret_cast<const T*>(src[s])[e]);
+    for (int s = 1; s < NS; ++s) {
+      T x = reinterpret_cast<const T*>(src[s])[e];
+      if constexpr (kLoad) {
+        if (s == NS - 1) x = pre.load(x);
+      }
+      v = Op::apply(v, x);
+    }
     if constexpr (Post::kHasReduced) v = post.reduced(first + e, v);
 #pragma unroll
     for (int d = 0; d < ND; ++d) reinterpret_cast<T*>(dst[d])[e] = v;
@@ -162,28 +225,33 @@ class DevPrims {
   // Step 0 of a ring: our chunk goes to next.
   __device__ fcclResult_t send(const char* src, const ChunkDesc& d) {
     FCCL_ALGO_CHECK(wait(false, true));
-    move<1, 1>({src}, {sendSlot()}, d.count);
+    // Step 0 of a reduction (or of a broadcast/gather, whose kernels have no load hook).
+    reduceCopy<T, Op, 1, 1, DevIdentityHook, Hook>(tid_, nthreads_, {src}, {sendSlot()}, d.count,
+                                                   DevIdentityHook(), 0, hook_);
     post(false, true);
     return fcclSuccess;
   }
   // Middle of a reduce: received partial + own chunk -> next.
   __device__ fcclResult_t recvReduceSend(const char* src, const ChunkDesc& d) {
     FCCL_ALGO_CHECK(wait(true, true));
-    move<2, 1>({recvSlot(), src}, {sendSlot()}, d.count);
+    reduceCopy<T, Op, 2, 1, DevIdentityHook, Hook>(tid_, nthreads_, {recvSlot(), src}, {sendSlot()}, d.count,
+                                                   DevIdentityHook(), 0, hook_);
     post(true, true);
     return fcclSuccess;
   }
   // The step that produces the final value: reduce, store and pass on.
   __device__ fcclResult_t recvReduceCopySend(const char* src, char* dst, const ChunkDesc& d) {
     FCCL_ALGO_CHECK(wait(true, true));
-    reduceCopy<T, Op, 2, 2>(tid_, nthreads_, {recvSlot(), src}, {dst, sendSlot()}, d.count, hook_, d.offset);
+    reduceCopy<T, Op, 2, 2, Hook, Hook>(tid_, nthreads_, {recvSlot(), src}, {dst, sendSlot()}, d.count, hook_,
+                                        d.offset, hook_);
     post(true, true);
     return fcclSuccess;
   }
   // Final step of reduce-scatter / reduce at the root: reduce straight into the output.
   __device__ fcclResult_t recvReduceCopy(const char* src, char* dst, const ChunkDesc& d) {
     FCCL_ALGO_CHECK(wait(true, false));
-    reduceCopy<T, Op, 2, 1>(tid_, nthreads_, {recvSlot(), src}, {dst}, d.count, hook_, d.offset);
+    reduceCopy<T, Op, 2, 1, Hook, Hook>(tid_, nthreads_, {recvSlot(), src}, {dst}, d.count, hook_, d.offset,
+                                        hook_);
     post(true, false);
     return fcclSuccess;
   }

@@ -14,7 +14,7 @@
  * as in NCCL. Ranks are threads or processes of one host (processes map each other's buffers
  * through CUDA IPC); several may share one GPU (threads each with a stream of their own: the
  * legacy default stream would serialize them). Not yet on device communicators: ranks on
- * several hosts, PreMulSum, fused programs.
+ * several hosts, fused programs.
  */
 #ifndef FCCL_H_
 #define FCCL_H_

@@ -64,6 +64,10 @@ fcclResult_t checkTask(const char* api, fcclComm* comm, fcclStream_t stream, Col
                         dtypeName(u.type), dtypeName(t->type));
       t->premulScalar =
           u.residence == fcclScalarHostImmediate ? static_cast<const void*>(u.value) : u.pointer;
+      t->premulInDevice = u.residence == fcclScalarDevice;
+      // On a device communicator a fcclScalarDevice scalar is read by the kernel: device memory.
+      if (t->premulInDevice && comm->cudaDev >= 0)
+        FCCL_CHECK(deviceCheckBuffer(api, comm, "the PreMulSum scalar", u.pointer));
       t->op = fcclSum;
     }
   }

@@ -29,7 +29,8 @@ const char* ringCollName(RingColl c);  // "AllReduce", as DevColl spells it
 struct RingKernelKey {
   RingColl coll;
   fcclDataType_t type;
-  fcclRedOp_t op;  // sum, prod, max, min, or avg (a sum divided by DevCollArgs::avgDivisor)
+  fcclRedOp_t op;       // sum, prod, max, min, or avg (a sum divided by DevCollArgs::avgDivisor)
+  bool premul = false;  // PreMulSum: a sum of inputs scaled by DevCollArgs' scalar (op is ignored)
 };
 
 // "fccl_AllReduce_float_sum"; "" for a type or operator fccl has no kernel for.

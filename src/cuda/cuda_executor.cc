@@ -4,6 +4,7 @@
 // over the device primitives, generated for the element type and operator and compiled with
 // NVRTC for the device's architecture the first time it is needed (fusion/codegen/ring_kernel.h),
 // then kept per context for the life of the process.
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -263,7 +264,7 @@ fcclResult_t launch(fcclComm* comm, DeviceComm* dc, const PlanOp& op) {
   // What the device backend does not run yet: say so, enqueue nothing.
   const char* missing = nullptr;
   if (op.hook != nullptr) missing = "fused programs (fcclProgramLaunch)";
-  if (t.premulScalar != nullptr) missing = "PreMulSum operators";
+  if (t.premulScalar != nullptr && comm->nranks == 1) missing = "PreMulSum on one rank";
   if (t.sendReady != nullptr) missing = "fcclAllReduceOverlap";
   RingColl coll = RingColl::AllReduce;
   if (missing == nullptr && t.kind != CollKind::AlltoAll && !ringCollOf(t.kind, &coll))
@@ -280,7 +281,7 @@ fcclResult_t launch(fcclComm* comm, DeviceComm* dc, const PlanOp& op) {
   dc->lastSeq = comm->opCount;
   if (comm->nranks == 1) return copyAlone(comm, dc, t, s);
 
-  const RingKernelKey key{coll, t.type, t.avgDivisor > 1 ? fcclAvg : t.op};
+  const RingKernelKey key{coll, t.type, t.avgDivisor > 1 ? fcclAvg : t.op, t.premulScalar != nullptr};
   CUfunction fn = nullptr;
   FCCL_CHECK(kernelFor(comm, dc, key, &fn));
   dev::DevCollArgs args{};
@@ -291,6 +292,11 @@ fcclResult_t launch(fcclComm* comm, DeviceComm* dc, const PlanOp& op) {
   args.chunkElems = chunkElemsFor(*dc, t, comm->nranks);
   args.root = t.root;
   args.avgDivisor = t.avgDivisor;
+  // PreMulSum: a device scalar is read by the kernel; an immediate one travels in the arguments.
+  if (t.premulScalar != nullptr && t.premulInDevice)
+    args.premulPtr = t.premulScalar;
+  else if (t.premulScalar != nullptr)
+    std::memcpy(args.premulValue, t.premulScalar, dtypeSize(t.type));
   FCCL_CHECK(launchOrdered(comm, dc, name, fn, unsigned(dc->nchannels), s, &args));
   FCCL_TRACE_LOG(kLogColl, "%s #%llu count %zu type %s on stream %p: %d channels, chunk %zu elements", name,
                  (unsigned long long)comm->opCount, t.count, dtypeName(t.type), (void*)s, dc->nchannels,

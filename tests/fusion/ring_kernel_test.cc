@@ -32,6 +32,8 @@ TEST(RingKernel, NamesAreUniqueAndUnknownTypesHaveNone) {
             std::string::npos);
   EXPECT_EQ(ringKernelName({RingColl::AllReduce, fcclDataType_t(42), fcclSum}), "");
   EXPECT_EQ(ringKernelSource({RingColl::AllReduce, fcclFloat32, fcclRedOp_t(99)}), "");
+  EXPECT_EQ(ringKernelName({RingColl::ReduceScatter, fcclFloat16, fcclSum, true}),
+            "fccl_ReduceScatter_half_premulsum");
   std::string log;
   EXPECT_FALSE(compileRingKernel({RingColl::AllReduce, fcclDataType_t(42), fcclSum}, "sm_90", nullptr, &log));
   EXPECT_NE(log.find("no collective kernel"), std::string::npos) << log;
@@ -59,11 +61,27 @@ TEST(RingKernel, EveryCollectiveCompilesToMachineCode) {
   EXPECT_TRUE(compileRingKernel({RingColl::AllReduce, fcclFloat32, fcclSum}, "sm_80", &image, &log)) << log;
 }
 
+// PreMulSum for each element width and for the scalar in device memory or in the arguments (one
+// kernel reads either).
+TEST(RingKernel, PreMulSumKernelsCompile) {
+  for (RingColl c : {RingColl::AllReduce, RingColl::ReduceScatter, RingColl::Reduce})
+    for (fcclDataType_t t : {fcclFloat32, fcclFloat16, fcclBfloat16, fcclFloat64, fcclInt8, fcclUint64}) {
+      const RingKernelKey k{c, t, fcclSum, true};
+      SCOPED_TRACE(ringKernelName(k));
+      std::string image, log;
+      ASSERT_TRUE(compileRingKernel(k, "sm_90", &image, &log)) << log << "\n" << ringKernelSource(k);
+      EXPECT_EQ(log, "") << "compiled with warnings";
+    }
+}
+
 TEST(RingKernel, PointToPointKernelCompilesToMachineCode) {
   std::string image, log;
   ASSERT_TRUE(compileP2pKernel("sm_90", &image, &log)) << log << "\n" << p2pKernelSource();
   EXPECT_EQ(log, "") << "compiled with warnings";
-  EXPECT_EQ(image.compare(0, 4, "\x7f" "ELF"), 0);
+  EXPECT_EQ(image.compare(0, 4,
+                          "\x7f"
+                          "ELF"),
+            0);
 }
 #endif
 

@@ -3,7 +3,8 @@
 // threads of this process), each rank with its own non-blocking stream, every call enqueued
 // inside fcclGroupStart/End and checked exactly after cudaStreamSynchronize.
 //   --sweep   AllReduce: every dtype x op (avg included); ReduceScatter and Reduce: five types x
-//             sum/max/avg; Broadcast and AllGather: every dtype; counts 0, 1, 7, 1M+3; in and
+//             sum/max/avg/PreMulSum (immediate and device scalars, rank r's = r + 1), AllReduce
+//             with PreMulSum too; Broadcast and AllGather: every dtype; counts 0, 1, 7, 1M+3; in and
 //             out of place; root nranks-1.
 //   --p2p     Send/Recv: each rank to next and from prev, two messages to the same peer in one
 //             group, a send to itself; AlltoAll; 2, 3 and 4 ranks, five types, counts 0, 1, 7,
@@ -205,9 +206,18 @@ double input(fcclRedOp_t op, int r, size_t i) {
   if (op == fcclProd) return 1 + double((i + r) % 2);
   return 1 + double((i * 7 + size_t(r) * 3) % 5);
 }
+// PreMulSum in the sweep: rank r's scalar is r + 1, immediate or in device memory.
+constexpr fcclRedOp_t kPremulHost = fcclRedOp_t(100), kPremulDevice = fcclRedOp_t(101);
+bool isPremul(fcclRedOp_t op) { return op == kPremulHost || op == kPremulDevice; }
+
 // The reduction of the n ranks' inputs at i, as the type stores it (Avg: the host's rule:
 // integers truncate, half/bfloat16 divide in float and round once).
 double reduced(fcclDataType_t t, fcclRedOp_t op, int n, size_t i) {
+  if (isPremul(op)) {
+    double sum = 0;
+    for (int r = 0; r < n; ++r) sum += (r + 1) * input(op, r, i);
+    return sum;
+  }
   double acc = input(op, 0, i);
   for (int r = 1; r < n; ++r) {
     const double v = input(op, r, i);
@@ -261,9 +271,25 @@ bool runCase(Ranks& rk, Coll c, fcclDataType_t t, fcclRedOp_t op, size_t count, 
     CUDA_OK(cudaMemset(recv[r], 0xff, std::max<size_t>(1, bufElems * es)));
     CUDA_OK(cudaMemcpy(send[r], in.data(), sendElems * es, cudaMemcpyHostToDevice));
   }
+  // Each rank's operator: op itself, or its own PreMulSum.
+  std::vector<fcclRedOp_t> ops(n, op);
+  std::vector<void*> scalars(n, nullptr);
+  for (int r = 0; r < n && isPremul(op); ++r) {
+    char value[8];
+    store(t, value, 0, r + 1);
+    void* where = value;
+    if (op == kPremulDevice) {
+      CUDA_OK(cudaMalloc(&scalars[r], 8));
+      CUDA_OK(cudaMemcpy(scalars[r], value, 8, cudaMemcpyHostToDevice));
+      where = scalars[r];
+    }
+    FCCL_OK(fcclRedOpCreatePreMulSum(
+        &ops[r], where, t, op == kPremulDevice ? fcclScalarDevice : fcclScalarHostImmediate, rk.comms[r]));
+  }
   FCCL_OK(fcclGroupStart());
   for (int r = 0; r < n; ++r) {
     fcclResult_t res = fcclSuccess;
+    const fcclRedOp_t op = ops[r];
     switch (c) {
       case Coll::AllReduce:
         res = fcclAllReduce(send[r], recv[r], count, t, op, rk.comms[r], rk.streams[r]);
@@ -330,6 +356,8 @@ bool runCase(Ranks& rk, Coll c, fcclDataType_t t, fcclRedOp_t op, size_t count, 
   for (int r = 0; r < n; ++r) {
     if (!inPlace) CUDA_OK(cudaFree(send[r]));
     CUDA_OK(cudaFree(recv[r]));
+    if (isPremul(op)) FCCL_OK(fcclRedOpDestroy(ops[r], rk.comms[r]));
+    if (scalars[r] != nullptr) CUDA_OK(cudaFree(scalars[r]));
   }
   return ok;
 }
@@ -354,11 +382,14 @@ int sweep(bool quick) {
           run(Coll::Broadcast, fcclDataType_t(t), fcclSum);
           run(Coll::AllGather, fcclDataType_t(t), fcclSum);
         }
-        for (fcclDataType_t t : some)
-          for (fcclRedOp_t op : {fcclSum, fcclMax, fcclAvg}) {
+        for (fcclDataType_t t : some) {
+          for (fcclRedOp_t op : {fcclSum, fcclMax, fcclAvg, kPremulHost, kPremulDevice}) {
             run(Coll::ReduceScatter, t, op);
             run(Coll::Reduce, t, op);
           }
+          run(Coll::AllReduce, t, kPremulHost);
+          run(Coll::AllReduce, t, kPremulDevice);
+        }
       }
     freeRanks(rk);
   }
