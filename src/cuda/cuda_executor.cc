@@ -17,6 +17,7 @@
 #include "src/base/dtype.h"
 #include "src/base/error.h"
 #include "src/comm.h"
+#include "src/cuda/device_plan.h"
 #include "src/cuda/device_state.h"
 #include "src/plan.h"
 
@@ -131,18 +132,6 @@ bool ringCollOf(CollKind k, RingColl* c) {
   }
 }
 
-// Elements per chunk: a whole slot for large messages; for small ones a multiple of 16 bytes
-// that gives every channel a part (collectives/device_kernels.cuh devChannelPart).
-size_t chunkElemsFor(const DeviceComm& dc, const CollTask& t, int nranks) {
-  const size_t elem = dtypeSize(t.type), pack = 16 / elem, slotElems = dc.slotBytes / elem;
-  const bool sliced = t.kind == CollKind::AllReduce || t.kind == CollKind::ReduceScatterSliced ||
-                      t.kind == CollKind::AllGatherSliced;
-  const size_t loop = sliced ? (t.count + nranks - 1) / nranks : t.count;
-  size_t share = (loop + dc.nchannels - 1) / dc.nchannels;
-  share = std::max(pack, (share + pack - 1) / pack * pack);
-  return std::min(slotElems, share);
-}
-
 // One rank alone: the result is the input (Avg divides by 1), a copy unless in place.
 fcclResult_t copyAlone(fcclComm* comm, DeviceComm* dc, const CollTask& t, CUstream s) {
   if (t.send == t.recv || t.recv == nullptr) return fcclSuccess;
@@ -157,102 +146,52 @@ fcclResult_t copyAlone(fcclComm* comm, DeviceComm* dc, const CollTask& t, CUstre
 
 // ---- point-to-point ----------------------------------------------------------------------------
 
-// A send to ourselves meets the receive from ourselves of the same position in call order.
-fcclResult_t copySelf(fcclComm* comm, DeviceComm* dc, const std::vector<const CollTask*>& sends,
-                      const std::vector<const CollTask*>& recvs, CUstream s, const char* name) {
-  if (sends.size() != recvs.size())
-    return setError(fcclInvalidUsage, "%s: rank %d: %zu sends to itself but %zu receives from itself", name,
-                    comm->rank, sends.size(), recvs.size());
-  for (size_t k = 0; k < sends.size(); ++k) {
-    const size_t sb = sends[k]->count * dtypeSize(sends[k]->type),
-                 rb = recvs[k]->count * dtypeSize(recvs[k]->type);
-    if (sb != rb)
-      return setError(fcclInvalidUsage,
-                      "%s: rank %d: a send of %zu bytes to itself meets a receive of %zu bytes", name,
-                      comm->rank, sb, rb);
-    const CUresult r = dc->d->memcpyAsync(reinterpret_cast<CUdeviceptr>(recvs[k]->recv),
-                                          reinterpret_cast<CUdeviceptr>(sends[k]->send), sb, s);
+// The sends and receives of one group (or an AlltoAll), planned by planP2p: one launch per
+// round, CTA per (peer, direction); sends to ourselves are copies.
+fcclResult_t launchP2p(fcclComm* comm, DeviceComm* dc, const CollTask* tasks, size_t ntasks,
+                       const char* name) {
+  CUstream s = static_cast<CUstream>(tasks[0].stream);
+  for (size_t i = 1; i < ntasks; ++i)
+    if (static_cast<CUstream>(tasks[i].stream) != s)
+      return setError(
+          fcclInvalidUsage,
+          "%s: rank %d: the sends and receives of one group on a device communicator must use one "
+          "stream",
+          name, comm->rank);
+  P2pPlan plan;
+  FCCL_CHECK(planP2p(tasks, ntasks, comm->rank, comm->nranks, name, &plan));
+  CUfunction fn = nullptr;
+  if (!plan.rounds.empty())
+    FCCL_CHECK(loadKernel(
+        comm, dc, fusion::codegen::p2pKernelName(),
+        [](const std::string& arch, std::string* image, std::string* log) {
+          return fusion::codegen::compileP2pKernel(arch, image, log);
+        },
+        &fn));
+  for (auto [snd, rcv] : plan.selfCopies) {
+    const CUresult r =
+        dc->d->memcpyAsync(reinterpret_cast<CUdeviceptr>(rcv->recv), reinterpret_cast<CUdeviceptr>(snd->send),
+                           snd->count * dtypeSize(snd->type), s);
     if (r != CUDA_SUCCESS)
       return setError(fcclUnhandledCudaError, "%s: rank %d: copy to itself on CUDA device %d: %s", name,
                       comm->rank, dc->device, resultText(*dc->d, r).c_str());
   }
-  return fcclSuccess;
-}
-
-// The sends and receives of one group (or an AlltoAll): launch k moves the k-th message of each
-// (peer, direction), so a peer's matching message is in its own launch k, and every CTA of a
-// launch owns one side of one peer's channel.
-fcclResult_t launchP2p(fcclComm* comm, DeviceComm* dc, const CollTask* tasks, size_t ntasks,
-                       const char* name) {
-  const int n = comm->nranks, rank = comm->rank;
-  CUstream s = static_cast<CUstream>(tasks[0].stream);
-  std::vector<std::vector<dev::DevP2pTask>> sends(n), recvs(n);
-  std::vector<const CollTask*> selfSends, selfRecvs;
-  size_t rounds = 0;
-  for (size_t i = 0; i < ntasks; ++i) {
-    const CollTask& t = tasks[i];
-    if (static_cast<CUstream>(t.stream) != s)
-      return setError(fcclInvalidUsage,
-                      "%s: rank %d: the sends and receives of one group on a device "
-                      "communicator must use one stream",
-                      name, rank);
-    const size_t bytes = t.count * dtypeSize(t.type);
-    if (bytes == 0) continue;  // as NCCL: moves nothing
-    const bool isSend = t.kind == CollKind::Send;
-    if (t.root == rank) {
-      (isSend ? selfSends : selfRecvs).push_back(&t);
-      continue;
-    }
-    char* buf = isSend ? const_cast<char*>(static_cast<const char*>(t.send)) : static_cast<char*>(t.recv);
-    auto& list = (isSend ? sends : recvs)[t.root];
-    list.push_back(dev::DevP2pTask{buf, bytes, t.root, isSend ? 1 : 0});
-    rounds = std::max(rounds, list.size());
-  }
-  FCCL_CHECK(copySelf(comm, dc, selfSends, selfRecvs, s, name));
-  if (rounds == 0) return fcclSuccess;
-  CUfunction fn = nullptr;
-  FCCL_CHECK(loadKernel(
-      comm, dc, fusion::codegen::p2pKernelName(),
-      [](const std::string& arch, std::string* image, std::string* log) {
-        return fusion::codegen::compileP2pKernel(arch, image, log);
-      },
-      &fn));
+  if (plan.rounds.empty()) return fcclSuccess;
   ++comm->p2pCount;
   dc->lastOp = name;
   dc->lastSeq = comm->p2pCount;
-  for (size_t k = 0; k < rounds; ++k) {
+  for (const std::vector<dev::DevP2pTask>& round : plan.rounds) {
     dev::DevP2pArgs args{};
     args.comm = dc->p2pView;
-    for (int q = 0; q < n; ++q)
-      for (const auto* list : {&sends[q], &recvs[q]}) {
-        if (k >= list->size()) continue;
-        if (args.ntasks == dev::kMaxP2pTasks)
-          return setError(
-              fcclInvalidUsage,
-              "%s: rank %d: more than %d peers and directions in one group on a device communicator", name,
-              rank, dev::kMaxP2pTasks);
-        args.tasks[args.ntasks++] = (*list)[k];
-      }
+    args.ntasks = int(round.size());
+    std::copy(round.begin(), round.end(), args.tasks);
     FCCL_CHECK(launchOrdered(comm, dc, name, fn, unsigned(args.ntasks), s, &args));
   }
   return fcclSuccess;
 }
 
-// AlltoAll: block p of sendbuff to rank p, block p of recvbuff from rank p, all at once.
 fcclResult_t launchAlltoAll(fcclComm* comm, DeviceComm* dc, const CollTask& t) {
-  const size_t blockBytes = t.count * dtypeSize(t.type);
-  std::vector<CollTask> p2p;
-  for (int p = 0; p < comm->nranks; ++p) {
-    CollTask snd = t, rcv = t;
-    snd.kind = CollKind::Send;
-    snd.send = static_cast<const char*>(t.send) + p * blockBytes;
-    snd.root = p;
-    rcv.kind = CollKind::Recv;
-    rcv.recv = static_cast<char*>(t.recv) + p * blockBytes;
-    rcv.root = p;
-    p2p.push_back(snd);
-    p2p.push_back(rcv);
-  }
+  const std::vector<CollTask> p2p = alltoAllTasks(t, comm->nranks);
   return launchP2p(comm, dc, p2p.data(), p2p.size(), "AlltoAll");
 }
 
@@ -289,7 +228,7 @@ fcclResult_t launch(fcclComm* comm, DeviceComm* dc, const PlanOp& op) {
   args.send = t.send;
   args.recv = t.recv;
   args.count = t.count;
-  args.chunkElems = chunkElemsFor(*dc, t, comm->nranks);
+  args.chunkElems = deviceChunkElems(t, comm->nranks, dc->nchannels, dc->slotBytes);
   args.root = t.root;
   args.avgDivisor = t.avgDivisor;
   // PreMulSum: a device scalar is read by the kernel; an immediate one travels in the arguments.

@@ -18,6 +18,7 @@
 #include "src/base/env.h"
 #include "src/base/error.h"
 #include "src/comm.h"
+#include "src/cuda/device_plan.h"
 #include "src/cuda/device_state.h"
 #include "src/cuda/driver.h"
 
@@ -29,7 +30,6 @@ using cuda::Driver;
 
 namespace {
 
-constexpr int kMaxChannels = 32;
 constexpr size_t kDefaultSlotBytes = size_t(512) << 10;
 constexpr size_t kCounterBytes = 256;  // tail and head of one connection, 128 bytes apart
 
@@ -95,21 +95,12 @@ fcclResult_t cudaFailed(const fcclComm* comm, const Driver& d, const char* what,
 struct DeviceIdentity {
   CUuuid uuid;       // the GPU, whatever its ordinal in each process
   uint64_t process;  // processToken()
-  int channels;      // this rank's wish (below)
+  int sms;           // its GPU's SM count
   int pad;
 };
 
-// The channels (CTAs) of each kernel: FCCL_MAX_NCHANNELS, else one per two SMs of the GPU shared
-// among the ranks on it (up to 32 each, at least 2): enough CTAs in flight to reach the GPU's
-// memory bandwidth, while every spinning CTA of every rank on the GPU stays resident at once.
-int channelsWished(int sms, int ranksOnGpu) {
-  const int64_t v = env().maxNchannels;
-  if (v > 0) return int(std::min<int64_t>(v, kMaxChannels));
-  return std::max(2, std::min(kMaxChannels, sms / (2 * std::max(1, ranksOnGpu))));
-}
-
-// The channel count every rank uses (a ring's channel c links channel c of each rank): the
-// smallest wish, each rank's wish counting the ranks on its own GPU.
+// The channel count every rank uses (src/cuda/device_plan.h agreedChannels), from every rank's
+// GPU and its SM count.
 fcclResult_t agreeOnChannels(fcclComm* comm, const Driver& d, DeviceComm* dc, CUuuid uuid, uint64_t process) {
   const int n = comm->nranks;
   int sms = 0;
@@ -117,13 +108,15 @@ fcclResult_t agreeOnChannels(fcclComm* comm, const Driver& d, DeviceComm* dc, CU
   std::vector<DeviceIdentity> ids(n);
   ids[comm->rank] = DeviceIdentity{uuid, process, sms, 0};
   FCCL_CHECK(comm->bootstrap->allGather(ids.data(), sizeof(DeviceIdentity)));
-  int channels = kMaxChannels;
+  std::vector<uint64_t> gpu(n);
+  std::vector<int> smsOf(n);
   for (int r = 0; r < n; ++r) {
-    int onGpu = 0;
-    for (int q = 0; q < n; ++q) onGpu += std::memcmp(&ids[q].uuid, &ids[r].uuid, sizeof(CUuuid)) == 0;
-    channels = std::min(channels, channelsWished(ids[r].channels, onGpu));
+    uint64_t halves[2];
+    std::memcpy(halves, &ids[r].uuid, sizeof(halves));
+    gpu[r] = halves[0] ^ (halves[1] * 0x9e3779b97f4a7c15ull);
+    smsOf[r] = ids[r].sms;
   }
-  dc->nchannels = n > 1 ? channels : 0;
+  dc->nchannels = n > 1 ? cuda::agreedChannels(gpu, smsOf, env().maxNchannels) : 0;
   return fcclSuccess;
 }
 
