@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include "fccl.h"
 #include "src/base/peer_info.h"
 #include "src/base/socket.h"
@@ -50,6 +51,12 @@ class Bootstrap {
   int nranks() const { return nranks_; }
   // What rank r announced at init (host hash, pid, ...); valid for 0 <= r < nranks().
   const PeerInfo& peer(int r) const;
+  // Where this rank's bootstrap listens (the interface chosen as socket.h says) and its name:
+  // network transports listen on the same interface.
+  const SocketAddress& listenAddress() const;
+  const std::string& interfaceName() const;
+  // The unique id's 32-byte secret: network transports make every data connection prove it.
+  const uint8_t* secret() const;
 
   // data holds nranks blocks of `bytes`; block rank() is this rank's contribution; on
   // return every block is filled. Every rank must call with the same bytes.

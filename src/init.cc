@@ -47,6 +47,11 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   comm->tuning = defaultTuning(nranks);
 
   FCCL_CHECK(connectTransports(comm));
+  // An exited process is a dead peer only if its call board cannot say it finished or left
+  // (boardAccountsFor); a peer without a board (reached over sockets under FCCL_SHM_DISABLE)
+  // is watched through its transport (peerLost) instead.
+  for (int r = 0; r < nranks; ++r)
+    if (comm->boards[r] == nullptr) comm->peerPids[r] = 0;
   comm->scratch.assign(comm->tuning.chunkBytes, 0);
   // What every wait of this communicator asks in its slow path (src/peer_monitor.h).
   comm->monitor.peerPids = comm->peerPids.data();
@@ -118,6 +123,7 @@ void tellPeers(fcclComm* comm, BoardState state, const char* what) {
 
 void freeComm(fcclComm* comm) {
   comm->joinInit();
+  closeTransports(comm, comm->abortFlag.load() != 0);
   delete comm;
 }
 
@@ -295,6 +301,7 @@ FCCL_API fcclResult_t fcclCommAbort(fcclComm_t comm) {
               comm->rank);
     return fcclSuccess;
   }
+  closeTransports(comm, true);
   delete comm;
   return fcclSuccess;
 }

@@ -11,5 +11,8 @@ struct fcclComm;
 namespace fccl {
 
 fcclResult_t connectTransports(fcclComm* comm);
+// Before the communicator is freed: stops the progress thread, then lets every transport finish
+// what the rank posted (not after an abort) and stop its helpers (TransportComm::close).
+void closeTransports(fcclComm* comm, bool aborted);
 
 }  // namespace fccl

@@ -62,6 +62,7 @@ struct Var {
   const char* accepted = nullptr;  // Choice: the alternatives; Check: what is accepted, in words
   bool (*check)(std::string* value) = nullptr;
   const char* defMeaning = nullptr;  // what an empty default means, for warnings
+  int64_t lo = 0, hi = INT64_MAX;    // Int: the accepted range
 };
 
 bool choose(const char* alternatives, std::string* value) {
@@ -129,6 +130,14 @@ bool checkShmPrefix(std::string* value) {
   return true;
 }
 
+// FCCL_HOSTID: 1..63 printable characters without blanks.
+bool checkHostId(std::string* value) {
+  if (value->empty() || value->size() > 63) return false;
+  for (char c : *value)
+    if (!isgraph(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
 bool checkAbsolutePath(std::string* value) { return !value->empty() && (*value)[0] == '/'; }
 bool checkNonEmpty(std::string* value) { return !value->empty(); }
 
@@ -140,6 +149,8 @@ std::string describeDefault(const Var& v) {
 std::string acceptedText(const Var& v) {
   switch (v.kind) {
     case Kind::Int:
+      if (v.lo != 0 || v.hi != INT64_MAX)
+        return "a decimal integer from " + std::to_string(v.lo) + " to " + std::to_string(v.hi);
       return "a decimal integer >= 0";
     case Kind::Seconds:
       return "a whole number of seconds > 0";
@@ -180,10 +191,28 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
        "host:port or [IPv6 address]:port, port 1..65535", checkHostPort,
        "(unset: fcclGetUniqueId picks the root's address)"},
       {"FCCL_SOCKET_IFNAME", Kind::Check, "",
-       "interfaces for bootstrap sockets: eth0 (prefix), ^docker (exclude), =lo (exact)", &e.socketIfname,
-       "[^][=]name[,name...], names of 1 to 15 characters", checkIfnames, "(unset: any interface)"},
-      {"FCCL_SOCKET_FAMILY", Kind::Choice, "", "AF_INET or AF_INET6 to restrict the bootstrap address family",
-       &e.socketFamily, "AF_INET|AF_INET6", nullptr, "(unset: any family)"},
+       "interfaces for bootstrap and socket-transport sockets: eth0 (prefix), ^docker (exclude), =lo "
+       "(exact), "
+       "^=lo (exclude exactly); unset: the root's subnet, else not loopback/docker/virbr first",
+       &e.socketIfname, "[^][=]name[,name...], names of 1 to 15 characters", checkIfnames,
+       "(unset: any interface)"},
+      {"FCCL_SOCKET_FAMILY", Kind::Choice, "",
+       "AF_INET or AF_INET6 to restrict the address family of every socket", &e.socketFamily,
+       "AF_INET|AF_INET6", nullptr, "(unset: any family)"},
+      {"FCCL_SOCKET_NTHREADS", Kind::Int, "1",
+       "helper threads per communicator moving the socket transport's data (as NCCL_SOCKET_NTHREADS)",
+       &e.socketNthreads, nullptr, nullptr, nullptr, 1, 16},
+      {"FCCL_NSOCKS_PERTHREAD", Kind::Int, "2",
+       "sockets per peer and direction each socket helper thread drives (as NCCL_NSOCKS_PERTHREAD); "
+       "a message is cut into tasks of at least 64 KiB spread over them",
+       &e.nsocksPerThread, nullptr, nullptr, nullptr, 1, 64},
+      {"FCCL_HOSTID", Kind::Check, "",
+       "this host's identity: ranks with the same one share memory (default: hostname and boot id)",
+       &e.hostId, "1 to 63 printable characters without blanks", checkHostId,
+       "(unset: hostname and boot id)"},
+      {"FCCL_SHM_DISABLE", Kind::Bool, "0",
+       "never use shared memory between ranks: ranks of one host talk through the socket transport",
+       &e.shmDisable},
       {"FCCL_COMM_SECRET", Kind::String, "",
        "shared secret of the bootstrap when FCCL_COMM_ID fixes the root", &e.commSecret},
       {"FCCL_SPIN_COUNT", Kind::Int, "2000", "busy polls before a wait starts yielding the core",
@@ -231,7 +260,7 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
       }
       case Kind::Int: {
         int64_t x = 0;
-        ok = parseInt64(text, &x) && x >= 0;
+        ok = parseInt64(text, &x) && x >= v.lo && x <= v.hi;
         if (!ok) parseInt64(v.def, &x);
         *static_cast<int64_t*>(v.field) = x;
         break;

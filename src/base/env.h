@@ -23,6 +23,10 @@ struct Env {
   std::string commId;        // FCCL_COMM_ID: host:port of the bootstrap root
   std::string socketIfname;  // FCCL_SOCKET_IFNAME: interface filter (eth0, ^docker, =lo)
   std::string socketFamily;  // FCCL_SOCKET_FAMILY: AF_INET|AF_INET6
+  int64_t socketNthreads;    // FCCL_SOCKET_NTHREADS: socket transport helper threads (1..16)
+  int64_t nsocksPerThread;   // FCCL_NSOCKS_PERTHREAD: sockets per peer and direction per helper (1..64)
+  std::string hostId;        // FCCL_HOSTID: this host's identity (default: hostname + boot id)
+  bool shmDisable;           // FCCL_SHM_DISABLE: never pick the shm transport (ranks of one host use sockets)
   std::string commSecret;    // FCCL_COMM_SECRET: shared secret when FCCL_COMM_ID fixes the root
   int64_t spinCount;         // FCCL_SPIN_COUNT: busy polls before a wait starts yielding
   bool setAffinity;          // FCCL_SET_AFFINITY: pin helper threads near the rank's cores
