@@ -69,6 +69,13 @@ void SocketLink::sendTaskDone(uint64_t seq) {
   }
 }
 
+bool SocketLink::sendMeta(uint64_t seq, SlotMeta* m) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (seq < sendHead_) return false;
+  *m = sendCtrl->meta[seq % uint64_t(nslots)];
+  return true;
+}
+
 bool SocketLink::drained() const {
   std::lock_guard<std::mutex> lock(mu_);
   return sendHead_ == sendCtrl->tail.load(std::memory_order_acquire);
@@ -172,7 +179,11 @@ bool Lane::stepSend() {
     if (!busy) {
       const uint64_t tail = link->sendCtrl->tail.load(std::memory_order_acquire);
       while (seq < tail && !busy) {
-        const SlotMeta& m = link->sendCtrl->meta[seq % nslots];
+        SlotMeta m;
+        if (!link->sendMeta(seq, &m)) {
+          ++seq;  // complete without a task on this socket
+          continue;
+        }
         const int nt = taskCount(m.bytes, nsocks);
         const int j = int((uint64_t(index) + uint64_t(nsocks) - seq % uint64_t(nsocks)) % uint64_t(nsocks));
         if (j >= nt) {

@@ -44,6 +44,10 @@ class SocketLink {
   std::vector<int> sendFds;  // sockets we send on (we connected them)
   std::vector<int> recvFds;  // sockets we receive on (the peer connected them)
 
+  // Send lanes: message seq's metadata, read under the lock that keeps its slot from being
+  // reused; false when the message is already complete (it had no task for the asking lane,
+  // and its slot may hold a later message by now).
+  bool sendMeta(uint64_t seq, SlotMeta* m) const;
   // Send lanes: the task of message seq on one socket is sent.
   void sendTaskDone(uint64_t seq);
   // Receive lanes: a checked header for a free slot; false (and *why) when it contradicts
