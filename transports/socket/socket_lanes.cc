@@ -349,17 +349,16 @@ void SocketHelpers::loop(Helper* h) {
   logSetRank(rank_);
   std::vector<pollfd> fds;
   int64_t quietSince = 0;
-  int idle = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
     bool moved = false;
     for (Lane* l : h->lanes)
       if (!l->link->lost()) moved |= l->step();
     if (moved) {
-      idle = 0;
       quietSince = 0;
       continue;
     }
-    if (++idle < 64) continue;
+    // Nothing moved: give the core away at once. The rank thread often shares this core (one
+    // core per rank is the usual binding), and every round without a yield delays it.
     const int64_t now = nowNs();
     if (quietSince == 0) quietSince = now;
     if (now - quietSince < kSpinNs) {
@@ -385,7 +384,6 @@ void SocketHelpers::loop(Helper* h) {
       (void)!read(h->wakeFd, &v, sizeof(v));
     }
     h->sleeping.store(false, std::memory_order_relaxed);
-    idle = 0;
     quietSince = nowNs();
   }
 }
