@@ -64,3 +64,7 @@ if(TARGET fcclc)
   set_target_properties(fcclc PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
   install(TARGETS fcclc RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+# fcclrun, the launcher for users without MPI (tools/fcclrun.cc).
+if(TARGET fcclrun)
+  install(TARGETS fcclrun RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()

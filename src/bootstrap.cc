@@ -277,7 +277,7 @@ fcclResult_t Bootstrap::create(const fcclUniqueId& id, int rank, int nranks, int
   if (rank < 0 || rank >= nranks)
     return setError(fcclInvalidArgument, "fcclCommInitRank: rank=%d is out of range [0, %d)", rank, nranks);
   if (timeoutMs <= 0) timeoutMs = env().timeoutMs;
-  if (!env().commId.empty() && rank == 0) FCCL_CHECK(bootstrapStartRoot(id));
+  if ((c.flags & kIdFixedRoot) != 0 && rank == 0) FCCL_CHECK(bootstrapStartRoot(id));
 
   std::unique_ptr<Bootstrap> b(new Bootstrap());
   b->rank_ = rank;

@@ -26,7 +26,9 @@ struct UniqueIdContents {
   uint64_t magic;      // kUniqueIdMagic; anything else is a corrupted id
   SocketAddress addr;  // the root's address (IPv4 or IPv6; sockaddr_storage is too big)
   uint8_t secret[32];  // random; proves that a connecting rank was given this id
+  uint32_t flags;      // kIdFixedRoot: rank 0's init starts the root (the id came from an address)
 };
+constexpr uint32_t kIdFixedRoot = 1;
 static_assert(sizeof(UniqueIdContents) <= FCCL_UNIQUE_ID_BYTES, "unique id too large");
 constexpr uint64_t kUniqueIdMagic = 0x6663636c49443031ull;  // "fcclID01"
 
@@ -36,6 +38,8 @@ fcclResult_t bootstrapGetUniqueId(fcclUniqueId* id);
 // For FCCL_COMM_ID: the id every rank derives from the env (secret from FCCL_COMM_SECRET or
 // a fixed default), and the root that rank 0 starts at that address.
 fcclResult_t bootstrapIdFromEnv(fcclUniqueId* id);
+// The same for any host:port (the launchers' root, src/launch.h).
+fcclResult_t bootstrapIdFromAddress(const std::string& hostPort, fcclUniqueId* id);
 fcclResult_t bootstrapStartRoot(const fcclUniqueId& id);
 
 class Bootstrap {

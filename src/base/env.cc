@@ -1,7 +1,8 @@
 // env.cc - the table of every FCCL_* variable (name, default, doc, accepted values) and the one
 // snapshot read from it. Parsing is strict for every kind, text included: a bad value prints a
 // warning naming the variable, the value and what is accepted, and keeps the default. Warnings go straight to
-// stderr because the log sink itself is configured from this snapshot.
+// stderr because the log sink itself is configured from this snapshot. The launchers' variables
+// (RANK, OMPI_COMM_WORLD_RANK, SLURM_PROCID, ...) are read here too, as raw text (LauncherEnv).
 #include "src/base/env.h"
 #include <strings.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -318,6 +320,44 @@ std::vector<std::string>& setVariables() {
 
 const Env& env() {
   static const Env snapshot = readEnv(&setVariables());
+  return snapshot;
+}
+
+LauncherEnv readLauncherEnvFrom(const std::function<const char*(const char*)>& get) {
+  auto text = [&](std::initializer_list<const char*> names) {
+    for (const char* n : names) {
+      const char* v = get(n);
+      if (v != nullptr && *v != '\0') return std::string(v);
+    }
+    return std::string();
+  };
+  LauncherEnv l;
+  l.rank = text({"RANK"});
+  l.worldSize = text({"WORLD_SIZE"});
+  l.localRank = text({"LOCAL_RANK"});
+  l.localWorldSize = text({"LOCAL_WORLD_SIZE"});
+  l.masterAddr = text({"MASTER_ADDR"});
+  l.masterPort = text({"MASTER_PORT"});
+  l.agentStore = text({"TORCHELASTIC_USE_AGENT_STORE"});
+  l.ompiRank = text({"OMPI_COMM_WORLD_RANK"});
+  l.ompiSize = text({"OMPI_COMM_WORLD_SIZE"});
+  l.ompiLocalRank = text({"OMPI_COMM_WORLD_LOCAL_RANK"});
+  l.ompiLocalSize = text({"OMPI_COMM_WORLD_LOCAL_SIZE"});
+  l.ompiJobId = text({"OMPI_MCA_ess_base_jobid"});
+  l.slurmProcId = text({"SLURM_PROCID"});
+  l.slurmNtasks = text({"SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"});
+  l.slurmLocalId = text({"SLURM_LOCALID"});
+  l.slurmNodeId = text({"SLURM_NODEID"});
+  l.slurmTasksPerNode = text({"SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"});
+  l.slurmNodeList = text({"SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST", "SLURM_NODELIST"});
+  l.slurmJobId = text({"SLURM_JOB_ID", "SLURM_JOBID"});
+  l.slurmStepId = text({"SLURM_STEP_ID", "SLURM_STEPID"});
+  return l;
+}
+
+const LauncherEnv& launcherEnv() {
+  static const LauncherEnv snapshot =
+      readLauncherEnvFrom([](const char* name) -> const char* { return getenv(name); });
   return snapshot;
 }
 

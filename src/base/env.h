@@ -53,6 +53,24 @@ bool parseBool(const char* text, bool* out);
 }  // namespace fccl
 
 namespace fccl {
+
+// The launchers' own variables (mpirun, torchrun or fcclrun, srun set them; they are not fccl's
+// to declare or log), read once beside Env as raw text, "" when unset. src/launch.cc reads them;
+// nothing else does.
+struct LauncherEnv {
+  // torchrun-style (torchrun, fcclrun): RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
+  // MASTER_ADDR, MASTER_PORT, TORCHELASTIC_USE_AGENT_STORE.
+  std::string rank, worldSize, localRank, localWorldSize, masterAddr, masterPort, agentStore;
+  // Open MPI's mpirun: OMPI_COMM_WORLD_{RANK,SIZE,LOCAL_RANK,LOCAL_SIZE}, OMPI_MCA_ess_base_jobid.
+  std::string ompiRank, ompiSize, ompiLocalRank, ompiLocalSize, ompiJobId;
+  // Slurm's srun: SLURM_{PROCID,NTASKS,LOCALID,NODEID,STEP_TASKS_PER_NODE,STEP_NODELIST,JOB_ID,
+  // STEP_ID} (the job's variants when the step's are missing).
+  std::string slurmProcId, slurmNtasks, slurmLocalId, slurmNodeId, slurmTasksPerNode, slurmNodeList,
+      slurmJobId, slurmStepId;
+};
+const LauncherEnv& launcherEnv();
+LauncherEnv readLauncherEnvFrom(const std::function<const char*(const char*)>& get);
+
 // Logs the variables the user set, once per process, at INFO (called from comm init).
 void logSetVariablesOnce();
 }  // namespace fccl

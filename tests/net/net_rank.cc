@@ -1,6 +1,7 @@
 // net_rank.cc - one rank of a multi-host test (tests/net/net_test.sh runs one per network
 // namespace, or two sharing a namespace). It joins through FCCL_COMM_ID (rank 0 hosts the root)
-// with NET_RANK / NET_NRANKS, then, by mode:
+// with NET_RANK / NET_NRANKS, or, without NET_RANK, as a launcher started it
+// (fcclCommInitFromEnv: fcclrun, torchrun, mpirun, srun), then, by mode:
 //   check     every collective (tests/harness/coll_check.h: exact inputs, guard bytes, inputs
 //             unchanged) over sizes from 1 element to several FIFO slots of several tasks, in
 //             and out of place, for float32 sum, int32 max, float64 avg (exact: small integers),
@@ -196,22 +197,38 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     fprintf(
         stderr,
-        "usage: net_rank check | soak SECONDS | victim RANK   (env: FCCL_COMM_ID, NET_RANK, NET_NRANKS)\n");
+        "usage: net_rank check | soak SECONDS | victim RANK   (env: FCCL_COMM_ID, NET_RANK, NET_NRANKS; or "
+        "a launcher's)\n");
     return 2;
   }
   const std::string mode = argv[1];
-  const int rank = envInt("NET_RANK"), n = envInt("NET_NRANKS");
+  const bool launched = getenv("NET_RANK") == nullptr;
+  int rank = launched ? -1 : envInt("NET_RANK"), n = launched ? 0 : envInt("NET_NRANKS");
   gRank = rank;
   gethostname(gHost, sizeof(gHost) - 1);
-  fcclUniqueId id;
-  if (fcclGetUniqueId(&id) != fcclSuccess) {
-    fprintf(stderr, "net_rank: rank %d: fcclGetUniqueId: %s\n", rank, fcclGetLastError(nullptr));
-    return 1;
-  }
   fcclConfig_t config = FCCL_CONFIG_INITIALIZER;
   config.timeoutMs = 60000;
   fcclComm_t comm = nullptr;
-  fcclResult_t r = fcclCommInitRankConfig(&comm, n, id, rank, &config);
+  fcclResult_t r;
+  if (launched) {
+    fcclLaunchInfo_t info;
+    r = fcclLaunchInfoFromEnv(&info);
+    if (r == fcclSuccess) {
+      rank = gRank = info.rank;
+      n = info.nranks;
+      printf("net_rank: rank %d of %d on %s, local %d of %d, launcher %s, root %s\n", rank, n, gHost,
+             info.localRank, info.localRanks, info.launcher, info.root);
+      fflush(stdout);
+      r = fcclCommInitFromEnv(&comm, &config);
+    }
+  } else {
+    fcclUniqueId id;
+    if (fcclGetUniqueId(&id) != fcclSuccess) {
+      fprintf(stderr, "net_rank: rank %d: fcclGetUniqueId: %s\n", rank, fcclGetLastError(nullptr));
+      return 1;
+    }
+    r = fcclCommInitRankConfig(&comm, n, id, rank, &config);
+  }
   if (r != fcclSuccess) {
     fprintf(stderr, "net_rank: rank %d on %s: init: %s: %s\n", rank, gHost, fcclGetErrorString(r),
             fcclGetLastError(nullptr));

@@ -13,6 +13,9 @@
 #                 from the other host: refused, logged, the collectives go on
 #   netem         2x1 over a link with 2 ms delay and 1% loss (needs sch_netem; skips without)
 #   errors        a wrong FCCL_SOCKET_IFNAME and an unreachable root fail fast, naming them
+#   fcclrun       fcclrun -n 4 -H h0:2,h1:2 --rsh (ip netns exec into each host, ssh's way)
+#                 starts the 2x2 check through fcclCommInitFromEnv; then a rank that fails on
+#                 one host ends the job at once with its status (FCCLRUN=path of fcclrun)
 set -uo pipefail
 scenario=${1:?scenario}
 bin=${2:?net_rank binary}
@@ -207,6 +210,41 @@ case $scenario in
       exit 0
     fi
     echo "net_test: FAIL $scenario" >&2
+    exit 1
+    ;;
+  fcclrun)
+    [ -x "${FCCLRUN:-}" ] || { echo "net_test: FCCLRUN is not an executable" >&2; exit 2; }
+    make_net 2 4 || skip "cannot build the test network"
+    # Each host's UTS and mount namespaces live in a holder process, so that every rank fcclrun
+    # starts there (one rsh call each) shares the host's hostname and /dev/shm.
+    for i in 0 1; do
+      ip netns exec "${P}h$i" unshare --uts --mount --propagation private \
+        sh -c "hostname fccl-h$i && mount -t tmpfs -o size=512m tmpfs /dev/shm && exec sleep 600" >/dev/null 2>&1 &
+      echo $! >"$log/h$i.pid"
+      for _ in $(seq 100); do
+        [ "$(nsenter -t "$(cat "$log/h$i.pid")" --uts hostname 2>/dev/null)" = "fccl-h$i" ] && break
+        sleep 0.05
+      done
+    done
+    # The remote shell: `rsh HOST 'command line'`, run as ssh runs it (the line goes to sh -c).
+    printf '#!/bin/sh\nh=$1; shift\nexec ip netns exec "%s$h" nsenter -t "$(cat "%s/$h.pid")" --uts --mount sh -c "$*"\n' \
+      "$P" "$log" >"$log/rsh"
+    chmod +x "$log/rsh"
+    run=("$FCCLRUN" --rsh "$log/rsh" --master-addr "$(addr4 0)")
+    timeout -k 5 150 "${run[@]}" -n 4 -H h0:2,h1:2 "$bin" check >"$log/rank-all.out" 2>&1
+    st1=$?
+    started=$(grep -c "launcher env" "$log/rank-all.out")
+    pairs=$(grep -o "on fccl-h[01], local [01] of 2" "$log/rank-all.out" | sort -u | wc -l)
+    t0=$(date +%s)
+    timeout -k 5 60 "${run[@]}" -n 2 -H h0,h1 sh -c '[ "$RANK" = 1 ] && exit 3; exec sleep 30' >>"$log/rank-all.out" 2>&1
+    st2=$?
+    t1=$(date +%s)
+    show_logs
+    if [ $st1 = 0 ] && [ "$started" = 4 ] && [ "$pairs" = 4 ] && [ $st2 = 3 ] && [ $((t1 - t0)) -lt 15 ]; then
+      echo "net_test: PASS $scenario (4 ranks on 2 hosts through --rsh; a failed rank ended the job in $((t1 - t0)) s)"
+      exit 0
+    fi
+    echo "net_test: FAIL $scenario (check: status $st1, $started ranks, $pairs host/local pairs; failing job: status $st2 after $((t1 - t0)) s)" >&2
     exit 1
     ;;
   *)
