@@ -17,6 +17,7 @@
 #include "src/peer_monitor.h"
 #include "src/plan.h"
 #include "src/progress.h"
+#include "src/rings.h"
 #include "src/tuner.h"
 #include "transports/transport.h"
 
@@ -44,6 +45,8 @@ struct fcclComm {
 
   std::unique_ptr<fccl::Bootstrap> bootstrap;
   std::vector<fccl::PeerInfo> peers;
+  fccl::Rings rings;        // the flat ring by host, and the two-level AllReduce's rings (src/rings.h)
+  bool hierLogged = false;  // the first two-level AllReduce says so at INFO
   // Per rank: the pid to watch while waiting for that rank (another live process on this host
   // in our pid namespace), else 0. See PeerMonitor::peerPids.
   std::vector<int> peerPids;

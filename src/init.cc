@@ -35,6 +35,11 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   comm->peers.resize(nranks);
   for (int r = 0; r < nranks; ++r) comm->peers[r] = comm->bootstrap->peer(r);
   comm->commHash = comm->peers[rank].commHash;
+  {
+    std::vector<uint64_t> hostOf(size_t(nranks), 0);
+    for (int r = 0; r < nranks; ++r) hostOf[size_t(r)] = comm->peers[r].hostHash;
+    comm->rings = buildRings(hostOf, rank);
+  }
   // Pids worth watching: other processes of this host. A pid that does not exist now belongs to
   // another pid namespace (a container sharing /dev/shm): never watched, it would read as dead.
   comm->peerPids.assign(nranks, 0);
@@ -86,9 +91,15 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   if (share.shared)
     FCCL_INFO(kLogInit, "%d ranks share %d CPUs: waits yield after %llu polls", share.localRanks, share.cpus,
               (unsigned long long)comm->spinLimit);
-  FCCL_INFO(kLogInit, "comm %p%s%s rank %d nranks %d pid %d host %s: ring %d -> %d -> %d", (void*)comm,
-            comm->name.empty() ? "" : " name ", comm->name.c_str(), rank, nranks, (int)getpid(),
-            comm->peers[rank].hostname, (rank + nranks - 1) % nranks, rank, (rank + 1) % nranks);
+  const Rings& rg = comm->rings;
+  FCCL_INFO(kLogInit, "comm %p%s%s rank %d nranks %d pid %d host %s: ring %d -> %d -> %d (%d hosts%s)",
+            (void*)comm, comm->name.empty() ? "" : " name ", comm->name.c_str(), rank, nranks, (int)getpid(),
+            comm->peers[rank].hostname, rg.flat[size_t((rg.flatPos + nranks - 1) % nranks)], rank,
+            rg.flat[size_t((rg.flatPos + 1) % nranks)], rg.nhosts,
+            rg.flatIsRankOrder ? "" : ", ranks grouped by host: rank order would cross hosts more often");
+  if (rg.nhosts > 1 && rg.uniform && rg.local.size() > 1)
+    FCCL_INFO(kLogInit, "two-level AllReduce available: %zu ranks on each of %d hosts, local position %d",
+              rg.local.size(), rg.nhosts, rg.localPos);
   FCCL_INFO(kLogTuning, "chunk %zu bytes x %d slots per FIFO; direct algorithm up to %zu bytes per rank",
             comm->tuning.chunkBytes, comm->tuning.nslots, comm->tuning.directMaxBytes);
   return fcclSuccess;

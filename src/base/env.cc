@@ -182,8 +182,9 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
       {"FCCL_TIMEOUT", Kind::Seconds, "300",
        "seconds any wait may last before it fails with an error naming the peer", &e.timeoutMs},
       {"FCCL_ALGO", Kind::Choice, "",
-       "force the algorithm: ring or direct (default: the tuner picks by size)", &e.algo, "ring|direct",
-       nullptr, "(unset: the tuner picks by size)"},
+       "force the algorithm: ring, direct or hier (two-level AllReduce across hosts; default: the "
+       "tuner's cost model picks)",
+       &e.algo, "ring|direct|hier", nullptr, "(unset: the tuner picks by size)"},
       {"FCCL_CHUNKSIZE", Kind::Int, "0", "bytes per pipeline chunk / FIFO slot (default: tuned)",
        &e.chunkSize},
       {"FCCL_DIRECT_MAX_BYTES", Kind::Int, "0",

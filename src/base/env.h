@@ -17,7 +17,7 @@ struct Env {
   std::string debugSubsys;   // FCCL_DEBUG_SUBSYS: comma list, ^ to negate
   std::string debugFile;     // FCCL_DEBUG_FILE: log to this file (%h host, %p pid)
   int64_t timeoutMs;         // FCCL_TIMEOUT (seconds in env, stored in ms)
-  std::string algo;          // FCCL_ALGO: ring|direct (empty: tuner decides)
+  std::string algo;          // FCCL_ALGO: ring|direct|hier (empty: tuner decides)
   int64_t chunkSize;         // FCCL_CHUNKSIZE: bytes per pipeline chunk (0: tuner)
   int64_t directMaxBytes;    // FCCL_DIRECT_MAX_BYTES: largest message for the direct algorithm
   std::string commId;        // FCCL_COMM_ID: host:port of the bootstrap root
