@@ -18,6 +18,7 @@
 #include "src/plan.h"
 #include "src/progress.h"
 #include "src/rings.h"
+#include "src/transport_setup.h"
 #include "src/tuner.h"
 #include "transports/transport.h"
 
@@ -59,6 +60,7 @@ struct fcclComm {
   std::vector<fccl::DirectView> directViews;  // [rank]
   bool allDirect = false;                     // every rank's direct area is reachable
   fccl::ProgressThread progress;              // declared after transports: stops first
+  fccl::TransportDriver driver;               // what a waiting rank drives itself (sockets)
   fccl::TuningParams tuning{};
 
   // Every collective and p2p batch bumps opCount (it tags chunks on the wire); the direct

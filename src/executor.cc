@@ -38,6 +38,7 @@ CollContext makeContext(fcclComm* comm, CollKind kind, size_t chunkBytes) {
   ctx.wait.opName = collName(kind);
   ctx.wait.opSeq = comm->opCount;
   ctx.wait.watch = &comm->monitor;
+  if (!comm->driver.transports.empty()) ctx.wait.driver = &comm->driver;
   ctx.direct = &comm->direct;
   ctx.directViews = comm->directViews.data();
   return ctx;

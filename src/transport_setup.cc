@@ -135,6 +135,7 @@ fcclResult_t connectTransports(fcclComm* comm) {
   std::vector<TransportComm*> busy;
   for (auto& t : comm->transports)
     if (t->needsProgress()) busy.push_back(t.get());
+  comm->driver.transports = busy;
   comm->progress.start(busy, [comm](fcclResult_t r) {
     // A transport's helper failed: the communicator cannot move data any more. The error
     // sticks (fcclCommGetAsyncError); the waits end at their next slow pause (abort flag).

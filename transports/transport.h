@@ -97,6 +97,10 @@ class TransportComm {
     *busy = false;
     return fcclSuccess;
   }
+  // The rank's thread, while it waits in a collective: move data now if that saves waiting for a
+  // helper thread (sockets: step the lanes a helper is not stepping). Never blocks; true if
+  // anything moved. Called from the thread that owns the communicator only.
+  virtual bool drive() { return false; }
   // The communicator is about to be freed (after progress() stopped): finish handing over what
   // the rank posted (bounded by the timeout; not after an abort), then stop helper threads.
   virtual void close(bool aborted) { (void)aborted; }

@@ -345,14 +345,28 @@ bool SocketHelpers::ring() {
   return rang;
 }
 
+bool SocketHelpers::drive() {
+  bool moved = false;
+  for (auto& h : helpers_) {
+    std::unique_lock<std::mutex> lock(h->mu, std::try_to_lock);
+    if (!lock.owns_lock()) continue;
+    for (Lane* l : h->lanes)
+      if (!l->link->lost()) moved |= l->step();
+  }
+  return moved;
+}
+
 void SocketHelpers::loop(Helper* h) {
   logSetRank(rank_);
   std::vector<pollfd> fds;
   int64_t quietSince = 0;
+  std::unique_lock<std::mutex> lock(h->mu, std::defer_lock);
   while (!stop_.load(std::memory_order_relaxed)) {
     bool moved = false;
+    lock.lock();
     for (Lane* l : h->lanes)
       if (!l->link->lost()) moved |= l->step();
+    lock.unlock();
     if (moved) {
       quietSince = 0;
       continue;
@@ -366,6 +380,7 @@ void SocketHelpers::loop(Helper* h) {
       continue;
     }
     // Sleep. Publish what would wake us (for ring()), then look once more before poll().
+    lock.lock();
     for (size_t i = 0; i < h->lanes.size(); ++i)
       h->wakeWhen[i].store(h->lanes[i]->link->lost() ? UINT64_MAX : h->lanes[i]->wakeWhen(),
                            std::memory_order_release);
@@ -379,11 +394,14 @@ void SocketHelpers::loop(Helper* h) {
         if (ev != 0) fds.push_back({l->fd, ev, 0});
       }
       fds.push_back({h->wakeFd, POLLIN, 0});
+      lock.unlock();
       poll(fds.data(), fds.size(), kSleepPollMs);
+      lock.lock();
       uint64_t v;
       (void)!read(h->wakeFd, &v, sizeof(v));
     }
     h->sleeping.store(false, std::memory_order_relaxed);
+    lock.unlock();
     quietSince = nowNs();
   }
 }

@@ -11,8 +11,10 @@
 // tail, with its SlotMeta) once every task of it arrived, in order.
 // A lane that sees its connection close or a bad header marks the link lost with a sentence;
 // the rank's waits see it through TransportComm::peerLost.
-// Threads: lanes are stepped by their helper thread only; the link's counters are shared
-// between helpers under the link's mutex; the rank thread touches only the FIFO counters.
+// Threads: lanes are stepped by their helper thread, or by the rank's thread while it waits
+// (SocketHelpers::drive), never both at once (the helper's lock); the link's counters are
+// shared between helpers under the link's mutex; the rank otherwise touches only the FIFO
+// counters.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -128,6 +130,9 @@ class SocketHelpers {
   void stop();
   // From the progress thread: wake a sleeping helper that has work poll() cannot see.
   bool ring();
+  // From the rank's thread while it waits: step the lanes of every helper that is not stepping
+  // them now (a helper holds its lock while it steps). True if anything moved.
+  bool drive();
 
  private:
   struct Helper {
@@ -136,6 +141,7 @@ class SocketHelpers {
     std::unique_ptr<std::atomic<uint64_t>[]> wakeWhen;
     int wakeFd = -1;
     std::atomic<bool> sleeping{false};
+    std::mutex mu;  // held by whoever steps the lanes: the helper, or the waiting rank (drive)
     std::thread thread;
   };
   void loop(Helper* h);
