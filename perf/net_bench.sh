@@ -7,7 +7,9 @@
 # receives at once), fccl all_reduce_perf, gloo_perf (gloo::AllreduceRing, tcp), Open MPI
 # mpi_perf -C allreduce (btl tcp; mpirun in host 0 starts host 1's daemon through an rsh agent
 # that enters its namespace). Float32 sum, nccl-tests' busbw (= algbw at 2 ranks: each rank sends
-# and receives the whole buffer once). Needs root; raw outputs go to $OUT (build/perf-results/net).
+# and receives the whole buffer once). Then 2 hosts x 2 ranks (both ranks of a host on its core):
+# fccl's two-level AllReduce against its flat ring (FCCL_ALGO=hier / ring) in the same run.
+# Needs root; raw outputs go to $OUT (build/perf-results/net).
 # Usage: perf/net_bench.sh [BUILD_DIR] [-b MIN] [-e MAX] [-f FACTOR] [-n ITERS] [-w WARMUP]
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -110,6 +112,25 @@ RSH
     >"$OUT/mpi.txt" 2>&1
 fi
 
+echo "== fccl 2 hosts x 2 ranks: FCCL_ALGO=ring vs hier, all_reduce_perf ${args[*]}" | tee -a "$OUT/summary.txt"
+if [ -x "$build/perf/all_reduce_perf" ]; then
+  # pair.sh H ALGO PROG ARGS...: ranks 2H and 2H+1 of the job, in host H's namespaces.
+  cat >"$tmp/pair.sh" <<PAIR
+#!/bin/sh
+h=\$1; algo=\$2; shift 2
+for k in 0 1; do
+  r=\$((2 * h + k)); o=/dev/null; [ \$r = 0 ] && o="$OUT/fccl_2x2_\$algo.txt"
+  env RANK=\$r WORLD_SIZE=4 LOCAL_RANK=\$k FCCL_COMM_ID=198.18.0.1:29510 FCCL_ALGO=\$algo "\$@" >"\$o" 2>&1 &
+done
+wait
+PAIR
+  for algo in ring hier; do
+    host 1 sh "$tmp/pair.sh" 1 $algo "$build/perf/all_reduce_perf" "${args[@]}" &
+    host 0 sh "$tmp/pair.sh" 0 $algo "$build/perf/all_reduce_perf" "${args[@]}"
+    wait
+  done
+fi
+
 python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
 import os, sys
 out = sys.argv[1]
@@ -150,4 +171,11 @@ if small is not None:
     print(s)
 if big is not None and bidir:
     print(f"{big} B: fccl busbw {fccl[big][1]:.3f} GB/s = {100 * fccl[big][1] / bidir:.0f}% of iperf3 --bidir per direction ({bidir:.3f} GB/s)")
+ring, hier = rows("fccl_2x2_ring.txt"), rows("fccl_2x2_hier.txt")
+if ring and hier:
+    print(f"2 hosts x 2 ranks: {'size':>10} | {'flat ring':>18} | {'two-level':>18} | two-level/ring")
+    for size in sorted(ring):
+        if size not in hier: continue
+        (ru, rb), (hu, hb) = ring[size], hier[size]
+        print(f"{'':>19}{size:>10} | {ru:9.1f}us {rb:5.2f}GB/s | {hu:9.1f}us {hb:5.2f}GB/s | {ru / hu:6.2f}x faster")
 PY
