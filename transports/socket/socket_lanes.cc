@@ -363,7 +363,11 @@ void SocketHelpers::loop(Helper* h) {
   std::unique_lock<std::mutex> lock(h->mu, std::defer_lock);
   while (!stop_.load(std::memory_order_relaxed)) {
     bool moved = false;
-    lock.lock();
+    // The rank is stepping our lanes (drive): let it, and do not sleep on the lock.
+    if (!lock.try_lock()) {
+      sched_yield();
+      continue;
+    }
     for (Lane* l : h->lanes)
       if (!l->link->lost()) moved |= l->step();
     lock.unlock();
