@@ -78,6 +78,11 @@ fcclResult_t runRing(CollContext& ctx, const CollTask& t);
 struct FnHook;
 fcclResult_t runRingHooked(CollContext& ctx, const CollTask& t, FnHook& hook);
 fcclResult_t runDirect(CollContext& ctx, const CollTask& t);
+// AllReduce by exchanging the whole (tiny) inputs and reducing locally (allreduce_exchange.cc):
+// for peers across hosts, where the direct algorithm's shared areas do not exist.
+constexpr size_t kExchangeMaxBytes = 4096;
+bool exchangeFits(const CollTask& t, int nranks, size_t scratchBytes);
+fcclResult_t runExchangeAllReduce(CollContext& ctx, const CollTask& t);
 // Two-level AllReduce (allreduce_hier.cc): reduce-scatter on `local` (this host's ranks), an
 // allreduce of this rank's slice on `cross` (the ranks of the same local position on every
 // host), all-gather on `local`. Needs local.n >= 2 and cross.n >= 2.

@@ -100,6 +100,7 @@ fcclResult_t runAlltoAll(fcclComm* comm, CollContext& ctx, const CollTask& t) {
 
 fcclResult_t runOp(fcclComm* comm, CollContext& ctx, const PlanOp& op) {
   if (op.algo == Algo::Direct) return runDirect(ctx, op.task);
+  if (op.algo == Algo::Exchange) return runExchangeAllReduce(ctx, op.task);
   if (op.hook != nullptr) return runRingHooked(ctx, op.task, *op.hook);
   if (op.task.kind == CollKind::AlltoAll) return runAlltoAll(comm, ctx, op.task);
   const Rings& r = comm->rings;

@@ -11,7 +11,8 @@ namespace fccl {
 enum class Algo {
   Ring,
   Direct,
-  Hier  // two-level AllReduce: inside hosts, across hosts, inside hosts (allreduce_hier.cc)
+  Hier,     // two-level AllReduce: inside hosts, across hosts, inside hosts (allreduce_hier.cc)
+  Exchange  // tiny AllReduce across hosts: inputs to every rank, reduced locally
 };
 const char* algoName(Algo a);
 
