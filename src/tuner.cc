@@ -33,6 +33,11 @@ namespace {
 // shared memory inside a host (~5 GB/s busbw, ~2 us a step). A pipelined ring runs at its
 // slowest link's pace, so a ring that crosses hosts is priced at network rates throughout.
 constexpr double kNetAlpha = 30e-6, kNetBeta = 1.2e9, kShmAlpha = 2e-6, kShmBeta = 5e9;
+// The model leaves out that the two-level algorithm's three phases run one after the other while
+// the flat ring pipelines everything: measured (perf/net_bench.sh, 2 hosts x 2 ranks, a core per
+// host) it loses below this size (256 KiB: 0.46x the ring's busbw; 8 MiB: 0.5-1.0x) and wins
+// above (256 MiB: 1.1-2.1x). FCCL_ALGO=hier forces it at any size.
+constexpr double kHierMinBytes = 64.0 * 1024 * 1024;
 
 double ringCost(double bytes, int n, bool crossesHosts) {
   const double alpha = crossesHosts ? kNetAlpha : kShmAlpha, beta = crossesHosts ? kNetBeta : kShmBeta;
@@ -84,7 +89,8 @@ Algo chooseAlgo(const fcclComm* comm, const CollTask& t) {
   if (hier) {
     const double bytes = double(t.count) * double(dtypeSize(t.type));
     const int l = int(comm->rings.local.size()), h = comm->rings.nhosts;
-    if (hierCost(bytes, l, h) < ringCost(bytes, comm->nranks, true)) return Algo::Hier;
+    if (bytes >= kHierMinBytes && hierCost(bytes, l, h) < ringCost(bytes, comm->nranks, true))
+      return Algo::Hier;
   }
   return Algo::Ring;
 }

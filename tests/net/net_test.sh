@@ -7,6 +7,7 @@
 # here are used (198.18.0.0/24, the benchmarking range, and fd00:f0cc::/64), and every namespace
 # is removed on exit. Without root (or without namespaces) a scenario exits 77: ctest's skip.
 #   2x1 2x2 4x1   every collective and a fused program, checked exactly (net_rank check)
+#   2x2hier       2x2 with FCCL_ALGO=hier: the two-level AllReduce at every size
 #   ipv6          2x1 over an IPv6-only link
 #   victim        2x1, rank 1 SIGKILLs itself: rank 0 must name it and its host within 1.5 s
 #   stranger      2x1 soak; meanwhile junk and silent connections hit both ranks' data ports
@@ -126,8 +127,10 @@ expect_ok() {
 
 export FCCL_DEBUG=${FCCL_DEBUG:-WARN}
 case $scenario in
-  2x1 | 2x2 | 4x1)
+  2x1 | 2x2 | 4x1 | 2x2hier)
+    [ "$scenario" = 2x2hier ] && export FCCL_ALGO=hier
     nh=${scenario%x*} per=${scenario#*x}
+    per=${per%hier}
     make_net "$nh" 4 || skip "cannot build the test network (veth/bridge)"
     expect_ok run_all "$nh" "$per" "$(addr4 0):29500" check
     ;;
