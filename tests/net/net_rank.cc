@@ -5,8 +5,9 @@
 //   check     every collective (tests/harness/coll_check.h: exact inputs, guard bytes, inputs
 //             unchanged) over sizes from 1 element to several FIFO slots of several tasks, in
 //             and out of place, for float32 sum, int32 max, float64 avg (exact: small integers),
-//             bfloat16 sum; then the stock SGD program fused across the hosts, 3 steps, checked
-//             exactly against a float64 replay (every value a small dyadic rational).
+//             bfloat16 sum, and AllReduce with a float32 PreMulSum; then the stock SGD program fused across
+//             the hosts, 3 steps, checked exactly against a float64 replay (every value a small dyadic
+//             rational).
 //   soak S    `check` over and over for S seconds (the stranger test connects meanwhile).
 //   victim K  rank K kills itself (SIGKILL) 300 ms after a first allreduce; every other rank's
 //             next allreduce must fail with fcclRemoteError within 1.5 s, and ranks reached
@@ -104,6 +105,27 @@ bool collectives(fcclComm_t comm, int rank, int n, int* cases) {
       }
     }
   }
+  // PreMulSum through every AllReduce algorithm across hosts (exchange when tiny, ring or
+  // two-level beyond): the scalar applies once to each rank's input.
+  float half = 0.5f;
+  fcclRedOp_t premul;
+  CHECK_FCCL(fcclRedOpCreatePreMulSum(&premul, &half, fcclFloat32, fcclScalarHostImmediate, comm), comm);
+  for (size_t count : counts) {
+    for (int inPlace = 0; inPlace < 2; ++inPlace) {
+      CollCase c;
+      c.coll = Coll::AllReduce;
+      c.dt = fcclFloat32;
+      c.op = premul;
+      c.preMul = true;
+      c.preMulScalar = 0.5;
+      c.count = count;
+      c.inPlace = inPlace != 0;
+      c.seed = 99 + count;
+      if (!runCase(comm, c, rank, n)) return false;
+      ++*cases;
+    }
+  }
+  CHECK_FCCL(fcclRedOpDestroy(premul, comm), comm);
   return true;
 }
 
