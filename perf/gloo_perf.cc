@@ -24,10 +24,20 @@ size_t parseSize(const char* s) {
   char* end = nullptr;
   double v = strtod(s, &end);
   switch (end && *end ? *end : ' ') {
-    case 'K': case 'k': v *= 1024; break;
-    case 'M': case 'm': v *= 1024 * 1024; break;
-    case 'G': case 'g': v *= 1024.0 * 1024 * 1024; break;
-    default: break;
+    case 'K':
+    case 'k':
+      v *= 1024;
+      break;
+    case 'M':
+    case 'm':
+      v *= 1024 * 1024;
+      break;
+    case 'G':
+    case 'g':
+      v *= 1024.0 * 1024 * 1024;
+      break;
+    default:
+      break;
   }
   return size_t(v);
 }
@@ -39,11 +49,16 @@ int main(int argc, char** argv) {
   int factor = 2, iters = 20, warmup = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string f = argv[i];
-    if (f == "-b") minBytes = parseSize(argv[i + 1]);
-    else if (f == "-e") maxBytes = parseSize(argv[i + 1]);
-    else if (f == "-f") factor = atoi(argv[i + 1]);
-    else if (f == "-n") iters = atoi(argv[i + 1]);
-    else if (f == "-w") warmup = atoi(argv[i + 1]);
+    if (f == "-b")
+      minBytes = parseSize(argv[i + 1]);
+    else if (f == "-e")
+      maxBytes = parseSize(argv[i + 1]);
+    else if (f == "-f")
+      factor = atoi(argv[i + 1]);
+    else if (f == "-n")
+      iters = atoi(argv[i + 1]);
+    else if (f == "-w")
+      warmup = atoi(argv[i + 1]);
     else {
       fprintf(stderr, "usage: gloo_perf [-b bytes] [-e bytes] [-f factor] [-n iters] [-w warmup]\n");
       return 2;
@@ -82,7 +97,8 @@ int main(int argc, char** argv) {
     barrier.run();
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < iters; ++i) ring.run();
-    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iters;
+    const double us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iters;
     const double algbw = double(count * sizeof(float)) / us / 1e3;
     if (rank == 0)
       printf(" %12zu %12zu %10.2f %9.3f %9.3f %7zu\n", count * sizeof(float), count, us, algbw,
