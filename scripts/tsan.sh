@@ -53,9 +53,10 @@ status=0
 # own deadlines for uninstrumented speed).
 skip='processes|[Bb]ench|_NOT_BUILT$|^fused\.overlap\.|^multirank\.SweepForced\.|_mid|_large'
 skip+='|^fused\..*(_n[138]_threads|/n[138]( |$))|^ReduceKernelsTest\.|^HalfTest\.|^reliability\.soak\.'
-# The network-namespace scenarios (processes; their helper threads are covered by the
-# SocketTransport unit tests and the socket sweep below) and the socket sweep's entry (it forks).
-skip+='|^net\.|^multirank\.SweepSocket$'
+# The network-namespace scenarios and the launcher runs (processes; their helper threads are
+# covered by the SocketTransport unit tests and the socket sweep below) and the socket sweep's
+# entry (it forks).
+skip+='|^net\.|^launch\.|^multirank\.SweepSocket$'
 ctest --test-dir "$build" --output-on-failure -j2 -E "$skip" || status=1
 
 # Thread-mode cases of the ctest entries that rerun a whole executable with an environment
