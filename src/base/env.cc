@@ -216,6 +216,10 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
       {"FCCL_SHM_DISABLE", Kind::Bool, "0",
        "never use shared memory between ranks: ranks of one host talk through the socket transport",
        &e.shmDisable},
+      {"FCCL_NET", Kind::Choice, "auto",
+       "transport between hosts: socket (TCP), ucx (UCX, when built with libucx-dev; RDMA fabrics) or "
+       "auto (socket)",
+       &e.net, "socket|ucx|auto"},
       {"FCCL_COMM_SECRET", Kind::String, "",
        "shared secret of the bootstrap when FCCL_COMM_ID fixes the root", &e.commSecret},
       {"FCCL_SPIN_COUNT", Kind::Int, "2000", "busy polls before a wait starts yielding the core",

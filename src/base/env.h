@@ -27,6 +27,7 @@ struct Env {
   int64_t nsocksPerThread;   // FCCL_NSOCKS_PERTHREAD: sockets per peer and direction per helper (1..64)
   std::string hostId;        // FCCL_HOSTID: this host's identity (default: hostname + boot id)
   bool shmDisable;           // FCCL_SHM_DISABLE: never pick the shm transport (ranks of one host use sockets)
+  std::string net;           // FCCL_NET: socket|ucx|auto, the transport between hosts
   std::string commSecret;    // FCCL_COMM_SECRET: shared secret when FCCL_COMM_ID fixes the root
   int64_t spinCount;         // FCCL_SPIN_COUNT: busy polls before a wait starts yielding
   bool setAffinity;          // FCCL_SET_AFFINITY: pin helper threads near the rank's cores

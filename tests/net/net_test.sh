@@ -14,6 +14,8 @@
 #                 from the other host: refused, logged, the collectives go on
 #   netem         2x1 over a link with 2 ms delay and 1% loss (needs sch_netem; skips without)
 #   errors        a wrong FCCL_SOCKET_IFNAME and an unreachable root fail fast, naming them
+#   ucx ucx2x2    2x1 and 2x2 with FCCL_NET=ucx over UCX's tcp transport (NET_UCX=1: built with UCX)
+#   ucxvictim     victim over UCX: the endpoint's error names the dead rank and its host
 #   fcclrun       fcclrun -n 4 -H h0:2,h1:2 --rsh (ip netns exec into each host, ssh's way)
 #                 starts the 2x2 check through fcclCommInitFromEnv; then a rank that fails on
 #                 one host ends the job at once with its status (FCCLRUN=path of fcclrun)
@@ -139,7 +141,11 @@ case $scenario in
     export FCCL_SOCKET_FAMILY=AF_INET6
     expect_ok run_all 2 1 "[$(addr6 0)]:29500" check
     ;;
-  victim)
+  victim | ucxvictim)
+    if [ "$scenario" = ucxvictim ]; then
+      [ "${NET_UCX:-0}" = 1 ] || skip "fccl was built without UCX (libucx-dev)"
+      export FCCL_NET=ucx UCX_TLS=tcp UCX_NET_DEVICES=eth0
+    fi
     make_net 2 4 || skip "cannot build the test network"
     export NET_VICTIM_HOST=fccl-h1 NET_VICTIM_NEIGHBOURS_REMOTE=1
     run_all 2 1 "$(addr4 0):29500" victim 1
@@ -213,6 +219,25 @@ case $scenario in
       exit 0
     fi
     echo "net_test: FAIL $scenario" >&2
+    exit 1
+    ;;
+  ucx | ucx2x2)
+    [ "${NET_UCX:-0}" = 1 ] || skip "fccl was built without UCX (libucx-dev)"
+    nh=2 per=1
+    [ "$scenario" = ucx2x2 ] && per=2
+    make_net 2 4 || skip "cannot build the test network"
+    # UCX's own tcp transport on the hosts' link: the UCP code path RDMA fabrics take.
+    export FCCL_NET=ucx UCX_TLS=tcp UCX_NET_DEVICES=eth0 FCCL_DEBUG=INFO FCCL_DEBUG_SUBSYS=INIT
+    run_all "$nh" "$per" "$(addr4 0):29500" check
+    st=$?
+    used=$(cat "$log"/rank*.out | grep -c "transport ucx to rank")
+    show_logs | grep -E "^----|net_rank:|transport|WARN" | grep -v "^$"
+    if [ $st = 0 ] && [ "$used" -ge 2 ]; then
+      echo "net_test: PASS $scenario (every check over UCX tcp between the hosts)"
+      exit 0
+    fi
+    show_logs
+    echo "net_test: FAIL $scenario (status $st, $used ranks chose ucx)" >&2
     exit 1
     ;;
   fcclrun)
