@@ -26,6 +26,13 @@ else()
   set(FCCL_WITH_HWLOC OFF)
   set(FCCL_PC_REQUIRES_PRIVATE "")
 endif()
+# The same for UCX (transports/ucx), when it was built.
+if(UCX_FOUND)
+  set(FCCL_WITH_UCX ON)
+  string(APPEND FCCL_PC_REQUIRES_PRIVATE " ucx")
+else()
+  set(FCCL_WITH_UCX OFF)
+endif()
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/fcclConfig.cmake.in
   ${PROJECT_BINARY_DIR}/fcclConfig.cmake
