@@ -7,7 +7,8 @@
 # receives at once), fccl all_reduce_perf, gloo_perf (gloo::AllreduceRing, tcp), Open MPI
 # mpi_perf -C allreduce (btl tcp; mpirun in host 0 starts host 1's daemon through an rsh agent
 # that enters its namespace). Float32 sum, nccl-tests' busbw (= algbw at 2 ranks: each rank sends
-# and receives the whole buffer once). Then 2 hosts x 2 ranks (both ranks of a host on its core):
+# and receives the whole buffer once), and fccl again over UCX's tcp transport (FCCL_NET=ucx,
+# when built with UCX). Then 2 hosts x 2 ranks (both ranks of a host on its core):
 # fccl's two-level AllReduce against its flat ring (FCCL_ALGO=hier / ring) in the same run.
 # Needs root; raw outputs go to $OUT (build/perf-results/net).
 # Usage: perf/net_bench.sh [BUILD_DIR] [-b MIN] [-e MAX] [-f FACTOR] [-n ITERS] [-w WARMUP]
@@ -81,6 +82,13 @@ if [ -x "$build/perf/all_reduce_perf" ]; then
     "$build/perf/all_reduce_perf" "${args[@]}" >"$OUT/fccl.txt" 2>&1
   wait
   grep -E "transport|socket:" "$OUT/fccl.txt" | head -3
+  # The same over UCX's tcp transport (FCCL_NET=ucx), when fccl was built with UCX.
+  u="FCCL_NET=ucx UCX_TLS=tcp UCX_NET_DEVICES=eth0"
+  host 1 env $e $u "$build/perf/all_reduce_perf" "${args[@]}" >/dev/null 2>&1 &
+  host 0 env RANK=0 WORLD_SIZE=2 FCCL_COMM_ID=198.18.0.1:29500 $u FCCL_DEBUG=INFO FCCL_DEBUG_SUBSYS=INIT \
+    "$build/perf/all_reduce_perf" "${args[@]}" >"$OUT/fccl_ucx.txt" 2>&1
+  wait
+  grep -q "transport ucx" "$OUT/fccl_ucx.txt" || { echo "fccl over UCX: not built with UCX" | tee -a "$OUT/summary.txt"; rm -f "$OUT/fccl_ucx.txt"; }
 fi
 
 echo "== gloo_perf ${args[*]}" | tee -a "$OUT/summary.txt"
@@ -171,6 +179,10 @@ if small is not None:
     print(s)
 if big is not None and bidir:
     print(f"{big} B: fccl busbw {fccl[big][1]:.3f} GB/s = {100 * fccl[big][1] / bidir:.0f}% of iperf3 --bidir per direction ({bidir:.3f} GB/s)")
+ucx = rows("fccl_ucx.txt")
+if ucx:
+    print(f"fccl over UCX (tcp): " + ", ".join(
+        f"{size} B {ucx[size][0]:.1f} us {ucx[size][1]:.2f} GB/s" for size in sorted(ucx)))
 ring, hier = rows("fccl_2x2_ring.txt"), rows("fccl_2x2_hier.txt")
 if ring and hier:
     print(f"2 hosts x 2 ranks: {'size':>10} | {'flat ring':>18} | {'two-level':>18} | two-level/ring")
