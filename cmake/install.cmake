@@ -26,6 +26,13 @@ else()
   set(FCCL_WITH_HWLOC OFF)
   set(FCCL_PC_REQUIRES_PRIVATE "")
 endif()
+# The same for UCX (transports/ucx), when it was built.
+if(UCX_FOUND)
+  set(FCCL_WITH_UCX ON)
+  string(APPEND FCCL_PC_REQUIRES_PRIVATE " ucx")
+else()
+  set(FCCL_WITH_UCX OFF)
+endif()
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/fcclConfig.cmake.in
   ${PROJECT_BINARY_DIR}/fcclConfig.cmake
@@ -63,4 +70,8 @@ if(TARGET fcclc)
   # fcclc links the compiler's objects statically; keep the link path (e.g. NVRTC's folder).
   set_target_properties(fcclc PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
   install(TARGETS fcclc RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
+# fcclrun, the launcher for users without MPI (tools/fcclrun.cc).
+if(TARGET fcclrun)
+  install(TARGETS fcclrun RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()

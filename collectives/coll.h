@@ -59,6 +59,16 @@ struct CollContext {
   WaitContext wait;
   DirectState* direct;
   const DirectView* directViews;  // [rank]: each rank's direct area (direct.h)
+  // The ring algorithms' ring: ring[i] is the rank at position i, and rank / nranks above are
+  // this rank's position and the ring's length. Null: every rank, in rank order.
+  const int* ring = nullptr;
+};
+
+// One ring over some of the communicator's ranks: ranks[i] at position i, this rank at pos.
+struct RingView {
+  const int* ranks;
+  int n;
+  int pos;
 };
 
 // Bytes this rank publishes for the direct algorithm (must fit directBytes).
@@ -70,6 +80,16 @@ fcclResult_t runRing(CollContext& ctx, const CollTask& t);
 struct FnHook;
 fcclResult_t runRingHooked(CollContext& ctx, const CollTask& t, FnHook& hook);
 fcclResult_t runDirect(CollContext& ctx, const CollTask& t);
+// AllReduce by exchanging the whole (tiny) inputs and reducing locally (allreduce_exchange.cc):
+// for peers across hosts, where the direct algorithm's shared areas do not exist.
+constexpr size_t kExchangeMaxBytes = 4096;
+bool exchangeFits(const CollTask& t, int nranks, size_t scratchBytes);
+fcclResult_t runExchangeAllReduce(CollContext& ctx, const CollTask& t);
+// Two-level AllReduce (allreduce_hier.cc): reduce-scatter on `local` (this host's ranks), an
+// allreduce of this rank's slice on `cross` (the ranks of the same local position on every
+// host), all-gather on `local`. Needs local.n >= 2 and cross.n >= 2.
+fcclResult_t runHierAllReduce(CollContext& ctx, const CollTask& t, const RingView& local,
+                              const RingView& cross);
 // A batch of Send/Recv tasks (and AlltoAll expanded into them) progressing together.
 fcclResult_t runP2p(CollContext& ctx, const CollTask* tasks, size_t ntasks);
 

@@ -20,12 +20,18 @@ template <class Hook>
 fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
   const size_t elem = dtypeSize(t.type);
   const int n = ctx.nranks;
+  // Positions on the ring: a root is a rank, so it becomes its position.
+  auto rankAt = [&](int pos) { return ctx.ring != nullptr ? ctx.ring[pos] : pos; };
+  int root = t.root;
+  if (ctx.ring != nullptr && (t.kind == CollKind::Broadcast || t.kind == CollKind::Reduce))
+    for (int i = 0; i < n; ++i)
+      if (ctx.ring[i] == t.root) root = i;
   RingArgs a{ctx.rank,
              n,
              t.count,
              elem,
              ctx.chunkBytes / elem,
-             t.root,
+             root,
              static_cast<const char*>(t.send),
              static_cast<char*>(t.recv)};
   if (n == 1) {
@@ -50,8 +56,8 @@ fcclResult_t runRingWithHook(CollContext& ctx, const CollTask& t, Hook& hook) {
       return fcclSuccess;
     }
   }
-  SendConn* next = &ctx.conns->send[ringMod(ctx.rank + 1, n)];
-  RecvConn* prev = &ctx.conns->recv[ringMod(ctx.rank - 1, n)];
+  SendConn* next = &ctx.conns->send[rankAt(ringMod(ctx.rank + 1, n))];
+  RecvConn* prev = &ctx.conns->recv[rankAt(ringMod(ctx.rank - 1, n))];
   // Streaming stores pay off once the output no longer fits in the caches (measured: 8 MiB).
   const bool streaming = t.count * elem * (t.kind == CollKind::AllGather ? n : 1) >= (size_t(8) << 20);
   PrimsArgs pa{t.type, t.op, elem, ctx.tag, streaming, ctx.scratch, ctx.wait};

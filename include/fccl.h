@@ -172,6 +172,29 @@ FCCL_API fcclResult_t fcclCommGetAsyncError(fcclComm_t comm, fcclResult_t* async
  * ncclMemAlloc); freed with fcclMemFree. A build or machine without CUDA returns an error. */
 FCCL_API fcclResult_t fcclMemAlloc(void** ptr, size_t size);
 FCCL_API fcclResult_t fcclMemFree(void* ptr);
+/* ---- Launchers ------------------------------------------------------------------------- */
+/* Who this process is in a job that a launcher started, read from the launcher's variables:
+ * torchrun or fcclrun (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR,
+ * MASTER_PORT), Open MPI's mpirun (OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK, _LOCAL_SIZE) or
+ * Slurm's srun (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID), first found in that order. The
+ * bootstrap root, which rank 0 hosts: FCCL_COMM_ID when set, else MASTER_ADDR:MASTER_PORT
+ * (MASTER_PORT + 1 under torchrun's agent store, which holds MASTER_PORT), else loopback for
+ * mpirun on one host and the step's first node for srun, on a port derived from the job id.
+ * Every process of a job uses the same FCCL_COMM_SECRET (fcclrun sets a random one). */
+typedef struct {
+  int rank;
+  int nranks;
+  int localRank;     /* among this host's processes; -1 when the launcher does not say */
+  int localRanks;    /* -1 when the launcher does not say */
+  char launcher[16]; /* "env" (torchrun-style: torchrun, fcclrun), "mpirun" or "slurm" */
+  char root[272];    /* host:port of the bootstrap root */
+} fcclLaunchInfo_t;
+/* Before any communicator exists (e.g. to pick a device by localRank). fcclInvalidUsage with a
+ * sentence when no launcher is found or its variables are wrong. */
+FCCL_API fcclResult_t fcclLaunchInfoFromEnv(fcclLaunchInfo_t* info);
+/* fcclCommInitRankConfig with the rank, size and root of fcclLaunchInfoFromEnv; every process
+ * of the job calls it. config may be NULL. */
+FCCL_API fcclResult_t fcclCommInitFromEnv(fcclComm_t* comm, fcclConfig_t* config);
 
 /* ---- Reduction operators --------------------------------------------------------------- */
 /* op(x) = sum over ranks of (scalar * x). scalar has type datatype. */

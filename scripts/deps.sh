@@ -13,6 +13,9 @@ packages=(
   python3 python3-matplotlib                        # perf plots
   clang-format                                      # the format check in .ci/run
   clang libclang-rt-dev                             # libFuzzer targets (scripts/fuzz.sh)
+  iproute2 util-linux                               # tests/net: namespaces, veth (ip), unshare, nsenter
+  iperf3 libgloo-dev                                # perf/net_bench.sh: the link's ceiling, Gloo's ring
+  libucx-dev                                        # transports/ucx (FCCL_NET=ucx), tests/net ucx*
 )
 
 if [ "${FCCL_SKIP_DEPS:-0}" = 1 ]; then

@@ -8,6 +8,8 @@
 #                   plus the regression inputs in tests/fuzz/corpus/bootstrap/
 #   fuzz_transport  FIFO slot metadata, direct-slot headers, p2p slots and the pipeline header
 #                   from a hostile peer (tests/fuzz/); seeds the same way, tests/fuzz/corpus/transport/
+#   fuzz_socket_wire  the socket transport's frame headers and hellos (transports/socket/socket_wire.h);
+#                   seeds the same way, tests/fuzz/corpus/socket_wire/
 # The wire targets run with -malloc_limit_mb=64: no input may make one allocation above 64 MiB
 # (nothing is sized by a length read off the wire). UBSan reports count as findings. Prints
 # "fuzz: <target>: N execs in S s, no findings" per target; exits nonzero on any crash, leak,
@@ -19,7 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$FCCL_ROOT"
 
 seconds=${FCCL_FUZZ_SECONDS:-30}
-targets=(fuzz_parser fuzz_bootstrap fuzz_transport)
+targets=(fuzz_parser fuzz_bootstrap fuzz_transport fuzz_socket_wire)
 CC=clang CXX=clang++ fccl_cmake_configure "$FCCL_ROOT" build-fuzz -DFCCL_BUILD_FUZZERS=ON \
   -DFCCL_BUILD_TESTS=OFF -DFCCL_BUILD_PERF=OFF >/dev/null
 cmake --build build-fuzz -j "$FCCL_JOBS" --target "${targets[@]}"

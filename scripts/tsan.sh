@@ -53,6 +53,10 @@ status=0
 # own deadlines for uninstrumented speed).
 skip='processes|[Bb]ench|_NOT_BUILT$|^fused\.overlap\.|^multirank\.SweepForced\.|_mid|_large'
 skip+='|^fused\..*(_n[138]_threads|/n[138]( |$))|^ReduceKernelsTest\.|^HalfTest\.|^reliability\.soak\.'
+# The network-namespace scenarios and the launcher runs (processes; their helper threads are
+# covered by the SocketTransport unit tests and the socket sweep below) and the socket sweep's
+# entry (it forks).
+skip+='|^net\.|^launch\.|^multirank\.SweepSocket$'
 ctest --test-dir "$build" --output-on-failure -j2 -E "$skip" || status=1
 
 # Thread-mode cases of the ctest entries that rerun a whole executable with an environment
@@ -85,6 +89,8 @@ for algo in ring direct; do
   run "sweep_$algo" FCCL_ALGO=$algo FCCL_CHUNKSIZE=1024 -- "$mr/fccl_mr_sweep_test" \
     '--gtest_filter=*threads_small*:*N3_threads_mid*'
 done
+# The socket transport's helper threads against the ranks' threads (transports/socket).
+run sweep_socket FCCL_SHM_DISABLE=1 FCCL_SOCKET_IFNAME=lo -- "$mr/fccl_mr_sweep_test" '--gtest_filter=*N2_threads_small*:*N3_threads_mid*'
 run overlap_programs FCCL_OVERLAP=1 -- "$fu/fccl_fused_fused_programs_test" '--gtest_filter=*_n2_threads:*_n4_threads'
 run overlap_property FCCL_OVERLAP=1 -- "$fu/fccl_fused_property_test" '--gtest_filter=*/n2:*/n4'
 while [ ${#pids[@]} -gt 0 ]; do finish; done

@@ -34,12 +34,15 @@ PeerInfo localPeerInfo(int rank, const fcclUniqueId& id) {
   gethostname(p.hostname, sizeof(p.hostname) - 1);
   p.hostname[sizeof(p.hostname) - 1] = '\0';
   // Hostname alone is not enough (containers share names); the boot id tells kernels apart.
+  // Network namespaces with their own UTS hostname are different hosts (no shared memory is
+  // assumed between them); FCCL_HOSTID overrides both when the user knows better.
   std::string host = p.hostname;
   if (FILE* f = fopen("/proc/sys/kernel/random/boot_id", "r")) {
     char boot[64] = {};
     if (fgets(boot, sizeof(boot), f)) host += boot;
     fclose(f);
   }
+  if (!env().hostId.empty()) host = "FCCL_HOSTID=" + env().hostId;
   p.hostHash = hash64(host.data(), host.size(), 0);
   p.commHash = hash64(id.internal, sizeof(id.internal), 1);
   return p;
@@ -58,6 +61,7 @@ struct Bootstrap::Impl {
   uint8_t secret[32] = {};
   int listenFd = -1;
   SocketAddress listenAddr{};
+  std::string listenIfname;
   std::vector<TableEntry> peers;
   int ringNext = -1;         // connection to rank+1 (we send on it)
   int ringPrev = -1;         // connection from rank-1 (we receive on it)
@@ -191,8 +195,10 @@ fcclResult_t Bootstrap::Impl::join(const fcclUniqueId& id) {
 
   SocketAddress local;
   std::string ifname;
-  FCCL_CHECK(socketFindInterface(&local, &ifname));
+  // The interface on the root's subnet unless FCCL_SOCKET_IFNAME says otherwise (socket.h).
+  FCCL_CHECK(socketFindInterface(&local, &ifname, &c.addr));
   FCCL_CHECK(socketListen(local, &listenFd, &listenAddr));
+  listenIfname = ifname;
   track(listenFd);
 
   std::string rootName = socketAddressToString(c.addr);
@@ -271,7 +277,7 @@ fcclResult_t Bootstrap::create(const fcclUniqueId& id, int rank, int nranks, int
   if (rank < 0 || rank >= nranks)
     return setError(fcclInvalidArgument, "fcclCommInitRank: rank=%d is out of range [0, %d)", rank, nranks);
   if (timeoutMs <= 0) timeoutMs = env().timeoutMs;
-  if (!env().commId.empty() && rank == 0) FCCL_CHECK(bootstrapStartRoot(id));
+  if ((c.flags & kIdFixedRoot) != 0 && rank == 0) FCCL_CHECK(bootstrapStartRoot(id));
 
   std::unique_ptr<Bootstrap> b(new Bootstrap());
   b->rank_ = rank;
@@ -290,6 +296,9 @@ fcclResult_t Bootstrap::create(const fcclUniqueId& id, int rank, int nranks, int
 Bootstrap::~Bootstrap() = default;
 
 const PeerInfo& Bootstrap::peer(int r) const { return impl_->peers[size_t(r)].info; }
+const SocketAddress& Bootstrap::listenAddress() const { return impl_->listenAddr; }
+const std::string& Bootstrap::interfaceName() const { return impl_->listenIfname; }
+const uint8_t* Bootstrap::secret() const { return impl_->secret; }
 
 fcclResult_t Bootstrap::allGather(void* data, size_t bytes) {
   Impl& im = *impl_;

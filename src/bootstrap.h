@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include "fccl.h"
 #include "src/base/peer_info.h"
 #include "src/base/socket.h"
@@ -25,7 +26,9 @@ struct UniqueIdContents {
   uint64_t magic;      // kUniqueIdMagic; anything else is a corrupted id
   SocketAddress addr;  // the root's address (IPv4 or IPv6; sockaddr_storage is too big)
   uint8_t secret[32];  // random; proves that a connecting rank was given this id
+  uint32_t flags;      // kIdFixedRoot: rank 0's init starts the root (the id came from an address)
 };
+constexpr uint32_t kIdFixedRoot = 1;
 static_assert(sizeof(UniqueIdContents) <= FCCL_UNIQUE_ID_BYTES, "unique id too large");
 constexpr uint64_t kUniqueIdMagic = 0x6663636c49443031ull;  // "fcclID01"
 
@@ -35,6 +38,8 @@ fcclResult_t bootstrapGetUniqueId(fcclUniqueId* id);
 // For FCCL_COMM_ID: the id every rank derives from the env (secret from FCCL_COMM_SECRET or
 // a fixed default), and the root that rank 0 starts at that address.
 fcclResult_t bootstrapIdFromEnv(fcclUniqueId* id);
+// The same for any host:port (the launchers' root, src/launch.h).
+fcclResult_t bootstrapIdFromAddress(const std::string& hostPort, fcclUniqueId* id);
 fcclResult_t bootstrapStartRoot(const fcclUniqueId& id);
 
 class Bootstrap {
@@ -50,6 +55,12 @@ class Bootstrap {
   int nranks() const { return nranks_; }
   // What rank r announced at init (host hash, pid, ...); valid for 0 <= r < nranks().
   const PeerInfo& peer(int r) const;
+  // Where this rank's bootstrap listens (the interface chosen as socket.h says) and its name:
+  // network transports listen on the same interface.
+  const SocketAddress& listenAddress() const;
+  const std::string& interfaceName() const;
+  // The unique id's 32-byte secret: network transports make every data connection prove it.
+  const uint8_t* secret() const;
 
   // data holds nranks blocks of `bytes`; block rank() is this rank's contribution; on
   // return every block is filled. Every rank must call with the same bytes.

@@ -262,11 +262,14 @@ fcclResult_t startRootThread(int listenFd, const uint8_t secret[32]) {
 
 // ---- unique ids ----
 
-fcclResult_t bootstrapIdFromEnv(fcclUniqueId* id) {
+fcclResult_t bootstrapIdFromEnv(fcclUniqueId* id) { return bootstrapIdFromAddress(env().commId, id); }
+
+fcclResult_t bootstrapIdFromAddress(const std::string& hostPort, fcclUniqueId* id) {
   UniqueIdContents c;
   memset(&c, 0, sizeof(c));
   c.magic = kUniqueIdMagic;
-  FCCL_CHECK(socketAddressParse(env().commId, &c.addr));
+  c.flags = kIdFixedRoot;
+  FCCL_CHECK(socketAddressParse(hostPort, &c.addr));
   // Every rank derives the same secret; without FCCL_COMM_SECRET it is a fixed string, which
   // still keeps jobs that use another secret (or a random unique id) apart.
   hash256(env().commSecret.empty() ? std::string("fccl default bootstrap secret v1") : env().commSecret,

@@ -17,6 +17,8 @@
 #include "src/peer_monitor.h"
 #include "src/plan.h"
 #include "src/progress.h"
+#include "src/rings.h"
+#include "src/transport_setup.h"
 #include "src/tuner.h"
 #include "transports/transport.h"
 
@@ -51,6 +53,8 @@ struct fcclComm {
 
   std::unique_ptr<fccl::Bootstrap> bootstrap;
   std::vector<fccl::PeerInfo> peers;
+  fccl::Rings rings;        // the flat ring by host, and the two-level AllReduce's rings (src/rings.h)
+  bool hierLogged = false;  // the first two-level AllReduce says so at INFO
   // Per rank: the pid to watch while waiting for that rank (another live process on this host
   // in our pid namespace), else 0. See PeerMonitor::peerPids.
   std::vector<int> peerPids;
@@ -63,6 +67,7 @@ struct fcclComm {
   std::vector<fccl::DirectView> directViews;  // [rank]
   bool allDirect = false;                     // every rank's direct area is reachable
   fccl::ProgressThread progress;              // declared after transports: stops first
+  fccl::TransportDriver driver;               // what a waiting rank drives itself (sockets)
   fccl::TuningParams tuning{};
 
   // Every collective and p2p batch bumps opCount (it tags chunks on the wire); the direct

@@ -8,6 +8,7 @@
 #include "src/base/checks.h"
 #include "src/base/debug.h"
 #include "src/base/dtype.h"
+#include "src/base/env.h"
 #include "src/base/error.h"
 #include "src/callboard.h"
 #include "src/comm.h"
@@ -37,6 +38,7 @@ CollContext makeContext(fcclComm* comm, CollKind kind, size_t chunkBytes) {
   ctx.wait.opName = collName(kind);
   ctx.wait.opSeq = comm->opCount;
   ctx.wait.watch = &comm->monitor;
+  if (!comm->driver.transports.empty()) ctx.wait.driver = &comm->driver;
   ctx.direct = &comm->direct;
   ctx.directViews = comm->directViews.data();
   return ctx;
@@ -98,8 +100,27 @@ fcclResult_t runAlltoAll(fcclComm* comm, CollContext& ctx, const CollTask& t) {
 
 fcclResult_t runOp(fcclComm* comm, CollContext& ctx, const PlanOp& op) {
   if (op.algo == Algo::Direct) return runDirect(ctx, op.task);
+  if (op.algo == Algo::Exchange) return runExchangeAllReduce(ctx, op.task);
   if (op.hook != nullptr) return runRingHooked(ctx, op.task, *op.hook);
   if (op.task.kind == CollKind::AlltoAll) return runAlltoAll(comm, ctx, op.task);
+  const Rings& r = comm->rings;
+  if (op.algo == Algo::Hier) {
+    const RingView local{r.local.data(), int(r.local.size()), r.localPos};
+    const RingView cross{r.cross.data(), int(r.cross.size()), r.crossPos};
+    if (!comm->hierLogged) {
+      comm->hierLogged = true;
+      FCCL_INFO(kLogTuning, "AllReduce of %zu elements: two-level (%zu ranks per host, %d hosts; %s)",
+                op.task.count, r.local.size(), r.nhosts, env().algo.empty() ? "cost model" : "FCCL_ALGO");
+    }
+    return runHierAllReduce(ctx, op.task, local, cross);
+  }
+  // The ring grouped by host, where the placement of results does not follow ring positions
+  // (ReduceScatter and AllGather blocks, and a fused program's slices, are by rank).
+  const CollKind k = op.task.kind;
+  if (!r.flatIsRankOrder && (k == CollKind::AllReduce || k == CollKind::Broadcast || k == CollKind::Reduce)) {
+    ctx.ring = r.flat.data();
+    ctx.rank = r.flatPos;
+  }
   return runRing(ctx, op.task);
 }
 

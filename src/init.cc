@@ -54,6 +54,11 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   comm->peers.resize(nranks);
   for (int r = 0; r < nranks; ++r) comm->peers[r] = comm->bootstrap->peer(r);
   comm->commHash = comm->peers[rank].commHash;
+  {
+    std::vector<uint64_t> hostOf(size_t(nranks), 0);
+    for (int r = 0; r < nranks; ++r) hostOf[size_t(r)] = comm->peers[r].hostHash;
+    comm->rings = buildRings(hostOf, rank);
+  }
   // Pids worth watching: other processes of this host. A pid that does not exist now belongs to
   // another pid namespace (a container sharing /dev/shm): never watched, it would read as dead.
   comm->peerPids.assign(nranks, 0);
@@ -66,6 +71,11 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   comm->tuning = defaultTuning(nranks);
 
   FCCL_CHECK(connectTransports(comm));
+  // An exited process is a dead peer only if its call board cannot say it finished or left
+  // (boardAccountsFor); a peer without a board (reached over sockets under FCCL_SHM_DISABLE)
+  // is watched through its transport (peerLost) instead.
+  for (int r = 0; r < nranks; ++r)
+    if (comm->boards[r] == nullptr) comm->peerPids[r] = 0;
   comm->scratch.assign(comm->tuning.chunkBytes, 0);
   // What every wait of this communicator asks in its slow path (src/peer_monitor.h).
   comm->monitor.peerPids = comm->peerPids.data();
@@ -83,6 +93,14 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   CpuShare share;
   FCCL_CHECK(cpuShareExchange(comm->bootstrap.get(), comm->peers, rank, &share));
   comm->spinLimit = share.shared ? 64 : uint64_t(env().spinCount);
+  // A rank that shares its CPU with another local rank must not drive a transport while it
+  // waits (src/transport_setup.h): it would keep the core from the rank it waits for (2 hosts x 2
+  // ranks on a core each: 8 B allreduce 155 us -> 2.5 ms).
+  if (share.shared) comm->driver.transports.clear();
+  // A transport's helper threads (sockets) move this rank's data on its own CPUs: with fewer
+  // than three (rank, progress, helper) a long spin only delays the thread it waits for
+  // (2 ranks bound to a core each over sockets: 8 B allreduce 166 us with 2000 polls, 48 with 64).
+  if (comm->progress.running() && cpus < 3) comm->spinLimit = std::min<uint64_t>(comm->spinLimit, 64);
   if (env().setAffinity) {
     // One PU per local rank, in rank order, among the PUs this process may use.
     int localIndex = 0;
@@ -96,9 +114,15 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   if (share.shared)
     FCCL_INFO(kLogInit, "%d ranks share %d CPUs: waits yield after %llu polls", share.localRanks, share.cpus,
               (unsigned long long)comm->spinLimit);
-  FCCL_INFO(kLogInit, "comm %p%s%s rank %d nranks %d pid %d host %s: ring %d -> %d -> %d", (void*)comm,
-            comm->name.empty() ? "" : " name ", comm->name.c_str(), rank, nranks, (int)getpid(),
-            comm->peers[rank].hostname, (rank + nranks - 1) % nranks, rank, (rank + 1) % nranks);
+  const Rings& rg = comm->rings;
+  FCCL_INFO(kLogInit, "comm %p%s%s rank %d nranks %d pid %d host %s: ring %d -> %d -> %d (%d hosts%s)",
+            (void*)comm, comm->name.empty() ? "" : " name ", comm->name.c_str(), rank, nranks, (int)getpid(),
+            comm->peers[rank].hostname, rg.flat[size_t((rg.flatPos + nranks - 1) % nranks)], rank,
+            rg.flat[size_t((rg.flatPos + 1) % nranks)], rg.nhosts,
+            rg.flatIsRankOrder ? "" : ", ranks grouped by host: rank order would cross hosts more often");
+  if (rg.nhosts > 1 && rg.uniform && rg.local.size() > 1)
+    FCCL_INFO(kLogInit, "two-level AllReduce available: %zu ranks on each of %d hosts, local position %d",
+              rg.local.size(), rg.nhosts, rg.localPos);
   FCCL_INFO(kLogTuning, "chunk %zu bytes x %d slots per FIFO; direct algorithm up to %zu bytes per rank",
             comm->tuning.chunkBytes, comm->tuning.nslots, comm->tuning.directMaxBytes);
   FCCL_CHECK(agreeOnDevices(comm, device));
@@ -153,6 +177,7 @@ void tellPeers(fcclComm* comm, BoardState state, const char* what) {
 
 void freeComm(fcclComm* comm) {
   comm->joinInit();
+  closeTransports(comm, comm->abortFlag.load() != 0);
   delete comm;
 }
 
@@ -340,6 +365,7 @@ FCCL_API fcclResult_t fcclCommAbort(fcclComm_t comm) {
               comm->rank);
     return fcclSuccess;
   }
+  closeTransports(comm, true);
   delete comm;
   return fcclSuccess;
 }

@@ -3,6 +3,7 @@
 // blob per registered transport per rank (zeros for a transport a rank does not use), so all
 // ranks agree on its size whatever transports they pick.
 #include "src/transport_setup.h"
+#include <cstring>
 #include <string>
 #include <vector>
 #include "collectives/direct.h"
@@ -26,9 +27,8 @@ fcclResult_t pickTransports(const fcclComm* comm, std::vector<int>* pick) {
       if (kTransports[t]->canConnect(me, comm->peers[p])) (*pick)[p] = t;
     if ((*pick)[p] < 0)
       return setError(fcclInvalidUsage,
-                      "rank %d: no transport connects rank %d (host %s) and rank %d (host %s): ranks on "
-                      "different hosts need the socket transport, which this build of fccl does not have yet",
-                      comm->rank, comm->rank, me.hostname, p, comm->peers[p].hostname);
+                      "rank %d: no transport connects rank %d (host %s) and rank %d (host %s)", comm->rank,
+                      comm->rank, me.hostname, p, comm->peers[p].hostname);
   }
   return fcclSuccess;
 }
@@ -71,6 +71,9 @@ fcclResult_t connectTransports(fcclComm* comm) {
   base.wait.rank = me;
   base.wait.opName = "transport setup";
   base.wait.spinLimit = comm->spinLimit;
+  base.localAddr = comm->bootstrap->listenAddress();
+  base.localIfname = comm->bootstrap->interfaceName();
+  memcpy(base.secret, comm->bootstrap->secret(), sizeof(base.secret));
 
   // Setup: each transport this rank uses writes its blob into this rank's row.
   std::vector<ConnectBlob> blobs(size_t(n) * kNumTransports, ConnectBlob{});
@@ -132,6 +135,7 @@ fcclResult_t connectTransports(fcclComm* comm) {
   std::vector<TransportComm*> busy;
   for (auto& t : comm->transports)
     if (t->needsProgress()) busy.push_back(t.get());
+  comm->driver.transports = busy;
   comm->progress.start(busy, [comm](fcclResult_t r) {
     // A transport's helper failed: the communicator cannot move data any more. The error
     // sticks (fcclCommGetAsyncError); the waits end at their next slow pause (abort flag).
@@ -140,6 +144,11 @@ fcclResult_t connectTransports(fcclComm* comm) {
     comm->abortFlag.store(1);
   });
   return fcclSuccess;
+}
+
+void closeTransports(fcclComm* comm, bool aborted) {
+  comm->progress.stop();  // close() runs with no progress() call in flight
+  for (auto& t : comm->transports) t->close(aborted);
 }
 
 }  // namespace fccl

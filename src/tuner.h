@@ -10,7 +10,9 @@ namespace fccl {
 
 enum class Algo {
   Ring,
-  Direct
+  Direct,
+  Hier,     // two-level AllReduce: inside hosts, across hosts, inside hosts (allreduce_hier.cc)
+  Exchange  // tiny AllReduce across hosts: inputs to every rank, reduced locally
 };
 const char* algoName(Algo a);
 
@@ -21,6 +23,9 @@ struct TuningParams {
 };
 
 Algo chooseAlgo(const fcclComm* comm, const CollTask& t);
+// Whether the two-level AllReduce can run t: an AllReduce without a producer (overlap), on ranks
+// spread evenly over at least two hosts, at least two per host.
+bool hierPossible(const fcclComm* comm, const CollTask& t);
 // Chunk size, FIFO depth and direct threshold for a new communicator (env overrides).
 TuningParams defaultTuning(int nranks);
 

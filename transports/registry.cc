@@ -1,13 +1,21 @@
 // registry.cc - the transports fccl knows, in selection order: for each pair of ranks the core
-// takes the first one whose canConnect accepts both. shm connects ranks of one host; ranks on
-// different hosts need the socket transport, which is not built yet (the core then fails init
-// with a sentence naming both hosts).
+// takes the first one whose canConnect accepts both. shm connects ranks of one host (equal
+// PeerInfo::hostHash, unless FCCL_SHM_DISABLE); ucx (when built) ranks on different hosts under
+// FCCL_NET=ucx; socket connects any pair, so it takes the rest.
 #include "transports/shm/shm_transport.h"
+#include "transports/socket/socket_transport.h"
 #include "transports/transport.h"
+#ifdef FCCL_HAVE_UCX
+#include "transports/ucx/ucx_transport.h"
+#endif
 
 namespace fccl {
 
-const Transport* const kTransports[] = {&kShmTransport};
+const Transport* const kTransports[] = {&kShmTransport,
+#ifdef FCCL_HAVE_UCX
+                                        &kUcxTransport,
+#endif
+                                        &kSocketTransport};
 const int kNumTransports = sizeof(kTransports) / sizeof(kTransports[0]);
 
 }  // namespace fccl

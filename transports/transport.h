@@ -8,7 +8,7 @@
 //   -> the core all-gathers every rank's blobs through the bootstrap
 //   -> connect (reach each peer through its blob; fill the peer's connectors)
 //   -> a bootstrap barrier -> connected (drop what only setup needed)
-//   abandon replaces the rest when any step fails on this rank.
+//   abandon replaces the rest when any step fails on this rank; close ends a working one.
 // Afterwards the algorithms see only the connectors (transports/fifo.h SendConn / RecvConn,
 // the same for every transport) and the optional capabilities below; a transport with a helper
 // thread asks the core for progress() calls, and reports a peer it lost (peerLost) to the waits'
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 #include "src/base/peer_info.h"
+#include "src/base/socket.h"
 #include "src/base/wait.h"
 #include "transports/fifo.h"
 
@@ -66,6 +67,11 @@ struct TransportContext {
   std::vector<int> links;  // the peers this transport connects (never `rank`)
   FifoShape shape;
   WaitContext wait;  // for bounded, abortable waits during setup
+  // For network transports: the address (port 0) and interface this rank's bootstrap listens
+  // on, and the unique id's secret that every data connection must prove.
+  SocketAddress localAddr{};
+  std::string localIfname;
+  uint8_t secret[32] = {};
 };
 
 // One transport's state on one communicator. The core calls every method from the thread
@@ -91,6 +97,13 @@ class TransportComm {
     *busy = false;
     return fcclSuccess;
   }
+  // The rank's thread, while it waits in a collective: move data now if that saves waiting for a
+  // helper thread (sockets: step the lanes a helper is not stepping). Never blocks; true if
+  // anything moved. Called from the thread that owns the communicator only.
+  virtual bool drive() { return false; }
+  // The communicator is about to be freed (after progress() stopped): finish handing over what
+  // the rank posted (bounded by the timeout; not after an abort), then stop helper threads.
+  virtual void close(bool aborted) { (void)aborted; }
   // Whether `peer` can no longer be reached (its connection closed): then *why says how.
   virtual bool peerLost(int peer, std::string* why) const {
     (void)peer, (void)why;

@@ -1,7 +1,8 @@
 // env.cc - the table of every FCCL_* variable (name, default, doc, accepted values) and the one
 // snapshot read from it. Parsing is strict for every kind, text included: a bad value prints a
 // warning naming the variable, the value and what is accepted, and keeps the default. Warnings go straight to
-// stderr because the log sink itself is configured from this snapshot.
+// stderr because the log sink itself is configured from this snapshot. The launchers' variables
+// (RANK, OMPI_COMM_WORLD_RANK, SLURM_PROCID, ...) are read here too, as raw text (LauncherEnv).
 #include "src/base/env.h"
 #include <strings.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -62,6 +64,7 @@ struct Var {
   const char* accepted = nullptr;  // Choice: the alternatives; Check: what is accepted, in words
   bool (*check)(std::string* value) = nullptr;
   const char* defMeaning = nullptr;  // what an empty default means, for warnings
+  int64_t lo = 0, hi = INT64_MAX;    // Int: the accepted range
 };
 
 bool choose(const char* alternatives, std::string* value) {
@@ -129,6 +132,14 @@ bool checkShmPrefix(std::string* value) {
   return true;
 }
 
+// FCCL_HOSTID: 1..63 printable characters without blanks.
+bool checkHostId(std::string* value) {
+  if (value->empty() || value->size() > 63) return false;
+  for (char c : *value)
+    if (!isgraph(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
 bool checkAbsolutePath(std::string* value) { return !value->empty() && (*value)[0] == '/'; }
 bool checkNonEmpty(std::string* value) { return !value->empty(); }
 
@@ -140,6 +151,8 @@ std::string describeDefault(const Var& v) {
 std::string acceptedText(const Var& v) {
   switch (v.kind) {
     case Kind::Int:
+      if (v.lo != 0 || v.hi != INT64_MAX)
+        return "a decimal integer from " + std::to_string(v.lo) + " to " + std::to_string(v.hi);
       return "a decimal integer >= 0";
     case Kind::Seconds:
       return "a whole number of seconds > 0";
@@ -169,8 +182,9 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
       {"FCCL_TIMEOUT", Kind::Seconds, "300",
        "seconds any wait may last before it fails with an error naming the peer", &e.timeoutMs},
       {"FCCL_ALGO", Kind::Choice, "",
-       "force the algorithm: ring or direct (default: the tuner picks by size)", &e.algo, "ring|direct",
-       nullptr, "(unset: the tuner picks by size)"},
+       "force the algorithm: ring, direct or hier (two-level AllReduce across hosts; default: the "
+       "tuner's cost model picks)",
+       &e.algo, "ring|direct|hier", nullptr, "(unset: the tuner picks by size)"},
       {"FCCL_CHUNKSIZE", Kind::Int, "0", "bytes per pipeline chunk / FIFO slot (default: tuned)",
        &e.chunkSize},
       {"FCCL_DIRECT_MAX_BYTES", Kind::Int, "0",
@@ -184,10 +198,32 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
        "host:port or [IPv6 address]:port, port 1..65535", checkHostPort,
        "(unset: fcclGetUniqueId picks the root's address)"},
       {"FCCL_SOCKET_IFNAME", Kind::Check, "",
-       "interfaces for bootstrap sockets: eth0 (prefix), ^docker (exclude), =lo (exact)", &e.socketIfname,
-       "[^][=]name[,name...], names of 1 to 15 characters", checkIfnames, "(unset: any interface)"},
-      {"FCCL_SOCKET_FAMILY", Kind::Choice, "", "AF_INET or AF_INET6 to restrict the bootstrap address family",
-       &e.socketFamily, "AF_INET|AF_INET6", nullptr, "(unset: any family)"},
+       "interfaces for bootstrap and socket-transport sockets: eth0 (prefix), ^docker (exclude), =lo "
+       "(exact), "
+       "^=lo (exclude exactly); unset: the root's subnet, else not loopback/docker/virbr first",
+       &e.socketIfname, "[^][=]name[,name...], names of 1 to 15 characters", checkIfnames,
+       "(unset: any interface)"},
+      {"FCCL_SOCKET_FAMILY", Kind::Choice, "",
+       "AF_INET or AF_INET6 to restrict the address family of every socket", &e.socketFamily,
+       "AF_INET|AF_INET6", nullptr, "(unset: any family)"},
+      {"FCCL_SOCKET_NTHREADS", Kind::Int, "1",
+       "helper threads per communicator moving the socket transport's data (as NCCL_SOCKET_NTHREADS)",
+       &e.socketNthreads, nullptr, nullptr, nullptr, 1, 16},
+      {"FCCL_NSOCKS_PERTHREAD", Kind::Int, "2",
+       "sockets per peer and direction each socket helper thread drives (as NCCL_NSOCKS_PERTHREAD); "
+       "a message is cut into tasks of at least 64 KiB spread over them",
+       &e.nsocksPerThread, nullptr, nullptr, nullptr, 1, 64},
+      {"FCCL_HOSTID", Kind::Check, "",
+       "this host's identity: ranks with the same one share memory (default: hostname and boot id)",
+       &e.hostId, "1 to 63 printable characters without blanks", checkHostId,
+       "(unset: hostname and boot id)"},
+      {"FCCL_SHM_DISABLE", Kind::Bool, "0",
+       "never use shared memory between ranks: ranks of one host talk through the socket transport",
+       &e.shmDisable},
+      {"FCCL_NET", Kind::Choice, "auto",
+       "transport between hosts: socket (TCP), ucx (UCX, when built with libucx-dev; RDMA fabrics) or "
+       "auto (socket)",
+       &e.net, "socket|ucx|auto"},
       {"FCCL_COMM_SECRET", Kind::String, "",
        "shared secret of the bootstrap when FCCL_COMM_ID fixes the root", &e.commSecret},
       {"FCCL_SPIN_COUNT", Kind::Int, "2000", "busy polls before a wait starts yielding the core",
@@ -240,7 +276,7 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
       }
       case Kind::Int: {
         int64_t x = 0;
-        ok = parseInt64(text, &x) && x >= 0;
+        ok = parseInt64(text, &x) && x >= v.lo && x <= v.hi;
         if (!ok) parseInt64(v.def, &x);
         *static_cast<int64_t*>(v.field) = x;
         break;
@@ -297,6 +333,44 @@ std::vector<std::string>& setVariables() {
 
 const Env& env() {
   static const Env snapshot = readEnv(&setVariables());
+  return snapshot;
+}
+
+LauncherEnv readLauncherEnvFrom(const std::function<const char*(const char*)>& get) {
+  auto text = [&](std::initializer_list<const char*> names) {
+    for (const char* n : names) {
+      const char* v = get(n);
+      if (v != nullptr && *v != '\0') return std::string(v);
+    }
+    return std::string();
+  };
+  LauncherEnv l;
+  l.rank = text({"RANK"});
+  l.worldSize = text({"WORLD_SIZE"});
+  l.localRank = text({"LOCAL_RANK"});
+  l.localWorldSize = text({"LOCAL_WORLD_SIZE"});
+  l.masterAddr = text({"MASTER_ADDR"});
+  l.masterPort = text({"MASTER_PORT"});
+  l.agentStore = text({"TORCHELASTIC_USE_AGENT_STORE"});
+  l.ompiRank = text({"OMPI_COMM_WORLD_RANK"});
+  l.ompiSize = text({"OMPI_COMM_WORLD_SIZE"});
+  l.ompiLocalRank = text({"OMPI_COMM_WORLD_LOCAL_RANK"});
+  l.ompiLocalSize = text({"OMPI_COMM_WORLD_LOCAL_SIZE"});
+  l.ompiJobId = text({"OMPI_MCA_ess_base_jobid"});
+  l.slurmProcId = text({"SLURM_PROCID"});
+  l.slurmNtasks = text({"SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"});
+  l.slurmLocalId = text({"SLURM_LOCALID"});
+  l.slurmNodeId = text({"SLURM_NODEID"});
+  l.slurmTasksPerNode = text({"SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"});
+  l.slurmNodeList = text({"SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST", "SLURM_NODELIST"});
+  l.slurmJobId = text({"SLURM_JOB_ID", "SLURM_JOBID"});
+  l.slurmStepId = text({"SLURM_STEP_ID", "SLURM_STEPID"});
+  return l;
+}
+
+const LauncherEnv& launcherEnv() {
+  static const LauncherEnv snapshot =
+      readLauncherEnvFrom([](const char* name) -> const char* { return getenv(name); });
   return snapshot;
 }
 

@@ -17,13 +17,18 @@ struct Env {
   std::string debugSubsys;   // FCCL_DEBUG_SUBSYS: comma list, ^ to negate
   std::string debugFile;     // FCCL_DEBUG_FILE: log to this file (%h host, %p pid)
   int64_t timeoutMs;         // FCCL_TIMEOUT (seconds in env, stored in ms)
-  std::string algo;          // FCCL_ALGO: ring|direct (empty: tuner decides)
+  std::string algo;          // FCCL_ALGO: ring|direct|hier (empty: tuner decides)
   int64_t chunkSize;         // FCCL_CHUNKSIZE: bytes per pipeline chunk (0: tuner)
   int64_t directMaxBytes;    // FCCL_DIRECT_MAX_BYTES: largest message for the direct algorithm
   int64_t maxNchannels;      // FCCL_MAX_NCHANNELS: CTAs per device kernel (0: from the GPU)
   std::string commId;        // FCCL_COMM_ID: host:port of the bootstrap root
   std::string socketIfname;  // FCCL_SOCKET_IFNAME: interface filter (eth0, ^docker, =lo)
   std::string socketFamily;  // FCCL_SOCKET_FAMILY: AF_INET|AF_INET6
+  int64_t socketNthreads;    // FCCL_SOCKET_NTHREADS: socket transport helper threads (1..16)
+  int64_t nsocksPerThread;   // FCCL_NSOCKS_PERTHREAD: sockets per peer and direction per helper (1..64)
+  std::string hostId;        // FCCL_HOSTID: this host's identity (default: hostname + boot id)
+  bool shmDisable;           // FCCL_SHM_DISABLE: never pick the shm transport (ranks of one host use sockets)
+  std::string net;           // FCCL_NET: socket|ucx|auto, the transport between hosts
   std::string commSecret;    // FCCL_COMM_SECRET: shared secret when FCCL_COMM_ID fixes the root
   int64_t spinCount;         // FCCL_SPIN_COUNT: busy polls before a wait starts yielding
   bool setAffinity;          // FCCL_SET_AFFINITY: pin helper threads near the rank's cores
@@ -51,6 +56,24 @@ bool parseBool(const char* text, bool* out);
 }  // namespace fccl
 
 namespace fccl {
+
+// The launchers' own variables (mpirun, torchrun or fcclrun, srun set them; they are not fccl's
+// to declare or log), read once beside Env as raw text, "" when unset. src/launch.cc reads them;
+// nothing else does.
+struct LauncherEnv {
+  // torchrun-style (torchrun, fcclrun): RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
+  // MASTER_ADDR, MASTER_PORT, TORCHELASTIC_USE_AGENT_STORE.
+  std::string rank, worldSize, localRank, localWorldSize, masterAddr, masterPort, agentStore;
+  // Open MPI's mpirun: OMPI_COMM_WORLD_{RANK,SIZE,LOCAL_RANK,LOCAL_SIZE}, OMPI_MCA_ess_base_jobid.
+  std::string ompiRank, ompiSize, ompiLocalRank, ompiLocalSize, ompiJobId;
+  // Slurm's srun: SLURM_{PROCID,NTASKS,LOCALID,NODEID,STEP_TASKS_PER_NODE,STEP_NODELIST,JOB_ID,
+  // STEP_ID} (the job's variants when the step's are missing).
+  std::string slurmProcId, slurmNtasks, slurmLocalId, slurmNodeId, slurmTasksPerNode, slurmNodeList,
+      slurmJobId, slurmStepId;
+};
+const LauncherEnv& launcherEnv();
+LauncherEnv readLauncherEnvFrom(const std::function<const char*(const char*)>& get);
+
 // Logs the variables the user set, once per process, at INFO (called from comm init).
 void logSetVariablesOnce();
 }  // namespace fccl

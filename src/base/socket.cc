@@ -44,6 +44,7 @@ bool retryableConnectError(int err) {
 
 // Interface filter from FCCL_SOCKET_IFNAME: "^" excludes, "=" matches exactly, "," separates.
 struct IfFilter {
+  // NCCL_SOCKET_IFNAME's grammar: "^" (exclude) then "=" (exact), e.g. "^=docker0,lo".
   bool set = false;
   bool exclude = false;
   bool exact = false;
@@ -181,23 +182,53 @@ fcclResult_t socketAddressParse(const std::string& text, SocketAddress* out) {
   return fcclSuccess;
 }
 
-fcclResult_t socketFindInterface(SocketAddress* out, std::string* ifname) {
+namespace {
+
+// Whether `a` lies in the subnet of interface address `ifa` with mask `mask` (same family).
+bool inSubnet(const sockaddr* ifa, const sockaddr* mask, const SocketAddress& a) {
+  if (ifa == nullptr || mask == nullptr || ifa->sa_family != a.sa.sa_family) return false;
+  const unsigned char *x, *m, *y;
+  size_t n;
+  if (a.sa.sa_family == AF_INET) {
+    x = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(ifa)->sin_addr);
+    m = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(mask)->sin_addr);
+    y = reinterpret_cast<const unsigned char*>(&a.sin.sin_addr);
+    n = 4;
+  } else {
+    x = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in6*>(ifa)->sin6_addr);
+    m = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in6*>(mask)->sin6_addr);
+    y = reinterpret_cast<const unsigned char*>(&a.sin6.sin6_addr);
+    n = 16;
+  }
+  for (size_t i = 0; i < n; ++i)
+    if ((x[i] & m[i]) != (y[i] & m[i])) return false;
+  return true;
+}
+
+bool isLoopbackAddress(const SocketAddress& a) {
+  if (a.sa.sa_family == AF_INET) return (ntohl(a.sin.sin_addr.s_addr) >> 24) == 127;
+  return a.sa.sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&a.sin6.sin6_addr);
+}
+
+}  // namespace
+
+fcclResult_t socketFindInterface(SocketAddress* out, std::string* ifname, const SocketAddress* near) {
   int family = AF_UNSPEC;
   const std::string& fam = env().socketFamily;
   if (fam == "AF_INET")
     family = AF_INET;
   else if (fam == "AF_INET6")
     family = AF_INET6;
-  else if (!fam.empty())
-    FCCL_WARN("FCCL_SOCKET_FAMILY=%s is not AF_INET or AF_INET6; using any family", fam.c_str());
 
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0) return setError(fcclSystemError, "getifaddrs failed: %s", strerror(errno));
   IfFilter filter(env().socketIfname);
-  // Candidates in order of preference: [0] IPv4, [1] IPv6; loopback kept apart as the
-  // default's fallback (a single host without network still works).
-  const ifaddrs* best[2] = {nullptr, nullptr};
-  const ifaddrs* loop[2] = {nullptr, nullptr};
+  // NCCL's order. With FCCL_SOCKET_IFNAME: the first matching interface. Without it: the
+  // interface on the subnet of `near` (the root's address: every rank then reaches the root the
+  // way the root listens, loopback included), else the first interface that is not loopback,
+  // docker or virbr, then docker/virbr, then loopback. IPv4 before IPv6 within each class.
+  // classes: [0] filter match / ordinary, [1] docker/virbr, [2] loopback, [3] near's subnet.
+  const ifaddrs* best[4][2] = {};
   for (const ifaddrs* ia = list; ia; ia = ia->ifa_next) {
     if (!ia->ifa_addr || !(ia->ifa_flags & IFF_UP)) continue;
     int f = ia->ifa_addr->sa_family;
@@ -207,31 +238,36 @@ fcclResult_t socketFindInterface(SocketAddress* out, std::string* ifname) {
     if (f == AF_INET6 &&
         IN6_IS_ADDR_LINKLOCAL(&reinterpret_cast<const sockaddr_in6*>(ia->ifa_addr)->sin6_addr))
       continue;
-    int slot = f == AF_INET ? 0 : 1;
-    bool isLoop = (ia->ifa_flags & IFF_LOOPBACK) != 0;
-    if (filter.set) {
-      if (filter.matches(ia->ifa_name) && !best[slot]) best[slot] = ia;
-    } else if (isLoop) {
-      if (!loop[slot]) loop[slot] = ia;
-    } else if (strncmp(ia->ifa_name, "docker", 6) != 0 && !best[slot]) {
-      best[slot] = ia;
-    }
+    const int slot = f == AF_INET ? 0 : 1;
+    int cls;
+    if (filter.set)
+      cls = filter.matches(ia->ifa_name) ? 0 : -1;
+    else if (near != nullptr && (inSubnet(ia->ifa_addr, ia->ifa_netmask, *near) ||
+                                 (isLoopbackAddress(*near) && (ia->ifa_flags & IFF_LOOPBACK))))
+      cls = 3;
+    else if (ia->ifa_flags & IFF_LOOPBACK)
+      cls = 2;
+    else if (strncmp(ia->ifa_name, "docker", 6) == 0 || strncmp(ia->ifa_name, "virbr", 5) == 0)
+      cls = 1;
+    else
+      cls = 0;
+    if (cls >= 0 && !best[cls][slot]) best[cls][slot] = ia;
   }
-  // Without FCCL_SOCKET_IFNAME, loopback comes first for now: every rank of a communicator
-  // must share one host until the socket transport lands (transport.h), so the bootstrap
-  // never needs to leave the machine. With several hosts, this becomes NCCL's rule
-  // (first non-loopback, non-docker interface).
-  const ifaddrs* pick = filter.set ? (best[0] ? best[0] : best[1])
-                                   : (loop[0]   ? loop[0]
-                                      : loop[1] ? loop[1]
-                                      : best[0] ? best[0]
-                                                : best[1]);
+  const ifaddrs* pick = nullptr;
+  for (int cls : {3, 0, 1, 2})
+    for (int slot = 0; slot < 2 && !pick; ++slot) pick = best[cls][slot];
+  if (near != nullptr && !filter.set && pick != best[3][0] && pick != best[3][1] && pick != nullptr)
+    FCCL_INFO(kLogNet, "no interface on the subnet of %s: using %s", socketAddressToString(*near).c_str(),
+              pick->ifa_name);
   if (!pick) {
     freeifaddrs(list);
     if (filter.set)
-      return setError(fcclSystemError, "no up interface matches FCCL_SOCKET_IFNAME=%s%s%s",
-                      env().socketIfname.c_str(), fam.empty() ? "" : " and FCCL_SOCKET_FAMILY=", fam.c_str());
-    return setError(fcclSystemError, "no usable network interface (not even loopback)");
+      return setError(fcclSystemError,
+                      "no up interface matches FCCL_SOCKET_IFNAME=%s%s%s (with an address%s)",
+                      env().socketIfname.c_str(), fam.empty() ? "" : " and FCCL_SOCKET_FAMILY=", fam.c_str(),
+                      fam.empty() ? "" : " of that family");
+    return setError(fcclSystemError, "no usable network interface%s%s (not even loopback)",
+                    fam.empty() ? "" : " with FCCL_SOCKET_FAMILY=", fam.c_str());
   }
   memset(out, 0, sizeof(*out));
   memcpy(out, pick->ifa_addr,
@@ -375,6 +411,18 @@ IoStatus socketSendAll(int fd, const void* data, size_t bytes, const IoLimit& li
 
 IoStatus socketRecvAll(int fd, void* data, size_t bytes, const IoLimit& lim) {
   return socketSendRecv(-1, nullptr, 0, fd, data, bytes, lim);
+}
+
+void socketSetLiveness(int fd, int64_t ms) {
+  const int one = 1;
+  const int sec = int(ms / 1000 < 3 ? 3 : (ms / 1000 > 3600 ? 3600 : ms / 1000));
+  const int idle = sec / 3 > 0 ? sec / 3 : 1, intvl = sec / 6 > 0 ? sec / 6 : 1, cnt = 2;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+  const unsigned int user = unsigned(sec) * 1000u;
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user, sizeof(user));
 }
 
 void socketClose(int* fd) {

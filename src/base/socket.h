@@ -26,10 +26,16 @@ std::string socketAddressToString(const SocketAddress& a);
 // "host:port" or "[v6]:port" (host may be a name; getaddrinfo). fcclInvalidArgument on bad text.
 fcclResult_t socketAddressParse(const std::string& text, SocketAddress* out);
 
-// Picks the local address to listen on (port 0) from FCCL_SOCKET_IFNAME / FCCL_SOCKET_FAMILY:
-// "eth0" prefix match, "^docker" excludes prefixes, "=lo" exact, lists "a,b"; by default the
-// first up, non-loopback, non-docker interface (IPv4 preferred), else loopback.
-fcclResult_t socketFindInterface(SocketAddress* out, std::string* ifname);
+// Picks the local address to listen on (port 0) as NCCL does, from FCCL_SOCKET_IFNAME /
+// FCCL_SOCKET_FAMILY: "eth0" prefix match, "^docker" excludes prefixes, "=lo" exact, "^=lo"
+// excludes exactly, lists "a,b". Unset: the interface on the subnet of `near` (the root's
+// address; loopback when the root is on loopback), else the first up interface that is not
+// loopback, docker or virbr (IPv4 preferred), then docker/virbr, then loopback.
+fcclResult_t socketFindInterface(SocketAddress* out, std::string* ifname,
+                                 const SocketAddress* near = nullptr);
+// Turns TCP keepalive on and bounds how long sent data may stay unacknowledged
+// (TCP_USER_TIMEOUT), so a peer behind a dead link is noticed within about `ms`.
+void socketSetLiveness(int fd, int64_t ms);
 
 // Where a blocking call gives up: at deadlineNs (nowNs() clock) or when either flag is nonzero.
 struct IoLimit {

@@ -31,6 +31,16 @@ class PeerWatch {
   virtual fcclResult_t mismatch(const WaitContext& w, int peer, const char* what) const = 0;
 };
 
+// Work the waiting thread may do itself rather than wait for a helper thread to do it (the
+// socket transport's lanes): on a core shared by the rank and its helpers, every hand-off is a
+// context switch, and a small message crosses four of them. Called on each poll of a wait.
+class WaitDriver {
+ public:
+  virtual ~WaitDriver() = default;
+  // Moves what can move now without blocking; true if anything moved.
+  virtual bool drive() const = 0;
+};
+
 struct WaitContext {
   const std::atomic<int>* abortFlag = nullptr;  // nonzero: stop waiting (fcclCommAbort, dead peer)
   int64_t timeoutMs = 0;                        // <= 0: use env().timeoutMs
@@ -43,7 +53,8 @@ struct WaitContext {
   // opSeq numbers a collective every rank makes (so the peers' calls at opSeq must match), not
   // a p2p batch between some of them.
   bool compareCalls = false;
-  const PeerWatch* watch = nullptr;  // null: no peer checks (bootstrap, unit tests)
+  const PeerWatch* watch = nullptr;    // null: no peer checks (bootstrap, unit tests)
+  const WaitDriver* driver = nullptr;  // null: nothing to drive (no helper-thread transport)
 };
 
 // A chunk or publication from `peer` belongs to another call: w.watch's sentence, or a plain one.
@@ -55,6 +66,9 @@ class Waiter {
   // Call once per failed poll of the condition. fcclSuccess: poll again. Otherwise the
   // wait is over (timeout or abort) and lastError() holds the sentence.
   inline fcclResult_t pause() {
+    // Data moved by this thread: poll the condition again at once (yet every 1024th time go on
+    // below, so the abort flag and the deadline are still looked at).
+    if (ctx_.driver != nullptr && ctx_.driver->drive() && (++drives_ & 1023) != 0) return fcclSuccess;
     if (++polls_ < spinLimit_) {
       cpuRelax();
       return fcclSuccess;
@@ -77,6 +91,7 @@ class Waiter {
   int64_t deadlineNs_ = 0;
   int64_t nextCheckNs_ = 0;
   uint32_t checkCursor_ = 0;  // the watch's round-robin position
+  uint32_t drives_ = 0;       // polls on which the driver moved data
 };
 
 // Polls ready() until it returns true, pausing between polls. When the wait ends in an error,

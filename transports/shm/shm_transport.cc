@@ -154,7 +154,7 @@ class ShmComm final : public TransportComm {
   std::vector<std::string> peerNames_;
 };
 
-bool sameHost(const PeerInfo& a, const PeerInfo& b) { return a.hostHash == b.hostHash; }
+bool sameHost(const PeerInfo& a, const PeerInfo& b) { return a.hostHash == b.hostHash && !env().shmDisable; }
 
 std::unique_ptr<TransportComm> createShm(const TransportContext& ctx) {
   return std::make_unique<ShmComm>(ctx);
