@@ -118,6 +118,10 @@ typedef struct {
 
 #define FCCL_SPLIT_NOCOLOR (-1)
 
+/* Device code compiled at run time (NVRTC: the CUDA backend's kernels) sees the types above
+ * only: the functions below are host code. */
+#if !defined(__CUDACC_RTC__)
+
 /* ---- Version, errors ---------------------------------------------------------------- */
 FCCL_API fcclResult_t fcclGetVersion(int* version);
 FCCL_API const char* fcclGetErrorString(fcclResult_t result);
@@ -324,6 +328,8 @@ FCCL_API fcclResult_t fcclAllReduceSendSliced(const void* sendbuff, size_t count
  * result (count and datatype as the sender's). */
 FCCL_API fcclResult_t fcclRecvAllGather(void* recvbuff, size_t count, fcclDataType_t datatype, int peer,
                                         fcclComm_t tpComm, fcclComm_t ppComm, fcclStream_t stream);
+
+#endif /* !__CUDACC_RTC__ */
 
 #ifdef __cplusplus
 }

@@ -62,11 +62,18 @@ std::vector<std::string> includeOptions() {
   return out;
 }
 
-// One NVRTC compile; the log is returned whether or not it succeeded.
-bool compileNow(const std::string& src, const std::string& name, const std::string& arch, std::string* ptx,
-                std::string* log) {
+// One NVRTC compile; the log is returned whether or not it succeeded. A real architecture
+// ("sm_90") gives machine code (cubin), a virtual one ("compute_90") PTX.
+bool compileNow(const std::string& src, const std::string& name, const std::string& arch,
+                const std::vector<NvrtcHeader>& headers, std::string* ptx, std::string* log) {
   nvrtcProgram prog = nullptr;
-  nvrtcResult r = nvrtcCreateProgram(&prog, src.c_str(), (name + ".cu").c_str(), 0, nullptr, nullptr);
+  std::vector<const char*> texts, names;
+  for (const NvrtcHeader& h : headers) {
+    texts.push_back(h.text.c_str());
+    names.push_back(h.name.c_str());
+  }
+  nvrtcResult r = nvrtcCreateProgram(&prog, src.c_str(), (name + ".cu").c_str(),
+                                     static_cast<int>(headers.size()), texts.data(), names.data());
   if (r != NVRTC_SUCCESS) {
     *log = std::string("nvrtcCreateProgram: ") + nvrtcGetErrorString(r);
     return false;
@@ -84,7 +91,15 @@ bool compileNow(const std::string& src, const std::string& name, const std::stri
   }
   bool ok = cr == NVRTC_SUCCESS;
   if (!ok && log->empty()) *log = std::string("nvrtcCompileProgram: ") + nvrtcGetErrorString(cr);
-  if (ok) {
+  if (ok && arch.rfind("sm_", 0) == 0) {
+    size_t size = 0;
+    ok = nvrtcGetCUBINSize(prog, &size) == NVRTC_SUCCESS;
+    if (ok) {
+      ptx->assign(size, '\0');
+      ok = nvrtcGetCUBIN(prog, ptx->data()) == NVRTC_SUCCESS;
+    }
+    if (!ok) *log += "nvrtcGetCUBIN failed\n";
+  } else if (ok) {
     size_t ptxSize = 0;
     ok = nvrtcGetPTXSize(prog, &ptxSize) == NVRTC_SUCCESS;
     if (ok) {
@@ -125,25 +140,33 @@ bool haveNvrtc() {
 
 bool compileWithNvrtc(const std::string& src, const std::string& name, const std::string& arch,
                       std::string* ptx, std::string* log) {
+  return compileWithNvrtc(src, name, arch, {}, ptx, log);
+}
+
+bool compileWithNvrtc(const std::string& src, const std::string& name, const std::string& arch,
+                      const std::vector<NvrtcHeader>& headers, std::string* ptx, std::string* log) {
   std::string localPtx, localLog;
   if (!ptx) ptx = &localPtx;
   if (!log) log = &localLog;
   ptx->clear();
   log->clear();
 #ifndef FCCL_HAVE_NVRTC
-  (void)src, (void)name, (void)arch;
+  (void)src, (void)name, (void)arch, (void)headers;
   *log = "built without NVRTC: the CUDA toolkit was not found when fccl was configured";
   return false;
 #else
-  const uint64_t key = nvrtcCacheKey(src, arch);
-  if (lookup(key, src, arch, ptx, log)) return true;
+  // The headers are part of what is compiled: they go into the key and the comparison.
+  std::string whole = src;
+  for (const NvrtcHeader& h : headers) whole += std::string(1, '\0') + h.name + std::string(1, '\0') + h.text;
+  const uint64_t key = nvrtcCacheKey(whole, arch);
+  if (lookup(key, whole, arch, ptx, log)) return true;
   // Compile outside the lock: a slow compile must not serialize unrelated ones. Two threads
   // racing on the same source both compile; the second insert is a no-op.
-  const bool ok = compileNow(src, name, arch, ptx, log);
+  const bool ok = compileNow(src, name, arch, headers, ptx, log);
   Cache& c = cache();
   std::lock_guard<std::mutex> g(c.mu);
   ++c.stats.misses;
-  if (ok) c.entries.try_emplace(key, Entry{arch, src, *ptx, *log});
+  if (ok) c.entries.try_emplace(key, Entry{arch, whole, *ptx, *log});
   return ok;
 #endif
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace fccl::fusion::codegen {
 
@@ -16,6 +17,16 @@ namespace fccl::fusion::codegen {
 // Thread-safe; concurrent compiles of different sources run in parallel.
 bool compileWithNvrtc(const std::string& src, const std::string& name, const std::string& arch,
                       std::string* ptx, std::string* log);
+
+// An in-memory header a source includes by this exact name (quotes or angle brackets).
+struct NvrtcHeader {
+  std::string name;
+  std::string text;
+};
+// The same with in-memory headers; arch "sm_90" (a real architecture) gives machine code (a
+// cubin) in *image, "compute_90" PTX. Cached like the above (the headers are part of the key).
+bool compileWithNvrtc(const std::string& src, const std::string& name, const std::string& arch,
+                      const std::vector<NvrtcHeader>& headers, std::string* image, std::string* log);
 
 // Whether this build can compile at all (FCCL_HAVE_NVRTC).
 bool haveNvrtc();

@@ -6,7 +6,8 @@
 #   1. environment: GPU, driver, toolkit, torch/NCCL, MPS, compute-sanitizer
 #   2. build (Release, FCCL_CUDA=ON, the machine's architecture) while torch's reference
 #      numbers are taken (tests/gpu/torch_ref.py: copy ceiling, NCCL, fused Adam)
-#   3. gpu_ring_check: abort/timeout, exact sweep (dtypes x ops x counts x 2-4 ranks), busbw
+#   3. gpu_ring_check: abort/timeout, exact sweep (dtypes x ops x counts x 2-4 ranks), the same
+#      with the kernels the library compiles at run time (NVRTC), busbw
 #   4. gpu_fused_adam_check: Adam fused into the ring allreduce kernel (a reduced hook) vs
 #      ZeRO-1 and DDP from the same kernels: checked equal, then timed at 256 MiB
 #   5. gpu_stock_kernels: every stock program's NVRTC kernels against the float64 reference
@@ -74,6 +75,7 @@ if [ "$built" -eq 0 ]; then
   B=$BUILD/tests/gpu
   step ring_abort 60 "$B/gpu_ring_check" --abort
   step ring_sweep 240 "$B/gpu_ring_check" --sweep
+  step ring_nvrtc 180 "$B/gpu_ring_check" --nvrtc
   step ring_bench 180 "$B/gpu_ring_check" --bench
   step fused_adam 180 "$B/gpu_fused_adam_check"
   step stock_kernels 180 "$B/gpu_stock_kernels"
@@ -87,7 +89,7 @@ fi
 # ---- summary ----
 {
   echo "--- numbers"
-  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|FAIL" "$LOG" | grep -v "^=== " || true
+  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|FAIL" "$LOG" | grep -v "^=== " || true
   echo "--- torch reference (tests/gpu/torch_ref.py)"
   tail -n 30 "$OUT/torch_ref.txt"
   echo "--- $failed failed step(s), ${SECONDS} s"

@@ -14,9 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "collectives/allreduce_ring.h"
-#include "collectives/prims_device.cuh"
-#include "collectives/sliced_ring.h"
+#include "collectives/device_kernels.cuh"
 
 namespace gpucheck {
 
@@ -32,53 +30,17 @@ using namespace fccl::dev;
     }                                                                                             \
   } while (0)
 
-constexpr int kThreads = 512;
+constexpr int kThreads = kDevThreads;
 
 // ---- kernel --------------------------------------------------------------------------------
 
-// Channel c's part of the ring's loop: whole chunks, so every channel starts on a chunk.
-__host__ __device__ inline void channelPart(size_t loop, size_t chunkElems, int nch, int c, size_t* b,
-                                            size_t* e) {
-  const size_t chunks = (loop + chunkElems - 1) / chunkElems;
-  const size_t per = (chunks + nch - 1) / nch;
-  *b = minSize(loop, size_t(c) * per * chunkElems);
-  *e = minSize(loop, size_t(c + 1) * per * chunkElems);
-}
+// The collectives these checks launch: the library's (DevColl).
+using Ring = DevColl;
 
-// The ring algorithms these checks launch.
-enum class Ring {
-  AllReduce,
-  ReduceScatterSliced,
-  AllGatherSliced
-};
-
-// One rank's kernel: one CTA per channel, each running its part of the ring template over the
-// device primitives; `hook` runs on every fully reduced element (DevIdentityHook: none). All
-// three algorithms loop over the slice ceil(count / nranks) (collectives/*_ring.h), so the
-// channel split and the chunk are the same. A failure is in comm.error already.
+// One rank's kernel: the library's kernel body (collectives/device_kernels.cuh) with a hook.
 template <class T, class Op, class Hook, Ring kAlgo>
-__global__ void __launch_bounds__(kThreads)
-    ringKernel(DevComm comm, const void* send, void* recv, size_t count, size_t chunkElems, Hook hook) {
-  __shared__ int verdict;
-  RingArgs a;
-  a.rank = comm.rank;
-  a.nranks = comm.nranks;
-  a.count = count;
-  a.elemSize = sizeof(T);
-  a.chunkElems = chunkElems;
-  a.root = 0;
-  a.send = static_cast<const char*>(send);
-  a.recv = static_cast<char*>(recv);
-  const size_t slice = (count + comm.nranks - 1) / comm.nranks;
-  channelPart(slice, chunkElems, comm.nchannels, blockIdx.x, &a.partBegin, &a.partEnd);
-  DevPrims<T, Op, Hook> p(comm, blockIdx.x, &verdict, hook);
-  if constexpr (kAlgo == Ring::AllReduce)
-    allReduceRing(p, a);
-  else if constexpr (kAlgo == Ring::ReduceScatterSliced)
-    reduceScatterSlicedRing(p, a);
-  else
-    allGatherSlicedRing(p, a);
-  p.finish();
+__global__ void __launch_bounds__(kThreads) ringKernel(DevCollArgs args, Hook hook) {
+  collectiveBody<T, Op, kAlgo, Hook>(args, hook);
 }
 
 // ---- a communicator of n ranks on this GPU ----------------------------------------------------
@@ -171,8 +133,8 @@ size_t chunkElemsFor(const GpuComm& c, size_t count) {
 template <class T, class Op, Ring kAlgo = Ring::AllReduce, class Hook = DevIdentityHook>
 void launchRing(GpuComm& c, int r, const void* send, void* recv, size_t count, const Hook& hook = Hook()) {
   Rank& rk = c.ranks[r];
-  ringKernel<T, Op, Hook, kAlgo>
-      <<<c.nchannels, kThreads, 0, rk.stream>>>(rk.comm, send, recv, count, chunkElemsFor<T>(c, count), hook);
+  const DevCollArgs args{rk.comm, send, recv, count, chunkElemsFor<T>(c, count), 0};
+  ringKernel<T, Op, Hook, kAlgo><<<c.nchannels, kThreads, 0, rk.stream>>>(args, hook);
   CUDA_OK(cudaGetLastError());
 }
 

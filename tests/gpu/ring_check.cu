@@ -6,6 +6,9 @@
 //             every type).
 //   --abort : a rank whose peer never comes ends by fcclCommAbort's host-mapped flag, and by
 //             the communicator timeout, naming channel, peer and what it waited for.
+//   --nvrtc : the same sweep on 2 and 3 ranks with the kernels the library compiles at run time
+//             (fusion/codegen/ring_kernel.h: NVRTC, every dtype x op, compiled in parallel,
+//             loaded as cubins for this device), instead of the ones nvcc built into this file.
 //   --bench : the copy ceiling (cudaMemcpy and the primitives' own copy loop, bytes read +
 //             written) next to 2-rank float sum allreduce, busbw as nccl-tests computes it,
 //             and its fraction of the bound the copy implies (2 ranks on one memory: each
@@ -17,6 +20,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -26,11 +30,147 @@
 #include <thread>
 #include <vector>
 
+#include <cuda.h>
+
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "fusion/codegen/ring_kernel.h"
 #include "tests/gpu/gpu_comm.cuh"
 
 using namespace gpucheck;
 
 namespace {
+
+// ---- the run-time compiled kernels (--nvrtc) ------------------------------------------------------
+
+template <class T>
+fcclDataType_t fcclTypeOf();
+template <>
+fcclDataType_t fcclTypeOf<int8_t>() {
+  return fcclInt8;
+}
+template <>
+fcclDataType_t fcclTypeOf<uint8_t>() {
+  return fcclUint8;
+}
+template <>
+fcclDataType_t fcclTypeOf<int32_t>() {
+  return fcclInt32;
+}
+template <>
+fcclDataType_t fcclTypeOf<uint32_t>() {
+  return fcclUint32;
+}
+template <>
+fcclDataType_t fcclTypeOf<int64_t>() {
+  return fcclInt64;
+}
+template <>
+fcclDataType_t fcclTypeOf<uint64_t>() {
+  return fcclUint64;
+}
+template <>
+fcclDataType_t fcclTypeOf<__half>() {
+  return fcclFloat16;
+}
+template <>
+fcclDataType_t fcclTypeOf<float>() {
+  return fcclFloat32;
+}
+template <>
+fcclDataType_t fcclTypeOf<double>() {
+  return fcclFloat64;
+}
+template <>
+fcclDataType_t fcclTypeOf<__nv_bfloat16>() {
+  return fcclBfloat16;
+}
+template <class Op>
+fcclRedOp_t fcclOpOf();
+template <>
+fcclRedOp_t fcclOpOf<OpSum>() {
+  return fcclSum;
+}
+template <>
+fcclRedOp_t fcclOpOf<OpProd>() {
+  return fcclProd;
+}
+template <>
+fcclRedOp_t fcclOpOf<OpMax>() {
+  return fcclMax;
+}
+template <>
+fcclRedOp_t fcclOpOf<OpMin>() {
+  return fcclMin;
+}
+
+#define CU_OK(call)                                                                      \
+  do {                                                                                   \
+    CUresult r_ = (call);                                                                \
+    if (r_ != CUDA_SUCCESS) {                                                            \
+      const char* s_ = nullptr;                                                          \
+      cuGetErrorString(r_, &s_);                                                         \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, s_ ? s_ : "?"); \
+      std::exit(1);                                                                      \
+    }                                                                                    \
+  } while (0)
+
+bool g_useNvrtc = false;
+std::map<std::pair<int, int>, CUfunction> g_nvrtcKernels;  // (type, op) -> AllReduce kernel
+
+// Compiles the AllReduce kernel of every type x op with NVRTC for this device, on every core.
+bool loadNvrtcKernels() {
+  cudaDeviceProp prop;
+  CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+  const std::string arch = "sm_" + std::to_string(prop.major) + std::to_string(prop.minor);
+  using fccl::fusion::codegen::RingColl;
+  using fccl::fusion::codegen::RingKernelKey;
+  std::vector<RingKernelKey> keys;
+  for (int t = 0; t < fcclNumTypes; ++t)
+    for (fcclRedOp_t op : {fcclSum, fcclProd, fcclMax, fcclMin})
+      keys.push_back({RingColl::AllReduce, fcclDataType_t(t), op});
+  std::vector<std::string> images(keys.size()), logs(keys.size());
+  std::vector<char> ok(keys.size(), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> pool;
+  std::atomic<size_t> next{0};
+  for (unsigned w = 0; w < std::max(1u, std::thread::hardware_concurrency()); ++w)
+    pool.emplace_back([&] {
+      for (size_t i; (i = next++) < keys.size();)
+        ok[i] = fccl::fusion::codegen::compileRingKernel(keys[i], arch, &images[i], &logs[i]);
+    });
+  for (auto& th : pool) th.join();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  int bad = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!ok[i]) {
+      std::printf("nvrtc: %s did not compile:\n%s\n", fccl::fusion::codegen::ringKernelName(keys[i]).c_str(),
+                  logs[i].c_str());
+      ++bad;
+      continue;
+    }
+    CUmodule mod;
+    CUfunction fn;
+    CU_OK(cuModuleLoadData(&mod, images[i].data()));
+    CU_OK(cuModuleGetFunction(&fn, mod, fccl::fusion::codegen::ringKernelName(keys[i]).c_str()));
+    g_nvrtcKernels[{int(keys[i].type), int(keys[i].op)}] = fn;
+  }
+  std::printf("nvrtc: %zu AllReduce kernels for %s compiled in %.1f s (%u threads), %d failed\n", keys.size(),
+              arch.c_str(), secs, std::max(1u, std::thread::hardware_concurrency()), bad);
+  return bad == 0;
+}
+
+template <class T, class Op>
+void launchChecked(GpuComm& c, int r, const void* send, void* recv, size_t count) {
+  if (!g_useNvrtc) return launchAllReduce<T, Op>(c, r, send, recv, count);
+  Rank& rk = c.ranks[r];
+  DevCollArgs args{rk.comm, send, recv, count, chunkElemsFor<T>(c, count), 0};
+  void* params[] = {&args};
+  CU_OK(cuLaunchKernel(g_nvrtcKernels.at({int(fcclTypeOf<T>()), int(fcclOpOf<Op>())}), c.nchannels, 1, 1,
+                       kThreads, 1, 1, 0, reinterpret_cast<CUstream>(rk.stream), params, nullptr));
+}
 
 // ---- exact inputs ---------------------------------------------------------------------------
 
@@ -107,7 +247,7 @@ size_t checkOnce(GpuComm& c, OpKind op, size_t count, bool inPlace, const char* 
       CUDA_OK(cudaMemset(recv[r], 0xff, count * sizeof(T)));  // poison: unwritten shows
     }
   }
-  for (int r = 0; r < n; ++r) launchAllReduce<T, Op>(c, r, send[r], recv[r], count);
+  for (int r = 0; r < n; ++r) launchChecked<T, Op>(c, r, send[r], recv[r], count);
   size_t wrong = 0;
   for (int r = 0; r < n; ++r) {
     if (!syncWithin(c.ranks[r], 20.0)) {
@@ -164,12 +304,15 @@ int sweepType(GpuComm& c, const char* type, const std::vector<size_t>& counts) {
   return failed;
 }
 
-// quick: 2 ranks, three types, small counts (for compute-sanitizer, which is slow).
-int sweep(bool quick) {
+// quick: 2 ranks, three types, small counts (for compute-sanitizer, which is slow). nvrtc: the
+// run-time compiled kernels on 2 and 3 ranks.
+int sweep(bool quick, bool nvrtc) {
   const std::vector<size_t> counts =
       quick ? std::vector<size_t>{0, 1, 7, 4099} : std::vector<size_t>{0, 1, 7, 4099, (size_t(1) << 20) + 3};
+  if (nvrtc && !loadNvrtcKernels()) return 1;
+  g_useNvrtc = nvrtc;
   int failed = 0, cases = 0;
-  for (int n : quick ? std::vector<int>{2} : std::vector<int>{2, 3, 4}) {
+  for (int n : quick ? std::vector<int>{2} : nvrtc ? std::vector<int>{2, 3} : std::vector<int>{2, 3, 4}) {
     // Small slots so that 1M+3 elements take many chunks per channel and the FIFO wraps.
     GpuComm c = makeComm(n, 4, 64 << 10, 20ull * 1000 * 1000 * 1000);
     const auto t0 = std::chrono::steady_clock::now();
@@ -188,13 +331,14 @@ int sweep(bool quick) {
       f += sweepType<__nv_bfloat16>(c, "bfloat16", counts);
     }
     const int k = types * 4 * 2 * int(counts.size());
-    std::printf("sweep n=%d: %d/%d cases passed (%.1f s)\n", n, k - f, k,
+    std::printf("sweep%s n=%d: %d/%d cases passed (%.1f s)\n", nvrtc ? "(nvrtc)" : "", n, k - f, k,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     failed += f;
     cases += k;
     freeComm(c);
   }
-  std::printf("sweep: %d/%d passed\n", cases - failed, cases);
+  std::printf("sweep%s: %d/%d passed\n", nvrtc ? "(nvrtc)" : "", cases - failed, cases);
+  g_useNvrtc = false;
   return failed;
 }
 
@@ -334,7 +478,7 @@ std::vector<size_t> parseList(const char* s, size_t scale) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool doSweep = false, doAbort = false, doBench = false, quick = false;
+  bool doSweep = false, doAbort = false, doBench = false, quick = false, doNvrtc = false;
   std::vector<int> channels = {8, 16, 32};
   std::vector<size_t> slots = {size_t(128) << 10, size_t(512) << 10};
   for (int i = 1; i < argc; ++i) {
@@ -345,6 +489,8 @@ int main(int argc, char** argv) {
       doAbort = true;
     else if (a == "--bench")
       doBench = true;
+    else if (a == "--nvrtc")
+      doNvrtc = true;
     else if (a == "--quick")
       quick = true;
     else if (a == "--channels" && i + 1 < argc) {
@@ -353,10 +499,10 @@ int main(int argc, char** argv) {
     } else if (a == "--slots-kib" && i + 1 < argc) {
       slots = parseList(argv[++i], 1024);
     } else {
-      std::fprintf(
-          stderr,
-          "usage: %s [--sweep] [--abort] [--bench] [--quick] [--channels 8,16] [--slots-kib 128,512]\n",
-          argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--sweep] [--nvrtc] [--abort] [--bench] [--quick] [--channels 8,16] "
+                   "[--slots-kib 128,512]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -373,7 +519,8 @@ int main(int argc, char** argv) {
   std::printf("device 0: %s, %d SMs, %.0f GiB\n", prop.name, prop.multiProcessorCount,
               prop.totalGlobalMem / 1073741824.0);
   int failed = 0;
-  if (doSweep) failed += sweep(quick);
+  if (doSweep) failed += sweep(quick, false);
+  if (doNvrtc) failed += sweep(quick, true);
   if (doAbort) failed += blockedRank(true) + blockedRank(false);
   if (doBench) failed += bench(channels, slots);
   std::printf("ring_check: %s\n", failed ? "FAILED" : "passed");
