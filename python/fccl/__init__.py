@@ -14,6 +14,9 @@ from ._backend import register as _register
 
 _register()
 
+from . import optim  # noqa: E402
+from .program import Program, ProgramError  # noqa: E402
+
 __version__ = "0.1.0"
 
 
