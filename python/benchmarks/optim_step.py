@@ -87,6 +87,8 @@ def run(rank, world, args, store):
             opt.step()
 
         results[name] = timed(step, args.steps, args.warmup, group)
+        results[name.split(" +")[0] + " alone"] = timed(lambda: dist.all_reduce(flat, group=group), args.steps,
+                                                       args.warmup, group)
         w = torch.cat([p.detach().reshape(-1) for p in params])
         results[name + " max|w - fused w|"] = (w - fused_w).abs().max().item()
         del opt, params
@@ -119,9 +121,12 @@ def main():
           f"{args.world} ranks, 1 torch thread each, median of {args.steps} steps after {args.warmup} warm-up")
     print(f"{'way':40s} {'ms/step':>9s} {'fused speedup':>14s}")
     for k, v in res.items():
-        if "max|" in k:
+        if "max|" in k or "alone" in k:
             continue
         print(f"{k:40s} {v * 1e3:9.1f} {v / fused:13.2f}x")
+    for k, v in res.items():
+        if "alone" in k:
+            print(f"{k:40s} {v * 1e3:9.1f}   (for reference: the all_reduce without the update)")
     for k, v in res.items():
         if "max|" in k:
             print(f"{k}: {v:.3g}")

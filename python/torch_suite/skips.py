@@ -1,0 +1,4 @@
+"""Tests of PyTorch's distributed suite that fccl skips, each with the reason."""
+
+SKIPS = {
+}
