@@ -126,8 +126,8 @@ c10::intrusive_ptr<c10d::Work> FcclBackend::endCoalescing() {
   for (const Pending& p : batch) {
     for (const at::Tensor& t : p.work->result()) outputs.push_back(t);
   }
-  auto work = c10::make_intrusive<FcclWork>(rank_, c10d::OpType::COALESCED, "fccl:coalesced", std::move(outputs),
-                                            std::vector<at::Tensor>{});
+  auto work = c10::make_intrusive<FcclWork>(rank_, c10d::OpType::COALESCED, "fccl:coalesced",
+                                            std::move(outputs), std::vector<at::Tensor>{});
   worker_->submit([this, batch = std::move(batch), work]() mutable { runBatch(std::move(batch), work); });
   return work;
 }

@@ -92,8 +92,9 @@ class FcclBackend : public c10d::Backend {
   void shutdown() override;
 
   // For fccl.Program and fccl.optim: queue `op` behind this group's collectives.
-  c10::intrusive_ptr<c10d::Work> enqueue(c10d::OpType type, const char* title, std::vector<at::Tensor> outputs,
-                                         std::vector<at::Tensor> inputs, Op op);
+  c10::intrusive_ptr<c10d::Work> enqueue(c10d::OpType type, const char* title,
+                                         std::vector<at::Tensor> outputs, std::vector<at::Tensor> inputs,
+                                         Op op);
   // Runs fn on the worker now (after what is queued) and waits: program compilation.
   void runSync(const std::function<void()>& fn) { worker_->runSync(fn); }
   // The communicator, for use inside an Op or runSync (on the worker thread).

@@ -47,7 +47,8 @@ void withRedOp(FcclBackend* b, const Reduction& r, Fn&& fn) {
 
 // Every rank's copy of t (storage order), stacked: [nranks, numel].
 at::Tensor gatherAll(FcclBackend* b, const at::Tensor& t, const char* api) {
-  at::Tensor stacked = at::empty({b->getSize(), t.numel()}, t.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor stacked =
+      at::empty({b->getSize(), t.numel()}, t.options().memory_format(at::MemoryFormat::Contiguous));
   Buf in = moveBuf(t);
   b->check(fcclAllGather(in.ptr, stacked.data_ptr(), in.count, in.type, b->comm(), nullptr), api);
   return stacked;
@@ -171,7 +172,8 @@ c10::intrusive_ptr<c10d::Work> FcclBackend::reduce(std::vector<at::Tensor>& tens
     op.issue = [this, r, root, api] {
       withRedOp(this, r, [&](fcclRedOp_t o) {
         void* p = r.view.data_ptr();
-        check(fcclReduce(p, rank_ == root ? p : nullptr, r.view.numel(), r.type, o, root, comm(), nullptr), api);
+        check(fcclReduce(p, rank_ == root ? p : nullptr, r.view.numel(), r.type, o, root, comm(), nullptr),
+              api);
       });
     };
   } else {
@@ -226,8 +228,9 @@ Op allgatherBaseOp(FcclBackend* b, const at::Tensor& out, const at::Tensor& in, 
   checkSameKind(out, in, api);
   TORCH_CHECK_VALUE(out.numel() == in.numel() * b->getSize(), "fccl ", api, ": output has ", out.numel(),
                     " elements, expected ", b->getSize(), " x ", in.numel());
-  const bool stage = overlaps(in, out) && static_cast<const char*>(in.data_ptr()) !=
-                                              static_cast<const char*>(out.data_ptr()) + b->getRank() * in.nbytes();
+  const bool stage =
+      overlaps(in, out) && static_cast<const char*>(in.data_ptr()) !=
+                               static_cast<const char*>(out.data_ptr()) + b->getRank() * in.nbytes();
   Op op;
   op.issue = [b, out, in, stage, api] {
     at::Tensor src = stage ? in.clone() : in;
@@ -247,7 +250,8 @@ c10::intrusive_ptr<c10d::Work> FcclBackend::_allgather_base(at::Tensor& output, 
 }
 
 c10::intrusive_ptr<c10d::Work> FcclBackend::allgather_into_tensor_coalesced(
-    std::vector<at::Tensor>& outputs, std::vector<at::Tensor>& inputs, const c10d::AllgatherOptions& /*opts*/) {
+    std::vector<at::Tensor>& outputs, std::vector<at::Tensor>& inputs,
+    const c10d::AllgatherOptions& /*opts*/) {
   const char* api = "allgather_into_tensor_coalesced";
   TORCH_CHECK_VALUE(outputs.size() == inputs.size(), "fccl ", api, ": ", outputs.size(), " outputs for ",
                     inputs.size(), " inputs");
@@ -257,9 +261,9 @@ c10::intrusive_ptr<c10d::Work> FcclBackend::allgather_into_tensor_coalesced(
                  inputs, combine(this, std::move(ops)));
 }
 
-c10::intrusive_ptr<c10d::Work> FcclBackend::allgather_coalesced(std::vector<std::vector<at::Tensor>>& outputLists,
-                                                                std::vector<at::Tensor>& inputs,
-                                                                const c10d::AllgatherOptions& /*opts*/) {
+c10::intrusive_ptr<c10d::Work> FcclBackend::allgather_coalesced(
+    std::vector<std::vector<at::Tensor>>& outputLists, std::vector<at::Tensor>& inputs,
+    const c10d::AllgatherOptions& /*opts*/) {
   // outputLists[r][j] receives rank r's inputs[j].
   const char* api = "allgather_coalesced";
   TORCH_CHECK_VALUE(static_cast<int>(outputLists.size()) == size_, "fccl ", api, ": expects ", size_,
@@ -470,7 +474,8 @@ c10::intrusive_ptr<c10d::Work> FcclBackend::reduce_scatter(std::vector<at::Tenso
                       " elements, the output ", out.numel());
   }
   // The list becomes one buffer of nranks blocks; the output is staged when not contiguous.
-  at::Tensor stageIn = at::empty({size_ * out.numel()}, out.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor stageIn =
+      at::empty({size_ * out.numel()}, out.options().memory_format(at::MemoryFormat::Contiguous));
   at::Tensor stageOut = out.is_contiguous() ? out : at::empty_like(out, at::MemoryFormat::Contiguous);
   Op inner = reduceScatterOp(this, stageOut, stageIn, opts.reduceOp, api);
   Op op;
@@ -495,7 +500,8 @@ c10::intrusive_ptr<c10d::Work> FcclBackend::_reduce_scatter_base(at::Tensor& out
 }
 
 c10::intrusive_ptr<c10d::Work> FcclBackend::reduce_scatter_tensor_coalesced(
-    std::vector<at::Tensor>& outputs, std::vector<at::Tensor>& inputs, const c10d::ReduceScatterOptions& opts) {
+    std::vector<at::Tensor>& outputs, std::vector<at::Tensor>& inputs,
+    const c10d::ReduceScatterOptions& opts) {
   const char* api = "reduce_scatter_tensor_coalesced";
   TORCH_CHECK_VALUE(outputs.size() == inputs.size(), "fccl ", api, ": ", outputs.size(), " outputs for ",
                     inputs.size(), " inputs");
@@ -534,8 +540,8 @@ c10::intrusive_ptr<c10d::Work> FcclBackend::alltoall_base(at::Tensor& output, at
   auto splitsOrEven = [&](std::vector<int64_t> s, const at::Tensor& t, const char* which) {
     const int64_t rows = t.dim() == 0 ? 1 : t.size(0);
     if (s.empty()) {
-      TORCH_CHECK_VALUE(rows % size_ == 0, "fccl ", api, ": ", which, " has ", rows, " rows, not divisible by ",
-                        size_);
+      TORCH_CHECK_VALUE(rows % size_ == 0, "fccl ", api, ": ", which, " has ", rows,
+                        " rows, not divisible by ", size_);
       s.assign(size_, rows / size_);
     }
     TORCH_CHECK_VALUE(static_cast<int>(s.size()) == size_, "fccl ", api, ": ", which, " splits have ",
@@ -587,8 +593,8 @@ c10::intrusive_ptr<c10d::Work> FcclBackend::alltoall(std::vector<at::Tensor>& ou
                                                      const c10d::AllToAllOptions& /*opts*/) {
   const char* api = "all_to_all";
   TORCH_CHECK_VALUE(static_cast<int>(outputs.size()) == size_ && static_cast<int>(inputs.size()) == size_,
-                    "fccl ", api, ": expects ", size_, " input and output tensors, got ", inputs.size(), " and ",
-                    outputs.size());
+                    "fccl ", api, ": expects ", size_, " input and output tensors, got ", inputs.size(),
+                    " and ", outputs.size());
   for (int p = 0; p < size_; ++p) {
     checkTensor(outputs[p], api);
     checkTensor(inputs[p], api);
@@ -657,7 +663,9 @@ c10::intrusive_ptr<c10d::Work> FcclBackend::barrier(const c10d::BarrierOptions& 
   // queue's order puts it after everything issued before.
   at::Tensor t = at::zeros({1}, at::kByte);
   Op op;
-  op.issue = [this, t] { check(fcclAllReduce(t.data_ptr(), t.data_ptr(), 1, fcclUint8, fcclMax, comm(), nullptr), "barrier"); };
+  op.issue = [this, t] {
+    check(fcclAllReduce(t.data_ptr(), t.data_ptr(), 1, fcclUint8, fcclMax, comm(), nullptr), "barrier");
+  };
   return enqueue(OpType::BARRIER, "fccl:barrier", {}, {t}, std::move(op));
 }
 

@@ -50,7 +50,9 @@ PYBIND11_MODULE(_C, m) {
 
   m.def(
       "is_fccl_backend",
-      [](const c10::intrusive_ptr<c10d::Backend>& b) { return dynamic_cast<FcclBackend*>(b.get()) != nullptr; },
+      [](const c10::intrusive_ptr<c10d::Backend>& b) {
+        return dynamic_cast<FcclBackend*>(b.get()) != nullptr;
+      },
       py::arg("backend"));
 
   m.def(
@@ -58,7 +60,8 @@ PYBIND11_MODULE(_C, m) {
       [](const c10::intrusive_ptr<c10d::Backend>& b, int rank, size_t count) {
         auto fccl = asFccl(b);
         size_t begin = 0, end = 0;
-        fccl->runSync([&] { fccl->check(fcclSliceRange(fccl->comm(), rank, count, &begin, &end), "fcclSliceRange"); });
+        fccl->runSync(
+            [&] { fccl->check(fcclSliceRange(fccl->comm(), rank, count, &begin, &end), "fcclSliceRange"); });
         return std::make_pair(begin, end);
       },
       py::arg("backend"), py::arg("rank"), py::arg("count"), py::call_guard<py::gil_scoped_release>(),

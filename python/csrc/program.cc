@@ -60,11 +60,13 @@ c10::intrusive_ptr<c10d::Work> Program::launch(const std::vector<std::string>& n
                                                const std::vector<at::Tensor>& tensors,
                                                const std::vector<int64_t>& counts,
                                                const std::vector<std::string>& scalarNames,
-                                               const std::vector<double>& scalarValues, const at::Tensor& results) {
+                                               const std::vector<double>& scalarValues,
+                                               const at::Tensor& results) {
   TORCH_CHECK(backend_.defined(), "fccl.Program.launch: compile the program for a process group first");
   TORCH_CHECK(names.size() == tensors.size() && names.size() == counts.size(),
               "fccl.Program.launch: names, tensors and counts differ in length");
-  TORCH_CHECK(scalarNames.size() == scalarValues.size(), "fccl.Program.launch: scalar names and values differ");
+  TORCH_CHECK(scalarNames.size() == scalarValues.size(),
+              "fccl.Program.launch: scalar names and values differ");
   for (size_t i = 0; i < tensors.size(); ++i) {
     const at::Tensor& t = tensors[i];
     TORCH_CHECK(t.device().is_cpu(), "fccl.Program.launch: tensor '", names[i], "' is on ", t.device(),

@@ -35,7 +35,8 @@ class Program : public std::enable_shared_from_this<Program> {
   // Queues fcclProgramLaunch behind the group's collectives. tensors[i] is bound to names[i]
   // with logical element count counts[i]; results (float64, may be undefined) receives the
   // program's scalar results in declaration order.
-  c10::intrusive_ptr<c10d::Work> launch(const std::vector<std::string>& names, const std::vector<at::Tensor>& tensors,
+  c10::intrusive_ptr<c10d::Work> launch(const std::vector<std::string>& names,
+                                        const std::vector<at::Tensor>& tensors,
                                         const std::vector<int64_t>& counts,
                                         const std::vector<std::string>& scalarNames,
                                         const std::vector<double>& scalarValues, const at::Tensor& results);

@@ -102,7 +102,8 @@ void readPremul(const c10d::ReduceOp& op, Reduction* r, const char* api) {
     TORCH_CHECK(s->tensor_factor.numel() == 1, "fccl ", api, ": PREMUL_SUM factor must have one element");
     TORCH_CHECK(s->tensor_factor.device().is_cpu(), "fccl ", api, ": PREMUL_SUM factor on ",
                 s->tensor_factor.device(), ": this build of fccl runs CPU tensors");
-    TORCH_CHECK(!s->tensor_factor.is_complex(), "fccl ", api, ": complex PREMUL_SUM factors are not supported");
+    TORCH_CHECK(!s->tensor_factor.is_complex(), "fccl ", api,
+                ": complex PREMUL_SUM factors are not supported");
     r->factorTensor = s->tensor_factor;
   } else {
     r->factor = s->double_factor;
@@ -121,8 +122,8 @@ Reduction resolveReduction(const at::Tensor& t, const c10d::ReduceOp& op, const 
   r.view = t;
   const at::ScalarType dtype = t.scalar_type();
   const bool isBool = dtype == at::kBool, isComplex = at::isComplexType(dtype);
-  const bool isFloat = at::isFloatingType(dtype), isBitwise = op.op_ == R::BAND || op.op_ == R::BOR ||
-                                                              op.op_ == R::BXOR;
+  const bool isFloat = at::isFloatingType(dtype),
+             isBitwise = op.op_ == R::BAND || op.op_ == R::BOR || op.op_ == R::BXOR;
   TORCH_CHECK_VALUE(op.op_ <= R::PREMUL_SUM, "fccl ", api, ": unknown ", opName(op));
   TORCH_CHECK_TYPE(!(isBitwise && (isFloat || isComplex)), "fccl ", api, ": ReduceOp.", opName(op),
                    " needs an integer or bool tensor, got ", dtype);
