@@ -3,8 +3,10 @@
 # a virtual environment in BUILD/python-venv (with the system's site-packages, so a torch
 # already installed is used), torch's CPU wheel from download.pytorch.org when none is
 # importable, pytest, then `pip install ./python` against BUILD's libfccl (the path a user
-# takes) and the tests, run from outside python/ so the installed package is what they import.
-# About 3 minutes on 2 cores once torch is there (the extension build is 2 of them).
+# takes) and the tests, run from outside python/ so the installed package is what they import;
+# then six tests of PyTorch's own distributed suite on fccl (python/torch_suite/run.sh --smoke;
+# the whole suite takes 15+ minutes and is run by hand). About 4 minutes on 2 cores once torch
+# is there (the extension build is 2 of them).
 #   bash scripts/test_python.sh [build-dir]   (default: build/)     FCCL_SKIP_PYTHON=1 skips it
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -36,4 +38,8 @@ if ! MAX_JOBS=$FCCL_JOBS FCCL_BUILD_DIR=$build "${pip[@]}" --no-build-isolation 
   exit 1
 fi
 cd "$build"
-OMP_NUM_THREADS=1 "$py" -m pytest -q -p no:cacheprovider "$FCCL_ROOT/python/tests"
+status=0
+OMP_NUM_THREADS=1 "$py" -m pytest -q -p no:cacheprovider "$FCCL_ROOT/python/tests" || status=1
+echo "test_python: PyTorch's own distributed suite on fccl, smoke subset (python/torch_suite/run.sh --smoke)"
+FCCL_PYTHON=$py bash "$FCCL_ROOT/python/torch_suite/run.sh" --smoke || status=1
+exit $status

@@ -3,7 +3,8 @@
 # with the Python of build/python-venv (scripts/test_python.sh makes it and installs fccl there;
 # expecttest, which torch's test utilities import, is installed when missing). Prints pytest's
 # summary: passed, skipped (with reasons), failed. Takes about 20-30 minutes on 2 cores, so it
-# is not part of test.sh.   bash python/torch_suite/run.sh [pytest args, e.g. -k all_reduce]
+# is not part of test.sh; `--smoke` runs six of its tests (about 40 s), which test_python.sh does.
+#   bash python/torch_suite/run.sh [--smoke] [pytest args, e.g. -k all_reduce]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 py=${FCCL_PYTHON:-$root/build/python-venv/bin/python}
@@ -11,4 +12,11 @@ py=${FCCL_PYTHON:-$root/build/python-venv/bin/python}
 "$py" -c "import expecttest" 2>/dev/null || "$py" -m pip install -q --disable-pip-version-check expecttest
 cd "$root/python/torch_suite"
 export BACKEND=fccl WORLD_SIZE=${WORLD_SIZE:-2} OMP_NUM_THREADS=1
-exec "$py" -m pytest -q -p no:cacheprovider -rfEs test_torch_distributed.py "$@"
+if [ "${1:-}" = --smoke ]; then
+  shift
+  for t in test_gather test_broadcast test_all_gather test_scatter test_isend \
+    test_DistributedDataParallelCPU; do
+    set -- "$@" "test_torch_distributed.py::TestFcclWithSpawn::$t"
+  done
+fi
+exec "$py" -m pytest -q -p no:cacheprovider -rfEs "${@:-test_torch_distributed.py}"
