@@ -4,7 +4,7 @@
 # already installed is used), torch's CPU wheel from download.pytorch.org when none is
 # importable, pytest, then `pip install ./python` against BUILD's libfccl (the path a user
 # takes) and the tests, run from outside python/ so the installed package is what they import;
-# then six tests of PyTorch's own distributed suite on fccl (python/torch_suite/run.sh --smoke;
+# then four tests of PyTorch's own distributed suite on fccl (python/torch_suite/run.sh --smoke;
 # the whole suite takes 15+ minutes and is run by hand). About 4 minutes on 2 cores once torch
 # is there (the extension build is 2 of them).
 #   bash scripts/test_python.sh [build-dir]   (default: build/)     FCCL_SKIP_PYTHON=1 skips it
