@@ -5,9 +5,9 @@
   fccl+torch  the fccl backend's all_reduce of the flat gradient, then torch.optim.Adam(foreach=True)
   gloo+torch  gloo's all_reduce of the flat gradient, then torch.optim.Adam(foreach=True)
 
-Each rank's gradients are fixed random values (the same every step); every way runs W warm-up
-steps, then S timed steps; a step's time is the slowest rank's (a barrier on each side), and the
-median is reported. The parameters are P tensors of N/P elements, their gradients views of one
+Each rank's gradients are fixed random values (the same every step); the ways run round-robin,
+W warm-up rounds then S timed ones (so load from other processes on the machine weighs on each
+alike); a step's time is the slowest rank's (a barrier on each side), and the median is reported. The parameters are P tensors of N/P elements, their gradients views of one
 flat buffer, so both all_reduce baselines make one call over all N (gloo's best case).
 
     python3 python/benchmarks/optim_step.py [--params 25000000] [--steps 10] [--warmup 3] [--world 2]
@@ -26,18 +26,25 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 
-def timed(fn, steps, warmup, group):
-    times = []
+def timed(ways, steps, warmup):
+    """Runs the ways round-robin (the machine's load, shared with whatever else runs, then
+    weighs on each alike); a step's time is the slowest rank's (barriers on both sides, over the
+    way's own group). Returns each way's median in seconds."""
+    times = {name: [] for name in ways}
     for i in range(warmup + steps):
-        dist.barrier(group=group)
-        t0 = time.perf_counter()
-        fn()
-        dist.barrier(group=group)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    t = torch.tensor([statistics.median(times)], dtype=torch.float64)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
-    return t.item()
+        for name, (fn, group) in ways.items():
+            dist.barrier(group=group)
+            t0 = time.perf_counter()
+            fn()
+            dist.barrier(group=group)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - t0)
+    out = {}
+    for name, ts in times.items():
+        t = torch.tensor([statistics.median(ts)], dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        out[name] = t.item()
+    return out
 
 
 def make(n, pieces, rank):
@@ -49,6 +56,9 @@ def make(n, pieces, rank):
     return params, grads
 
 
+FUSED = "fccl.optim.Adam (fused)"
+
+
 def run(rank, world, args, store):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
@@ -57,18 +67,17 @@ def run(rank, world, args, store):
     dist.init_process_group("fccl", init_method=f"file://{store}", rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=300))
     gloo = dist.new_group(backend="gloo")
-    results = {}
+    ways, weights = {}, {}
 
     # fused: fccl.optim.Adam
-    params, grads = make(args.params, args.pieces, rank)
-    opt = fccl.optim.Adam(params, lr=1e-3)
-    for p, g in zip(params, grads):
+    fused_params, grads = make(args.params, args.pieces, rank)
+    opt = fccl.optim.Adam(fused_params, lr=1e-3)
+    for p, g in zip(fused_params, grads):
         p.grad.copy_(g)
-    results["fccl.optim.Adam (fused)"] = timed(opt.step, args.steps, args.warmup, None)
-    fused_w = torch.cat([p.detach().reshape(-1) for p in params])
-    del opt, params
+    ways[FUSED] = (opt.step, None)
+    weights[FUSED] = fused_params
 
-    # all_reduce + torch.optim.Adam(foreach=True), over fccl then over gloo
+    # all_reduce + torch.optim.Adam(foreach=True), over fccl and over gloo
     for name, group in (("fccl all_reduce + torch Adam(foreach)", None),
                         ("gloo all_reduce + torch Adam(foreach)", gloo)):
         params, grads = make(args.params, args.pieces, rank)
@@ -78,20 +87,26 @@ def run(rank, world, args, store):
             p.grad = flat[off:off + g.numel()]
             off += g.numel()
         gflat = torch.cat(grads)
-        opt = torch.optim.Adam(params, lr=1e-3, foreach=True)
+        topt = torch.optim.Adam(params, lr=1e-3, foreach=True)
 
-        def step():
+        def step(flat=flat, gflat=gflat, group=group, topt=topt):
             flat.copy_(gflat)  # this rank's gradients (as backward would have left them)
             dist.all_reduce(flat, group=group)
             flat.div_(world)
-            opt.step()
+            topt.step()
 
-        results[name] = timed(step, args.steps, args.warmup, group)
-        results[name.split(" +")[0] + " alone"] = timed(lambda: dist.all_reduce(flat, group=group), args.steps,
-                                                       args.warmup, group)
-        w = torch.cat([p.detach().reshape(-1) for p in params])
-        results[name + " max|w - fused w|"] = (w - fused_w).abs().max().item()
-        del opt, params
+        ways[name] = (step, group)
+        ways[name.split(" +")[0] + " alone"] = (lambda flat=flat, group=group: dist.all_reduce(flat, group=group),
+                                               group)
+        weights[name] = params
+    results = timed(ways, args.steps, args.warmup)
+    # Every way ran the same number of Adam steps on the same gradients (the all_reduce-alone
+    # ways only touch the gradient buffers): the weights must agree.
+    fused_w = torch.cat([p.detach().reshape(-1) for p in weights[FUSED]])
+    for name, params in weights.items():
+        if name != FUSED:
+            w = torch.cat([p.detach().reshape(-1) for p in params])
+            results[name + " max|w - fused w|"] = (w - fused_w).abs().max().item()
     dist.destroy_process_group()
     return results
 
@@ -116,7 +131,7 @@ def main():
     res = next(r for r in out if r[0] == 0)[1]
     if isinstance(res, str):
         sys.exit(res)
-    fused = res["fccl.optim.Adam (fused)"]
+    fused = res[FUSED]
     print(f"optimizer step incl. gradient sync, {args.params:,} float32 params in {args.pieces} tensors, "
           f"{args.world} ranks, 1 torch thread each, median of {args.steps} steps after {args.warmup} warm-up")
     print(f"{'way':40s} {'ms/step':>9s} {'fused speedup':>14s}")
