@@ -104,3 +104,27 @@ def test_dead_peer_is_named():
     elapsed, msg = rankpool.spawn(dead_peer_case, 2, timeout=60, may_exit={1})[0]
     assert elapsed < 10.0, f"took {elapsed:.1f} s to notice: {msg}"
     assert "rank 1" in msg and "exited" in msg, msg
+
+
+def tcp_init_case(rank, world, init_file, port):
+    import fccl  # noqa: F401
+
+    dist.init_process_group("fccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=30))
+    t = torch.full((3,), float(rank + 1))
+    dist.all_reduce(t)
+    sub = dist.new_group(backend="fccl")
+    u = torch.ones(2)
+    dist.all_reduce(u, group=sub)
+    dist.destroy_process_group()
+    return t.tolist(), u.tolist()
+
+
+def test_tcp_init_and_new_group():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for t, u in rankpool.spawn(tcp_init_case, 2, port, timeout=90):
+        assert t == [3.0, 3.0, 3.0] and u == [2.0, 2.0], (t, u)
