@@ -160,6 +160,13 @@ fcclResult_t launchP2p(fcclComm* comm, DeviceComm* dc, const CollTask* tasks, si
           name, comm->rank);
   P2pPlan plan;
   FCCL_CHECK(planP2p(tasks, ntasks, comm->rank, comm->nranks, name, &plan));
+  for (const auto& round : plan.rounds)
+    for (const dev::DevP2pTask& t : round)
+      if (!dc->p2pReachable[t.peer])
+        return setError(fcclInvalidUsage,
+                        "%s: rank %d: CUDA device %d cannot reach rank %d's device (no peer access): no "
+                        "point-to-point between them",
+                        name, comm->rank, dc->device, t.peer);
   CUfunction fn = nullptr;
   if (!plan.rounds.empty())
     FCCL_CHECK(loadKernel(

@@ -91,7 +91,7 @@ fcclResult_t cudaFailed(const fcclComm* comm, const Driver& d, const char* what,
     if (r_ != CUDA_SUCCESS) return cudaFailed(comm, d, #call, r_); \
   } while (0)
 
-// What each rank tells the others first: its GPU and how many channels it would run.
+// What each rank tells the others first: its GPU and the GPU's SM count (for the channels).
 struct DeviceIdentity {
   CUuuid uuid;       // the GPU, whatever its ordinal in each process
   uint64_t process;  // processToken()
@@ -245,17 +245,27 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
         "(nvidia-cuda-mps-control -d) or use one process per GPU");
   if (n > 1) {
     // Every peer's FIFOs as this process sees them: the ring sends to next, p2p to anyone.
+    // The ring needs its neighbours; a peer beyond them that this GPU cannot reach (no peer
+    // access) only loses point-to-point, which then says so instead of faulting.
+    const int next = (rank + 1) % n, prev = (rank + n - 1) % n;
     std::vector<CUdeviceptr> fifo(n), counters(n);
-    for (int q = 0; q < n; ++q)
-      if (q != rank) FCCL_CHECK(mapPeer(comm, dc, all[q], q, &fifo[q], &counters[q]));
-    const int next = (rank + 1) % n;
+    dc->p2pReachable.assign(n, 1);
+    for (int q = 0; q < n; ++q) {
+      if (q == rank) continue;
+      const fcclResult_t res = mapPeer(comm, dc, all[q], q, &fifo[q], &counters[q]);
+      if (res != fcclSuccess && (q == next || q == prev)) return res;
+      if (res != fcclSuccess) {
+        FCCL_INFO(kLogInit, "rank %d: no point-to-point with rank %d: %s", rank, q, lastError());
+        dc->p2pReachable[q] = 0;
+      }
+    }
     std::vector<dev::DevChannel> ring(dc->nchannels), p2p(n);
     for (int ch = 0; ch < dc->nchannels; ++ch) {
       ring[ch].send = layout.conn(fifo[next], counters[next], ch);
       ring[ch].recv = layout.conn(dc->fifo, dc->counters, ch);
     }
     for (int q = 0; q < n; ++q) {
-      if (q == rank) continue;  // a send to ourselves is a copy (the executor's)
+      if (q == rank || !dc->p2pReachable[q]) continue;  // to ourselves: a copy (the executor's)
       p2p[q].send = layout.conn(fifo[q], counters[q], dc->nchannels + rank);
       p2p[q].recv = layout.conn(dc->fifo, dc->counters, dc->nchannels + q);
     }

@@ -31,6 +31,7 @@ struct DeviceComm {
   CUdeviceptr channels = 0;            // dev::DevChannel[nchannels]
   CUdeviceptr p2pChannels = 0;         // dev::DevChannel[nranks]: the point-to-point channel of each peer
   std::vector<CUdeviceptr> imported;   // peers' FIFOs mapped from their processes (CUDA IPC)
+  std::vector<char> p2pReachable;      // [peer]: its FIFO is mapped (else no Send/Recv with it)
   volatile int* abortHost = nullptr;   // host-mapped: fcclCommAbort sets it
   dev::DevError* errorHost = nullptr;  // host-mapped: the first failure of a kernel
   CUevent lastWork = nullptr;          // recorded after every launch: destroy waits for it
