@@ -14,7 +14,7 @@ fccl_cmake_configure() {
   cmake -S "$src" -B "$build" "${gen[@]}" "-DCMAKE_BUILD_TYPE=${FCCL_BUILD_TYPE:-Release}" "$@"
 }
 
-# fccl_configure_sanitized BUILD_DIR COMPILE_FLAGS LINK_FLAGS: the test suite with sanitizers
+# fccl_configure_sanitized BUILD_DIR COMPILE_FLAGS LINK_FLAGS [cmake options...]: the test suite with sanitizers
 # (sanitize.sh, tsan.sh): no perf tools, no MPI, -O1 -g1 (line tables and function names, enough
 # for the reports' stacks; about 3x faster to compile than -O2 -g - reduce_kernels.cc 18.7 s ->
 # 6.1 s - which dominates a cold run on 2 cores). --as-needed: GCC's -fsanitize link spec leaves
@@ -22,12 +22,14 @@ fccl_cmake_configure() {
 # CUDA::nvrtc) as NEEDED and fail to load without a driver; the regular build drops it.
 fccl_configure_sanitized() {
   local build=$1 san=$2 link=$3 opt="-O1 -g1 -DNDEBUG"
+  shift 3
   # RelWithDebInfo: the project adds -O3 to Release targets (CMakeLists.txt).
   FCCL_BUILD_TYPE=RelWithDebInfo fccl_cmake_configure "$FCCL_ROOT" "$build" \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$opt" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$opt" \
     -DFCCL_BUILD_TESTS=ON -DFCCL_BUILD_PERF=OFF -DFCCL_WITH_MPI=OFF -DFCCL_CUDA=OFF \
     "-DCMAKE_C_FLAGS=$san" "-DCMAKE_CXX_FLAGS=$san" \
-    "-DCMAKE_EXE_LINKER_FLAGS=$link -Wl,--as-needed" "-DCMAKE_SHARED_LINKER_FLAGS=$link -Wl,--as-needed" >/dev/null
+    "-DCMAKE_EXE_LINKER_FLAGS=$link -Wl,--as-needed" "-DCMAKE_SHARED_LINKER_FLAGS=$link -Wl,--as-needed" \
+    "$@" >/dev/null
 }
 
 # fccl_configure BUILD_DIR [cmake options...]: fccl itself.

@@ -27,7 +27,8 @@ cd "$FCCL_ROOT"
 
 build=${FCCL_TSAN_BUILD:-build-tsan}
 san="-fsanitize=thread -fno-omit-frame-pointer"
-fccl_configure_sanitized "$build" "$san" "-fsanitize=thread"
+# No UCX: its memory hooks (libucm) crash a TSan process at exit.
+fccl_configure_sanitized "$build" "$san" "-fsanitize=thread" -DFCCL_WITH_UCX=OFF
 # Every target but the fusion compiler's test executable: its tests are single-threaded, and
 # tests/fusion/pointwise_bench_test.cc's target_clones function crashes it at load under TSan
 # (GCC instruments the ifunc resolver, which the dynamic loader runs before the TSan runtime is
