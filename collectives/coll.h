@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 #include "collectives/direct.h"
 #include "fccl.h"
 #include "src/base/wait.h"
@@ -92,5 +93,8 @@ fcclResult_t runHierAllReduce(CollContext& ctx, const CollTask& t, const RingVie
                               const RingView& cross);
 // A batch of Send/Recv tasks (and AlltoAll expanded into them) progressing together.
 fcclResult_t runP2p(CollContext& ctx, const CollTask* tasks, size_t ntasks);
+// AlltoAll as a p2p batch: block p of sendbuff to rank p, block p of recvbuff from rank p (the
+// host executor and the CUDA backend both run it so).
+std::vector<CollTask> alltoAllAsP2p(const CollTask& t, int nranks);
 
 }  // namespace fccl

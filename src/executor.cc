@@ -81,20 +81,7 @@ fcclResult_t recordFailure(fcclComm* comm, fcclResult_t res) {
 
 // AlltoAll beyond the direct size: n pairwise exchanges progressing together.
 fcclResult_t runAlltoAll(fcclComm* comm, CollContext& ctx, const CollTask& t) {
-  const size_t blockBytes = t.count * dtypeSize(t.type);
-  std::vector<CollTask> p2p;
-  p2p.reserve(2 * comm->nranks);
-  for (int p = 0; p < comm->nranks; ++p) {
-    CollTask s = t, r = t;
-    s.kind = CollKind::Send;
-    s.send = static_cast<const char*>(t.send) + p * blockBytes;
-    s.root = p;
-    r.kind = CollKind::Recv;
-    r.recv = static_cast<char*>(t.recv) + p * blockBytes;
-    r.root = p;
-    p2p.push_back(s);
-    p2p.push_back(r);
-  }
+  const std::vector<CollTask> p2p = alltoAllAsP2p(t, comm->nranks);
   return runP2p(ctx, p2p.data(), p2p.size());
 }
 

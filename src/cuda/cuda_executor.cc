@@ -198,7 +198,7 @@ fcclResult_t launchP2p(fcclComm* comm, DeviceComm* dc, const CollTask* tasks, si
 }
 
 fcclResult_t launchAlltoAll(fcclComm* comm, DeviceComm* dc, const CollTask& t) {
-  const std::vector<CollTask> p2p = alltoAllTasks(t, comm->nranks);
+  const std::vector<CollTask> p2p = alltoAllAsP2p(t, comm->nranks);
   return launchP2p(comm, dc, p2p.data(), p2p.size(), "AlltoAll");
 }
 

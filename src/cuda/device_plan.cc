@@ -76,22 +76,4 @@ fcclResult_t planP2p(const CollTask* tasks, size_t ntasks, int rank, int nranks,
   return fcclSuccess;
 }
 
-std::vector<CollTask> alltoAllTasks(const CollTask& t, int nranks) {
-  const size_t blockBytes = t.count * dtypeSize(t.type);
-  std::vector<CollTask> p2p;
-  p2p.reserve(2 * size_t(nranks));
-  for (int p = 0; p < nranks; ++p) {
-    CollTask snd = t, rcv = t;
-    snd.kind = CollKind::Send;
-    snd.send = static_cast<const char*>(t.send) + p * blockBytes;
-    snd.root = p;
-    rcv.kind = CollKind::Recv;
-    rcv.recv = static_cast<char*>(t.recv) + p * blockBytes;
-    rcv.root = p;
-    p2p.push_back(snd);
-    p2p.push_back(rcv);
-  }
-  return p2p;
-}
-
 }  // namespace fccl::cuda

@@ -37,7 +37,4 @@ struct P2pPlan {
 fcclResult_t planP2p(const CollTask* tasks, size_t ntasks, int rank, int nranks, const char* name,
                      P2pPlan* plan);
 
-// AlltoAll as p2p tasks: block p of sendbuff to rank p, block p of recvbuff from rank p.
-std::vector<CollTask> alltoAllTasks(const CollTask& t, int nranks);
-
 }  // namespace fccl::cuda

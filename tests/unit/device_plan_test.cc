@@ -111,7 +111,7 @@ TEST(DevicePlan, AlltoAllIsOneRoundOfEveryPeerAndACopyToOurselves) {
   CollTask t = task(CollKind::AlltoAll, 3, fcclFloat32);
   t.send = in;
   t.recv = out;
-  const std::vector<CollTask> p2p = alltoAllTasks(t, 4);
+  const std::vector<CollTask> p2p = alltoAllAsP2p(t, 4);
   P2pPlan plan;
   ASSERT_EQ(planP2p(p2p.data(), p2p.size(), 2, 4, "AlltoAll", &plan), fcclSuccess);
   ASSERT_EQ(plan.rounds.size(), 1u);
