@@ -14,16 +14,8 @@
 
 namespace fccl::fusion::codegen {
 
-// The collectives of collectives/device_kernels.cuh (dev::DevColl, by name).
-enum class RingColl {
-  AllReduce,
-  ReduceScatter,
-  AllGather,
-  Broadcast,
-  Reduce,
-  ReduceScatterSliced,
-  AllGatherSliced
-};
+// The collectives of collectives/device_kernels.cuh.
+using RingColl = dev::DevColl;
 const char* ringCollName(RingColl c);  // "AllReduce", as DevColl spells it
 
 struct RingKernelKey {
