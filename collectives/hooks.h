@@ -66,7 +66,25 @@ struct FnHook {
   using ReducedToFn = fcclResult_t (*)(void* user, const ChunkDesc& d, void* in, void* out);
   ReducedToFn fnTo = nullptr;
 
+  // Optional, with writesOutput, for a sum: the reduction itself inside the hook (the final
+  // reduce step of an allreduce ring). fnReduceTo reads the received partial `in` and this
+  // rank's own chunk `own`, and writes the chunk passed on into `out` (the FIFO slot): no
+  // reduced chunk is stored anywhere. 64 MiB fused Adam step, 2 ranks, five A/B pairs of
+  // fused_perf -n 50: 11.7-12.0 -> 10.4-10.8 ms (the JIT's ring entry, cpu_emit.h RingFusion).
+  using ReduceToFn = fcclResult_t (*)(void* user, const ChunkDesc& d, const void* in, const void* own,
+                                      void* out, int divisor);
+  ReduceToFn fnReduceTo = nullptr;
+
   void load(const ChunkDesc&, void*, const void*) {}
+  bool reducesPairTo() const { return fnReduceTo != nullptr && writesOutput; }
+  void reducePairTo(const ChunkDesc& d, const void* in, const void* own, void* out) {
+    if (status == fcclSuccess) status = fnReduceTo(user, d, in, own, out, divisor);
+    if (status == fcclSuccess) return;
+    // After a failure the collective still completes: pass the reduced values on.
+    const void* srcs[2] = {in, own};
+    reduceN(type, fcclSum, out, srcs, 2, d.count);
+    if (divisor > 1) divide(type, out, out, divisor, d.count);
+  }
   void reduced(const ChunkDesc& d, void* data) {
     if (divisor > 1) divide(type, data, data, divisor, d.count);
     if (status == fcclSuccess) status = fn(user, d, data);

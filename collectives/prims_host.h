@@ -67,6 +67,16 @@ class HostPrims {
     FCCL_PRIMS_CHECK(waitInput(d));
     FCCL_PRIMS_CHECK(waitPrev(d, &in));
     FCCL_PRIMS_CHECK(acquireNext(&out));
+    if constexpr (requires(Hook & h, const ChunkDesc& c, void* p) { h.reducePairTo(c, p, p, p); }) {
+      static_assert(!Hook::kHasLoad, "reducePairTo reads the own chunk as it is");
+      if (hook_.reducesPairTo()) {
+        // The hook reduces, computes and writes the chunk passed on in one loop (hooks.h).
+        hook_.reducePairTo(d, in, src, out);
+        prev_->release();
+        next_->post(bytes(d), a_.tag);
+        return fcclSuccess;
+      }
+    }
     if constexpr (requires(Hook & h, const ChunkDesc& c, void* p) { h.reducedTo(c, p, p); }) {
       static_assert(!Hook::kHasLoad, "reducedTo uses the scratch that load hooks reduce through");
       if (hook_.reducesTo() && a_.scratch != nullptr) {

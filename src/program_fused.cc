@@ -50,6 +50,17 @@ fcclResult_t fusedHookTo(void* user, const ChunkDesc& d, void* in, void* out) {
   return fcclSuccess;
 }
 
+// The reduction inside the kernel (hooks.h FnHook::fnReduceTo, cpu_emit.h RingFusion): `in` is
+// the received partial, `own` this rank's chunk, `out` the slot the forwarded result goes to.
+fcclResult_t fusedHookReduceTo(void* user, const ChunkDesc& d, const void* in, const void* own, void* out,
+                               int divisor) {
+  auto* c = static_cast<FusedHookContext*>(user);
+  if (d.count == 0) return fcclSuccess;
+  c->b->tensors[c->reducedVar] = TensorBinding{const_cast<void*>(in), int64_t(d.offset)};
+  c->kernel.runRing(int64_t(d.offset), int64_t(d.offset + d.count), *c->b, own, out, divisor);
+  return fcclSuccess;
+}
+
 fcclResult_t fusedHook(void* user, const ChunkDesc& d, void* data) {
   return fusedHookTo(user, d, data, data);
 }
@@ -84,6 +95,9 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, StepKernel k, S
     ctx.forwardVar = step.gather[0];
     hook.writesOutput = true;  // the kernel stores the result into the gathered tensor itself
     hook.fnTo = fusedHookTo;   // and the forwarded chunk into the slot: reduce into scratch
+    // Or, a sum the kernel can compute itself, with no reduced chunk kept: the reduction inside
+    // the kernel's loop, its result written straight into the slot (no scratch, no copy).
+    if (k.hasRing() && t.op == fcclSum && reducedStore.data == nullptr) hook.fnReduceTo = fusedHookReduceTo;
     t.kind = CollKind::AllReduce;
     t.recv = st.b.tensors[step.gather[0]].data;
     return executeHooked(comm, t, hook);

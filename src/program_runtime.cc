@@ -122,7 +122,10 @@ bool Runtime::create(Schedule schedule, std::unique_ptr<Runtime>* out, std::stri
     o.cacheDir = env().jitCache;
     auto k = std::make_unique<jit::CpuJitKernel>(o);
     std::string why;
-    if (!k->compile(s.form, &why)) {
+    // A Fused step whose one gathered result can ride the allreduce ring gets the ring entry.
+    jit::RingFusion ring;
+    if (s.kind == StepKind::Fused && s.gather.size() == 1) ring = {s.reduced, s.gather[0]};
+    if (!k->compile(s.form, ring, &why)) {
       FCCL_INFO(kLogFusion, "program %s step %zu (%s): tile VM; JIT skipped: %s", name, i,
                 stepKindName(s.kind), why.c_str());
       continue;

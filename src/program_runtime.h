@@ -30,6 +30,12 @@ struct StepKernel {
     else
       vm->run(begin, end, b);
   }
+  // A Fused step's JIT kernel with the ring entry (program_fused.cc; the VM has none).
+  bool hasRing() const { return jit != nullptr && jit->hasRing(); }
+  void runRing(int64_t begin, int64_t end, const Bindings& b, const void* own, void* forward,
+               int divisor) const {
+    jit->runRing(begin, end, b, own, forward, divisor);
+  }
   void runScalars(const Bindings& b, std::vector<double>* scalars) const {
     if (jit != nullptr)
       jit->runScalars(b, scalars);

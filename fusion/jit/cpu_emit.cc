@@ -4,7 +4,9 @@
 // for bit): uniforms become fields of `struct U` set once per call in uniforms(), per-element
 // values const locals of the element loop, loads and stores pointer accesses. Layout of a unit:
 // prelude; `struct U`; uniforms(); the element loop twice, with and without __restrict pointers;
-// fccl_jit_run picks the restrict loop unless two bound tensors overlap; fccl_jit_scalars.
+// fccl_jit_run picks the restrict loop unless two bound tensors overlap; fccl_jit_scalars. A unit
+// with a RingFusion templates both loops on kRing (0: plain; 1: the reduced var's loads add the
+// own chunk; 2: and divide) and adds fccl_jit_run_ring.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -25,10 +27,13 @@ namespace {
 
 class Emitter {
  public:
-  explicit Emitter(const lowered::PointwiseForm& f) : f_(f) {
+  Emitter(const lowered::PointwiseForm& f, const RingFusion& ring) : f_(f) {
     valOf_.assign(f.values.size(), -1);
     maxScalarVar_ = f.maxScalarVar;
+    if (ring.reducedVar >= 0 && ring.forwardVar >= 0 && ringAllowed(f, ring)) ring_ = ring;
   }
+
+  bool hasRing() const { return ring_.reducedVar >= 0; }
 
   // Values [from, st.valuesEnd), then the statement's effect.
   void statement(const lowered::Stmt& st) {
@@ -47,6 +52,10 @@ class Emitter {
       case StmtKind::Store:
         body_ += "    " + pointer(st.var, st.dtype, true, true) +
                  "[j] = " + toStorage(v.ct, st.dtype, v.name) + ";\n";
+        if (hasRing() && st.var == ring_.forwardVar) {
+          forwardDType_ = st.dtype;
+          body_ += "    if (kRing) qm[j] = " + toStorage(v.ct, st.dtype, v.name) + ";\n";
+        }
         return;
     }
   }
@@ -71,14 +80,21 @@ class Emitter {
       bytesList += (i ? ", n * " : "n * ") + std::to_string(ir::dtypeBytes(q.dtype));
       writtenList += (i ? ", " : "") + std::string(q.written ? "true" : "false");
     }
+    const std::string TA = hasRing() ? storageName(reducedDType_) : "",
+                      TM = hasRing() ? storageName(forwardDType_) : "";
+    if (hasRing()) params += ", const " + TA + "* R qa, " + TM + "* R qm, const " + TA + " qd";
     auto loop = [&](const char* name, const char* restrict) {
       std::string body = body_;
       std::string ps = params;
       for (size_t pos = 0; (pos = ps.find("* R ", pos)) != std::string::npos;)
         ps.replace(pos, 4, std::string("* ") + restrict), pos += 2;
-      return "static void " + std::string(name) + "(const U u, const long long begin, const long long n" +
-             ps + ") {\n  (void)u; (void)begin;\n  for (long long j = 0; j < n; ++j) {\n" + body + "  }\n}\n";
+      const std::string head = hasRing() ? "template <int kRing>\nstatic void " : "static void ";
+      return head + std::string(name) + "(const U u, const long long begin, const long long n" + ps +
+             ") {\n  (void)u; (void)begin;\n  for (long long j = 0; j < n; ++j) {\n" + body + "  }\n}\n";
     };
+    // The loops' trailing arguments: none, or the ring operands (null in the plain entry).
+    const std::string plain = hasRing() ? "<0>(u, begin, n" + args + ", nullptr, nullptr, " + TA + "(1))"
+                                        : "(u, begin, n" + args + ")";
     std::string s = cpuPrelude();
     s += "\nnamespace {\n// Values computed once per call: literals, scalars, rank/nranks and what they "
          "make.\n";
@@ -100,8 +116,27 @@ class Emitter {
     } else {
       s += "  if (false)\n";
     }
-    s += "    loopAliased(u, begin, n" + args + ");\n";
-    s += "  else\n    loopRestrict(u, begin, n" + args + ");\n}\n\n";
+    s += "    loopAliased" + plain + ";\n";
+    s += "  else\n    loopRestrict" + plain + ";\n}\n\n";
+    if (hasRing()) {
+      const auto eb = [](DType t) { return std::to_string(ir::dtypeBytes(t)); };
+      s += "extern \"C\" void fccl_jit_run_ring(const FcclJitArgs* a, long long begin, long long end, "
+           "const void* own, void* forward, int divisor) {\n";
+      s += "  if (end <= begin) return;\n  const long long n = end - begin;\n  U u;\n  uniforms(a, u);\n";
+      s += setup;
+      s += "  const " + TA + "* const qa = static_cast<const " + TA + "*>(own);\n  " + TM +
+           "* const qm = static_cast<" + TM + "*>(forward);\n  const " + TA + " qd = " + TA + "(divisor);\n";
+      s += "  const void* const ptrs[] = {" + ptrList + ", qa, qm};\n  const long long bytes[] = {" +
+           bytesList + ", n * " + eb(reducedDType_) + ", n * " + eb(forwardDType_) +
+           "};\n  const bool written[] = {" + writtenList + ", false, true};\n";
+      s += "  const bool aliased = anyOverlap(ptrs, bytes, written, " + std::to_string(ptrs_.size() + 2) +
+           ");\n";
+      const std::string tail = "(u, begin, n" + args + ", qa, qm, qd);\n";
+      s += "  if (aliased && divisor > 1)\n    loopAliased<2>" + tail;
+      s += "  else if (aliased)\n    loopAliased<1>" + tail;
+      s += "  else if (divisor > 1)\n    loopRestrict<2>" + tail;
+      s += "  else\n    loopRestrict<1>" + tail + "}\n\n";
+    }
     s += "extern \"C\" void fccl_jit_scalars(const FcclJitArgs* a, double* s) {\n  U u;\n  uniforms(a, u);\n"
          "  (void)s;\n" +
          results_ + "}\n";
@@ -122,6 +157,23 @@ class Emitter {
     DType dtype = DType::F64;
     bool required = false, written = false;
   };
+
+  // The ring entry needs a float reduced value that the step reads (reduceN's a + b is then one
+  // C++ addition) and never stores, and a forwarded var it stores.
+  static bool ringAllowed(const lowered::PointwiseForm& f, const RingFusion& r) {
+    bool loaded = false, floatLoads = true, forwardStored = false;
+    for (const lowered::Value& v : f.values)
+      if (v.op == VOp::Load && v.var == r.reducedVar) {
+        loaded = true;
+        floatLoads &= v.dtype == DType::F32 || v.dtype == DType::F64;
+      }
+    for (const lowered::Stmt& st : f.stmts) {
+      if (st.kind != StmtKind::ScalarResult && st.var == r.reducedVar) return false;
+      if (st.kind == StmtKind::Store && st.var == r.forwardVar) forwardStored = true;
+      if (st.kind == StmtKind::Buffer && st.var == r.forwardVar) return false;
+    }
+    return loaded && floatLoads && forwardStored && r.reducedVar != r.forwardVar;
+  }
 
   // Defines a value: a field of U set in uniforms(), or a const local of the loop body.
   int define(bool uniform, CT ct, const std::string& expr) {
@@ -182,8 +234,16 @@ class Emitter {
         return leaf("static_cast<double>(a->nranks)", DType::I32);
       case VOp::Rank:
         return leaf("static_cast<double>(a->rank)", DType::I32);
-      case VOp::Load:
-        return define(false, x.ct, fromStorage(x.dtype, pointer(x.var, x.dtype, true, false) + "[j]"));
+      case VOp::Load: {
+        const std::string at = pointer(x.var, x.dtype, true, false) + "[j]";
+        if (!hasRing() || x.var != ring_.reducedVar) return define(false, x.ct, fromStorage(x.dtype, at));
+        // Received partial + own chunk (reduceN), then / divisor (divide()), in the element type.
+        reducedDType_ = x.dtype;
+        const std::string T = storageName(x.dtype), sum = T + "(" + at + " + qa[j])";
+        return define(false, x.ct,
+                      fromStorage(x.dtype, "(kRing == 0 ? " + at + " : kRing == 1 ? " + sum + " : " + T +
+                                               "(" + sum + " / qd))"));
+      }
       case VOp::Cast: {
         const Val& a = arg(x, 0);
         return define(x.uniform, x.ct, fromStorage(x.dtype, toStorage(a.ct, x.dtype, a.name)));
@@ -307,22 +367,31 @@ class Emitter {
   std::string fields_, uni_, body_, results_;
   int32_t maxScalarVar_ = -1;
   bool hasResults_ = false;
+  RingFusion ring_;                  // reducedVar -1: no ring entry
+  DType reducedDType_ = DType::F32;  // of the reduced var's loads
+  DType forwardDType_ = DType::F32;  // of the forwarded var's stores
 };
 
 }  // namespace
 
 bool emitCpuUnit(const lowered::PointwiseForm& f, EmittedUnit* out, std::string* error) {
+  return emitCpuUnit(f, RingFusion{}, out, error);
+}
+
+bool emitCpuUnit(const lowered::PointwiseForm& f, const RingFusion& ring, EmittedUnit* out,
+                 std::string* error) {
   for (const lowered::Value& v : f.values) {
     if ((v.op == VOp::Load || v.op == VOp::Scalar) && v.var < 0) {
       if (error) *error = "the JIT reads no node slots";
       return false;
     }
   }
-  Emitter e(f);
+  Emitter e(f, ring);
   for (const lowered::Stmt& st : f.stmts) e.statement(st);
   out->source = e.unit();
   out->maxScalarVar = e.maxScalarVar();
   out->hasScalarResults = e.hasResults();
+  out->hasRing = e.hasRing();
   return true;
 }
 

@@ -31,19 +31,41 @@ struct JitArgs {
 };
 // void fccl_jit_run(const FcclJitArgs* a, long long begin, long long end): logical [begin, end).
 // void fccl_jit_scalars(const FcclJitArgs* a, double* scalars): scalar results into scalars[var].
+// void fccl_jit_run_ring(const FcclJitArgs* a, long long begin, long long end, const void* own,
+//                        void* forward, int divisor): only in a unit emitted with a RingFusion.
 using JitRunFn = void (*)(const JitArgs*, long long, long long);
 using JitScalarsFn = void (*)(const JitArgs*, double*);
+using JitRunRingFn = void (*)(const JitArgs*, long long, long long, const void*, void*, int);
 inline constexpr const char* kJitRunSymbol = "fccl_jit_run";
 inline constexpr const char* kJitScalarsSymbol = "fccl_jit_scalars";
+inline constexpr const char* kJitRunRingSymbol = "fccl_jit_run_ring";
+
+// A fused step's kernel run on the ring's own buffers (the final reduce step of an allreduce
+// ring, collectives/hooks.h FnHook::fnReduceTo): fccl_jit_run_ring reads `reducedVar` as the
+// received partial (its binding) plus this rank's own chunk (`own`), divided by `divisor` when
+// it is above 1 (fcclAvg), and stores `forwardVar` both to its binding and to `forward` (the
+// outgoing FIFO slot). The reduced chunk is never stored and the forwarded one never copied:
+// the loop reads each input and writes each output once, as CoCoNeT's fused kernels do.
+// Rounding is reduceN's and divide()'s (a + b, then / divisor, in the element type), so the
+// results equal the unfused path's bit for bit. Emitted only for f32 / f64 reduced values, a
+// reducedVar the step never stores and a forwardVar it stores (EmittedUnit::hasRing).
+struct RingFusion {
+  int32_t reducedVar = -1;
+  int32_t forwardVar = -1;
+};
 
 struct EmittedUnit {
   std::string source;         // the translation unit
   int32_t maxScalarVar = -1;  // largest var index the entries read from or write to `scalars`
   bool hasScalarResults = false;
+  bool hasRing = false;  // the unit exports kJitRunRingSymbol
 };
 
-// The unit for form f; false + *error for a form with node slots (only CUDA reads those).
+// The unit for form f; false + *error for a form with node slots (only CUDA reads those). With
+// `ring` (both vars >= 0) the unit also exports the ring entry where the form allows it.
 bool emitCpuUnit(const lowered::PointwiseForm& f, EmittedUnit* out, std::string* error);
+bool emitCpuUnit(const lowered::PointwiseForm& f, const RingFusion& ring, EmittedUnit* out,
+                 std::string* error);
 // lowered::buildForm(p, stmts) (its errors: collectives, whole-tensor reductions, unchecked
 // programs, an op undefined on its type), then the above.
 bool emitCpuUnit(const ir::Program& p, const std::vector<int32_t>& stmts, EmittedUnit* out,

@@ -62,6 +62,7 @@ struct Loaded {
   void* handle = nullptr;
   JitRunFn run = nullptr;
   JitScalarsFn scalars = nullptr;
+  JitRunRingFn runRing = nullptr;  // only in units emitted with a RingFusion
 };
 struct Libraries {
   std::mutex mu;
@@ -165,6 +166,7 @@ bool load(const std::string& so, Loaded* out, std::string* error) {
   out->handle = h;
   out->run = run;
   out->scalars = scalars;
+  out->runRing = reinterpret_cast<JitRunRingFn>(dlsym(h, kJitRunRingSymbol));
   return true;
 }
 
@@ -192,12 +194,16 @@ bool CpuJitKernel::compile(const ir::Program& p, const std::vector<int32_t>& stm
 }
 
 bool CpuJitKernel::compile(const lowered::PointwiseForm& f, std::string* error) {
+  return compile(f, RingFusion{}, error);
+}
+
+bool CpuJitKernel::compile(const lowered::PointwiseForm& f, const RingFusion& ring, std::string* error) {
   const auto t0 = Clock::now();
   *this = CpuJitKernel(std::move(opts_));
   std::string scratch;
   if (!error) error = &scratch;
   EmittedUnit unit;
-  if (!emitCpuUnit(f, &unit, error)) return false;
+  if (!emitCpuUnit(f, ring, &unit, error)) return false;
   if (opts_.compiler.empty()) return *error = "no compiler configured (FCCL_JIT_CXX is empty)", false;
   if (!privateDir(opts_.cacheDir, error)) return false;
 
@@ -240,8 +246,11 @@ bool CpuJitKernel::compile(const lowered::PointwiseForm& f, std::string* error) 
     }
     if (!load(so, lib.get(), error)) return false;
   }
+  if (unit.hasRing && lib->runRing == nullptr)
+    return *error = "'" + so + "' lacks " + kJitRunRingSymbol, false;
   run_ = lib->run;
   scalars_ = lib->scalars;
+  runRing_ = unit.hasRing ? lib->runRing : nullptr;
   maxScalarVar_ = unit.maxScalarVar;
   hasScalarResults_ = unit.hasScalarResults;
   cacheHit_ = hit;
@@ -259,6 +268,18 @@ void CpuJitKernel::run(int64_t begin, int64_t end, const Bindings& b) const {
                   b.rank,
                   b.nranks};
   run_(&a, begin, end);
+}
+
+void CpuJitKernel::runRing(int64_t begin, int64_t end, const Bindings& b, const void* own, void* forward,
+                           int divisor) const {
+  if (end <= begin) return;
+  const JitArgs a{reinterpret_cast<const JitTensor*>(b.tensors.data()),
+                  static_cast<long long>(b.tensors.size()),
+                  b.scalars.data(),
+                  static_cast<long long>(b.scalars.size()),
+                  b.rank,
+                  b.nranks};
+  runRing_(&a, begin, end, own, forward, divisor);
 }
 
 void CpuJitKernel::runScalars(const Bindings& b, std::vector<double>* scalars) const {

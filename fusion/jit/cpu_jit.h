@@ -29,11 +29,18 @@ class CpuJitKernel {
   // As PointwiseKernel::compile. false + *error (what failed: no compiler, the compiler's
   // log, an unusable cache directory, dlopen) and the kernel stays unusable.
   bool compile(const lowered::PointwiseForm& f, std::string* error);
+  // With the ring entry as well where the form allows it (cpu_emit.h RingFusion; hasRing()).
+  bool compile(const lowered::PointwiseForm& f, const RingFusion& ring, std::string* error);
   bool compile(const ir::Program& p, const std::vector<int32_t>& stmts, std::string* error);
 
   // As PointwiseKernel::run / runScalars; compile() must have succeeded.
   void run(int64_t begin, int64_t end, const Bindings& b) const;
   void runScalars(const Bindings& b, std::vector<double>* scalars) const;
+  // The ring entry (cpu_emit.h RingFusion): b binds the reduced var to the received partial;
+  // `own` and `forward` point at element `begin`'s place in this rank's chunk and in the slot.
+  bool hasRing() const { return runRing_ != nullptr; }
+  void runRing(int64_t begin, int64_t end, const Bindings& b, const void* own, void* forward,
+               int divisor) const;
 
   bool ready() const { return run_ != nullptr; }
   // For logs and tests: whether compile() found the code ready (loaded already in this process,
@@ -50,6 +57,7 @@ class CpuJitKernel {
   JitOptions opts_;
   JitRunFn run_ = nullptr;
   JitScalarsFn scalars_ = nullptr;
+  JitRunRingFn runRing_ = nullptr;
   int32_t maxScalarVar_ = -1;
   bool hasScalarResults_ = false;
   bool cacheHit_ = false;

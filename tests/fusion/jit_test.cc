@@ -444,5 +444,138 @@ TEST(Jit, ConcurrentCompilesOfOneKernel) {
   EXPECT_EQ(y[99], 0.0f);  // 2 * 1.5 - 3
 }
 
+// The ring entry (cpu_emit.h RingFusion) of a Fused step: the received partial + the own chunk,
+// divided by the avg divisor, then the step, with the forwarded var's values also in the slot -
+// bit for bit what the unfused path gives (reduceN's a + b and divide()'s / d in the element
+// type into a reduced chunk, run(), copy of the forwarded chunk). Every stock program's Fused
+// step with one gathered result, f32 and f64.
+template <class T>
+void checkRingEntry(const Program& p, const Step& st, const jit::CpuJitKernel& jk, int64_t n, int divisor) {
+  const int64_t begin = 2000 + n % 7, stored = n;
+  const int rv = st.reduced, fv = st.gather[0];
+  std::vector<std::vector<unsigned char>> mem[2];
+  Bindings b[2];
+  for (int k = 0; k < 2; ++k) {
+    mem[k].resize(p.vars.size());
+    b[k].tensors.resize(p.vars.size());
+    b[k].scalars.resize(p.vars.size());
+    b[k].rank = 0;
+    b[k].nranks = 2;
+  }
+  for (size_t v = 0; v < p.vars.size(); ++v) {
+    const ir::Var& var = p.vars[v];
+    if (var.isScalar()) {
+      b[0].scalars[v] = b[1].scalars[v] = ir::isInteger(var.dtype) ? 3 + static_cast<double>(v) : 0.3;
+      continue;
+    }
+    const size_t eb = static_cast<size_t>(ir::dtypeBytes(var.dtype));
+    for (int k = 0; k < 2; ++k) {
+      mem[k][v].resize(static_cast<size_t>(stored + 1) * eb);
+      for (int64_t i = 0; i < stored; ++i)
+        store(var.dtype, valueFor(var.dtype, static_cast<int>(v), begin + i),
+              mem[k][v].data() + static_cast<size_t>(i) * eb);
+      b[k].tensors[v] = {mem[k][v].data(), begin};
+    }
+  }
+  std::vector<T> received(static_cast<size_t>(n) + 1), own(received.size()), reduced(received.size());
+  std::vector<T> slot[2] = {std::vector<T>(received.size()), std::vector<T>(received.size())};
+  for (int64_t i = 0; i < n; ++i) {
+    received[size_t(i)] = static_cast<T>(valueFor(p.vars[size_t(rv)].dtype, 90, i));
+    own[size_t(i)] = static_cast<T>(valueFor(p.vars[size_t(rv)].dtype, 91, i));
+    const T sum = received[size_t(i)] + own[size_t(i)];
+    reduced[size_t(i)] = divisor > 1 ? T(sum / T(divisor)) : sum;
+  }
+  const std::vector<T> receivedBefore = received, ownBefore = own;
+  // Unfused: the reduced chunk bound, the step run, the forwarded chunk copied into the slot.
+  b[0].tensors[size_t(rv)] = {reduced.data(), begin};
+  jk.run(begin, begin + n, b[0]);
+  if (n > 0) std::memcpy(slot[0].data(), b[0].tensors[size_t(fv)].data, size_t(n) * sizeof(T));
+  // Ring: the received partial bound; own and the slot passed.
+  b[1].tensors[size_t(rv)] = {received.data(), begin};
+  jk.runRing(begin, begin + n, b[1], own.data(), slot[1].data(), divisor);
+  for (size_t v = 0; v < p.vars.size(); ++v) {
+    if (mem[0][v].empty() || int(v) == rv) continue;
+    const size_t eb = static_cast<size_t>(ir::dtypeBytes(p.vars[v].dtype));
+    for (int64_t i = 0; i < n; ++i)
+      if (!sameElement(p.vars[v].dtype, mem[0][v].data() + size_t(i) * eb,
+                       mem[1][v].data() + size_t(i) * eb)) {
+        ADD_FAILURE() << p.vars[v].name << "[" << i << "] differs (n = " << n << ", divisor " << divisor
+                      << ")";
+        break;
+      }
+  }
+  for (int64_t i = 0; i < n; ++i)
+    if (!sameElement(p.vars[size_t(fv)].dtype, reinterpret_cast<unsigned char*>(&slot[0][size_t(i)]),
+                     reinterpret_cast<unsigned char*>(&slot[1][size_t(i)]))) {
+      ADD_FAILURE() << "slot[" << i << "] differs (n = " << n << ", divisor " << divisor << ")";
+      break;
+    }
+  const size_t inputBytes = received.size() * sizeof(T);  // memcmp: the inputs hold NaNs
+  EXPECT_TRUE(std::memcmp(received.data(), receivedBefore.data(), inputBytes) == 0 &&
+              std::memcmp(own.data(), ownBefore.data(), inputBytes) == 0)
+      << "the ring entry wrote an input";
+}
+
+TEST(Jit, RingEntryEqualsReduceRunAndCopy) {
+  int rings = 0;
+  for (const std::string& path : ir::test::corpus("programs")) {
+    for (const char* dtype : {"f32", "f64"}) {
+      std::string text = ir::test::readFile(path);
+      if (std::string(dtype) == "f64") {  // the same program in float64
+        for (size_t pos = 0; (pos = text.find("f32", pos)) != std::string::npos;) text.replace(pos, 3, "f64");
+      }
+      std::string errors;
+      auto checked = ir::test::compile(text, &errors);
+      if (!checked) continue;  // f64 variants a program's checker refuses are not this test's concern
+      Schedule s;
+      std::string err;
+      ASSERT_TRUE(lower(*checked, passes::defaultPipeline(), &s, nullptr, &err)) << path << ": " << err;
+      for (const Step& st : s.steps) {
+        if (st.kind != StepKind::Fused || st.gather.size() != 1) continue;
+        jit::CpuJitKernel jk(options());
+        ASSERT_TRUE(jk.compile(st.form, jit::RingFusion{st.reduced, st.gather[0]}, &err)) << err;
+        if (!jk.hasRing()) continue;
+        SCOPED_TRACE(path + " (" + dtype + ")");
+        for (int64_t n : kCounts)
+          for (int divisor : {1, 3}) {
+            if (std::string(dtype) == "f32")
+              checkRingEntry<float>(s.program, st, jk, n, divisor);
+            else
+              checkRingEntry<double>(s.program, st, jk, n, divisor);
+          }
+        ++rings;
+      }
+    }
+  }
+  std::printf("%d ring entries compared\n", rings);
+  EXPECT_GE(rings, 4) << "adam, adamw and sgd in f32 and f64 at least";
+}
+
+TEST(Jit, RingEntryOnlyWhereItIsExact) {
+  // f16 reduced values (reduceN rounds each sum to half), a reduced var the step stores, and a
+  // forwarded var the step never stores get no ring entry; the plain entry still works.
+  const char* kHalf =
+      "program h\n  in g : f16[N] local\n  inout w : f16[N] replicated\n  w = w - allreduce(sum, g)\n";
+  const char* kNotStored =
+      "program h\n  in g : f32[N] local\n  inout w : f32[N] replicated\n  inout m : f32[N] sliced\n"
+      "  m = m + allreduce(sum, g)\n";
+  for (const char* src : {kHalf, kNotStored}) {
+    const Program p = compileText(src);
+    Schedule s;
+    std::string err;
+    ASSERT_TRUE(lower(p, passes::defaultPipeline(), &s, nullptr, &err)) << err;
+    for (const Step& st : s.steps) {
+      if (st.kind != StepKind::Fused) continue;
+      jit::CpuJitKernel jk(options());
+      int32_t forward = st.gather.empty() ? -1 : st.gather[0];
+      for (size_t v = 0; v < p.vars.size() && forward < 0; ++v)
+        if (p.vars[v].name == "w") forward = int32_t(v);
+      ASSERT_TRUE(jk.compile(st.form, jit::RingFusion{st.reduced, forward}, &err)) << err;
+      EXPECT_FALSE(jk.hasRing()) << src;
+      EXPECT_TRUE(jk.ready());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fccl::fusion
