@@ -14,6 +14,7 @@ packages=(
   clang-format                                      # the format check in .ci/run
   clang libclang-rt-dev                             # libFuzzer targets (scripts/fuzz.sh)
   iproute2 util-linux                               # tests/net: namespaces, veth (ip), unshare, nsenter
+  nftables                                          # tests/net netem: random loss where sch_netem is missing
   iperf3 libgloo-dev                                # perf/net_bench.sh: the link's ceiling, Gloo's ring
   libucx-dev                                        # transports/ucx (FCCL_NET=ucx), tests/net ucx*
 )
