@@ -14,7 +14,10 @@ namespace fccl {
 
 bool exchangeFits(const CollTask& t, int nranks, size_t scratchBytes) {
   const size_t bytes = t.count * dtypeSize(t.type);
-  return t.kind == CollKind::AllReduce && t.sendReady == nullptr && bytes <= kExchangeMaxBytes &&
+  // Two ranks: the exchange sends the ring's bytes (the whole input once) in one hop instead of
+  // two, so it wins at every size the scratch holds. More ranks: n-1 copies leave each rank.
+  const size_t limit = nranks == 2 ? scratchBytes : kExchangeMaxBytes;
+  return t.kind == CollKind::AllReduce && t.sendReady == nullptr && bytes <= limit &&
          bytes * size_t(nranks) <= scratchBytes;
 }
 

@@ -184,10 +184,12 @@ if ucx:
     print(f"fccl over UCX (tcp): " + ", ".join(
         f"{size} B {ucx[size][0]:.1f} us {ucx[size][1]:.2f} GB/s" for size in sorted(ucx)))
 ring, hier = rows("fccl_2x2_ring.txt"), rows("fccl_2x2_hier.txt")
+def verdict(ring_us, hier_us):  # the two-level AllReduce's speed relative to the flat ring
+    return f"{ring_us / hier_us:.2f}x faster" if ring_us >= hier_us else f"{hier_us / ring_us:.2f}x slower"
 if ring and hier:
-    print(f"2 hosts x 2 ranks: {'size':>10} | {'flat ring':>18} | {'two-level':>18} | two-level/ring")
+    print(f"2 hosts x 2 ranks: {'size':>10} | {'flat ring':>18} | {'two-level':>18} | two-level vs ring")
     for size in sorted(ring):
         if size not in hier: continue
         (ru, rb), (hu, hb) = ring[size], hier[size]
-        print(f"{'':>19}{size:>10} | {ru:9.1f}us {rb:5.2f}GB/s | {hu:9.1f}us {hb:5.2f}GB/s | {ru / hu:6.2f}x faster")
+        print(f"{'':>19}{size:>10} | {ru:9.1f}us {rb:5.2f}GB/s | {hu:9.1f}us {hb:5.2f}GB/s | {verdict(ru, hu)}")
 PY

@@ -85,6 +85,8 @@ Algo chooseAlgo(const fcclComm* comm, const CollTask& t) {
   if (fits) return Algo::Direct;
   // Tiny, across hosts: one hop of the whole input to every peer beats the ring's 2(n-1) hops
   // (2 hosts x 1 rank on a core each, 8 B: 14-19 us by the ring, 10 us so; 4 KiB 16-18 -> 9-12 us).
+  // At 2 ranks up to 64 KiB (exchangeFits): 8 KiB 21.7 -> 11-12.6 us, 16 KiB 18-22 -> 11.5-12.8,
+  // 32 KiB 22 -> 23.6, 64 KiB 40-43 -> 34-36 (same two hosts, 200 iterations).
   if (comm->rings.nhosts > 1 && exchangeFits(t, comm->nranks, comm->tuning.chunkBytes)) return Algo::Exchange;
   if (hier) {
     const double bytes = double(t.count) * double(dtypeSize(t.type));

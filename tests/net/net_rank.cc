@@ -79,8 +79,9 @@ bool collectives(fcclComm_t comm, int rank, int n, int* cases) {
   };
   const TypeOp typeOps[] = {
       {fcclFloat32, fcclSum}, {fcclInt32, fcclMax}, {fcclFloat64, fcclAvg}, {fcclBfloat16, fcclSum}};
-  // 1 element, a partial slot, two slots, and 600 K elements: many slots of two 64+ KiB tasks.
-  const size_t counts[] = {1, 1000, 70000, 600000};
+  // 1 element, a partial slot, 12000 (48 KiB of f32: the exchange AllReduce at 2 ranks, the ring
+  // beyond), two slots, and 600 K elements: many slots of two 64+ KiB tasks.
+  const size_t counts[] = {1, 1000, 12000, 70000, 600000};
   for (int ci = 0; ci < kNumColls; ++ci) {
     const Coll coll = Coll(ci);
     for (const TypeOp& to : typeOps) {
