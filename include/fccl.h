@@ -300,7 +300,13 @@ typedef struct {
  * buffers. Every declared tensor is bound exactly once, and so is every scalar input: `scalar`
  * declarations and `inout` scalars (state such as a loss scale: the value going in). Scalar
  * results - `out` and `inout` scalars, in declaration order - are written to scalarResults[i]
- * (NULL when the caller does not want them). stream must be NULL. Inside fcclGroupStart/End
+ * (NULL when the caller does not want them). On a host communicator stream must be NULL; on a
+ * device communicator the tensors are device buffers and the program's kernels are enqueued on
+ * stream (completion is stream-ordered, as for collectives; scalar results are computed on the
+ * host and written before the call returns). Device communicators run programs whose steps are
+ * pointwise, plain collectives and single-pass fused allreduces (sgd, adam, adamw,
+ * mixed_precision, bias_dropout_residual); others fail with fcclInvalidUsage naming the step
+ * (whole-tensor reductions: lamb, clip_global_norm, loss_scaling). Inside fcclGroupStart/End
  * the launch runs at the outermost fcclGroupEnd, in call order with the group's other calls on
  * comm (the binding arrays are copied; the program, the buffers and scalarResults must stay
  * valid until then, and errors in the bindings are reported by fcclGroupEnd). */

@@ -162,14 +162,9 @@ FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorB
   FCCL_CHECK(checkComm("fcclProgramLaunch", comm));
   logSetRank(comm->rank);
   FCCL_CHECK(commCheckUsable(comm, "fcclProgramLaunch"));
-  // Fused programs run on host buffers only so far: their pointwise steps run on this thread.
-  if (comm->cudaDev >= 0)
-    return setError(
-        fcclInvalidUsage,
-        "fcclProgramLaunch: rank %d: fused programs on device communicators are not supported yet "
-        "(CUDA device %d)",
-        comm->rank, comm->cudaDev);
-  if (stream != nullptr)
+  // A device communicator's launch enqueues its kernels on `stream` (src/program_device.cc,
+  // which checks it); a host communicator's steps run on this thread.
+  if (stream != nullptr && comm->cudaDev < 0)
     return setError(fcclInvalidArgument, "fcclProgramLaunch: rank %d: stream must be NULL for host buffers",
                     comm->rank);
   if (!program->runtime)
@@ -211,7 +206,7 @@ FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorB
   } catch (const std::bad_alloc&) {
     return setError(fcclSystemError, "fcclProgramLaunch: out of memory");
   }
-  return enqueueCall(comm, [program, comm, args, scalarResults] {
+  return enqueueCall(comm, [program, comm, args, scalarResults, stream] {
     // The whole launch is one active call (as each collective is, src/executor.cc): fcclCommAbort
     // from another thread must not free the communicator between the program's collectives or
     // while the launch unwinds (ThreadSanitizer: Runtime::launch's ProgramMark wrote to a comm
@@ -224,7 +219,7 @@ FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorB
     ActiveCall active{comm};
     try {
       return program->runtime->launch(comm, args->tensors.data(), int(args->tensors.size()),
-                                      args->scalars.data(), int(args->scalars.size()), scalarResults);
+                                      args->scalars.data(), int(args->scalars.size()), scalarResults, stream);
     } catch (const std::bad_alloc&) {
       return setError(fcclSystemError, "fcclProgramLaunch: out of memory");
     } catch (...) {

@@ -10,6 +10,7 @@
 #include "collectives/reduce_kernels.h"
 #include "fusion/ir/printer.h"
 #include "src/argcheck.h"
+#include "src/base/checks.h"
 #include "src/base/debug.h"
 #include "src/base/env.h"
 #include "src/base/error.h"
@@ -41,6 +42,16 @@ fcclRedOp_t toFccl(ir::RedOp op) {
 // Scalars the launch reports back, in declaration order: `out` and `inout` scalars.
 bool isScalarResult(const ir::Var& v) {
   return (v.kind == ir::VarKind::Out || v.kind == ir::VarKind::InOut) && v.isScalar();
+}
+
+// The launch's scalar results, in declaration order.
+void copyScalarResults(const ir::Program& p, const Bindings& b, double* scalarResults) {
+  int k = 0;
+  for (size_t v = 0; v < p.vars.size(); ++v)
+    if (isScalarResult(p.vars[v])) {
+      if (scalarResults != nullptr) scalarResults[k] = b.scalars[v];
+      ++k;
+    }
 }
 
 }  // namespace
@@ -139,14 +150,22 @@ bool Runtime::create(Schedule schedule, std::unique_ptr<Runtime>* out, std::stri
 }
 
 fcclResult_t Runtime::launch(fcclComm* comm, const fcclTensorBinding_t* tensors, int ntensors,
-                             const fcclScalarBinding_t* scalars, int nscalars, double* scalarResults) {
+                             const fcclScalarBinding_t* scalars, int nscalars, double* scalarResults,
+                             fcclStream_t stream) {
   const ir::Program& p = schedule_.program;
   Storage st;
   st.rank = comm->rank;
   st.nranks = comm->nranks;
+  // A device communicator: the device plan first (a refusal touches nothing), then the bindings.
+  if (comm->cudaDev >= 0) FCCL_CHECK(planDevice());
   fcclResult_t res =
       checkProgramArgs("fcclProgramLaunch", comm, p, tensors, ntensors, scalars, nscalars, &st.b, &st.counts);
   if (res != fcclSuccess) return res;
+  if (comm->cudaDev >= 0) res = launchDevice(comm, st, stream);
+  if (comm->cudaDev >= 0 || res != fcclSuccess) {
+    if (res == fcclSuccess) copyScalarResults(p, st.b, scalarResults);
+    return res;
+  }
   // Buffered temporaries get storage by the same rule as declared tensors, kept across launches
   // (every step writes a temporary before any step reads it).
   buffers_.resize(schedule_.buffers.size());
@@ -194,12 +213,7 @@ fcclResult_t Runtime::launch(fcclComm* comm, const fcclTensorBinding_t* tensors,
     }
   }
   if (res != fcclSuccess) return res;
-  int k = 0;
-  for (size_t v = 0; v < p.vars.size(); ++v)
-    if (isScalarResult(p.vars[v])) {
-      if (scalarResults != nullptr) scalarResults[k] = st.b.scalars[v];
-      ++k;
-    }
+  copyScalarResults(p, st.b, scalarResults);
   return fcclSuccess;
 }
 
@@ -223,6 +237,7 @@ fcclResult_t Runtime::runCollective(fcclComm* comm, const Step& step, Storage& s
   t.recv = dst.data;
   t.root = step.root >= 0 ? int(st.b.scalars[step.root]) : int(step.rootValue);
   t.sendReady = st.ready;
+  t.stream = st.stream;
   if (in.dtype != out.dtype)
     return setError(fcclInternalError, "program %s: %s from %s to %s changes the element type",
                     p.name.c_str(), ir::opName(step.op), in.name.c_str(), out.name.c_str());

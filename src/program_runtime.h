@@ -11,6 +11,7 @@
 #include <vector>
 #include "collectives/coll.h"
 #include "fccl.h"
+#include "fusion/codegen/device_program.h"
 #include "fusion/exec/pointwise.h"
 #include "fusion/jit/cpu_jit.h"
 #include "fusion/lowered/schedule.h"
@@ -52,8 +53,10 @@ class Runtime {
   static bool create(Schedule schedule, std::unique_ptr<Runtime>* out, std::string* error);
 
   // One launch on `comm` (fcclProgramLaunch's arguments). Errors name the binding or the step.
+  // A device communicator's launch enqueues kernels on `stream` (program_device.cc).
   fcclResult_t launch(fcclComm* comm, const fcclTensorBinding_t* tensors, int ntensors,
-                      const fcclScalarBinding_t* scalars, int nscalars, double* scalarResults);
+                      const fcclScalarBinding_t* scalars, int nscalars, double* scalarResults,
+                      fcclStream_t stream = nullptr);
 
   const Schedule& schedule() const { return schedule_; }
 
@@ -68,6 +71,7 @@ class Runtime {
     std::vector<char>* scratch;   // reduced chunks of a Fused step without a buffer (scratch_)
     fcclReady* ready = nullptr;   // overlap: the input of the running collective step
                                   // is ready only where the producer marked it
+    void* stream = nullptr;       // a device communicator's CUDA stream (collective steps)
   };
   StepKernel kernel(size_t step) const { return {&kernels_[step], jit_[step].get()}; }
 
@@ -79,6 +83,10 @@ class Runtime {
   // consumes them).
   fcclResult_t runFused(fcclComm* comm, const Step& step, StepKernel k, Storage& st);
   bool canOverlap(fcclComm* comm, size_t i, const Storage& st) const;
+  // program_device.cc: the whole launch on a device communicator, every step as planned by
+  // fusion/codegen/device_program.h (planned once; a refusal fails every launch).
+  fcclResult_t launchDevice(fcclComm* comm, Storage& st, fcclStream_t stream);
+  fcclResult_t planDevice();
   fcclResult_t runOverlapped(fcclComm* comm, size_t i, Storage& st);
 
   Schedule schedule_;
@@ -87,7 +95,12 @@ class Runtime {
   std::vector<PointwiseKernel> kernels_;  // [step]; empty for steps without pointwise work
   // [step]: the same work compiled to native code (FCCL_JIT); null where the VM runs it.
   std::vector<std::unique_ptr<jit::CpuJitKernel>> jit_;
-  bool overlapLogged_ = false;  // the overlap INFO line is printed once per program
+  // The device plan: per step, its kernel and source; deviceRefusal_ says why it has none.
+  bool devicePlanned_ = false;
+  std::string deviceRefusal_;
+  std::vector<codegen::DeviceStep> deviceSteps_;
+  std::vector<std::string> deviceSources_;  // [step]; empty for steps without a kernel
+  bool overlapLogged_ = false;              // the overlap INFO line is printed once per program
   // Identifies the lowered program on the call board (src/callboard.h): ranks launching
   // different programs, or the same one compiled with different schedules, disagree here.
   uint64_t programHash_ = 0;

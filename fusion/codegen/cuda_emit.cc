@@ -52,7 +52,8 @@ class HookEmitter {
         f_(f),
         o_(o),
         name_(o.name.empty() ? p.name : o.name),
-        chunk_(o.kind == HookKind::FusedChunk) {}
+        chunk_(o.kind != HookKind::Pointwise),
+        element_(o.kind == HookKind::FusedElement) {}
 
   bool run(std::string* out, std::string* err) {
     if (!validate(err)) return false;
@@ -225,13 +226,15 @@ class HookEmitter {
         valueName_[static_cast<size_t>(st.value)] = local;  // later statements use the local
     };
     if (x.isScalar()) {
-      if (!readLater && !stored) {
-        lines.push_back("// (never read: not computed)");
+      const bool written = stored && o_.scalarResults;  // else the host computes the result
+      if (!readLater && !written) {
+        lines.push_back(stored ? "// (a scalar result: computed by the host)"
+                               : "// (never read: not computed)");
         return;
       }
       lines.push_back(decl);
       bind();
-      if (stored) {
+      if (written) {
         const bool intLike = ir::isInteger(x.dtype) || x.dtype == DType::Bool;
         lines.push_back("if (fccl_thread() == 0) a.result[" + std::to_string(st.var) + "]." +
                         (intLike ? "i" : "f") + " = " + local + ";");
@@ -254,6 +257,34 @@ class HookEmitter {
     }
   }
 
+  // FusedElement: the loop body for the one element i; `reduced[i - begin]` (the chunk loads)
+  // reads *reduced because begin is i.
+  std::string elementFunction(const std::string& rtype) const {
+    std::string out = "__device__ __forceinline__ void fccl_elem_" + name_ + "(const FcclHookArgs& a, " +
+                      rtype + ", long long i) {\n  const long long begin = i;\n";
+    out += pointerDecls();
+    for (const std::string& l : scalarLoads_) out += "  " + l + "\n";
+    for (const std::string& l : scalarBody_) out += "  " + l + "\n";
+    for (const std::string& l : loopLoads_) out += "  " + l + "\n";
+    for (const std::string& l : loopBody_) out += "  " + l + "\n";
+    out += "  (void)a, (void)reduced, (void)begin;\n}\n";
+    return out;
+  }
+
+  std::string pointerDecls() const {
+    std::string out;
+    for (size_t v = 0; v < p_.vars.size(); ++v) {
+      if (!ptrUse_[v]) continue;
+      const Var& x = p_.vars[v];
+      const std::string c = ptrUse_[v] & 2 ? "" : "const ";
+      out += "  " + c + storageTypeName(x.dtype) + "* const " + x.name + "_p = static_cast<" + c +
+             storageTypeName(x.dtype) + "*>(a.ptr[" + std::to_string(v) + "]);\n";
+      if (x.layout == ir::Layout::Sliced)
+        out += "  const long long " + x.name + "_off = a.base[" + std::to_string(v) + "];\n";
+    }
+    return out;
+  }
+
   std::string assemble() const {
     std::string out;
     std::string list;
@@ -266,18 +297,11 @@ class HookEmitter {
     }
     out += ".\n";
     const std::string rtype = std::string("const ") + storageTypeName(reducedType_) + "* reduced";
+    if (element_) return out + elementFunction(rtype);
     const std::string params = std::string("const FcclHookArgs& a, ") + (chunk_ ? rtype + ", " : "") +
                                "long long begin, long long end";
     out += "__device__ void fccl_hook_" + name_ + "(" + params + ") {\n";
-    for (size_t v = 0; v < p_.vars.size(); ++v) {
-      if (!ptrUse_[v]) continue;
-      const Var& x = p_.vars[v];
-      const std::string c = ptrUse_[v] & 2 ? "" : "const ";
-      out += "  " + c + storageTypeName(x.dtype) + "* const " + x.name + "_p = static_cast<" + c +
-             storageTypeName(x.dtype) + "*>(a.ptr[" + std::to_string(v) + "]);\n";
-      if (x.layout == ir::Layout::Sliced)
-        out += "  const long long " + x.name + "_off = a.base[" + std::to_string(v) + "];\n";
-    }
+    out += pointerDecls();
     for (const std::string& l : scalarLoads_) out += "  " + l + "\n";
     for (const std::string& l : scalarBody_) out += "  " + l + "\n";
     if (!loopBody_.empty()) {
@@ -305,6 +329,7 @@ class HookEmitter {
   const EmitOptions& o_;
   const std::string name_;
   const bool chunk_;
+  const bool element_;  // one element, no loop (HookKind::FusedElement)
   DType reducedType_ = DType::F32;
   std::vector<int> version_;            // per variable: assignments emitted so far
   std::vector<int> ptrUse_;             // per variable: 1 read from storage, 2 written to storage
@@ -344,8 +369,9 @@ std::string emitCuda(const ir::Program& p, const std::vector<int32_t>& stmts, co
   }
   lowered::FormOptions fo;
   fo.nodeSlots = true;  // a program that was not lowered: collectives inside expressions are slots
-  fo.chunkVar = o.kind == HookKind::FusedChunk ? o.reducedVar : -1;
-  fo.chunkNode = o.kind == HookKind::FusedChunk ? o.reducedNode : ir::kNoNode;
+  const bool chunk = o.kind != HookKind::Pointwise;
+  fo.chunkVar = chunk ? o.reducedVar : -1;
+  fo.chunkNode = chunk ? o.reducedNode : ir::kNoNode;
   lowered::PointwiseForm f;
   if (!lowered::buildForm(p, stmts, fo, &f, error)) return "";
   return emitCuda(p, f, o, error);

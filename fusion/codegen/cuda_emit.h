@@ -27,22 +27,31 @@
 namespace fccl::fusion::codegen {
 
 enum class HookKind : uint8_t {
-  Pointwise,   // fccl_hook_<name>(const FcclHookArgs& a, long long begin, long long end)
-  FusedChunk,  // fccl_hook_<name>(const FcclHookArgs& a, const T* reduced, long long begin,
-               //                  long long end): a Fused step's reduced hook, reduced[k] being
-               //                  logical element begin + k of the reduced chunk
+  Pointwise,     // fccl_hook_<name>(const FcclHookArgs& a, long long begin, long long end)
+  FusedChunk,    // fccl_hook_<name>(const FcclHookArgs& a, const T* reduced, long long begin,
+                 //                  long long end): a Fused step's reduced hook, reduced[k] being
+                 //                  logical element begin + k of the reduced chunk
+  FusedElement,  // fccl_elem_<name>(const FcclHookArgs& a, const T* reduced, long long i): the
+                 //   same work for one logical element i whose reduced value is *reduced, with
+                 //   no loop and no kernel: the reduced hook of a ring kernel calls it on each
+                 //   element in registers (fusion/codegen/fused_ring_kernel.h). Scalar results
+                 //   are written as in the others (thread 0 of the grid), so a caller that needs
+                 //   them must not use this kind.
 };
 
 struct EmitOptions {
   std::string name;  // hook and kernel suffix; empty: the program's name
   HookKind kind = HookKind::Pointwise;
-  // FusedChunk: what `reduced` binds. Either the temporary a lowered Fused step binds to the
+  // FusedChunk and FusedElement: what `reduced` binds. Either the temporary a lowered Fused step binds to the
   // chunk (Step::reduced), or, in a program that was not lowered, the allreduce /
   // reduce_scatter node whose result the chunk is. Exactly one of the two must be set.
   int32_t reducedVar = -1;
   ir::NodeId reducedNode = ir::kNoNode;
   bool prelude = true;  // the includes, helpers and FcclHookArgs (off for further hooks of one TU)
   bool kernel = true;   // the extern "C" __global__ fccl_kernel_<name> wrapper
+  // Thread 0 writes the scalars the hook assigns to a.result. Off where the host computes
+  // them itself and passes no result array (the CUDA backend's runtime, device_program.h).
+  bool scalarResults = true;
 };
 
 // Source of the hook for `stmts` (indices into p.stmts, run in this order) of the checked

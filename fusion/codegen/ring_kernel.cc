@@ -78,6 +78,12 @@ const char* typeSuffix(fcclDataType_t t) {
 
 }  // namespace
 
+const char* ringElementTypeName(fcclDataType_t t) { return deviceTypeName(t); }
+const char* ringOpFunctorName(fcclRedOp_t op) {
+  const char* const* n = opNames(op);
+  return n != nullptr ? n[0] : nullptr;
+}
+
 const char* ringCollName(RingColl c) {
   static const char* const kNames[] = {"AllReduce", "ReduceScatter",       "AllGather",      "Broadcast",
                                        "Reduce",    "ReduceScatterSliced", "AllGatherSliced"};

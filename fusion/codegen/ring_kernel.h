@@ -25,6 +25,11 @@ struct RingKernelKey {
   bool premul = false;  // PreMulSum: a sum of inputs scaled by DevCollArgs' scalar (op is ignored)
 };
 
+// The device type of an element type ("float", "__half"), nullptr where there is none; and an
+// operator's functor in collectives/reduce_device.cuh ("OpSum"; Avg is OpSum), nullptr likewise.
+const char* ringElementTypeName(fcclDataType_t t);
+const char* ringOpFunctorName(fcclRedOp_t op);
+
 // "fccl_AllReduce_float_sum"; "" for a type or operator fccl has no kernel for.
 std::string ringKernelName(const RingKernelKey& k);
 // The translation unit (it includes the device headers by name); "" as above.

@@ -4,6 +4,7 @@
 // over the device primitives, generated for the element type and operator and compiled with
 // NVRTC for the device's architecture the first time it is needed (fusion/codegen/ring_kernel.h),
 // then kept per context for the life of the process.
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -87,14 +88,13 @@ fcclResult_t kernelFor(fcclComm* comm, DeviceComm* dc, const RingKernelKey& key,
 // Launches fn on s after this rank's previous kernel. A channel's FIFO steps carry from kernel
 // to kernel: a launch on another stream than the last one waits for it, so this rank's kernels
 // never overlap (NCCL orders its own the same way).
+// `params`: cuLaunchKernel's (a pointer to each argument); threads per CTA: the collectives'.
 fcclResult_t launchOrdered(fcclComm* comm, DeviceComm* dc, const char* name, CUfunction fn, unsigned ctas,
-                           CUstream s, void* args) {
+                           CUstream s, void** params, unsigned threads = unsigned(dev::kDevThreads)) {
   const Driver& d = *dc->d;
-  void* params[] = {args};
   CUresult r = CUDA_SUCCESS;
   if (dc->launched && s != dc->lastStream) r = d.streamWaitEvent(s, dc->lastWork, 0);
-  if (r == CUDA_SUCCESS)
-    r = d.launchKernel(fn, ctas, 1, 1, unsigned(dev::kDevThreads), 1, 1, 0, s, params, nullptr);
+  if (r == CUDA_SUCCESS) r = d.launchKernel(fn, ctas, 1, 1, threads, 1, 1, 0, s, params, nullptr);
   if (r == CUDA_SUCCESS) r = d.eventRecord(dc->lastWork, s);
   dc->lastStream = s;
   dc->launched = true;
@@ -192,7 +192,8 @@ fcclResult_t launchP2p(fcclComm* comm, DeviceComm* dc, const CollTask* tasks, si
     args.comm = dc->p2pView;
     args.ntasks = int(round.size());
     std::copy(round.begin(), round.end(), args.tasks);
-    FCCL_CHECK(launchOrdered(comm, dc, name, fn, unsigned(args.ntasks), s, &args));
+    void* params[] = {&args};
+    FCCL_CHECK(launchOrdered(comm, dc, name, fn, unsigned(args.ntasks), s, params));
   }
   return fcclSuccess;
 }
@@ -243,11 +244,26 @@ fcclResult_t launch(fcclComm* comm, DeviceComm* dc, const PlanOp& op) {
     args.premulPtr = t.premulScalar;
   else if (t.premulScalar != nullptr)
     std::memcpy(args.premulValue, t.premulScalar, dtypeSize(t.type));
-  FCCL_CHECK(launchOrdered(comm, dc, name, fn, unsigned(dc->nchannels), s, &args));
+  void* params[] = {&args};
+  FCCL_CHECK(launchOrdered(comm, dc, name, fn, unsigned(dc->nchannels), s, params));
   FCCL_TRACE_LOG(kLogColl, "%s #%llu count %zu type %s on stream %p: %d channels, chunk %zu elements", name,
                  (unsigned long long)comm->opCount, t.count, dtypeName(t.type), (void*)s, dc->nchannels,
                  args.chunkElems);
   return fcclSuccess;
+}
+
+// ---- fused programs (src/program_device.cc) ------------------------------------------------
+
+// A kernel generated from `source` (fusion/codegen/device_program.h), loaded once per context.
+fcclResult_t programKernel(fcclComm* comm, DeviceComm* dc, const std::string& name, const std::string& source,
+                           CUfunction* fn) {
+  return loadKernel(
+      comm, dc, name,
+      [&](const std::string& arch, std::string* image, std::string* log) {
+        return fusion::codegen::compileWithNvrtc(source, name, arch, fusion::codegen::deviceHeaders(), image,
+                                                 log);
+      },
+      fn);
 }
 
 class DeviceExecutor final : public Executor {
@@ -277,3 +293,48 @@ bool kernelsAvailable(std::string* why) {
 }
 
 }  // namespace fccl::cuda
+
+// fcclProgramLaunch on device communicators (src/cuda/device_comm.h).
+namespace fccl {
+
+fcclResult_t deviceLaunchHookKernel(fcclComm* comm, fcclStream_t stream, const std::string& name,
+                                    const std::string& source, std::vector<uint64_t>& hookArgs,
+                                    const void* reduced, int64_t begin, int64_t end) {
+  if (end <= begin) return fcclSuccess;
+  cuda::DeviceComm* dc = comm->device;
+  cuda::CtxGuard guard(*dc->d, dc->ctx);
+  CUfunction fn = nullptr;
+  FCCL_CHECK(cuda::programKernel(comm, dc, name, source, &fn));
+  // A grid-stride loop: enough CTAs to fill the GPU, never more than the elements need.
+  constexpr int64_t kThreads = 256, kMaxCtas = 1024;
+  const unsigned ctas = unsigned(std::min(kMaxCtas, (end - begin + kThreads - 1) / kThreads));
+  long long b = begin, e = end;
+  void* withChunk[] = {hookArgs.data(), &reduced, &b, &e};
+  void* plain[] = {hookArgs.data(), &b, &e};
+  return cuda::launchOrdered(comm, dc, "fcclProgramLaunch", fn, ctas, static_cast<CUstream>(stream),
+                             reduced != nullptr ? withChunk : plain, unsigned(kThreads));
+}
+
+fcclResult_t deviceLaunchFusedRing(fcclComm* comm, const CollTask& t, const std::string& name,
+                                   const std::string& source, std::vector<uint64_t>& hookArgs) {
+  if (t.count == 0) return fcclSuccess;
+  cuda::DeviceComm* dc = comm->device;
+  cuda::CtxGuard guard(*dc->d, dc->ctx);
+  CUfunction fn = nullptr;
+  FCCL_CHECK(cuda::programKernel(comm, dc, name, source, &fn));
+  ++comm->opCount;
+  dc->lastOp = "fcclProgramLaunch";
+  dc->lastSeq = comm->opCount;
+  dev::DevCollArgs args{};
+  args.comm = dc->view;
+  args.send = t.send;
+  args.recv = t.recv;
+  args.count = t.count;
+  args.chunkElems = cuda::deviceChunkElems(t, comm->nranks, dc->nchannels, dc->slotBytes);
+  args.avgDivisor = t.avgDivisor;
+  void* params[] = {&args, hookArgs.data()};
+  return cuda::launchOrdered(comm, dc, "fcclProgramLaunch", fn, unsigned(dc->nchannels),
+                             static_cast<CUstream>(t.stream), params);
+}
+
+}  // namespace fccl

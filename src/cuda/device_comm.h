@@ -9,7 +9,11 @@
 // Built without the CUDA toolkit, every entry point fails with a sentence (src/cuda/no_cuda.cc).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
+
+#include "collectives/coll.h"
 
 #include "fccl.h"
 
@@ -42,6 +46,20 @@ bool cudaLoadedInProcess();
 // can read them, a stream of its device. `what` names the buffer ("sendbuff").
 fcclResult_t deviceCheckStream(const char* api, const fcclComm* comm, fcclStream_t stream);
 fcclResult_t deviceCheckBuffer(const char* api, const fcclComm* comm, const char* what, const void* p);
+
+// fcclProgramLaunch on a device communicator (src/program_device.cc): kernels generated for a
+// program's steps (fusion/codegen/device_program.h), compiled with NVRTC the first time `name`
+// is needed in the device's context, launched on `stream` in order with this rank's other
+// kernels. hookArgs: the packed FcclHookArgs (the kernel's first argument).
+// A Pointwise step's kernel over logical elements [begin, end); with `reduced`, a Fused step's
+// one-rank kernel, whose reduced chunk is `reduced` (element begin at reduced[0]).
+fcclResult_t deviceLaunchHookKernel(fcclComm* comm, fcclStream_t stream, const std::string& name,
+                                    const std::string& source, std::vector<uint64_t>& hookArgs,
+                                    const void* reduced, int64_t begin, int64_t end);
+// A Fused step's ring: the allreduce of t (send, recv, count, type, op, avgDivisor, stream) by
+// the generated kernel `name`, whose reduced hook runs the step.
+fcclResult_t deviceLaunchFusedRing(fcclComm* comm, const CollTask& t, const std::string& name,
+                                   const std::string& source, std::vector<uint64_t>& hookArgs);
 
 // fcclMemAlloc / fcclMemFree: device memory of the current device.
 fcclResult_t deviceMemAlloc(void** ptr, size_t size);

@@ -30,6 +30,15 @@ fcclResult_t deviceCheckStream(const char* api, const fcclComm* comm, fcclStream
 }
 fcclResult_t deviceCheckBuffer(const char*, const fcclComm*, const char*, const void*) { return fcclSuccess; }
 
+fcclResult_t deviceLaunchHookKernel(fcclComm* comm, fcclStream_t, const std::string&, const std::string&,
+                                    std::vector<uint64_t>&, const void*, int64_t, int64_t) {
+  return setError(fcclInvalidUsage, "fcclProgramLaunch: rank %d: %s", comm->rank, kNoCuda);
+}
+fcclResult_t deviceLaunchFusedRing(fcclComm* comm, const CollTask&, const std::string&, const std::string&,
+                                   std::vector<uint64_t>&) {
+  return setError(fcclInvalidUsage, "fcclProgramLaunch: rank %d: %s", comm->rank, kNoCuda);
+}
+
 fcclResult_t deviceMemAlloc(void** ptr, size_t) {
   if (ptr == nullptr) return setError(fcclInvalidArgument, "fcclMemAlloc: ptr is NULL");
   *ptr = nullptr;

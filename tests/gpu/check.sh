@@ -14,6 +14,8 @@
 #   5. gpu_stock_kernels: every stock program's NVRTC kernels against the float64 reference
 #   6. gpu_api_check: device communicators through libfccl's API (fcclCommInitAll with a
 #      devlist repeating device 0): bad input, abort/timeout, exact sweep on 2-4 ranks, busbw
+#   6b. gpu_program_check: fcclProgramLaunch of stock sgd/adam/adamw on device buffers (1-2 ranks
+#      sharing the GPU; the fused ring kernel NVRTC generates) against a float64 reference
 #   7. compute-sanitizer memcheck on a small ring sweep and a small API sweep
 # FCCL_GPU_ONLY="step step ...": only those steps (after the build), e.g. to rerun failures.
 # Exit status: the number of failed steps (0 = all passed).
@@ -71,7 +73,7 @@ PYTHONUNBUFFERED=1 timeout --kill-after=10 180 python3 tests/gpu/torch_ref.py >"
 torch_pid=$!
 step build 300 bash -c "cmake -S . -B '$BUILD' -G Ninja -DCMAKE_BUILD_TYPE=Release -DFCCL_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=${FCCL_CUDA_ARCH:-90} -DFCCL_BUILD_TESTS=OFF -DFCCL_BUILD_PERF=OFF \
-  -DFCCL_WITH_MPI=OFF >/dev/null && cmake --build '$BUILD' -j$JOBS --target gpu_ring_check gpu_fused_adam_check gpu_stock_kernels gpu_api_check"
+  -DFCCL_WITH_MPI=OFF >/dev/null && cmake --build '$BUILD' -j$JOBS --target gpu_ring_check gpu_fused_adam_check gpu_stock_kernels gpu_api_check gpu_program_check"
 built=$?
 wait "$torch_pid"
 torch_rc=$?
@@ -90,6 +92,7 @@ if [ "$built" -eq 0 ]; then
   step api_sweep 240 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --sweep
   step api_p2p 120 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --p2p
   step api_bench 120 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --bench
+  step api_programs 120 env FCCL_TIMEOUT=20 "$B/gpu_program_check"
   step ring_sweep 240 "$B/gpu_ring_check" --sweep
   step ring_nvrtc 180 "$B/gpu_ring_check" --nvrtc
   step ring_bench 180 "$B/gpu_ring_check" --bench
@@ -106,7 +109,7 @@ fi
 # ---- summary ----
 {
   echo "--- numbers"
-  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +1073741824 |^errors:|^processes:|^p2p:|^api_check|FAIL" "$LOG" | grep -v "^=== " || true
+  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +1073741824 |^errors:|^processes:|^p2p:|^api_check|^program|^refusal|FAIL" "$LOG" | grep -v "^=== " || true
   echo "--- torch reference (tests/gpu/torch_ref.py)"
   tail -n 30 "$OUT/torch_ref.txt"
   echo "--- $failed failed step(s), ${SECONDS} s"
