@@ -162,7 +162,7 @@ FCCL_API fcclResult_t fcclProgramLaunch(fcclProgram_t program, const fcclTensorB
   FCCL_CHECK(checkComm("fcclProgramLaunch", comm));
   logSetRank(comm->rank);
   FCCL_CHECK(commCheckUsable(comm, "fcclProgramLaunch"));
-  // A device communicator's launch enqueues its kernels on `stream` (src/program_device.cc,
+  // A device communicator's launch enqueues its kernels on `stream` (src/cuda/program_device.cc,
   // which checks it); a host communicator's steps run on this thread.
   if (stream != nullptr && comm->cudaDev < 0)
     return setError(fcclInvalidArgument, "fcclProgramLaunch: rank %d: stream must be NULL for host buffers",

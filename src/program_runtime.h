@@ -53,7 +53,7 @@ class Runtime {
   static bool create(Schedule schedule, std::unique_ptr<Runtime>* out, std::string* error);
 
   // One launch on `comm` (fcclProgramLaunch's arguments). Errors name the binding or the step.
-  // A device communicator's launch enqueues kernels on `stream` (program_device.cc).
+  // A device communicator's launch enqueues kernels on `stream` (src/cuda/program_device.cc).
   fcclResult_t launch(fcclComm* comm, const fcclTensorBinding_t* tensors, int ntensors,
                       const fcclScalarBinding_t* scalars, int nscalars, double* scalarResults,
                       fcclStream_t stream = nullptr);
@@ -83,7 +83,7 @@ class Runtime {
   // consumes them).
   fcclResult_t runFused(fcclComm* comm, const Step& step, StepKernel k, Storage& st);
   bool canOverlap(fcclComm* comm, size_t i, const Storage& st) const;
-  // program_device.cc: the whole launch on a device communicator, every step as planned by
+  // src/cuda/program_device.cc: the whole launch on a device communicator, every step as planned by
   // fusion/codegen/device_program.h (planned once; a refusal fails every launch).
   fcclResult_t launchDevice(fcclComm* comm, Storage& st, fcclStream_t stream);
   fcclResult_t planDevice();

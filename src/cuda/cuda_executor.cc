@@ -252,7 +252,7 @@ fcclResult_t launch(fcclComm* comm, DeviceComm* dc, const PlanOp& op) {
   return fcclSuccess;
 }
 
-// ---- fused programs (src/program_device.cc) ------------------------------------------------
+// ---- fused programs (src/cuda/program_device.cc) ------------------------------------------
 
 // A kernel generated from `source` (fusion/codegen/device_program.h), loaded once per context.
 fcclResult_t programKernel(fcclComm* comm, DeviceComm* dc, const std::string& name, const std::string& source,

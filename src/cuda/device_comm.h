@@ -47,7 +47,7 @@ bool cudaLoadedInProcess();
 fcclResult_t deviceCheckStream(const char* api, const fcclComm* comm, fcclStream_t stream);
 fcclResult_t deviceCheckBuffer(const char* api, const fcclComm* comm, const char* what, const void* p);
 
-// fcclProgramLaunch on a device communicator (src/program_device.cc): kernels generated for a
+// fcclProgramLaunch on a device communicator (src/cuda/program_device.cc): kernels generated for a
 // program's steps (fusion/codegen/device_program.h), compiled with NVRTC the first time `name`
 // is needed in the device's context, launched on `stream` in order with this rank's other
 // kernels. hookArgs: the packed FcclHookArgs (the kernel's first argument).

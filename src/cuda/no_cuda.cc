@@ -3,6 +3,7 @@
 #include "src/base/error.h"
 #include "src/comm.h"
 #include "src/cuda/device_comm.h"
+#include "src/program_runtime.h"
 
 namespace fccl {
 
@@ -30,12 +31,13 @@ fcclResult_t deviceCheckStream(const char* api, const fcclComm* comm, fcclStream
 }
 fcclResult_t deviceCheckBuffer(const char*, const fcclComm*, const char*, const void*) { return fcclSuccess; }
 
-fcclResult_t deviceLaunchHookKernel(fcclComm* comm, fcclStream_t, const std::string&, const std::string&,
-                                    std::vector<uint64_t>&, const void*, int64_t, int64_t) {
-  return setError(fcclInvalidUsage, "fcclProgramLaunch: rank %d: %s", comm->rank, kNoCuda);
+// No device communicator exists in this build, so the runtime never reaches these
+// (src/cuda/program_device.cc in a CUDA build); they say why if it ever does.
+fcclResult_t fusion::Runtime::planDevice() {
+  return setError(fcclInvalidUsage, "fcclProgramLaunch: program %s on device buffers: %s",
+                  schedule_.program.name.c_str(), kNoCuda);
 }
-fcclResult_t deviceLaunchFusedRing(fcclComm* comm, const CollTask&, const std::string&, const std::string&,
-                                   std::vector<uint64_t>&) {
+fcclResult_t fusion::Runtime::launchDevice(fcclComm* comm, Storage&, fcclStream_t) {
   return setError(fcclInvalidUsage, "fcclProgramLaunch: rank %d: %s", comm->rank, kNoCuda);
 }
 
