@@ -147,6 +147,7 @@ class HostExecutor final : public Executor {
     // A hook's failure happens after every chunk moved: peers are in step, the comm stays
     // usable. Anything else may have left peers mid-operation.
     if (res != fcclSuccess && failedHook == nullptr) recordFailure(comm, res);
+    comm->driver.kick();  // sends posted last go out now, not at the progress thread's next nap
     comm->activeCalls.fetch_sub(1);
     return res;
   }

@@ -101,6 +101,7 @@ fcclResult_t commInitImpl(fcclComm* comm, int nranks, const fcclUniqueId& id, in
   // than three (rank, progress, helper) a long spin only delays the thread it waits for
   // (2 ranks bound to a core each over sockets: 8 B allreduce 166 us with 2000 polls, 48 with 64).
   if (comm->progress.running() && cpus < 3) comm->spinLimit = std::min<uint64_t>(comm->spinLimit, 64);
+  comm->progress.allowLongNaps(!comm->driver.transports.empty());
   if (env().setAffinity) {
     // One PU per local rank, in rank order, among the PUs this process may use.
     int localIndex = 0;

@@ -18,12 +18,16 @@ class ProgressThread {
   void start(std::vector<TransportComm*> transports, std::function<void(fcclResult_t)> onError);
   void stop();  // idempotent; joins the thread
   bool running() const { return thread_.joinable(); }
+  // The ranks drive their transports in their waits and kick them at the end of each call
+  // (src/transport_setup.h TransportDriver), so an idle thread may nap long: set by init.
+  void allowLongNaps(bool allow) { longNaps_.store(allow, std::memory_order_relaxed); }
 
  private:
   void loop();
   std::vector<TransportComm*> transports_;
   std::function<void(fcclResult_t)> onError_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> longNaps_{false};
   std::thread thread_;
 };
 

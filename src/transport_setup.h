@@ -24,6 +24,10 @@ struct TransportDriver final : WaitDriver {
     for (TransportComm* t : transports) moved |= t->drive();
     return moved;
   }
+  // At the end of each call (src/executor.cc): TransportComm::kick.
+  void kick() const {
+    for (TransportComm* t : transports) t->kick();
+  }
 };
 // Before the communicator is freed: stops the progress thread, then lets every transport finish
 // what the rank posted (not after an abort) and stop its helpers (TransportComm::close).

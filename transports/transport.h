@@ -101,6 +101,10 @@ class TransportComm {
   // helper thread (sockets: step the lanes a helper is not stepping). Never blocks; true if
   // anything moved. Called from the thread that owns the communicator only.
   virtual bool drive() { return false; }
+  // The rank's call returns while what it posted last may still sit in its send FIFOs (a send
+  // is done once posted): hand it to whatever moves it now (sockets: wake sleeping helpers),
+  // so no peer waits for the progress thread's next round. Never blocks. The rank's thread only.
+  virtual void kick() {}
   // The communicator is about to be freed (after progress() stopped): finish handing over what
   // the rank posted (bounded by the timeout; not after an abort), then stop helper threads.
   virtual void close(bool aborted) { (void)aborted; }

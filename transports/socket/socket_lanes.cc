@@ -350,8 +350,16 @@ bool SocketHelpers::drive() {
   for (auto& h : helpers_) {
     std::unique_lock<std::mutex> lock(h->mu, std::try_to_lock);
     if (!lock.owns_lock()) continue;
-    for (Lane* l : h->lanes)
-      if (!l->link->lost()) moved |= l->step();
+    const bool asleep = h->sleeping.load(std::memory_order_acquire);
+    for (size_t i = 0; i < h->lanes.size(); ++i) {
+      Lane* l = h->lanes[i];
+      if (l->link->lost()) continue;
+      moved |= l->step();
+      // Keep a sleeping helper's thresholds current, so ring() wakes it only for work the rank
+      // left it (a message stopped halfway: at once), not for what the rank already moved
+      // (every call's kick() woke it: 2 hosts x 1 rank, 8 B allreduce 10-12 -> see progress.cc).
+      if (asleep) h->wakeWhen[i].store(l->send && l->busy ? 0 : l->wakeWhen(), std::memory_order_release);
+    }
   }
   return moved;
 }

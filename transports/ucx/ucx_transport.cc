@@ -238,6 +238,7 @@ class UcxComm final : public TransportComm {
     std::unique_lock<std::mutex> lock(workerMu_, std::try_to_lock);
     return lock.owns_lock() && stepAll();
   }
+  void kick() override { drive(); }  // hands what the rank posted to UCX
 
   void close(bool aborted) override {
     if (closed_ || worker_ == nullptr) {
