@@ -367,7 +367,11 @@ bool SocketHelpers::drive() {
 void SocketHelpers::loop(Helper* h) {
   logSetRank(rank_);
   std::vector<pollfd> fds;
-  int64_t quietSince = 0;
+  // Spin (yielding) only for kSpinNs after work moved; from start or after a wake-up that finds
+  // nothing to do, sleep at once: a spinning helper takes turns on the core of the rank, which
+  // drives small messages itself (2 hosts x 1 rank, 8 B allreduce, 50 iterations right after
+  // init: 9.0-10.0 -> 7.5-8.0 us).
+  int64_t quietSince = nowNs() - kSpinNs;
   std::unique_lock<std::mutex> lock(h->mu, std::defer_lock);
   while (!stop_.load(std::memory_order_relaxed)) {
     bool moved = false;
@@ -414,7 +418,7 @@ void SocketHelpers::loop(Helper* h) {
     }
     h->sleeping.store(false, std::memory_order_relaxed);
     lock.unlock();
-    quietSince = nowNs();
+    quietSince = nowNs() - kSpinNs;
   }
 }
 
