@@ -9,6 +9,7 @@
 #include <thread>
 #include "collectives/hooks.h"
 #include "collectives/ready.h"
+#include "fusion/ir/fccl_types.h"
 #include "src/base/debug.h"
 #include "src/base/env.h"
 #include "src/comm.h"
@@ -119,7 +120,7 @@ fcclResult_t Runtime::runFused(fcclComm* comm, const Step& step, StepKernel k, S
     size_t gElem = size_t(ir::dtypeBytes(p.vars[g].dtype));
     CollTask a;
     a.kind = CollKind::AllGatherSliced;
-    a.type = toFcclType(p.vars[g].dtype);
+    a.type = ir::toFcclType(p.vars[g].dtype);
     a.op = fcclSum;
     a.count = size_t(st.counts[g]);
     a.recv = gb.data;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 #include "collectives/reduce_kernels.h"
+#include "fusion/ir/fccl_types.h"
 #include "fusion/ir/printer.h"
 #include "src/argcheck.h"
 #include "src/base/checks.h"
@@ -22,22 +23,6 @@
 namespace fccl::fusion {
 
 namespace {
-
-fcclRedOp_t toFccl(ir::RedOp op) {
-  switch (op) {
-    case ir::RedOp::Sum:
-      return fcclSum;
-    case ir::RedOp::Prod:
-      return fcclProd;
-    case ir::RedOp::Min:
-      return fcclMin;
-    case ir::RedOp::Max:
-      return fcclMax;
-    case ir::RedOp::Avg:
-      return fcclAvg;
-  }
-  return fcclSum;
-}
 
 // Scalars the launch reports back, in declaration order: `out` and `inout` scalars.
 bool isScalarResult(const ir::Var& v) {
@@ -56,29 +41,19 @@ void copyScalarResults(const ir::Program& p, const Bindings& b, double* scalarRe
 
 }  // namespace
 
-fcclDataType_t toFcclType(ir::DType t) {
-  switch (t) {
-    case ir::DType::F64:
-      return fcclFloat64;
-    case ir::DType::F32:
-      return fcclFloat32;
-    case ir::DType::F16:
-      return fcclFloat16;
-    case ir::DType::BF16:
-      return fcclBfloat16;
-    case ir::DType::I32:
-      return fcclInt32;
-    case ir::DType::I64:
-      return fcclInt64;
-    default:
-      return fcclUint8;  // bool
-  }
+ProgramOnBoard::ProgramOnBoard(fcclComm* comm, uint64_t hash, const char* name) : comm_(comm) {
+  comm->programHash = hash;
+  comm->programName = name;
+}
+ProgramOnBoard::~ProgramOnBoard() {
+  comm_->programHash = 0;
+  comm_->programName = nullptr;
 }
 
 CollTask reductionTask(ir::DType dtype, ir::RedOp op, int nranks) {
   CollTask t;
-  t.type = toFcclType(dtype);
-  t.op = toFccl(op);
+  t.type = ir::toFcclType(dtype);
+  t.op = ir::toFcclOp(op);
   if (t.op == fcclAvg) {
     t.op = fcclSum;
     t.avgDivisor = nranks;
@@ -180,16 +155,7 @@ fcclResult_t Runtime::launch(fcclComm* comm, const fcclTensorBinding_t* tensors,
     if (buffers_[i].size() < bytes) buffers_[i].resize(bytes);
     st.b.tensors[v] = TensorBinding{buffers_[i].data(), r.begin};
   }
-  // The collectives below carry this program on the call board.
-  struct ProgramMark {
-    fcclComm* comm;
-    ~ProgramMark() {
-      comm->programHash = 0;
-      comm->programName = nullptr;
-    }
-  } mark{comm};
-  comm->programHash = programHash_;
-  comm->programName = p.name.c_str();
+  const ProgramOnBoard mark(comm, programHash_, p.name.c_str());
   for (size_t i = 0; i < schedule_.steps.size() && res == fcclSuccess; ++i) {
     const Step& s = schedule_.steps[i];
     if (canOverlap(comm, i, st)) {

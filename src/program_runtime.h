@@ -107,7 +107,17 @@ class Runtime {
 };
 
 // Shared by program_runtime.cc and program_fused.cc.
-fcclDataType_t toFcclType(ir::DType t);
+// While alive, the collectives run on `comm` carry this program on the call board (a launch).
+class ProgramOnBoard {
+ public:
+  ProgramOnBoard(fcclComm* comm, uint64_t hash, const char* name);
+  ~ProgramOnBoard();
+  ProgramOnBoard(const ProgramOnBoard&) = delete;
+  ProgramOnBoard& operator=(const ProgramOnBoard&) = delete;
+
+ private:
+  fcclComm* comm_;
+};
 // A collective task of `dtype` reducing with `op`; Avg is a sum divided on the final value (the
 // internal sliced collectives do not go through argcheck, which does this for the C API).
 CollTask reductionTask(ir::DType dtype, ir::RedOp op, int nranks);

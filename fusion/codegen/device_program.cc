@@ -8,52 +8,12 @@
 #include "fusion/codegen/cuda_emit.h"
 #include "fusion/codegen/cuda_expr.h"
 #include "fusion/codegen/ring_kernel.h"
+#include "fusion/ir/fccl_types.h"
 #include "fusion/ir/printer.h"
 
 namespace fccl::fusion::codegen {
 
 namespace {
-
-bool toFccl(ir::DType t, fcclDataType_t* out) {
-  switch (t) {
-    case ir::DType::F64:
-      *out = fcclFloat64;
-      return true;
-    case ir::DType::F32:
-      *out = fcclFloat32;
-      return true;
-    case ir::DType::F16:
-      *out = fcclFloat16;
-      return true;
-    case ir::DType::BF16:
-      *out = fcclBfloat16;
-      return true;
-    case ir::DType::I32:
-      *out = fcclInt32;
-      return true;
-    case ir::DType::I64:
-      *out = fcclInt64;
-      return true;
-    default:
-      return false;  // bool: no ring reduces it
-  }
-}
-
-fcclRedOp_t toFccl(ir::RedOp op) {
-  switch (op) {
-    case ir::RedOp::Sum:
-      return fcclSum;
-    case ir::RedOp::Prod:
-      return fcclProd;
-    case ir::RedOp::Min:
-      return fcclMin;
-    case ir::RedOp::Max:
-      return fcclMax;
-    case ir::RedOp::Avg:
-      return fcclAvg;
-  }
-  return fcclSum;
-}
 
 bool hasTensorStatement(const ir::Program& p, const Step& st) {
   for (const lowered::Stmt& x : st.form.stmts)
@@ -99,9 +59,10 @@ std::string planStep(const Schedule& s, size_t k, const std::string& tag, Device
         if (b == st.reduced)
           return "its reduced value " + p.vars[size_t(st.reduced)].name +
                  " is kept for a later step (the ring keeps it only in registers)";
-      if (!toFccl(in.dtype, &d->type) || ringElementTypeName(d->type) == nullptr)
+      d->type = ir::toFcclType(in.dtype);
+      if (in.dtype == ir::DType::Bool || ringElementTypeName(d->type) == nullptr)
         return std::string("no ring reduces ") + ir::dtypeName(in.dtype) + " elements";
-      d->op = toFccl(st.redop);
+      d->op = ir::toFcclOp(st.redop);
       d->kind = DeviceStepKind::FusedRing;
       d->kernel = "fccl_fused_" + name;
       d->alone = "fccl_kernel_" + name;

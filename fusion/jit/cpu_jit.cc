@@ -170,6 +170,16 @@ bool load(const std::string& so, Loaded* out, std::string* error) {
   return true;
 }
 
+// A Bindings' arrays as the emitted entries take them (cpu_emit.h JitArgs).
+JitArgs argsOf(const Bindings& b) {
+  return JitArgs{reinterpret_cast<const JitTensor*>(b.tensors.data()),
+                 static_cast<long long>(b.tensors.size()),
+                 b.scalars.data(),
+                 static_cast<long long>(b.scalars.size()),
+                 b.rank,
+                 b.nranks};
+}
+
 std::string hex(uint64_t x) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(x));
@@ -261,24 +271,14 @@ bool CpuJitKernel::compile(const lowered::PointwiseForm& f, const RingFusion& ri
 
 void CpuJitKernel::run(int64_t begin, int64_t end, const Bindings& b) const {
   if (end <= begin) return;
-  const JitArgs a{reinterpret_cast<const JitTensor*>(b.tensors.data()),
-                  static_cast<long long>(b.tensors.size()),
-                  b.scalars.data(),
-                  static_cast<long long>(b.scalars.size()),
-                  b.rank,
-                  b.nranks};
+  const JitArgs a = argsOf(b);
   run_(&a, begin, end);
 }
 
 void CpuJitKernel::runRing(int64_t begin, int64_t end, const Bindings& b, const void* own, void* forward,
                            int divisor) const {
   if (end <= begin) return;
-  const JitArgs a{reinterpret_cast<const JitTensor*>(b.tensors.data()),
-                  static_cast<long long>(b.tensors.size()),
-                  b.scalars.data(),
-                  static_cast<long long>(b.scalars.size()),
-                  b.rank,
-                  b.nranks};
+  const JitArgs a = argsOf(b);
   runRing_(&a, begin, end, own, forward, divisor);
 }
 
@@ -288,12 +288,7 @@ void CpuJitKernel::runScalars(const Bindings& b, std::vector<double>* scalars) c
   // results only after it has read every input.
   if (scalars->size() <= static_cast<size_t>(maxScalarVar_))
     scalars->resize(static_cast<size_t>(maxScalarVar_) + 1);
-  const JitArgs a{reinterpret_cast<const JitTensor*>(b.tensors.data()),
-                  static_cast<long long>(b.tensors.size()),
-                  b.scalars.data(),
-                  static_cast<long long>(b.scalars.size()),
-                  b.rank,
-                  b.nranks};
+  const JitArgs a = argsOf(b);
   scalars_(&a, scalars->data());
 }
 

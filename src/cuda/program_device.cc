@@ -58,15 +58,7 @@ fcclResult_t Runtime::launchDevice(fcclComm* comm, Storage& st, fcclStream_t str
     if (!p.vars[v].isScalar() && st.counts[v] > 0)
       FCCL_CHECK(deviceCheckBuffer("fcclProgramLaunch", comm, p.vars[v].name.c_str(), st.b.tensors[v].data));
   st.stream = stream;
-  struct ProgramMark {  // the collectives below carry this program on the call board
-    fcclComm* comm;
-    ~ProgramMark() {
-      comm->programHash = 0;
-      comm->programName = nullptr;
-    }
-  } mark{comm};
-  comm->programHash = programHash_;
-  comm->programName = p.name.c_str();
+  const ProgramOnBoard mark(comm, programHash_, p.name.c_str());
   for (size_t i = 0; i < schedule_.steps.size(); ++i) {
     const Step& s = schedule_.steps[i];
     const codegen::DeviceStep& d = deviceSteps_[i];
