@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +24,10 @@ size_t roundUp(size_t x, size_t a) { return (x + a - 1) / a * a; }
 // poll(): back-to-back collectives never pay a wake-up, an idle communicator costs nothing.
 constexpr int64_t kSpinNs = 2 * 1000 * 1000;
 constexpr int kSleepPollMs = 100;  // a sleeping helper still looks at its stop flag this often
+// A receive lane's read buffer: a frame with up to this much payload (less the header) costs one
+// recv, not three (header, payload, EAGAIN) (2 hosts x 1 rank, 8 B allreduce: 7.4-8.2 -> 6.7-6.9
+// us; Open MPI's btl tcp reads so too).
+constexpr size_t kRxBytes = 4096;
 
 }  // namespace
 
@@ -153,7 +158,7 @@ bool Lane::step() { return eof ? false : send ? stepSend() : stepRecv(); }
 
 void Lane::fail(const char* what, int err) {
   char buf[256];
-  if (err == 0 && !send && hdrGot == 0) {
+  if (err == 0 && !send && !haveHdr && rxBeg == rxEnd) {
     // An orderly close between frames: what the peer sent before it is all here.
     eof = true;
     snprintf(buf, sizeof(buf), "%s closed its connections", link->name.c_str());
@@ -231,20 +236,44 @@ bool Lane::stepSend() {
   }
 }
 
+int Lane::fill(bool* drained) {
+  if (!rx) rx.reset(new char[kRxBytes]);
+  if (rxBeg == rxEnd) {
+    rxBeg = rxEnd = 0;
+  } else if (rxBeg > 0) {
+    memmove(rx.get(), rx.get() + rxBeg, rxEnd - rxBeg);
+    rxEnd -= rxBeg;
+    rxBeg = 0;
+  }
+  const size_t want = kRxBytes - rxEnd;
+  const ssize_t r = recv(fd, rx.get() + rxEnd, want, MSG_DONTWAIT);
+  if (r == 0) return fail("receiving from", 0), -1;
+  if (r < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return fail("receiving from", errno), -1;
+    return 0;
+  }
+  rxEnd += size_t(r);
+  *drained = size_t(r) < want;
+  return 1;
+}
+
 bool Lane::stepRecv() {
   bool moved = false;
+  // A read came back short: the socket held no more, so do not spend a recv to hear EAGAIN (the
+  // next step, or poll() while the helper sleeps, sees what comes next).
+  bool drained = false;
   const uint64_t nslots = uint64_t(link->nslots);
   for (;;) {
     if (!haveHdr) {
-      const ssize_t r = recv(fd, reinterpret_cast<char*>(&hdr) + hdrGot, sizeof(hdr) - hdrGot, MSG_DONTWAIT);
-      if (r == 0) return fail("receiving from", 0), moved;
-      if (r < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail("receiving from", errno);
-        return moved;
+      if (rxEnd - rxBeg < sizeof(hdr)) {
+        if (drained) return moved;
+        const int f = fill(&drained);
+        if (f <= 0) return moved;
+        moved = true;
+        continue;
       }
-      hdrGot += size_t(r);
-      moved = true;
-      if (hdrGot < sizeof(hdr)) continue;
+      memcpy(&hdr, rx.get() + rxBeg, sizeof(hdr));
+      rxBeg += sizeof(hdr);
       std::string why;
       if (!frameCheck(hdr, index, nsocks, link->slotBytes, link->recvTail(), lastSeq, &why)) {
         link->markLost("malformed frame from " + link->name + " on socket " + std::to_string(index) + ": " +
@@ -266,17 +295,33 @@ bool Lane::stepRecv() {
       dst = link->recvSlots + (hdr.seq % nslots) * link->slotBytes + hdr.offset;
     }
     while (payGot < hdr.len) {
-      const ssize_t r = recv(fd, dst + payGot, hdr.len - payGot, MSG_DONTWAIT);
+      // What rx holds first; then a large rest straight into the slot, a small one through rx
+      // (which brings the next header with it).
+      const size_t held = std::min(rxEnd - rxBeg, size_t(hdr.len) - payGot);
+      if (held > 0) {
+        memcpy(dst + payGot, rx.get() + rxBeg, held);
+        rxBeg += held;
+        payGot += held;
+        continue;
+      }
+      if (drained) return moved;
+      const size_t want = hdr.len - payGot;
+      if (want < kRxBytes) {
+        if (fill(&drained) <= 0) return moved;
+        moved = true;
+        continue;
+      }
+      const ssize_t r = recv(fd, dst + payGot, want, MSG_DONTWAIT);
       if (r == 0) return fail("receiving from", 0), moved;
       if (r < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail("receiving from", errno);
         return moved;
       }
       payGot += size_t(r);
+      drained = size_t(r) < want;
       moved = true;
     }
     haveHdr = false;
-    hdrGot = 0;
     dst = nullptr;
     lastSeq = hdr.seq;
     link->recvTaskDone(hdr.seq);
@@ -293,6 +338,11 @@ uint64_t Lane::wakeWhen() const {
 bool Lane::hiddenWork() const {
   const uint64_t w = wakeWhen();
   return w != UINT64_MAX && wakeCounter()->load(std::memory_order_acquire) >= w;
+}
+
+bool Lane::expected() const {
+  if (send || haveHdr || rxBeg != rxEnd) return true;
+  return int(link->recvTail() % uint64_t(nsocks)) == index;
 }
 
 short Lane::pollEvents() const {
@@ -354,7 +404,9 @@ bool SocketHelpers::drive() {
     for (size_t i = 0; i < h->lanes.size(); ++i) {
       Lane* l = h->lanes[i];
       if (l->link->lost()) continue;
-      moved |= l->step();
+      // One recv per poll of the wait, on the socket the next message comes by (2 sockets a
+      // direction; 2 hosts x 1 rank, 8 B allreduce: 6.7-6.9 -> 6.2-6.7 us, Open MPI 6.5-6.9).
+      if (l->expected()) moved |= l->step();
       // Keep a sleeping helper's thresholds current, so ring() wakes it only for work the rank
       // left it (a message stopped halfway: at once), not for what the rank already moved
       // (every call's kick() woke it: 2 hosts x 1 rank, 8 B allreduce 10-12 -> see progress.cc).

@@ -7,14 +7,13 @@
 // Send lane i: for each message (slot) the rank posted, sends its task for socket i (if any),
 // header and payload in one sendmsg. The slot goes back to the rank (FIFO head) once every task
 // of it is sent, in order. Receive lane i: reads a header, checks it (socket_wire.h), waits
-// until the slot is free, reads the payload into place; the slot is posted to the rank (FIFO
-// tail, with its SlotMeta) once every task of it arrived, in order.
-// A lane that sees its connection close or a bad header marks the link lost with a sentence;
-// the rank's waits see it through TransportComm::peerLost.
-// Threads: lanes are stepped by their helper thread, or by the rank's thread while it waits
-// (SocketHelpers::drive), never both at once (the helper's lock); the link's counters are
-// shared between helpers under the link's mutex; the rank otherwise touches only the FIFO
-// counters.
+// until the slot is free, copies the payload into place (a small frame arrives whole in one
+// recv, as Open MPI's btl tcp reads its fragments; a large payload is read in place); the slot is posted to
+// the rank (FIFO tail, with its SlotMeta) once every task of it arrived, in order. A lane that sees its
+// connection close or a bad header marks the link lost with a sentence; the rank's waits see it through
+// TransportComm::peerLost. Threads: lanes are stepped by their helper thread, or by the rank's thread while
+// it waits (SocketHelpers::drive), never both at once (the helper's lock); the link's counters are shared
+// between helpers under the link's mutex; the rank otherwise touches only the FIFO counters.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -97,8 +96,10 @@ struct Lane {
   FrameHeader hdr{};
   const char* payload = nullptr;
   size_t done = 0;
-  // receive
-  size_t hdrGot = 0;
+  // receive: bytes are read into rx (headers, small payloads, often several frames in one
+  // recv) and large payloads straight into their slot.
+  std::unique_ptr<char[]> rx;
+  size_t rxBeg = 0, rxEnd = 0;  // rx[rxBeg, rxEnd) is read but not yet used
   bool haveHdr = false;
   char* dst = nullptr;
   size_t payGot = 0;
@@ -114,11 +115,18 @@ struct Lane {
     return send ? &link->sendCtrl->tail : &link->recvCtrl->head;
   }
   bool hiddenWork() const;
+  // Receive: whether this lane may carry what the rank waits for next (the rest of a frame it
+  // began, or the first task of the oldest incomplete message); drive() leaves the others to
+  // the helpers' poll(). Send lanes: always.
+  bool expected() const;
   short pollEvents() const;  // what to poll() for while the helper sleeps (0: nothing)
 
  private:
   bool stepSend();
   bool stepRecv();
+  // One recv into rx after what it holds. 1: bytes came (*drained: fewer than asked, so the
+  // socket is empty for now); 0: nothing to read now; -1: the link failed or closed.
+  int fill(bool* drained);
   void fail(const char* what, int err);
 };
 
