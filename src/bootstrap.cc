@@ -19,6 +19,7 @@
 #include "src/base/debug.h"
 #include "src/base/env.h"
 #include "src/base/error.h"
+#include "src/base/rdma_ports.h"
 #include "src/base/wait.h"
 #include "src/bootstrap_wire.h"
 #include "src/hello_inbox.h"
@@ -45,6 +46,7 @@ PeerInfo localPeerInfo(int rank, const fcclUniqueId& id) {
   if (!env().hostId.empty()) host = "FCCL_HOSTID=" + env().hostId;
   p.hostHash = hash64(host.data(), host.size(), 0);
   p.commHash = hash64(id.internal, sizeof(id.internal), 1);
+  p.rdmaPorts = activeRdmaPorts(nullptr);
   return p;
 }
 

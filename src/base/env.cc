@@ -222,7 +222,7 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
        &e.shmDisable},
       {"FCCL_NET", Kind::Choice, "auto",
        "transport between hosts: socket (TCP), ucx (UCX, when built with libucx-dev; RDMA fabrics) or "
-       "auto (socket)",
+       "auto (ucx between hosts that both have an active RDMA port, else socket)",
        &e.net, "socket|ucx|auto"},
       {"FCCL_COMM_SECRET", Kind::String, "",
        "shared secret of the bootstrap when FCCL_COMM_ID fixes the root", &e.commSecret},

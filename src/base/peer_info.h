@@ -11,6 +11,7 @@ struct PeerInfo {
   int pid;
   uint64_t hostHash;  // ranks with equal hostHash share memory (shm transport)
   uint64_t commHash;  // the unique id's hash, the same on every rank of a communicator
+  int32_t rdmaPorts;  // active RDMA ports of the host (FCCL_NET=auto: UCX where both have one)
   char hostname[64];
 };
 

@@ -237,7 +237,7 @@ TEST(SocketTransport, MessagesOfEverySizeArriveIntact) {
     uint32_t n = 0;
     for (int r = 0; r < rounds; ++r)
       for (uint32_t bytes : sizes) {
-        char* slot;
+        char* slot = nullptr;
         ASSERT_EQ(s.acquire(&slot, w), fcclSuccess);
         for (uint32_t i = 0; i < bytes; ++i) slot[i] = char((i * 31 + n) & 0xff);
         s.post(bytes, 1000 + n, uint64_t(bytes) * 3);
@@ -248,8 +248,8 @@ TEST(SocketTransport, MessagesOfEverySizeArriveIntact) {
   uint32_t n = 0;
   for (int r = 0; r < rounds; ++r)
     for (uint32_t bytes : sizes) {
-      const char* data;
-      const SlotMeta* meta;
+      const char* data = nullptr;
+      const SlotMeta* meta = nullptr;
       ASSERT_EQ(rc.wait(&data, &meta, w), fcclSuccess);
       ASSERT_EQ(meta->bytes, bytes);
       ASSERT_EQ(meta->tag, 1000 + n);
@@ -293,7 +293,7 @@ TEST(SocketTransport, SmallFramesReadTogetherArriveIntactAndInOrder) {
   std::thread sender([&] {
     SendConn& s = p.conns[0].send[1];
     for (uint32_t n = 0; n < count; ++n) {
-      char* slot;
+      char* slot = nullptr;
       ASSERT_EQ(s.acquire(&slot, ws), fcclSuccess);
       const uint32_t bytes = sizeOf(n);
       for (uint32_t i = 0; i < bytes; ++i) slot[i] = byteOf(i, n);
@@ -303,8 +303,8 @@ TEST(SocketTransport, SmallFramesReadTogetherArriveIntactAndInOrder) {
   RecvConn& rc = p.conns[1].recv[0];
   for (uint32_t n = 0; n < count; ++n) {
     if (n % 500 == 250) usleep(20000);  // the sender runs ahead: frames wait for free slots
-    const char* data;
-    const SlotMeta* meta;
+    const char* data = nullptr;
+    const SlotMeta* meta = nullptr;
     ASSERT_EQ(rc.wait(&data, &meta, wr), fcclSuccess);
     const uint32_t bytes = sizeOf(n);
     ASSERT_EQ(meta->bytes, bytes) << "message " << n;

@@ -1,4 +1,5 @@
-// ucx_transport.cc - ranks on different hosts through UCX's UCP tag API (FCCL_NET=ucx), the way
+// ucx_transport.cc - ranks on different hosts through UCX's UCP tag API (FCCL_NET=ucx, or auto
+// between hosts with RDMA ports: transports/net_choice.h), the way
 // to RDMA fabrics: on a cluster UCX drives InfiniBand and RoCE through rdma-core's libibverbs;
 // the tests run it over UCX's own tcp transport, so this code path is the one RDMA would take.
 // Built when libucx-dev is found. One UCP worker per communicator; its network address (the
@@ -31,6 +32,7 @@
 #include "src/base/error.h"
 #include "src/base/wait.h"
 #include "transports/fifo.h"
+#include "transports/net_choice.h"
 
 namespace fccl {
 
@@ -393,8 +395,7 @@ class UcxComm final : public TransportComm {
   bool closed_ = false;
 };
 
-// Only when asked (FCCL_NET=ucx), between hosts; shm keeps the ranks of one host.
-bool ucxPair(const PeerInfo& a, const PeerInfo& b) { return env().net == "ucx" && a.hostHash != b.hostHash; }
+bool ucxPair(const PeerInfo& a, const PeerInfo& b) { return ucxBetween(env().net, a, b); }
 
 std::unique_ptr<TransportComm> createUcx(const TransportContext& ctx) {
   return std::make_unique<UcxComm>(ctx);

@@ -1,5 +1,6 @@
-// ucx_transport.h - the UCX transport (ranks on different hosts, FCCL_NET=ucx): its registry
-// entry. Built when libucx-dev is found (FCCL_HAVE_UCX).
+// ucx_transport.h - the UCX transport (ranks on different hosts, FCCL_NET=ucx or auto with RDMA
+// ports: transports/net_choice.h): its registry entry. Built when libucx-dev is found
+// (FCCL_HAVE_UCX).
 #pragma once
 #include "transports/transport.h"
 
