@@ -9,6 +9,7 @@
 #include "collectives/allreduce_ring.h"
 #include "collectives/broadcast_ring.h"
 #include "collectives/prims_device.cuh"
+#include "collectives/prims_device_ll.cuh"
 #include "collectives/reduce_ring.h"
 #include "collectives/reduce_scatter_ring.h"
 #include "collectives/sliced_ring.h"
@@ -32,9 +33,20 @@ FCCL_HD inline void devChannelPart(size_t loop, size_t chunkElems, int nch, int 
   *e = minSize(loop, size_t(c + 1) * per * chunkElems);
 }
 
+// The primitives of a protocol. (No <type_traits> under NVRTC: a specialization decides.)
+template <DevProto P, class T, class Op, class Hook>
+struct ProtoPrims {
+  using type = DevPrims<T, Op, Hook>;
+};
+template <class T, class Op, class Hook>
+struct ProtoPrims<DevProto::LL, T, Op, Hook> {
+  using type = DevLLPrims<T, Op, Hook>;
+};
+
 // The whole kernel but its __global__ line: every thread of every CTA calls it. A failure is
 // in comm.error already (the primitives record it); the steps reached are saved either way.
-template <class T, class Op, DevColl K, class Hook = DevIdentityHook>
+// Under the LL protocol args.chunkElems fits kLLSlotBytes / 2 bytes (cuda::deviceChunkElems).
+template <class T, class Op, DevColl K, class Hook = DevIdentityHook, DevProto P = DevProto::Simple>
 __device__ __forceinline__ void collectiveBody(const DevCollArgs& args, const Hook& hook = Hook()) {
   __shared__ int verdict;
   RingArgs a;
@@ -48,7 +60,7 @@ __device__ __forceinline__ void collectiveBody(const DevCollArgs& args, const Ho
   a.recv = static_cast<char*>(args.recv);
   devChannelPart(devLoopLength(K, args.count, a.nranks), args.chunkElems, args.comm.nchannels, blockIdx.x,
                  &a.partBegin, &a.partEnd);
-  DevPrims<T, Op, Hook> p(args.comm, blockIdx.x, &verdict, hook);
+  typename ProtoPrims<P, T, Op, Hook>::type p(args.comm, blockIdx.x, &verdict, hook);
   if constexpr (K == DevColl::AllReduce)
     allReduceRing(p, a);
   else if constexpr (K == DevColl::ReduceScatter)

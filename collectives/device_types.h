@@ -9,11 +9,25 @@ namespace fccl::dev {
 
 constexpr int kFifoSlots = 8;
 
+// The low-latency protocol (prims_device_ll.cuh): per slot kLLSlotBytes of 16-byte lines, each
+// carrying kLLLineData bytes of data beside two copies of the step's flag.
+constexpr size_t kLLSlotBytes = 16 * 1024;
+constexpr size_t kLLLineData = 8;
+struct alignas(16) LLLine {
+  uint32_t data1, flag1, data2, flag2;
+};
+// Which primitives a collective kernel runs on: the bandwidth protocol (DevPrims, NCCL's
+// Simple) or the low-latency one (DevLLPrims, NCCL's LL).
+enum class DevProto : int {
+  Simple = 0,
+  LL = 1
+};
 // One direction of one channel's ring link. Each counter sits on its own 128-byte line.
 struct DevConn {
   char* slots;     // kFifoSlots * slotBytes, written by the sender, read by the receiver
   uint64_t* tail;  // slots posted by the sender
   uint64_t* head;  // slots freed by the receiver
+  char* llSlots;   // kFifoSlots * kLLSlotBytes of LLLine (ring channels; null for p2p)
 };
 
 struct DevChannel {

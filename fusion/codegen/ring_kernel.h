@@ -23,6 +23,7 @@ struct RingKernelKey {
   fcclDataType_t type;
   fcclRedOp_t op;       // sum, prod, max, min, or avg (a sum divided by DevCollArgs::avgDivisor)
   bool premul = false;  // PreMulSum: a sum of inputs scaled by DevCollArgs' scalar (op is ignored)
+  dev::DevProto proto = dev::DevProto::Simple;
 };
 
 // The device type of an element type ("float", "__half"), nullptr where there is none; and an
@@ -30,7 +31,8 @@ struct RingKernelKey {
 const char* ringElementTypeName(fcclDataType_t t);
 const char* ringOpFunctorName(fcclRedOp_t op);
 
-// "fccl_AllReduce_float_sum"; "" for a type or operator fccl has no kernel for.
+// "fccl_AllReduce_float_sum" (LL protocol: "..._sum_ll"); "" for a type or operator fccl has no
+// kernel for.
 std::string ringKernelName(const RingKernelKey& k);
 // The translation unit (it includes the device headers by name); "" as above.
 std::string ringKernelSource(const RingKernelKey& k);

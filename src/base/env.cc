@@ -185,6 +185,10 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
        "force the algorithm: ring, direct or hier (two-level AllReduce across hosts; default: the "
        "tuner's cost model picks)",
        &e.algo, "ring|direct|hier", nullptr, "(unset: the tuner picks by size)"},
+      {"FCCL_PROTO", Kind::Choice, "",
+       "protocol of collectives on device buffers: Simple (bandwidth: FIFO slots and step counters) or LL "
+       "(low latency: a flag stored with every 8 bytes)",
+       &e.proto, "Simple|LL", nullptr, "(unset: LL up to 64 KiB, Simple above)"},
       {"FCCL_CHUNKSIZE", Kind::Int, "0", "bytes per pipeline chunk / FIFO slot (default: tuned)",
        &e.chunkSize},
       {"FCCL_DIRECT_MAX_BYTES", Kind::Int, "0",

@@ -16,6 +16,7 @@
 #include "src/base/checks.h"
 #include "src/base/debug.h"
 #include "src/base/dtype.h"
+#include "src/base/env.h"
 #include "src/base/error.h"
 #include "src/comm.h"
 #include "src/cuda/device_plan.h"
@@ -228,7 +229,8 @@ fcclResult_t launch(fcclComm* comm, DeviceComm* dc, const PlanOp& op) {
   dc->lastSeq = comm->opCount;
   if (comm->nranks == 1) return copyAlone(comm, dc, t, s);
 
-  const RingKernelKey key{coll, t.type, t.avgDivisor > 1 ? fcclAvg : t.op, t.premulScalar != nullptr};
+  RingKernelKey key{coll, t.type, t.avgDivisor > 1 ? fcclAvg : t.op, t.premulScalar != nullptr};
+  key.proto = deviceProto(t, env().proto);
   CUfunction fn = nullptr;
   FCCL_CHECK(kernelFor(comm, dc, key, &fn));
   dev::DevCollArgs args{};
@@ -236,7 +238,8 @@ fcclResult_t launch(fcclComm* comm, DeviceComm* dc, const PlanOp& op) {
   args.send = t.send;
   args.recv = t.recv;
   args.count = t.count;
-  args.chunkElems = deviceChunkElems(t, comm->nranks, dc->nchannels, dc->slotBytes);
+  args.chunkElems =
+      deviceChunkElems(t, comm->nranks, dc->nchannels, protoSlotBytes(key.proto, dc->slotBytes));
   args.root = t.root;
   args.avgDivisor = t.avgDivisor;
   // PreMulSum: a device scalar is read by the kernel; an immediate one travels in the arguments.
@@ -246,9 +249,9 @@ fcclResult_t launch(fcclComm* comm, DeviceComm* dc, const PlanOp& op) {
     std::memcpy(args.premulValue, t.premulScalar, dtypeSize(t.type));
   void* params[] = {&args};
   FCCL_CHECK(launchOrdered(comm, dc, name, fn, unsigned(dc->nchannels), s, params));
-  FCCL_TRACE_LOG(kLogColl, "%s #%llu count %zu type %s on stream %p: %d channels, chunk %zu elements", name,
-                 (unsigned long long)comm->opCount, t.count, dtypeName(t.type), (void*)s, dc->nchannels,
-                 args.chunkElems);
+  FCCL_TRACE_LOG(kLogColl, "%s #%llu count %zu type %s on stream %p: %d channels, chunk %zu elements, %s",
+                 name, (unsigned long long)comm->opCount, t.count, dtypeName(t.type), (void*)s, dc->nchannels,
+                 args.chunkElems, key.proto == dev::DevProto::LL ? "LL" : "Simple");
   return fcclSuccess;
 }
 

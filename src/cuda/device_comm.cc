@@ -35,22 +35,27 @@ constexpr size_t kCounterBytes = 256;  // tail and head of one connection, 128 b
 
 // A rank's receive FIFOs, all in one allocation (and their counters in another): the ring's
 // channels first (nchannels x kFifoSlots x slotBytes), then one point-to-point FIFO per peer
-// (nranks x kFifoSlots x kP2pSlotBytes, entry q fed by rank q). Counters: 256 bytes per FIFO
-// (tail, then head 128 bytes on), in the same order. Peers compute every address from the bases.
+// (nranks x kFifoSlots x kP2pSlotBytes, entry q fed by rank q), then the ring channels' areas of
+// the low-latency protocol (nchannels x kFifoSlots x kLLSlotBytes). Counters: 256 bytes per FIFO
+// (tail, then head 128 bytes on), ring then p2p. Peers compute every address from the bases.
 constexpr size_t kP2pSlotBytes = size_t(128) << 10;
 
 struct FifoLayout {
   size_t ringFifo, p2pFifo;  // bytes of one ring FIFO, of one p2p FIFO
-  int nchannels;
-  size_t fifoBytes(int nranks) const { return ringFifo * nchannels + p2pFifo * nranks; }
-  size_t counterBytes(int nranks) const { return kCounterBytes * (nchannels + nranks); }
+  int nchannels, nranks;
+  static constexpr size_t kLLFifo = dev::kFifoSlots * dev::kLLSlotBytes;
+  size_t fifoBytes() const { return (ringFifo + kLLFifo) * nchannels + p2pFifo * nranks; }
+  size_t counterBytes() const { return kCounterBytes * (nchannels + nranks); }
   // The FIFO of ring channel ch (ch < nchannels) or of the p2p sender q (as ch = nchannels + q).
   dev::DevConn conn(CUdeviceptr fifo, CUdeviceptr counters, int ch) const {
-    const size_t at = ch < nchannels ? ch * ringFifo : nchannels * ringFifo + (ch - nchannels) * p2pFifo;
+    const bool ring = ch < nchannels;
+    const size_t at = ring ? ch * ringFifo : nchannels * ringFifo + (ch - nchannels) * p2pFifo;
     dev::DevConn c;
     c.slots = reinterpret_cast<char*>(fifo + at);
     c.tail = reinterpret_cast<uint64_t*>(counters + ch * kCounterBytes);
     c.head = reinterpret_cast<uint64_t*>(counters + ch * kCounterBytes + 128);
+    c.llSlots = ring ? reinterpret_cast<char*>(fifo + nchannels * ringFifo + nranks * p2pFifo + ch * kLLFifo)
+                     : nullptr;
     return c;
   }
 };
@@ -209,7 +214,7 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
   dc->slotBytes = slotBytesWanted();
 
   // This rank's receive FIFOs (FifoLayout), shared with every peer.
-  const FifoLayout layout{dev::kFifoSlots * dc->slotBytes, dev::kFifoSlots * kP2pSlotBytes, dc->nchannels};
+  const FifoLayout layout{dev::kFifoSlots * dc->slotBytes, dev::kFifoSlots * kP2pSlotBytes, dc->nchannels, n};
   std::vector<DeviceExchange> all(n);
   DeviceExchange& own = all[rank];
   std::memset(&own, 0, sizeof(own));
@@ -218,8 +223,8 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
   own.process = processToken();
   own.uuid = uuid;
   if (n > 1) {
-    FCCL_CHECK(allocZeroed(comm, d, layout.fifoBytes(n), &dc->fifo));
-    FCCL_CHECK(allocZeroed(comm, d, layout.counterBytes(n), &dc->counters));
+    FCCL_CHECK(allocZeroed(comm, d, layout.fifoBytes(), &dc->fifo));
+    FCCL_CHECK(allocZeroed(comm, d, layout.counterBytes(), &dc->counters));
     own.fifo = dc->fifo;
     own.counters = dc->counters;
     // For ranks in other processes (a failure matters only to them: they say so).

@@ -18,6 +18,17 @@ int agreedChannels(const std::vector<uint64_t>& gpu, const std::vector<int>& sms
   return channels;
 }
 
+dev::DevProto deviceProto(const CollTask& t, const std::string& forced) {
+  if (forced == "LL") return dev::DevProto::LL;
+  if (forced == "Simple") return dev::DevProto::Simple;
+  // The threshold is NCCL's order of magnitude for a few ranks on one node; not yet tuned on a GPU.
+  return t.count * dtypeSize(t.type) <= kLLMaxBytes ? dev::DevProto::LL : dev::DevProto::Simple;
+}
+
+size_t protoSlotBytes(dev::DevProto p, size_t slotBytes) {
+  return p == dev::DevProto::LL ? dev::kLLSlotBytes / sizeof(dev::LLLine) * dev::kLLLineData : slotBytes;
+}
+
 size_t deviceChunkElems(const CollTask& t, int nranks, int nchannels, size_t slotBytes) {
   const size_t elem = dtypeSize(t.type), pack = 16 / elem, slotElems = slotBytes / elem;
   const bool sliced = t.kind == CollKind::AllReduce || t.kind == CollKind::ReduceScatterSliced ||

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "collectives/coll.h"
@@ -18,6 +19,13 @@ constexpr int kMaxChannels = 32;
 // the smallest over the ranks (a ring's channel c links channel c of every rank).
 // gpu[r]: an identity of rank r's GPU (equal for ranks on one GPU); sms[r]: its SM count.
 int agreedChannels(const std::vector<uint64_t>& gpu, const std::vector<int>& sms, int64_t override);
+
+// The protocol of a collective on device buffers: `forced` (FCCL_PROTO: "Simple" or "LL") when
+// set, else LL for messages up to kLLMaxBytes and Simple above. Every rank decides alike.
+constexpr size_t kLLMaxBytes = 64 * 1024;
+dev::DevProto deviceProto(const CollTask& t, const std::string& forced);
+// The data bytes one FIFO slot of a protocol carries (the chunk's bound, as slotBytes).
+size_t protoSlotBytes(dev::DevProto p, size_t slotBytes);
 
 // Elements per chunk of a collective over nchannels channels of slotBytes FIFO slots: a whole
 // slot for large messages; for small ones a multiple of 16 bytes that gives every channel a part

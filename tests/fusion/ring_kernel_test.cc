@@ -89,6 +89,29 @@ TEST(RingKernel, PreMulSumKernelsCompile) {
   }
 }
 
+// The low-latency protocol's kernels: every collective, and the element widths and hooks
+// (Avg's divide, PreMulSum's load) whose packing into 8-byte lines differs.
+TEST(RingKernel, LowLatencyKernelsCompile) {
+  std::vector<RingKernelKey> keys;
+  for (RingColl c : kAll) keys.push_back({c, fcclFloat32, fcclSum});
+  for (auto [type, op] : {std::pair{fcclFloat16, fcclAvg},
+                          {fcclBfloat16, fcclMax},
+                          {fcclInt8, fcclProd},
+                          {fcclFloat64, fcclMin},
+                          {fcclInt32, fcclAvg}})
+    keys.push_back({RingColl::AllReduce, type, op});
+  keys.push_back({RingColl::AllReduce, fcclFloat16, fcclSum, true});
+  for (RingKernelKey& k : keys) {
+    k.proto = dev::DevProto::LL;
+    SCOPED_TRACE(ringKernelName(k));
+    EXPECT_NE(ringKernelName(k).find("_ll"), std::string::npos);
+    std::string image, log;
+    ASSERT_TRUE(compileRingKernel(k, "sm_90", &image, &log)) << log << "\n" << ringKernelSource(k);
+    EXPECT_EQ(log, "") << "compiled with warnings";
+    EXPECT_TRUE(isCubin(image));
+  }
+}
+
 TEST(RingKernel, PointToPointKernelCompilesToMachineCode) {
   std::string image, log;
   ASSERT_TRUE(compileP2pKernel("sm_90", &image, &log)) << log << "\n" << p2pKernelSource();

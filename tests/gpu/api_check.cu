@@ -362,11 +362,12 @@ bool runCase(Ranks& rk, Coll c, fcclDataType_t t, fcclRedOp_t op, size_t count, 
   return ok;
 }
 
-int sweep(bool quick) {
+int sweep(bool quick, size_t extraCount) {
   const fcclRedOp_t allOps[] = {fcclSum, fcclProd, fcclMax, fcclMin, fcclAvg};
   const fcclDataType_t some[] = {fcclFloat32, fcclFloat16, fcclBfloat16, fcclInt32, fcclUint8};
   std::vector<size_t> counts = {0, 1, 7, (size_t(1) << 20) + 3};
   if (quick) counts = {1, 7, 4099};
+  if (extraCount > 0) counts.push_back(extraCount);
   int cases = 0, bad = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (int n : {2, 3, 4}) {
@@ -744,13 +745,23 @@ int processes() {
 int main(int argc, char** argv) {
   int rc = 0;
   bool any = false;
-  const bool quick = argc > 2 && std::strcmp(argv[2], "--quick") == 0;
+  bool quick = false;
+  size_t extraCount = 0;  // --count N: the sweep also runs N elements
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+      extraCount = std::strtoull(argv[i + 1], nullptr, 10);
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") continue;
+    if (a == "--count") {
+      ++i;
+      continue;
+    }
     any = true;
     if (a == "--sweep")
-      rc |= sweep(quick);
+      rc |= sweep(quick, extraCount);
     else if (a == "--errors")
       rc |= errors();
     else if (a == "--abort")
@@ -762,12 +773,13 @@ int main(int argc, char** argv) {
     else if (a == "--processes")
       rc |= processes();
     else
-      return std::fprintf(
-                 stderr, "usage: %s --sweep [--quick] | --p2p | --errors | --abort | --processes | --bench\n",
-                 argv[0]),
+      return std::fprintf(stderr,
+                          "usage: %s --sweep [--quick] [--count N] | --p2p | --errors | --abort | "
+                          "--processes | --bench\n",
+                          argv[0]),
              2;
   }
-  if (!any) rc = sweep(false) | p2p() | errors() | abortAndTimeout();
+  if (!any) rc = sweep(false, 0) | p2p() | errors() | abortAndTimeout();
   std::printf("api_check: %s (%d failures)\n", rc == 0 ? "PASS" : "FAIL", g_failures);
   return rc;
 }

@@ -90,6 +90,11 @@ if [ "$built" -eq 0 ]; then
   step api_abort 60 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --abort
   step api_processes 150 env FCCL_TIMEOUT=60 "$B/gpu_api_check" --processes
   step api_sweep 240 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --sweep
+  # By default small messages take the LL protocol and large ones Simple: each forced on all sizes.
+  # LL with 2 channels and 65539 elements: many steps per channel in one kernel, the FIFO wraps.
+  step api_sweep_ll 150 env FCCL_TIMEOUT=20 FCCL_PROTO=LL FCCL_MAX_NCHANNELS=2 "$B/gpu_api_check" --sweep --quick --count 65539
+  step api_sweep_simple 150 env FCCL_TIMEOUT=20 FCCL_PROTO=Simple "$B/gpu_api_check" --sweep --quick
+  step api_abort_ll 60 env FCCL_TIMEOUT=20 FCCL_PROTO=LL "$B/gpu_api_check" --abort
   step api_p2p 120 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --p2p
   step api_bench 120 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --bench
   step api_programs 120 env FCCL_TIMEOUT=20 "$B/gpu_program_check"

@@ -60,6 +60,22 @@ CollTask recv(int peer, size_t count, void* buf) {
   return t;
 }
 
+// LL up to 64 KiB unless FCCL_PROTO says otherwise; an LL slot carries half its bytes as data,
+// so its chunks are at most 8 KiB.
+TEST(DevicePlan, SmallMessagesTakeTheLowLatencyProtocolUnlessForced) {
+  EXPECT_EQ(deviceProto(task(CollKind::AllReduce, 16 * 1024, fcclFloat32), ""), dev::DevProto::LL);
+  EXPECT_EQ(deviceProto(task(CollKind::AllReduce, 16 * 1024 + 1, fcclFloat32), ""), dev::DevProto::Simple);
+  EXPECT_EQ(deviceProto(task(CollKind::AllGather, 1, fcclInt8), ""), dev::DevProto::LL);
+  EXPECT_EQ(deviceProto(task(CollKind::AllReduce, 1, fcclFloat32), "Simple"), dev::DevProto::Simple);
+  EXPECT_EQ(deviceProto(task(CollKind::AllReduce, size_t(1) << 28, fcclFloat32), "LL"), dev::DevProto::LL);
+  EXPECT_EQ(protoSlotBytes(dev::DevProto::LL, size_t(512) << 10), size_t(8192));
+  EXPECT_EQ(protoSlotBytes(dev::DevProto::Simple, size_t(512) << 10), size_t(512) << 10);
+  // A large message over LL: chunks of one LL slot's data (2048 floats), whatever the channels.
+  const size_t ll = protoSlotBytes(dev::DevProto::LL, size_t(512) << 10);
+  EXPECT_EQ(deviceChunkElems(task(CollKind::AllReduce, size_t(1) << 24, fcclFloat32), 2, 32, ll), 2048u);
+  EXPECT_EQ(deviceChunkElems(task(CollKind::AllReduce, size_t(1) << 24, fcclFloat64), 2, 32, ll), 1024u);
+}
+
 TEST(DevicePlan, RoundKHoldsTheKthMessageOfEachPeerAndDirection) {
   float a[4], b[4], c[4], d[4];
   // Rank 1 of 3: two sends to 2, one receive from 0, one from 2; a zero-byte send moves nothing.
