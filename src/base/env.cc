@@ -185,6 +185,10 @@ Env readEnvFrom(const std::function<const char*(const char*)>& get, std::vector<
        "force the algorithm: ring, direct or hier (two-level AllReduce across hosts; default: the "
        "tuner's cost model picks)",
        &e.algo, "ring|direct|hier", nullptr, "(unset: the tuner picks by size)"},
+      {"FCCL_CUMEM_ENABLE", Kind::Bool, "1",
+       "share device FIFOs with the ranks of other processes as cuMem allocations passed as file "
+       "descriptors (0: legacy CUDA IPC handles)",
+       &e.cumemEnable},
       {"FCCL_PROTO", Kind::Choice, "",
        "protocol of collectives on device buffers: Simple (bandwidth: FIFO slots and step counters) or LL "
        "(low latency: a flag stored with every 8 bytes)",

@@ -18,6 +18,7 @@ struct Env {
   std::string debugFile;     // FCCL_DEBUG_FILE: log to this file (%h host, %p pid)
   int64_t timeoutMs;         // FCCL_TIMEOUT (seconds in env, stored in ms)
   std::string algo;          // FCCL_ALGO: ring|direct|hier (empty: tuner decides)
+  bool cumemEnable = true;   // FCCL_CUMEM_ENABLE: device FIFOs shared as cuMem descriptors
   std::string proto;         // FCCL_PROTO: Simple|LL, device collectives (empty: by size)
   int64_t chunkSize;         // FCCL_CHUNKSIZE: bytes per pipeline chunk (0: tuner)
   int64_t directMaxBytes;    // FCCL_DIRECT_MAX_BYTES: largest message for the direct algorithm

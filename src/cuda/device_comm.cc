@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "collectives/device_types.h"
@@ -17,16 +19,24 @@
 #include "src/base/debug.h"
 #include "src/base/env.h"
 #include "src/base/error.h"
+#include "src/base/fd_pass.h"
 #include "src/comm.h"
 #include "src/cuda/device_plan.h"
 #include "src/cuda/device_state.h"
 #include "src/cuda/driver.h"
+#include "src/cuda/vmm.h"
 
 namespace fccl {
 
 using cuda::CtxGuard;
 using cuda::DeviceComm;
 using cuda::Driver;
+using cuda::vmmAlloc;
+using cuda::vmmExport;
+using cuda::vmmFree;
+using cuda::vmmImport;
+using cuda::VmmMapping;
+using cuda::vmmSupported;
 
 namespace {
 
@@ -70,6 +80,10 @@ struct DeviceExchange {
   CUdeviceptr fifo, counters;
   CUipcMemHandle fifoHandle, countersHandle;
   int ipcResult;  // cuIpcGetMemHandle's result: CUDA_SUCCESS, or why other processes cannot map
+  // 1: the FIFOs are cuMem allocations of these sizes, whose descriptors the owner sends to the
+  // ranks of other processes (src/cuda/vmm.h) instead of the IPC handles.
+  int vmm;
+  uint64_t fifoBytes, counterBytes;
 };
 
 // This process, unlike any other (pids repeat across pid namespaces, e.g. containers).
@@ -106,7 +120,8 @@ struct DeviceIdentity {
 
 // The channel count every rank uses (src/cuda/device_plan.h agreedChannels), from every rank's
 // GPU and its SM count.
-fcclResult_t agreeOnChannels(fcclComm* comm, const Driver& d, DeviceComm* dc, CUuuid uuid, uint64_t process) {
+fcclResult_t agreeOnChannels(fcclComm* comm, const Driver& d, DeviceComm* dc, CUuuid uuid, uint64_t process,
+                             bool* otherProcesses) {
   const int n = comm->nranks;
   int sms = 0;
   CU_TRY(comm, d, d.deviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dc->cuDev));
@@ -115,7 +130,9 @@ fcclResult_t agreeOnChannels(fcclComm* comm, const Driver& d, DeviceComm* dc, CU
   FCCL_CHECK(comm->bootstrap->allGather(ids.data(), sizeof(DeviceIdentity)));
   std::vector<uint64_t> gpu(n);
   std::vector<int> smsOf(n);
+  *otherProcesses = false;
   for (int r = 0; r < n; ++r) {
+    *otherProcesses |= ids[r].process != process;
     uint64_t halves[2];
     std::memcpy(halves, &ids[r].uuid, sizeof(halves));
     gpu[r] = halves[0] ^ (halves[1] * 0x9e3779b97f4a7c15ull);
@@ -161,14 +178,37 @@ fcclResult_t enablePeer(fcclComm* comm, DeviceComm* dc, int peerRank, int peerDe
 }
 
 // Rank q's FIFO allocations as this process addresses them: its pointers for a thread of this
-// process (with peer access between the GPUs), a CUDA IPC mapping for another process.
-fcclResult_t mapPeer(fcclComm* comm, DeviceComm* dc, const DeviceExchange& q, int qRank, CUdeviceptr* fifo,
-                     CUdeviceptr* counters) {
+// process (with peer access between the GPUs); for another process, its cuMem allocations
+// imported from the descriptors it sent (fds: fifo, counters), or legacy CUDA IPC mappings.
+fcclResult_t mapPeer(fcclComm* comm, DeviceComm* dc, const DeviceExchange& q, int qRank,
+                     const std::array<int, 2>& fds, CUdeviceptr* fifo, CUdeviceptr* counters) {
   const Driver& d = *dc->d;
   if (q.process == processToken()) {
     *fifo = q.fifo;
     *counters = q.counters;
     return enablePeer(comm, dc, qRank, q.device);
+  }
+  if (q.vmm) {
+    if (fds[0] < 0 || fds[1] < 0)
+      return setError(fcclInternalError, "rank %d: rank %d's FIFO descriptors did not arrive", comm->rank,
+                      qRank);
+    VmmMapping m;
+    CUresult r = vmmImport(d, dc->device, fds[0], size_t(q.fifoBytes), &m);
+    if (r == CUDA_SUCCESS) {
+      dc->importedVmm.push_back(m);
+      *fifo = m.ptr;
+      r = vmmImport(d, dc->device, fds[1], size_t(q.counterBytes), &m);
+    }
+    if (r == CUDA_SUCCESS) {
+      dc->importedVmm.push_back(m);
+      *counters = m.ptr;
+    }
+    if (r != CUDA_SUCCESS)
+      return setError(fcclUnhandledCudaError,
+                      "rank %d: mapping the FIFOs of rank %d (another process) from their cuMem descriptors "
+                      "failed: %s (FCCL_CUMEM_ENABLE=0 uses legacy CUDA IPC handles)",
+                      comm->rank, qRank, cuda::resultText(d, r).c_str());
+    return fcclSuccess;
   }
   if (q.ipcResult != CUDA_SUCCESS)
     return setError(
@@ -191,6 +231,45 @@ fcclResult_t uploadChannels(fcclComm* comm, const Driver& d, const std::vector<d
   return fcclSuccess;
 }
 
+// cuMem FIFOs: this rank's descriptors to every rank of another process, and theirs from each
+// of them that allocated so (fds[q] = {fifo, counters}). Every rank's socket is open: the
+// DeviceExchange allGather was after it.
+fcclResult_t passDescriptors(fcclComm* comm, DeviceComm* dc, FdSocket& sock,
+                             const std::vector<DeviceExchange>& all, std::vector<std::array<int, 2>>* fds) {
+  const Driver& d = *dc->d;
+  const int rank = comm->rank, n = comm->nranks;
+  const DeviceExchange& own = all[size_t(rank)];
+  if (own.vmm) {
+    int mine[2] = {-1, -1};
+    CUresult r = vmmExport(d, dc->fifoVmm, &mine[0]);
+    if (r == CUDA_SUCCESS) r = vmmExport(d, dc->countersVmm, &mine[1]);
+    fcclResult_t res =
+        r == CUDA_SUCCESS ? fcclSuccess : cudaFailed(comm, d, "cuMemExportToShareableHandle", r);
+    for (int q = 0; q < n && res == fcclSuccess; ++q)
+      if (all[size_t(q)].process != own.process) res = sock.send(q, 0, mine, 2);
+    for (int f : mine)
+      if (f >= 0) ::close(f);
+    FCCL_CHECK(res);
+  }
+  int expected = 0;
+  for (int q = 0; q < n; ++q) expected += all[size_t(q)].process != own.process && all[size_t(q)].vmm;
+  while (expected > 0) {
+    int from = -1, nfds = 0, got[kMaxPassedFds];
+    uint64_t tag = 0;
+    FCCL_CHECK(sock.recv(&from, &tag, got, &nfds, comm->timeoutMs > 0 ? comm->timeoutMs : 60000));
+    const bool fits = from >= 0 && from < n && from != rank && all[size_t(from)].vmm &&
+                      (*fds)[size_t(from)][0] < 0 && nfds == 2;
+    if (!fits) {
+      for (int i = 0; i < nfds; ++i) ::close(got[i]);
+      return setError(fcclInternalError, "rank %d: unexpected FIFO descriptors (%d) from rank %d", rank, nfds,
+                      from);
+    }
+    (*fds)[size_t(from)] = {got[0], got[1]};
+    --expected;
+  }
+  return fcclSuccess;
+}
+
 fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
   const Driver& d = *dc->d;
   const int rank = comm->rank, n = comm->nranks;
@@ -210,8 +289,19 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
          d.deviceGetAttribute(&dc->ccMinor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dc->cuDev));
   CUuuid uuid;
   CU_TRY(comm, d, d.deviceGetUuid(&uuid, dc->cuDev));
-  FCCL_CHECK(agreeOnChannels(comm, d, dc, uuid, processToken()));
+  bool otherProcesses = false;
+  FCCL_CHECK(agreeOnChannels(comm, d, dc, uuid, processToken(), &otherProcesses));
   dc->slotBytes = slotBytesWanted();
+  // Ranks of other processes map this rank's FIFOs: cuMem allocations whose descriptors travel
+  // over the ranks' Unix sockets where the driver and device allow, legacy IPC handles otherwise.
+  std::string noVmm = "FCCL_CUMEM_ENABLE=0";
+  const bool useVmm = otherProcesses && n > 1 && env().cumemEnable && vmmSupported(d, dc->cuDev, &noVmm);
+  FdSocket descriptors;
+  if (otherProcesses && n > 1) {
+    FCCL_CHECK(descriptors.open(comm->commHash, rank));
+    FCCL_INFO(kLogInit, "rank %d: FIFOs shared with other processes through %s", rank,
+              useVmm ? "cuMem descriptors" : ("legacy CUDA IPC handles (" + noVmm + ")").c_str());
+  }
 
   // This rank's receive FIFOs (FifoLayout), shared with every peer.
   const FifoLayout layout{dev::kFifoSlots * dc->slotBytes, dev::kFifoSlots * kP2pSlotBytes, dc->nchannels, n};
@@ -222,7 +312,20 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
   own.nchannels = dc->nchannels;
   own.process = processToken();
   own.uuid = uuid;
-  if (n > 1) {
+  if (n > 1 && useVmm) {
+    CU_TRY(comm, d, vmmAlloc(d, dc->device, layout.fifoBytes(), &dc->fifoVmm));
+    CU_TRY(comm, d, vmmAlloc(d, dc->device, layout.counterBytes(), &dc->countersVmm));
+    dc->fifo = dc->fifoVmm.ptr;
+    dc->counters = dc->countersVmm.ptr;
+    CU_TRY(comm, d, d.memsetD8(dc->fifo, 0, dc->fifoVmm.size));
+    CU_TRY(comm, d, d.memsetD8(dc->counters, 0, dc->countersVmm.size));
+    own.fifo = dc->fifo;
+    own.counters = dc->counters;
+    own.vmm = 1;
+    own.fifoBytes = dc->fifoVmm.size;
+    own.counterBytes = dc->countersVmm.size;
+    own.ipcResult = int(CUDA_SUCCESS);
+  } else if (n > 1) {
     FCCL_CHECK(allocZeroed(comm, d, layout.fifoBytes(), &dc->fifo));
     FCCL_CHECK(allocZeroed(comm, d, layout.counterBytes(), &dc->counters));
     own.fifo = dc->fifo;
@@ -254,10 +357,21 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
     // access) only loses point-to-point, which then says so instead of faulting.
     const int next = (rank + 1) % n, prev = (rank + n - 1) % n;
     std::vector<CUdeviceptr> fifo(n), counters(n);
+    std::vector<std::array<int, 2>> fds(n, {-1, -1});
+    // Closes every descriptor received, however this scope ends.
+    struct CloseAll {
+      std::vector<std::array<int, 2>>& fds;
+      ~CloseAll() {
+        for (auto& f : fds)
+          for (int& x : f)
+            if (x >= 0) ::close(x), x = -1;
+      }
+    } closeAll{fds};
+    if (otherProcesses) FCCL_CHECK(passDescriptors(comm, dc, descriptors, all, &fds));
     dc->p2pReachable.assign(n, 1);
     for (int q = 0; q < n; ++q) {
       if (q == rank) continue;
-      const fcclResult_t res = mapPeer(comm, dc, all[q], q, &fifo[q], &counters[q]);
+      const fcclResult_t res = mapPeer(comm, dc, all[q], q, fds[q], &fifo[q], &counters[q]);
       if (res != fcclSuccess && (q == next || q == prev)) return res;
       if (res != fcclSuccess) {
         FCCL_INFO(kLogInit, "rank %d: no point-to-point with rank %d: %s", rank, q, lastError());
@@ -363,10 +477,17 @@ void deviceCommFree(fcclComm* comm) {
       d.eventDestroy(dc->lastWork);
     }
     for (CUdeviceptr p : dc->imported) d.ipcCloseMemHandle(p);
+    for (VmmMapping& m : dc->importedVmm) vmmFree(d, &m);
     if (dc->channels) d.memFree(dc->channels);
     if (dc->p2pChannels) d.memFree(dc->p2pChannels);
-    if (dc->counters) d.memFree(dc->counters);
-    if (dc->fifo) d.memFree(dc->fifo);
+    if (dc->countersVmm.ptr != 0)
+      vmmFree(d, &dc->countersVmm);
+    else if (dc->counters)
+      d.memFree(dc->counters);
+    if (dc->fifoVmm.ptr != 0)
+      vmmFree(d, &dc->fifoVmm);
+    else if (dc->fifo)
+      d.memFree(dc->fifo);
     if (dc->abortHost) d.memFreeHost(const_cast<int*>(dc->abortHost));
     if (dc->errorHost) d.memFreeHost(dc->errorHost);
   }

@@ -62,6 +62,19 @@ Loaded load() {
     l.why = "the CUDA driver is too old for fccl (" + missing + ")";
     return l;
   }
+  // Optional: without them processes share FIFOs through legacy CUDA IPC handles.
+  std::string optional;
+  bool vmm = dynSym(h, "cuMemCreate", &d.memCreate, &optional);
+  vmm &= dynSym(h, "cuMemRelease", &d.memRelease, &optional);
+  vmm &= dynSym(h, "cuMemAddressReserve", &d.memAddressReserve, &optional);
+  vmm &= dynSym(h, "cuMemAddressFree", &d.memAddressFree, &optional);
+  vmm &= dynSym(h, "cuMemMap", &d.memMap, &optional);
+  vmm &= dynSym(h, "cuMemUnmap", &d.memUnmap, &optional);
+  vmm &= dynSym(h, "cuMemSetAccess", &d.memSetAccess, &optional);
+  vmm &= dynSym(h, "cuMemGetAllocationGranularity", &d.memGetAllocationGranularity, &optional);
+  vmm &= dynSym(h, "cuMemExportToShareableHandle", &d.memExportToShareableHandle, &optional);
+  vmm &= dynSym(h, "cuMemImportFromShareableHandle", &d.memImportFromShareableHandle, &optional);
+  if (!vmm) d.memCreate = nullptr;  // vmm.h asks this one
   const CUresult r = d.init(0);
   if (r != CUDA_SUCCESS) l.why = "cuInit failed: " + resultText(d, r) + " (no usable GPU?)";
   return l;

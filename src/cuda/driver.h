@@ -46,6 +46,17 @@ struct Driver {
   decltype(&::cuIpcGetMemHandle) ipcGetMemHandle;
   decltype(&::cuIpcOpenMemHandle) ipcOpenMemHandle;
   decltype(&::cuIpcCloseMemHandle) ipcCloseMemHandle;
+  // Virtual memory management (src/cuda/vmm.h); null where the driver lacks them.
+  decltype(&::cuMemCreate) memCreate;
+  decltype(&::cuMemRelease) memRelease;
+  decltype(&::cuMemAddressReserve) memAddressReserve;
+  decltype(&::cuMemAddressFree) memAddressFree;
+  decltype(&::cuMemMap) memMap;
+  decltype(&::cuMemUnmap) memUnmap;
+  decltype(&::cuMemSetAccess) memSetAccess;
+  decltype(&::cuMemGetAllocationGranularity) memGetAllocationGranularity;
+  decltype(&::cuMemExportToShareableHandle) memExportToShareableHandle;
+  decltype(&::cuMemImportFromShareableHandle) memImportFromShareableHandle;
 };
 
 // The driver, loaded and initialized (cuInit) on first use; null with *why saying what is

@@ -88,7 +88,8 @@ if [ "$built" -eq 0 ]; then
   # A kernel that waits for a peer gives up after FCCL_TIMEOUT: a bug fails the step, not the run.
   step api_errors 60 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --errors
   step api_abort 60 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --abort
-  step api_processes 150 env FCCL_TIMEOUT=60 "$B/gpu_api_check" --processes
+  step api_processes 150 env FCCL_TIMEOUT=60 FCCL_DEBUG=INFO FCCL_DEBUG_SUBSYS=INIT "$B/gpu_api_check" --processes
+  step api_processes_legacy 150 env FCCL_TIMEOUT=60 FCCL_CUMEM_ENABLE=0 "$B/gpu_api_check" --processes
   step api_sweep 240 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --sweep
   # By default small messages take the LL protocol and large ones Simple: each forced on all sizes.
   # LL with 2 channels and 65539 elements: many steps per channel in one kernel, the FIFO wraps.
@@ -114,7 +115,7 @@ fi
 # ---- summary ----
 {
   echo "--- numbers"
-  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +1073741824 |^errors:|^processes:|^p2p:|^api_check|^program|^refusal|FAIL" "$LOG" | grep -v "^=== " || true
+  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +1073741824 |^errors:|^processes:|FIFOs shared with other|^p2p:|^api_check|^program|^refusal|FAIL" "$LOG" | grep -v "^=== " || true
   echo "--- torch reference (tests/gpu/torch_ref.py)"
   tail -n 30 "$OUT/torch_ref.txt"
   echo "--- $failed failed step(s), ${SECONDS} s"
