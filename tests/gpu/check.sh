@@ -13,7 +13,9 @@
 #      ZeRO-1 and DDP from the same kernels: checked equal, then timed at 256 MiB
 #   5. gpu_stock_kernels: every stock program's NVRTC kernels against the float64 reference
 #   6. gpu_api_check: device communicators through libfccl's API (fcclCommInitAll with a
-#      devlist repeating device 0): bad input, abort/timeout, exact sweep on 2-4 ranks, busbw
+#      devlist repeating device 0): bad input, abort/timeout, exact sweep on 2-4 ranks (also with
+#      FCCL_PROTO=LL and =Simple forced), processes over cuMem descriptors and over legacy IPC
+#      handles (FCCL_CUMEM_ENABLE=0), busbw
 #   6b. gpu_program_check: fcclProgramLaunch of stock sgd/adam/adamw on device buffers (1-2 ranks
 #      sharing the GPU; the fused ring kernel NVRTC generates) against a float64 reference
 #   7. compute-sanitizer memcheck on a small ring sweep and a small API sweep
