@@ -8,8 +8,9 @@
 #                   plus the regression inputs in tests/fuzz/corpus/bootstrap/
 #   fuzz_transport  FIFO slot metadata, direct-slot headers, p2p slots and the pipeline header
 #                   from a hostile peer (tests/fuzz/); seeds the same way, tests/fuzz/corpus/transport/
-#   fuzz_socket_wire  the socket transport's frame headers and hellos (transports/socket/socket_wire.h);
-#                   seeds the same way, tests/fuzz/corpus/socket_wire/
+#   fuzz_socket_wire  the socket transport's frame headers and hellos (transports/socket/socket_wire.h),
+#                   and whole byte streams through a receive lane (socket_lanes.h); seeds the same
+#                   way, tests/fuzz/corpus/socket_wire/
 # The wire targets run with -malloc_limit_mb=64: no input may make one allocation above 64 MiB
 # (nothing is sized by a length read off the wire). UBSan reports count as findings. Prints
 # "fuzz: <target>: N execs in S s, no findings" per target; exits nonzero on any crash, leak,

@@ -7,7 +7,11 @@
 // frame lies inside its message and its slot, on the socket its numbering assigns, in order,
 // covering the message exactly with its sibling tasks; an accepted hello names a rank in range
 // and carries the proof of the key. `--write-seeds=DIR` writes valid headers, each checked to be
-// accepted, and exits.
+// accepted, and exits. The stream mode feeds the rest of the input, as the bytes a peer sent,
+// through a socketpair into a receive lane (socket_lanes.h: its read buffer, frames split or
+// packed several to a read, slots released as the rank would): whatever the bytes, the lane
+// ends with the link lost and a sentence (the stream's end, or a bad frame), every message it
+// delivered fits its slot, and the sanitizers see no bad access.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -15,10 +19,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fuzz_main.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "transports/socket/socket_lanes.h"
 #include "transports/socket/socket_wire.h"
 
 using namespace fccl;
@@ -28,6 +37,7 @@ namespace {
 enum Mode : uint8_t {
   kFrame,
   kHello,
+  kStream,
   kModes
 };
 
@@ -99,13 +109,73 @@ bool runHello(const uint8_t* data, size_t size) {
   return true;
 }
 
+// The stream's receiver: one lane of `nsocks` (the first byte picks 1 or 2; lane 0), 4 slots of
+// kStreamSlot bytes. True if it delivered a message and then saw the stream end between frames.
+constexpr size_t kStreamSlot = 8192;
+constexpr size_t kMaxStream = 64 * 1024;  // what one write into the socketpair takes at once
+
+bool runStream(const uint8_t* data, size_t size) {
+  if (size < 1 || size - 1 > kMaxStream) return false;
+  const int nsocks = 1 + data[0] % 2;
+  int sv[2];
+  FUZZ_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  int buf = int(2 * kMaxStream);
+  setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+  setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+  FUZZ_ASSERT(write(sv[1], data + 1, size - 1) == ssize_t(size - 1));
+  close(sv[1]);
+  SocketLink link(1, 4, kStreamSlot);
+  link.name = "rank 1 (fuzz)";
+  link.recvFds = {sv[0]};  // the link closes it
+  Lane lane;
+  lane.link = &link;
+  lane.send = false;
+  lane.index = 0;
+  lane.nsocks = nsocks;
+  lane.fd = sv[0];
+  // What a plain reader finds in the stream: the frames in order, each header then its payload.
+  // A message the lane delivers is one of them (one task: a slot's bytes are under 64 KiB), and
+  // its slot must hold that payload.
+  std::vector<std::pair<const uint8_t*, FrameHeader>> frames;
+  for (size_t at = 1; at + sizeof(FrameHeader) <= size;) {
+    FrameHeader h;
+    memcpy(&h, data + at, sizeof(h));
+    at += sizeof(h);
+    if (h.len > size - at) break;
+    frames.push_back({data + at, h});
+    at += h.len;
+  }
+  uint64_t released = 0;
+  for (int round = 0; round < 100000 && !link.lost(); ++round) {
+    bool moved = lane.step();
+    // The rank: check every delivered slot against the plain reader's frame, release it.
+    const uint64_t tail = link.recvCtrl->tail.load();
+    for (; released < tail; ++released) {
+      const SlotMeta& m = link.recvCtrl->meta[released % 4];
+      FUZZ_ASSERT(m.bytes <= kStreamSlot);
+      FUZZ_ASSERT(released < frames.size());
+      const FrameHeader& f = frames[released].second;
+      FUZZ_ASSERT(f.seq == released && f.bytes == m.bytes && f.len == m.bytes && f.tag == m.tag);
+      FUZZ_ASSERT(memcmp(link.recvSlots + (released % 4) * kStreamSlot, frames[released].first, m.bytes) ==
+                  0);
+      moved = true;
+    }
+    link.recvCtrl->head.store(tail);
+    FUZZ_ASSERT(moved || link.lost());  // the writer is closed: a step always reads or ends
+  }
+  FUZZ_ASSERT(link.lost() && !link.lostWhy().empty());
+  return released > 0 && lane.eof;
+}
+
 bool runOne(const uint8_t* data, size_t size) {
   if (size < 1) return false;
   switch (data[0] % kModes) {
     case kFrame:
       return runFrame(data + 1, size - 1);
-    default:
+    case kHello:
       return runHello(data + 1, size - 1);
+    default:
+      return runStream(data + 1, size - 1);
   }
 }
 
@@ -147,6 +217,22 @@ std::vector<fuzzmain::Seed> seeds() {
   std::vector<uint8_t> s{uint8_t(kHello)};
   fuzzmain::append(&s, h);
   out.push_back({"hello", s});
+  // A stream of small messages over one socket, then its end.
+  std::vector<uint8_t> st{uint8_t(kStream), 0};
+  for (uint64_t seq = 0; seq < 6; ++seq) {
+    const uint32_t bytes = uint32_t(seq * 1500 % 8000);
+    FrameHeader f{};
+    f.magic = kSocketFrameMagic;
+    f.ntasks = 1;
+    f.seq = seq;
+    f.bytes = f.len = bytes;
+    f.tag = uint32_t(seq);
+    f.msgBytes = bytes;
+    frameSeal(&f);
+    fuzzmain::append(&st, f);
+    for (uint32_t i = 0; i < bytes; ++i) st.push_back(uint8_t(i * 7 + seq));
+  }
+  out.push_back({"stream", st});
   return out;
 }
 
