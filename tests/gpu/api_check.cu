@@ -14,11 +14,14 @@
 //             ranks of one GPU); fcclCommCuDevice; fcclMemAlloc/fcclMemFree.
 //   --abort   a rank's kernel waiting for a peer that never comes: fcclCommAbort ends it;
 //             with a 2 s timeout it ends alone and fcclCommGetAsyncError names the peer.
-//   --processes  2 processes on the GPU (CUDA IPC between them; they take turns on the GPU
+//   --processes  2 processes on the GPU (cuMem descriptors or legacy CUDA IPC between them; they
+//             take turns on the GPU
 //             unless MPS runs): AllReduce and Broadcast, float32, checked exactly. Forks before
 //             the parent touches CUDA.
 //   --bench   AllReduce float32 sum busbw, 2 ranks on the GPU, 1 MiB..1 GiB, against the
 //             bound a device-to-device copy implies (busbw <= copy / 4 at 2 ranks).
+//   --latency AllReduce float32 sum time per call, 8 B..1 MiB, under the protocol FCCL_PROTO
+//             names (check.sh runs it with LL and with Simple).
 // Exit status 0 when every check passed.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -603,6 +606,44 @@ int abortAndTimeout() {
 
 // ---- bandwidth --------------------------------------------------------------------------------
 
+// Small AllReduces (float32 sum, 2 ranks on the GPU): the time per call from 8 B to 1 MiB, for
+// the protocol FCCL_PROTO picks (unset: LL up to 64 KiB), to place the LL/Simple threshold.
+int latency() {
+  const char* proto = std::getenv("FCCL_PROTO");
+  Ranks rk = makeRanks(2);
+  const size_t maxBytes = size_t(1) << 20;
+  std::vector<void*> send(2), recv(2);
+  for (int r = 0; r < 2; ++r) {
+    FCCL_OK(fcclMemAlloc(&send[r], maxBytes));
+    FCCL_OK(fcclMemAlloc(&recv[r], maxBytes));
+    CUDA_OK(cudaMemset(send[r], 0, maxBytes));
+  }
+  for (size_t bytes = 8; bytes <= maxBytes; bytes *= 4) {
+    const size_t count = bytes / 4;
+    auto once = [&] {
+      FCCL_OK(fcclGroupStart());
+      for (int r = 0; r < 2; ++r)
+        FCCL_OK(fcclAllReduce(send[r], recv[r], count, fcclFloat32, fcclSum, rk.comms[r], rk.streams[r]));
+      FCCL_OK(fcclGroupEnd());
+    };
+    for (int w = 0; w < 20; ++w) once();
+    if (!syncAll(rk, 60)) return fail("latency: warm-up did not finish"), 1;
+    const int iters = 200;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) once();
+    if (!syncAll(rk, 60)) return fail("latency: timed loop did not finish"), 1;
+    const double us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iters;
+    std::printf("latency %-6s %9zu B %9.1f us\n", proto != nullptr ? proto : "auto", bytes, us);
+  }
+  for (int r = 0; r < 2; ++r) {
+    FCCL_OK(fcclMemFree(send[r]));
+    FCCL_OK(fcclMemFree(recv[r]));
+  }
+  freeRanks(rk);
+  return 0;
+}
+
 int bench() {
   const size_t maxBytes = size_t(1) << 30;
   void *a, *b;
@@ -768,15 +809,18 @@ int main(int argc, char** argv) {
       rc |= abortAndTimeout();
     else if (a == "--bench")
       rc |= bench();
+    else if (a == "--latency")
+      rc |= latency();
     else if (a == "--p2p")
       rc |= p2p();
     else if (a == "--processes")
       rc |= processes();
     else
-      return std::fprintf(stderr,
-                          "usage: %s --sweep [--quick] [--count N] | --p2p | --errors | --abort | "
-                          "--processes | --bench\n",
-                          argv[0]),
+      return std::fprintf(
+                 stderr,
+                 "usage: %s --sweep [--quick] [--count N] | --latency | --p2p | --errors | --abort | "
+                 "--processes | --bench\n",
+                 argv[0]),
              2;
   }
   if (!any) rc = sweep(false, 0) | p2p() | errors() | abortAndTimeout();

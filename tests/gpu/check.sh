@@ -100,6 +100,8 @@ if [ "$built" -eq 0 ]; then
   step api_abort_ll 60 env FCCL_TIMEOUT=20 FCCL_PROTO=LL "$B/gpu_api_check" --abort
   step api_p2p 120 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --p2p
   step api_bench 120 env FCCL_TIMEOUT=20 "$B/gpu_api_check" --bench
+  step api_latency_ll 60 env FCCL_TIMEOUT=20 FCCL_PROTO=LL "$B/gpu_api_check" --latency
+  step api_latency_simple 60 env FCCL_TIMEOUT=20 FCCL_PROTO=Simple "$B/gpu_api_check" --latency
   step api_programs 120 env FCCL_TIMEOUT=20 "$B/gpu_program_check"
   step ring_sweep 240 "$B/gpu_ring_check" --sweep
   step ring_nvrtc 180 "$B/gpu_ring_check" --nvrtc
@@ -117,7 +119,7 @@ fi
 # ---- summary ----
 {
   echo "--- numbers"
-  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +1073741824 |^errors:|^processes:|FIFOs shared with other|^p2p:|^api_check|^program|^refusal|FAIL" "$LOG" | grep -v "^=== " || true
+  grep -h -E "^copy 1 GiB|^bound for|^bench: best|^ +(8|16|32) +[0-9]+K +(8|1048576|268435456|1073741824) |^sweep|^nvrtc:|^abort|^timeout|^stock_kernels:|^copy ceiling|^ +268435456 |^fused_adam_check|^copy 1 GiB device|^ +1073741824 |^errors:|^processes:|FIFOs shared with other|^latency|^p2p:|^api_check|^program|^refusal|FAIL" "$LOG" | grep -v "^=== " || true
   echo "--- torch reference (tests/gpu/torch_ref.py)"
   tail -n 30 "$OUT/torch_ref.txt"
   echo "--- $failed failed step(s), ${SECONDS} s"
