@@ -15,9 +15,8 @@
 //   --abort   a rank's kernel waiting for a peer that never comes: fcclCommAbort ends it;
 //             with a 2 s timeout it ends alone and fcclCommGetAsyncError names the peer.
 //   --processes  2 processes on the GPU (cuMem descriptors or legacy CUDA IPC between them; they
-//             take turns on the GPU
-//             unless MPS runs): AllReduce and Broadcast, float32, checked exactly. Forks before
-//             the parent touches CUDA.
+//             take turns on the GPU unless MPS runs): AllReduce and Broadcast, float32, checked
+//             exactly. Forks before the parent touches CUDA.
 //   --bench   AllReduce float32 sum busbw, 2 ranks on the GPU, 1 MiB..1 GiB, against the
 //             bound a device-to-device copy implies (busbw <= copy / 4 at 2 ranks).
 //   --latency AllReduce float32 sum time per call, 8 B..1 MiB, under the protocol FCCL_PROTO
