@@ -207,7 +207,12 @@ class HookEmitter {
     const lowered::Stmt& st = f_.stmts[k];
     const Var& x = var(st.var);
     const NodeId root = p_.stmts[static_cast<size_t>(st.irStmt)].value;
-    const std::string comment = "// " + x.name + " = " + ir::printExpr(p_, root);
+    // "line N:" names the statement's line in the program text: NVRTC's messages about the code
+    // below are traced back to it (nvrtc_compile.h annotateProgramLines).
+    const ir::Loc loc = p_.stmts[static_cast<size_t>(st.irStmt)].loc;
+    const std::string comment = "// " +
+                                (loc.line > 0 ? "line " + std::to_string(loc.line) + ": " : std::string()) +
+                                x.name + " = " + ir::printExpr(p_, root);
     const Expr e = expr(st.value);  // before the version bump: the value reads the old x
     // A declared tensor read again later holds its value as stored (rounded to its dtype).
     const std::string held = st.kind == StmtKind::Store && !exactIn(st.value, st.dtype)

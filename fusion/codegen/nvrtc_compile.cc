@@ -242,6 +242,39 @@ bool haveNvrtc() {
 #endif
 }
 
+std::string annotateProgramLines(const std::string& src, const std::string& log) {
+  // For each line of src, the marker text of the nearest statement marker at or above it.
+  std::vector<std::string> marker(1, "");  // 1-based
+  std::string current;
+  for (size_t at = 0; at <= src.size();) {
+    size_t end = src.find('\n', at);
+    if (end == std::string::npos) end = src.size();
+    const std::string line = src.substr(at, end - at);
+    const size_t m = line.find("// line ");
+    if (m != std::string::npos && line.find(':', m) != std::string::npos) current = line.substr(m + 3);
+    marker.push_back(current);
+    at = end + 1;
+  }
+  std::string out;
+  for (size_t at = 0; at < log.size();) {
+    size_t end = log.find('\n', at);
+    if (end == std::string::npos) end = log.size();
+    const std::string line = log.substr(at, end - at);
+    out += line;
+    // NVRTC: "name(123): error: ..."
+    const size_t open = line.find('('), close = line.find("): ");
+    if (open != std::string::npos && close != std::string::npos && close > open + 1) {
+      const std::string digits = line.substr(open + 1, close - open - 1);
+      const bool number = digits.size() <= 9 && digits.find_first_not_of("0123456789") == std::string::npos;
+      const size_t n = number ? std::stoul(digits) : 0;
+      if (n > 0 && n < marker.size() && !marker[n].empty()) out += "\n  (program " + marker[n] + ")";
+    }
+    if (end < log.size()) out += "\n";
+    at = end + 1;
+  }
+  return out;
+}
+
 bool compileWithNvrtc(const std::string& src, const std::string& name, const std::string& arch,
                       std::string* ptx, std::string* log) {
   return compileWithNvrtc(src, name, arch, {}, ptx, log);
@@ -275,6 +308,7 @@ bool compileWithNvrtc(const std::string& src, const std::string& name, const std
   // Compile outside the lock: a slow compile must not serialize unrelated ones. Two threads
   // racing on the same source both compile; the second insert is a no-op.
   const bool ok = compileNow(src, name, arch, headers, ptx, log);
+  if (!ok) *log = annotateProgramLines(src, *log);
   std::string diskError;
   const bool written = ok && !path.empty() && cache::writeAtomically(path, *ptx, &diskError);
   std::lock_guard<std::mutex> g(c.mu);

@@ -18,6 +18,12 @@ namespace fccl::fusion::codegen {
 bool compileWithNvrtc(const std::string& src, const std::string& name, const std::string& arch,
                       std::string* ptx, std::string* log);
 
+// NVRTC's log with each message about a line of src that follows a statement's marker (the
+// emitter's "// line N: x = ..." comment, cuda_emit.cc) followed by "  (program line N: x = ...)",
+// so a compile error names the program line it came from. Lines without a marker above them are
+// left as they are. compileWithNvrtc applies it to the log of a failed compile.
+std::string annotateProgramLines(const std::string& src, const std::string& log);
+
 // An in-memory header a source includes by this exact name (quotes or angle brackets).
 struct NvrtcHeader {
   std::string name;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -61,8 +62,8 @@ const std::map<std::string, std::vector<std::string>> kGolden = {
      {"__device__ void fccl_hook_adam_0(const FcclHookArgs& a, const float* reduced, "
       "long long begin, long long end) {",
       "const float rs_g_0 = reduced[i - begin];  // the reduced chunk",
-      "    // gs = rs_g / f32(nranks)\n    const float gs_1 = rs_g_0 / (float)a.nranks;",
-      "    // m = beta1 * m + (1 - beta1) * gs\n"
+      "    // line 10: gs = rs_g / f32(nranks)\n    const float gs_1 = rs_g_0 / (float)a.nranks;",
+      "    // line 11: m = beta1 * m + (1 - beta1) * gs\n"
       "    const float m_1 = beta1_0 * m_0 + (1.0f - beta1_0) * gs_1;\n"
       "    m_p[i - m_off] = m_1;",
       "w_p[i] = w_0 - lr_0 * (m_1 / (1.0f - powf(beta1_0, (float)step_0))) / "
@@ -370,6 +371,30 @@ TEST(Nvrtc, ErrorsAreReportedAndNotCached) {
   const uint64_t before = nvrtcCacheStats().misses;
   EXPECT_FALSE(compileWithNvrtc("this is not CUDA", "bad", "compute_90", &ptx, &log));
   EXPECT_EQ(nvrtcCacheStats().misses, before + 1);
+}
+
+// A compile error in a statement's code names the program line: the emitter marks each
+// statement with its line, and the log of a failed compile carries it.
+TEST(Nvrtc, CompileErrorsNameTheProgramLine) {
+  const std::string log = "prog(12): error: identifier \"oops\" is undefined\nprog(2): warning: x\n1 error";
+  const std::string src = "a\n// nothing\nb\n// line 7: gs = rs_g / f32(nranks)\nc\nd\ne\nf\ng\nh\ni\nj\n";
+  const std::string out = annotateProgramLines(src, log);
+  EXPECT_NE(out.find("prog(12): error: identifier \"oops\" is undefined\n  (program line 7: gs = rs_g / "
+                     "f32(nranks))"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("prog(2): warning: x\n  (program"), std::string::npos) << "no marker above line 2";
+  if (!haveNvrtc()) return;
+  // The real thing: adam's emitted hook with a mistake planted in the statement of gs.
+  std::string src2 = emitChecked(readFile(ir::test::programPath("adam")));
+  const size_t at = src2.find("const float gs_1 = ");
+  ASSERT_NE(at, std::string::npos);
+  src2.insert(at + strlen("const float gs_1 = "), "oops_undefined + ");
+  std::string ptx, log2;
+  ASSERT_FALSE(compileWithNvrtc(src2, "adam", "compute_90", &ptx, &log2));
+  EXPECT_NE(log2.find("oops_undefined"), std::string::npos) << log2;
+  EXPECT_NE(log2.find("(program line "), std::string::npos) << log2;
+  EXPECT_NE(log2.find(": gs = rs_g / f32(nranks))"), std::string::npos) << log2;
 }
 
 }  // namespace
