@@ -27,6 +27,7 @@ template <class T, class Op, class Hook = DevIdentityHook>
 class DevLLPrims {
  public:
   static constexpr int kElemsPerLine = int(kLLLineData / sizeof(T));
+  static constexpr size_t kLinesPerSlot = kLLSlotBytes / sizeof(LLLine);
 
   __device__ DevLLPrims(const DevComm& comm, int channel, int* abortShared, const Hook& hook = Hook(),
                         int peer = -1)
@@ -45,33 +46,39 @@ class DevLLPrims {
   __device__ fcclResult_t send(const char* src, const ChunkDesc& d) {
     FCCL_ALGO_CHECK(waitFreeSlot());
     for (size_t l = tid_; l < lines(d); l += nthreads_) storeLine(l, loadOwn(src, l, d.count));
+    padSlot(lines(d));
     post(false, true);
     return fcclSuccess;
   }
   __device__ fcclResult_t recvReduceSend(const char* src, const ChunkDesc& d) {
     FCCL_ALGO_CHECK(waitFreeSlot());
     int err = 0;
-    for (size_t l = tid_; l < lines(d) && err == 0; l += nthreads_) {
+    for (size_t l = tid_; l < lines(d); l += nthreads_) {
       const uint64_t in = readLine(l, &err);
+      if (err != 0) break;  // nothing that looks valid goes on
       storeLine(l, reduce(in, loadOwn(src, l, d.count)));
     }
+    if (err == 0) padSlot(lines(d));
     return finishStep(err, true, true);
   }
   __device__ fcclResult_t recvReduceCopySend(const char* src, char* dst, const ChunkDesc& d) {
     FCCL_ALGO_CHECK(waitFreeSlot());
     int err = 0;
-    for (size_t l = tid_; l < lines(d) && err == 0; l += nthreads_) {
+    for (size_t l = tid_; l < lines(d); l += nthreads_) {
       const uint64_t in = readLine(l, &err);
+      if (err != 0) break;
       const uint64_t v = reduced(reduce(in, loadOwn(src, l, d.count)), l, d);
       storeOut(dst, l, d.count, v);
       storeLine(l, v);
     }
+    if (err == 0) padSlot(lines(d));
     return finishStep(err, true, true);
   }
   __device__ fcclResult_t recvReduceCopy(const char* src, char* dst, const ChunkDesc& d) {
     int err = 0;
-    for (size_t l = tid_; l < lines(d) && err == 0; l += nthreads_) {
+    for (size_t l = tid_; l < lines(d); l += nthreads_) {
       const uint64_t in = readLine(l, &err);
+      if (err != 0) break;
       storeOut(dst, l, d.count, reduced(reduce(in, loadOwn(src, l, d.count)), l, d));
     }
     return finishStep(err, true, false);
@@ -79,17 +86,22 @@ class DevLLPrims {
   __device__ fcclResult_t recvCopySend(char* dst, const ChunkDesc& d) {
     FCCL_ALGO_CHECK(waitFreeSlot());
     int err = 0;
-    for (size_t l = tid_; l < lines(d) && err == 0; l += nthreads_) {
+    for (size_t l = tid_; l < lines(d); l += nthreads_) {
       const uint64_t in = readLine(l, &err);
+      if (err != 0) break;
       storeOut(dst, l, d.count, in);
       storeLine(l, in);
     }
+    if (err == 0) padSlot(lines(d));
     return finishStep(err, true, true);
   }
   __device__ fcclResult_t recv(char* dst, const ChunkDesc& d) {
     int err = 0;
-    for (size_t l = tid_; l < lines(d) && err == 0; l += nthreads_)
-      storeOut(dst, l, d.count, readLine(l, &err));
+    for (size_t l = tid_; l < lines(d); l += nthreads_) {
+      const uint64_t in = readLine(l, &err);
+      if (err != 0) break;
+      storeOut(dst, l, d.count, in);
+    }
     return finishStep(err, true, false);
   }
   __device__ fcclResult_t copySend(const char* src, char* dst, const ChunkDesc& d) {
@@ -99,6 +111,7 @@ class DevLLPrims {
       if (dst != src) storeOut(dst, l, d.count, v);
       storeLine(l, v);
     }
+    padSlot(lines(d));
     post(false, true);
     return fcclSuccess;
   }
@@ -221,11 +234,12 @@ class DevLLPrims {
     return code;
   }
 
-  // Thread 0 waits until the next rank freed the slot this step writes; the barrier hands its
-  // verdict to every thread.
+  // Thread 0 waits until the next rank freed the slot this step writes; every thread learns
+  // the verdict from the barrier itself (the shared word is written only on failure, after
+  // every thread has read the previous verdict: a send step ends without a barrier).
   __device__ fcclResult_t waitFreeSlot() {
+    int res = fcclSuccess;
     if (tid_ == 0) {
-      int res = fcclSuccess;
       const uint64_t target = sendStep_ + 1 - kFifoSlots;
       unsigned long long start = 0;
       for (int polls = 1; static_cast<int64_t>(loadVolatile(ch_.send.head) - target) < 0; ++polls) {
@@ -234,10 +248,19 @@ class DevLLPrims {
         res = failed(start, target - 1, DevWait::FreeSlot, sendPeer_);
         if (res != 0) break;
       }
-      *shared_ = res;
     }
+    if (!__syncthreads_or(res != 0)) return fcclSuccess;
+    if (tid_ == 0) *shared_ = res;
     __syncthreads();
     return static_cast<fcclResult_t>(*shared_);
+  }
+
+  // A line last written 2^32 steps ago would carry the current flag again. So in the first
+  // kFifoSlots steps of every 2^30, each slot is written whole (lines past the chunk padded):
+  // no line's flag is ever older than 2^31 steps. NCCL cleans its LL buffers likewise.
+  __device__ void padSlot(size_t used) const {
+    if ((sendStep_ & ((uint64_t(1) << 30) - 1)) >= uint64_t(kFifoSlots)) return;
+    for (size_t l = used + tid_; l < kLinesPerSlot; l += nthreads_) storeLine(l, 0);
   }
 
   // The end of a step that received: every thread is done with the lines (or one failed, and

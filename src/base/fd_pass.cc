@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "src/base/debug.h"
 #include "src/base/error.h"
@@ -34,6 +36,12 @@ sockaddr_un addressOf(const std::string& name, socklen_t* len) {
   memcpy(a.sun_path + 1, name.data(), name.size());
   *len = socklen_t(offsetof(sockaddr_un, sun_path) + 1 + name.size());
   return a;
+}
+
+// Waits up to ms for something to read (true) or nothing (false).
+bool readable(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, ms) > 0;
 }
 
 }  // namespace
@@ -67,9 +75,9 @@ fcclResult_t FdSocket::open(uint64_t commHash, int rank) {
   return fcclSuccess;
 }
 
-fcclResult_t FdSocket::send(int peerRank, uint64_t tag, const int* fds, int nfds) {
+int FdSocket::trySend(int peerRank, uint64_t tag, const int* fds, int nfds) {
   if (nfds < 1 || nfds > kMaxPassedFds)
-    return setError(fcclInternalError, "rank %d: %d descriptors in one message", rank_, nfds);
+    return setError(fcclInternalError, "rank %d: %d descriptors in one message", rank_, nfds), -1;
   FdMessage m{kFdMagic, rank_, commHash_, tag};
   iovec iov{&m, sizeof(m)};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)] = {};
@@ -87,31 +95,15 @@ fcclResult_t FdSocket::send(int peerRank, uint64_t tag, const int* fds, int nfds
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int) * size_t(nfds));
   memcpy(CMSG_DATA(c), fds, sizeof(int) * size_t(nfds));
-  // A full receive queue (EAGAIN) drains as the peer reads: retry for a while.
-  for (int tries = 0;; ++tries) {
-    if (sendmsg(fd_, &mh, MSG_NOSIGNAL) == ssize_t(sizeof(m))) return fcclSuccess;
-    if ((errno != EAGAIN && errno != EINTR && errno != ENOBUFS) || tries >= 10000)
-      return setError(fcclSystemError, "rank %d: passing descriptors to rank %d (%s) failed: %s", rank_,
-                      peerRank, nameOf(commHash_, peerRank).c_str(), strerror(errno));
-    usleep(100);
-  }
+  if (sendmsg(fd_, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == ssize_t(sizeof(m))) return 1;
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ENOBUFS) return 0;
+  return setError(fcclSystemError, "rank %d: passing descriptors to rank %d (%s) failed: %s", rank_, peerRank,
+                  nameOf(commHash_, peerRank).c_str(), strerror(errno)),
+         -1;
 }
 
-fcclResult_t FdSocket::recv(int* fromRank, uint64_t* tag, int* fds, int* nfds, int64_t timeoutMs) {
-  const int64_t deadline = nowNs() + timeoutMs * 1000000;
+int FdSocket::tryRecv(int* fromRank, uint64_t* tag, int* fds, int* nfds) {
   for (;;) {
-    const int64_t left = (deadline - nowNs()) / 1000000;
-    pollfd p{fd_, POLLIN, 0};
-    const int r = left > 0 ? poll(&p, 1, int(left < 100 ? left : 100)) : 0;
-    if (r < 0 && errno != EINTR)
-      return setError(fcclSystemError, "rank %d: poll on the descriptor socket: %s", rank_, strerror(errno));
-    if (r <= 0) {
-      if (nowNs() >= deadline)
-        return setError(fcclSystemError,
-                        "rank %d: no descriptors from the ranks of other processes within %lld ms (%s)",
-                        rank_, (long long)timeoutMs, nameOf(commHash_, rank_).c_str());
-      continue;
-    }
     FdMessage m{};
     iovec iov{&m, sizeof(m)};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)] = {};
@@ -120,11 +112,12 @@ fcclResult_t FdSocket::recv(int* fromRank, uint64_t* tag, int* fds, int* nfds, i
     mh.msg_iovlen = 1;
     mh.msg_control = control;
     mh.msg_controllen = sizeof(control);
-    const ssize_t got = recvmsg(fd_, &mh, MSG_CMSG_CLOEXEC);
+    const ssize_t got = recvmsg(fd_, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (got < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
       return setError(fcclSystemError, "rank %d: recvmsg on the descriptor socket: %s", rank_,
-                      strerror(errno));
+                      strerror(errno)),
+             -1;
     }
     int n = 0;
     for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c))
@@ -151,8 +144,89 @@ fcclResult_t FdSocket::recv(int* fromRank, uint64_t* tag, int* fds, int* nfds, i
     *fromRank = m.rank;
     *tag = m.tag;
     *nfds = n;
-    return fcclSuccess;
+    return 1;
   }
+}
+
+fcclResult_t FdSocket::send(int peerRank, uint64_t tag, const int* fds, int nfds) {
+  const int64_t deadline = nowNs() + int64_t(10) * 1000 * 1000 * 1000;
+  for (;;) {
+    const int r = trySend(peerRank, tag, fds, nfds);
+    if (r == 1) return fcclSuccess;
+    if (r < 0) return fcclSystemError;
+    if (nowNs() >= deadline)
+      return setError(fcclSystemError, "rank %d: rank %d's descriptor queue stayed full for 10 s", rank_,
+                      peerRank);
+    usleep(100);
+  }
+}
+
+fcclResult_t FdSocket::recv(int* fromRank, uint64_t* tag, int* fds, int* nfds, int64_t timeoutMs) {
+  const int64_t deadline = nowNs() + timeoutMs * 1000000;
+  for (;;) {
+    const int r = tryRecv(fromRank, tag, fds, nfds);
+    if (r == 1) return fcclSuccess;
+    if (r < 0) return fcclSystemError;
+    const int64_t left = (deadline - nowNs()) / 1000000;
+    if (left <= 0)
+      return setError(fcclSystemError,
+                      "rank %d: no descriptors from the ranks of other processes within %lld ms (%s)", rank_,
+                      (long long)timeoutMs, nameOf(commHash_, rank_).c_str());
+    readable(fd_, int(left < 100 ? left : 100));
+  }
+}
+
+fcclResult_t FdSocket::exchange(const std::vector<int>& sendTo, const int* fds, int nfds,
+                                const std::vector<int>& recvFrom, std::vector<std::vector<int>>* got,
+                                int64_t timeoutMs) {
+  got->assign(recvFrom.size(), std::vector<int>());
+  const int64_t deadline = nowNs() + timeoutMs * 1000000;
+  size_t sent = 0, received = 0;
+  auto fail = [&](fcclResult_t code) {
+    for (auto& g : *got)
+      for (int f : g) ::close(f);
+    got->assign(recvFrom.size(), std::vector<int>());
+    return code;
+  };
+  while (sent < sendTo.size() || received < recvFrom.size()) {
+    // Send what the peers' queues take now.
+    while (sent < sendTo.size()) {
+      const int r = trySend(sendTo[sent], 0, fds, nfds);
+      if (r < 0) return fail(fcclSystemError);
+      if (r == 0) break;
+      ++sent;
+    }
+    // Take everything waiting, so that our queue drains for the peers still sending to us.
+    for (;;) {
+      int from = -1, n = 0, in[kMaxPassedFds];
+      uint64_t tag = 0;
+      const int r = tryRecv(&from, &tag, in, &n);
+      if (r < 0) return fail(fcclSystemError);
+      if (r == 0) break;
+      size_t i = 0;
+      while (i < recvFrom.size() && recvFrom[i] != from) ++i;
+      if (i == recvFrom.size() || !(*got)[i].empty() || n != nfds) {
+        for (int k = 0; k < n; ++k) ::close(in[k]);
+        return fail(
+            setError(fcclInternalError, "rank %d: unexpected descriptors (%d) from rank %d", rank_, n, from));
+      }
+      (*got)[i].assign(in, in + n);
+      ++received;
+    }
+    if (sent == sendTo.size() && received == recvFrom.size()) break;
+    if (nowNs() >= deadline) {
+      std::string missing;
+      for (size_t i = 0; i < recvFrom.size(); ++i)
+        if ((*got)[i].empty()) missing += (missing.empty() ? "" : ", ") + std::to_string(recvFrom[i]);
+      return fail(setError(
+          fcclSystemError,
+          "rank %d: descriptor exchange unfinished after %lld ms: sent %zu of %zu, nothing from "
+          "rank(s) %s",
+          rank_, (long long)timeoutMs, sent, sendTo.size(), missing.empty() ? "-" : missing.c_str()));
+    }
+    readable(fd_, sent < sendTo.size() ? 1 : 100);
+  }
+  return fcclSuccess;
 }
 
 }  // namespace fccl

@@ -186,7 +186,14 @@ fcclResult_t mapPeer(fcclComm* comm, DeviceComm* dc, const DeviceExchange& q, in
   if (q.process == processToken()) {
     *fifo = q.fifo;
     *counters = q.counters;
-    return enablePeer(comm, dc, qRank, q.device);
+    FCCL_CHECK(enablePeer(comm, dc, qRank, q.device));
+    // cuMem memory ignores peer access between contexts: the device needs access to it granted
+    // (its owner granted its own device only).
+    if (q.vmm && q.device != dc->device) {
+      CU_TRY(comm, d, cuda::vmmGrantAccess(d, dc->device, q.fifo, size_t(q.fifoBytes)));
+      CU_TRY(comm, d, cuda::vmmGrantAccess(d, dc->device, q.counters, size_t(q.counterBytes)));
+    }
+    return fcclSuccess;
   }
   if (q.vmm) {
     if (fds[0] < 0 || fds[1] < 0)
@@ -239,34 +246,29 @@ fcclResult_t passDescriptors(fcclComm* comm, DeviceComm* dc, FdSocket& sock,
   const Driver& d = *dc->d;
   const int rank = comm->rank, n = comm->nranks;
   const DeviceExchange& own = all[size_t(rank)];
+  std::vector<int> sendTo, recvFrom;
+  for (int q = 0; q < n; ++q) {
+    if (all[size_t(q)].process == own.process) continue;
+    if (own.vmm) sendTo.push_back(q);
+    if (all[size_t(q)].vmm) recvFrom.push_back(q);
+  }
+  int mine[2] = {-1, -1};
   if (own.vmm) {
-    int mine[2] = {-1, -1};
     CUresult r = vmmExport(d, dc->fifoVmm, &mine[0]);
     if (r == CUDA_SUCCESS) r = vmmExport(d, dc->countersVmm, &mine[1]);
-    fcclResult_t res =
-        r == CUDA_SUCCESS ? fcclSuccess : cudaFailed(comm, d, "cuMemExportToShareableHandle", r);
-    for (int q = 0; q < n && res == fcclSuccess; ++q)
-      if (all[size_t(q)].process != own.process) res = sock.send(q, 0, mine, 2);
-    for (int f : mine)
-      if (f >= 0) ::close(f);
-    FCCL_CHECK(res);
-  }
-  int expected = 0;
-  for (int q = 0; q < n; ++q) expected += all[size_t(q)].process != own.process && all[size_t(q)].vmm;
-  while (expected > 0) {
-    int from = -1, nfds = 0, got[kMaxPassedFds];
-    uint64_t tag = 0;
-    FCCL_CHECK(sock.recv(&from, &tag, got, &nfds, comm->timeoutMs > 0 ? comm->timeoutMs : 60000));
-    const bool fits = from >= 0 && from < n && from != rank && all[size_t(from)].vmm &&
-                      (*fds)[size_t(from)][0] < 0 && nfds == 2;
-    if (!fits) {
-      for (int i = 0; i < nfds; ++i) ::close(got[i]);
-      return setError(fcclInternalError, "rank %d: unexpected FIFO descriptors (%d) from rank %d", rank, nfds,
-                      from);
+    if (r != CUDA_SUCCESS) {
+      for (int f : mine)
+        if (f >= 0) ::close(f);
+      return cudaFailed(comm, d, "cuMemExportToShareableHandle", r);
     }
-    (*fds)[size_t(from)] = {got[0], got[1]};
-    --expected;
   }
+  std::vector<std::vector<int>> got;
+  const fcclResult_t res =
+      sock.exchange(sendTo, mine, 2, recvFrom, &got, comm->timeoutMs > 0 ? comm->timeoutMs : 60000);
+  for (int f : mine)
+    if (f >= 0) ::close(f);
+  FCCL_CHECK(res);
+  for (size_t i = 0; i < recvFrom.size(); ++i) (*fds)[size_t(recvFrom[i])] = {got[i][0], got[i][1]};
   return fcclSuccess;
 }
 

@@ -16,6 +16,18 @@ CUmemAllocationProp propFor(int ordinal) {
   return p;
 }
 
+}  // namespace
+
+CUresult vmmGrantAccess(const Driver& d, int ordinal, CUdeviceptr ptr, size_t size) {
+  CUmemAccessDesc access{};
+  access.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  access.location.id = ordinal;
+  access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+  return d.memSetAccess(ptr, size, &access, 1);
+}
+
+namespace {
+
 // Reserves an address range for m.handle, maps it and lets device `ordinal` read and write.
 CUresult mapHandle(const Driver& d, int ordinal, VmmMapping* m) {
   CUresult r = d.memAddressReserve(&m->ptr, m->size, 0, 0, 0);
@@ -26,11 +38,7 @@ CUresult mapHandle(const Driver& d, int ordinal, VmmMapping* m) {
     m->ptr = 0;
     return r;
   }
-  CUmemAccessDesc access{};
-  access.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
-  access.location.id = ordinal;
-  access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-  r = d.memSetAccess(m->ptr, m->size, &access, 1);
+  r = vmmGrantAccess(d, ordinal, m->ptr, m->size);
   if (r != CUDA_SUCCESS) {
     d.memUnmap(m->ptr, m->size);
     d.memAddressFree(m->ptr, m->size);

@@ -27,6 +27,9 @@ CUresult vmmExport(const Driver& d, const VmmMapping& m, int* fd);
 // A peer's allocation of `size` bytes from its descriptor, mapped read-write for device
 // `ordinal` of this process. The caller still closes fd.
 CUresult vmmImport(const Driver& d, int ordinal, int fd, size_t size, VmmMapping* out);
+// Lets device `ordinal` read and write [ptr, ptr + size) of a mapping of this process (a rank
+// of this process on another GPU uses its peer's cuMem FIFOs so).
+CUresult vmmGrantAccess(const Driver& d, int ordinal, CUdeviceptr ptr, size_t size);
 // Unmaps and releases (owned or imported alike); a zero mapping is left alone.
 void vmmFree(const Driver& d, VmmMapping* m);
 

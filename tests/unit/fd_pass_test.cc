@@ -3,6 +3,8 @@
 // stranger's message is dropped with what it carried; a wait for nothing ends in time.
 #include "src/base/fd_pass.h"
 
+#include "src/base/error.h"
+
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -14,7 +16,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace fccl {
 namespace {
@@ -112,6 +117,54 @@ TEST(FdPass, StrangersAreDroppedAndWaitsEnd) {
   EXPECT_EQ(contentOf(got[0]), "ok");
   close(fd);
   close(got[0]);
+}
+
+// 16 ranks, each sending to all others before it has received anything: more messages than a
+// datagram queue holds (about 10), so ranks that send first and receive after would block on
+// each other for good; exchange() interleaves and finishes.
+TEST(FdPass, SixteenRanksExchangeWithoutBlockingEachOther) {
+  constexpr int n = 16;
+  std::vector<std::unique_ptr<FdSocket>> socks;
+  for (int r = 0; r < n; ++r) {
+    socks.push_back(std::make_unique<FdSocket>());
+    ASSERT_EQ(socks.back()->open(kComm + 7, r), fcclSuccess);
+  }
+  std::vector<fcclResult_t> res(n, fcclInternalError);
+  std::vector<std::vector<std::vector<int>>> got(n);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r] {
+      const int fd = memfdWith(("rank " + std::to_string(r)).c_str());
+      std::vector<int> others;
+      for (int q = 0; q < n; ++q)
+        if (q != r) others.push_back(q);
+      res[size_t(r)] = socks[size_t(r)]->exchange(others, &fd, 1, others, &got[size_t(r)], 20000);
+      close(fd);
+    });
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < n; ++r) {
+    ASSERT_EQ(res[size_t(r)], fcclSuccess) << "rank " << r;
+    int k = 0;
+    for (int q = 0; q < n; ++q) {
+      if (q == r) continue;
+      ASSERT_EQ(got[size_t(r)][size_t(k)].size(), 1u);
+      EXPECT_EQ(contentOf(got[size_t(r)][size_t(k)][0]), "rank " + std::to_string(q));
+      close(got[size_t(r)][size_t(k)][0]);
+      ++k;
+    }
+  }
+}
+
+// A peer that never sends: the exchange ends at its deadline naming it, and keeps nothing.
+TEST(FdPass, ExchangeNamesTheSilentPeer) {
+  FdSocket a, b;
+  ASSERT_EQ(a.open(kComm + 9, 0), fcclSuccess);
+  ASSERT_EQ(b.open(kComm + 9, 1), fcclSuccess);
+  const int fd = memfdWith("x");
+  std::vector<std::vector<int>> got;
+  EXPECT_EQ(a.exchange({1}, &fd, 1, {1}, &got, 200), fcclSystemError);
+  EXPECT_NE(std::string(lastError()).find("nothing from rank(s) 1"), std::string::npos) << lastError();
+  close(fd);
 }
 
 TEST(FdPass, ANameIsBoundOnce) {
