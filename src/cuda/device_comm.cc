@@ -2,6 +2,7 @@
 // ring, the checks of device arguments, errors and abort.
 #include "src/cuda/device_comm.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,25 +115,34 @@ fcclResult_t cudaFailed(const fcclComm* comm, const Driver& d, const char* what,
 struct DeviceIdentity {
   CUuuid uuid;       // the GPU, whatever its ordinal in each process
   uint64_t process;  // processToken()
+  uint64_t netns;    // the network namespace (its inode): abstract Unix sockets reach only within it
   int sms;           // its GPU's SM count
   int pad;
 };
 
+// This process's network namespace, as the inode of /proc/self/ns/net (0 when unknown).
+uint64_t netNamespace() {
+  struct stat st;
+  return stat("/proc/self/ns/net", &st) == 0 ? uint64_t(st.st_ino) : 0;
+}
+
 // The channel count every rank uses (src/cuda/device_plan.h agreedChannels), from every rank's
 // GPU and its SM count.
 fcclResult_t agreeOnChannels(fcclComm* comm, const Driver& d, DeviceComm* dc, CUuuid uuid, uint64_t process,
-                             bool* otherProcesses) {
+                             bool* otherProcesses, bool* oneNetns) {
   const int n = comm->nranks;
   int sms = 0;
   CU_TRY(comm, d, d.deviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dc->cuDev));
   std::vector<DeviceIdentity> ids(n);
-  ids[comm->rank] = DeviceIdentity{uuid, process, sms, 0};
+  ids[comm->rank] = DeviceIdentity{uuid, process, netNamespace(), sms, 0};
   FCCL_CHECK(comm->bootstrap->allGather(ids.data(), sizeof(DeviceIdentity)));
   std::vector<uint64_t> gpu(n);
   std::vector<int> smsOf(n);
   *otherProcesses = false;
+  *oneNetns = true;
   for (int r = 0; r < n; ++r) {
     *otherProcesses |= ids[r].process != process;
+    *oneNetns &= ids[r].netns == ids[0].netns && ids[r].netns != 0;
     uint64_t halves[2];
     std::memcpy(halves, &ids[r].uuid, sizeof(halves));
     gpu[r] = halves[0] ^ (halves[1] * 0x9e3779b97f4a7c15ull);
@@ -291,19 +301,21 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
          d.deviceGetAttribute(&dc->ccMinor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dc->cuDev));
   CUuuid uuid;
   CU_TRY(comm, d, d.deviceGetUuid(&uuid, dc->cuDev));
-  bool otherProcesses = false;
-  FCCL_CHECK(agreeOnChannels(comm, d, dc, uuid, processToken(), &otherProcesses));
+  bool otherProcesses = false, oneNetns = true;
+  FCCL_CHECK(agreeOnChannels(comm, d, dc, uuid, processToken(), &otherProcesses, &oneNetns));
   dc->slotBytes = slotBytesWanted();
   // Ranks of other processes map this rank's FIFOs: cuMem allocations whose descriptors travel
-  // over the ranks' Unix sockets where the driver and device allow, legacy IPC handles otherwise.
+  // over the ranks' Unix sockets where the driver and device allow and every rank shares one
+  // network namespace (containers may not), legacy IPC handles otherwise.
   std::string noVmm = "FCCL_CUMEM_ENABLE=0";
-  const bool useVmm = otherProcesses && n > 1 && env().cumemEnable && vmmSupported(d, dc->cuDev, &noVmm);
+  if (env().cumemEnable && !oneNetns) noVmm = "the ranks' processes are in different network namespaces";
+  const bool useVmm =
+      otherProcesses && n > 1 && env().cumemEnable && oneNetns && vmmSupported(d, dc->cuDev, &noVmm);
   FdSocket descriptors;
-  if (otherProcesses && n > 1) {
-    FCCL_CHECK(descriptors.open(comm->commHash, rank));
+  if (otherProcesses && n > 1 && oneNetns) FCCL_CHECK(descriptors.open(comm->commHash, rank));
+  if (otherProcesses && n > 1)
     FCCL_INFO(kLogInit, "rank %d: FIFOs shared with other processes through %s", rank,
               useVmm ? "cuMem descriptors" : ("legacy CUDA IPC handles (" + noVmm + ")").c_str());
-  }
 
   // This rank's receive FIFOs (FifoLayout), shared with every peer.
   const FifoLayout layout{dev::kFifoSlots * dc->slotBytes, dev::kFifoSlots * kP2pSlotBytes, dc->nchannels, n};
@@ -369,7 +381,7 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
             if (x >= 0) ::close(x), x = -1;
       }
     } closeAll{fds};
-    if (otherProcesses) FCCL_CHECK(passDescriptors(comm, dc, descriptors, all, &fds));
+    if (otherProcesses && oneNetns) FCCL_CHECK(passDescriptors(comm, dc, descriptors, all, &fds));
     dc->p2pReachable.assign(n, 1);
     for (int q = 0; q < n; ++q) {
       if (q == rank) continue;
