@@ -404,6 +404,9 @@ fcclResult_t setupOnDevice(fcclComm* comm, DeviceComm* dc) {
     }
     FCCL_CHECK(uploadChannels(comm, d, ring, &dc->channels));
     FCCL_CHECK(uploadChannels(comm, d, p2p, &dc->p2pChannels));
+    // No rank leaves setup (and may destroy its FIFOs) before every rank mapped them: a legacy
+    // IPC handle of freed memory no longer opens (cuMem descriptors keep theirs alive).
+    FCCL_CHECK(comm->bootstrap->barrier());
   }
 
   // The abort flag and the error word: host memory the kernels see.
