@@ -58,6 +58,8 @@ skip+='|^fused\..*(_n[138]_threads|/n[138]( |$))|^ReduceKernelsTest\.|^HalfTest\
 # covered by the SocketTransport unit tests and the socket sweep below) and the socket sweep's
 # entry (it forks).
 skip+='|^net\.|^launch\.|^multirank\.SweepSocket$'
+# The stand-in CUDA driver's process cases (they fork; its thread case runs).
+skip+='|^CudaFake\..*Processes'
 ctest --test-dir "$build" --output-on-failure -j2 -E "$skip" || status=1
 
 # Thread-mode cases of the ctest entries that rerun a whole executable with an environment
