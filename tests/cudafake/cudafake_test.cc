@@ -166,4 +166,92 @@ TEST(CudaFake, FourteenProcessesExchangeDescriptors) {
   runProcesses(14, 1, 26, 0);
 }
 
+// The calling thread's current context, as cudaSetDevice would make it (the stand-in's own
+// cuCtxSetCurrent: this test has no CUDA runtime).
+void setCurrentDevice0() {
+  void* h = dlopen("libcuda.so.1", RTLD_NOW);
+  auto retain = reinterpret_cast<int (*)(void**, int)>(dlsym(h, "cuDevicePrimaryCtxRetain"));
+  auto setCurrent = reinterpret_cast<int (*)(void*)>(dlsym(h, "cuCtxSetCurrent"));
+  void* ctx = nullptr;
+  ASSERT_EQ(retain(&ctx, 0), 0);
+  ASSERT_EQ(setCurrent(ctx), 0);
+}
+
+TEST(CudaFake, MemAllocNeedsACurrentDeviceAndFrees) {
+  NEED_STAND_IN();
+  void* p = nullptr;
+  EXPECT_EQ(fcclMemAlloc(&p, 4096), fcclInvalidUsage);
+  EXPECT_NE(std::string(fcclGetLastError(nullptr)).find("no current CUDA device"), std::string::npos);
+  setCurrentDevice0();
+  ASSERT_EQ(fcclMemAlloc(&p, 4096), fcclSuccess) << fcclGetLastError(nullptr);
+  ASSERT_NE(p, nullptr);
+  int host = 0;
+  EXPECT_EQ(fcclMemFree(&host), fcclInvalidArgument) << "not memory from fcclMemAlloc";
+  EXPECT_EQ(fcclMemFree(p), fcclSuccess);
+  EXPECT_EQ(counter(kLive), 0);
+}
+
+// Two ranks as threads on device 0, and a group of one AllReduce per rank.
+fcclResult_t groupAllReduce(fcclComm_t* comms, void* const* send, void* const* recv, size_t count) {
+  fcclGroupStart();
+  for (int r = 0; r < 2; ++r)
+    fcclAllReduce(send[r], recv[r], count, fcclFloat32, fcclSum, comms[r],
+                  reinterpret_cast<fcclStream_t>(0x10));
+  return fcclGroupEnd();
+}
+
+TEST(CudaFake, HostBuffersOnADeviceCommunicatorAreRefusedByName) {
+  NEED_STAND_IN();
+  smallFifos();
+  setCurrentDevice0();
+  fcclComm_t comms[2];
+  const int devs[2] = {0, 0};
+  ASSERT_EQ(fcclCommInitAll(comms, 2, devs), fcclSuccess) << fcclGetLastError(nullptr);
+  std::vector<float> host(64);
+  void* dev = nullptr;
+  ASSERT_EQ(fcclMemAlloc(&dev, 64 * sizeof(float)), fcclSuccess);
+  EXPECT_EQ(fcclAllReduce(host.data(), dev, 64, fcclFloat32, fcclSum, comms[0],
+                          reinterpret_cast<fcclStream_t>(0x10)),
+            fcclInvalidArgument);
+  EXPECT_NE(std::string(fcclGetLastError(nullptr)).find("sendbuff"), std::string::npos)
+      << fcclGetLastError(nullptr);
+  EXPECT_EQ(fcclAllReduce(dev, host.data(), 64, fcclFloat32, fcclSum, comms[0],
+                          reinterpret_cast<fcclStream_t>(0x10)),
+            fcclInvalidArgument);
+  EXPECT_NE(std::string(fcclGetLastError(nullptr)).find("recvbuff"), std::string::npos)
+      << fcclGetLastError(nullptr);
+  EXPECT_EQ(fcclMemFree(dev), fcclSuccess);
+  for (fcclComm_t c : comms) EXPECT_EQ(fcclCommDestroy(c), fcclSuccess);
+  EXPECT_EQ(counter(kLive), 0);
+}
+
+// Valid device buffers: the kernel is generated and compiled with NVRTC for sm_90 (real), then
+// cannot load on the stand-in: the group fails with the sentence, nothing hangs, destroy works.
+TEST(CudaFake, AKernelThatCannotLoadFailsTheCallCleanly) {
+  NEED_STAND_IN();
+  smallFifos();
+  setCurrentDevice0();
+  fcclComm_t comms[2];
+  const int devs[2] = {0, 0};
+  ASSERT_EQ(fcclCommInitAll(comms, 2, devs), fcclSuccess) << fcclGetLastError(nullptr);
+  void* send[2];
+  void* recv[2];
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_EQ(fcclMemAlloc(&send[r], 1024), fcclSuccess);
+    ASSERT_EQ(fcclMemAlloc(&recv[r], 1024), fcclSuccess);
+  }
+  const fcclResult_t r = groupAllReduce(comms, send, recv, 256);
+  const std::string why = fcclGetLastError(nullptr);
+  if (why.find("NVRTC") != std::string::npos && why.find("lacks") != std::string::npos)
+    GTEST_SKIP() << "no NVRTC here: " << why;
+  EXPECT_EQ(r, fcclUnhandledCudaError) << why;
+  EXPECT_NE(why.find("loading kernel fccl_AllReduce_float_sum_ll"), std::string::npos) << why;
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(fcclMemFree(send[k]), fcclSuccess);
+    EXPECT_EQ(fcclMemFree(recv[k]), fcclSuccess);
+  }
+  for (fcclComm_t c : comms) EXPECT_EQ(fcclCommDestroy(c), fcclSuccess);
+  EXPECT_EQ(counter(kLive), 0);
+}
+
 }  // namespace

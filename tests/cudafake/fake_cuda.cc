@@ -3,9 +3,10 @@
 // and teardown run for real in the ordinary test suite - the FIFO layout, the exchange between
 // ranks, cuMem descriptors passed between processes (memfd-backed allocations: what a peer maps
 // is the owner's memory) and legacy IPC handles (the owner's memfd reopened through /proc), peer
-// access, destroy. Kernels cannot run: module loads and launches fail with
-// CUDA_ERROR_NOT_SUPPORTED. One "GPU", device 0, sm_90, 132 SMs; FAKE_CUDA_NO_VMM=1 reports no
-// virtual memory management. fake_cuda_counters() lets a test see which paths ran.
+// access, destroy, pointer attributes (the argument checks), fcclMemAlloc. Kernels cannot run:
+// module loads and launches fail with CUDA_ERROR_NOT_SUPPORTED. One "GPU", device 0, sm_90, 132 SMs;
+// FAKE_CUDA_NO_VMM=1 reports no virtual memory management. fake_cuda_counters() lets a test see which paths
+// ran.
 #include <cuda.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -60,6 +61,16 @@ extern "C" {
 int fake_cuda_counter(int which) { return which >= 0 && which < 6 ? g_counters[which].load() : -1; }
 
 CUresult cuInit(unsigned int) { return CUDA_SUCCESS; }
+// NVRTC looks for the loaded driver's private tables (and crashes on a driver without the entry
+// point); it copes with being told there are none.
+CUresult cuGetExportTable(const void** table, const CUuuid*) {
+  *table = nullptr;
+  return CUDA_ERROR_NOT_SUPPORTED;
+}
+CUresult cuDriverGetVersion(int* v) {
+  *v = 13000;
+  return CUDA_SUCCESS;
+}
 CUresult cuGetErrorString(CUresult r, const char** s) {
   *s = r == CUDA_SUCCESS ? "no error" : "fake CUDA driver error";
   return CUDA_SUCCESS;
@@ -168,7 +179,28 @@ CUresult cuMemFreeHost(void* p) {
   --g_counters[kLive];
   return CUDA_SUCCESS;
 }
-CUresult cuPointerGetAttribute(void*, CUpointer_attribute, CUdeviceptr) { return CUDA_ERROR_INVALID_VALUE; }
+// Attributes of device memory (any address inside a cuMemAlloc'd or IPC-opened region); other
+// memory is unknown to CUDA, as ordinary host memory is to the real driver.
+CUresult cuPointerGetAttribute(void* out, CUpointer_attribute a, CUdeviceptr p) {
+  std::lock_guard<std::mutex> g(g_mu);
+  auto it = g_alloc.upper_bound(uintptr_t(p));
+  if (it == g_alloc.begin()) return CUDA_ERROR_INVALID_VALUE;
+  --it;
+  if (uintptr_t(p) >= it->first + it->second.size) return CUDA_ERROR_INVALID_VALUE;
+  switch (a) {
+    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+      *static_cast<unsigned int*>(out) = CU_MEMORYTYPE_DEVICE;
+      return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+      *static_cast<int*>(out) = 0;
+      return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_CONTEXT:
+      *static_cast<CUcontext*>(out) = reinterpret_cast<CUcontext>(&g_ctx);
+      return CUDA_SUCCESS;
+    default:
+      return CUDA_ERROR_INVALID_VALUE;
+  }
+}
 CUresult cuStreamGetCtx(CUstream, CUcontext* c) {
   *c = reinterpret_cast<CUcontext>(&g_ctx);
   return CUDA_SUCCESS;
