@@ -91,16 +91,33 @@ void smallFifos() {
   _exit(0);
 }
 
-// `procs` processes of `threads` ranks each; every child must exit 0.
+// `procs` processes of `threads` ranks each; every child must exit 0. The parent forks while it
+// is single-threaded, then makes the unique id (whose bootstrap root is a thread) and hands it
+// to each child over a pipe, as tests/harness does: a child forked while another thread held a
+// lock (the sanitizer allocator's has no fork handler) would deadlock.
 void runProcesses(int procs, int threads, int vmmImports, int ipcOpens) {
-  fcclUniqueId id;
-  ASSERT_EQ(fcclGetUniqueId(&id), fcclSuccess);
   std::vector<pid_t> pids;
+  std::vector<int> idPipes;
   for (int p = 0; p < procs; ++p) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
-    if (pid == 0) childRanks(id, procs * threads, p * threads, threads, vmmImports, ipcOpens);
+    if (pid == 0) {
+      close(fds[1]);
+      fcclUniqueId id;
+      if (read(fds[0], &id, sizeof(id)) != ssize_t(sizeof(id))) _exit(90);
+      childRanks(id, procs * threads, p * threads, threads, vmmImports, ipcOpens);
+    }
+    close(fds[0]);
     pids.push_back(pid);
+    idPipes.push_back(fds[1]);
+  }
+  fcclUniqueId id;
+  ASSERT_EQ(fcclGetUniqueId(&id), fcclSuccess);
+  for (int fd : idPipes) {
+    EXPECT_EQ(write(fd, &id, sizeof(id)), ssize_t(sizeof(id)));
+    close(fd);
   }
   for (size_t p = 0; p < pids.size(); ++p) {
     int status = 0;
