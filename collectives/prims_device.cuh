@@ -37,6 +37,49 @@ __device__ __forceinline__ unsigned long long globalTimerNs() {
   return t;
 }
 
+// The waits of both protocols end alike: on the host-mapped abort flag, or once the
+// communicator's timeout has passed since `start`. 0 while neither; else the code, and the
+// rank's first failure (which channel, peer, step and what it waited for) goes to DevError.
+__device__ inline int devWaitFailed(const DevComm& comm, int channel, unsigned long long start, DevWait what,
+                                    int peer, uint64_t step) {
+  const bool aborted = *comm.abortFlag != 0;
+  const bool late = comm.timeoutNs != 0 && globalTimerNs() - start > comm.timeoutNs;
+  if (!aborted && !late) return 0;
+  const int code = aborted ? fcclRemoteError : fcclSystemError;
+  if (atomicCAS(&comm.error->code, 0, code) == 0) {
+    comm.error->aborted = aborted ? 1 : 0;
+    comm.error->channel = channel;
+    comm.error->peer = peer;
+    comm.error->waitingFor = static_cast<int>(what);
+    comm.error->step = step;
+    __threadfence_system();
+  }
+  return code;
+}
+
+// Polls *counter until it reaches `target` (as a signed difference, so a target below zero
+// - the first kFifoSlots sends - is met at once), checking devWaitFailed every kPollsPerCheck
+// polls. One thread.
+__device__ inline int devSpin(const DevComm& comm, int channel, const uint64_t* counter, uint64_t target,
+                              DevWait what, int peer) {
+  if (static_cast<int64_t>(loadVolatile(counter) - target) >= 0) return fcclSuccess;
+  const unsigned long long start = globalTimerNs();
+  for (int polls = 1;; ++polls) {
+    if (static_cast<int64_t>(loadVolatile(counter) - target) >= 0) return fcclSuccess;
+    if (polls % kPollsPerCheck != 0) continue;
+    const int code = devWaitFailed(comm, channel, start, what, peer, target);
+    if (code != 0) return code;
+  }
+}
+
+// The steps a CTA reached on its channel, for the channel's next kernel. Thread 0. Only the
+// counters it moved: a p2p channel's send and receive sides may be two CTAs of a launch.
+__device__ inline void devSaveSteps(const DevComm& comm, int channel, const DevChannel& atStart,
+                                    uint64_t sendStep, uint64_t recvStep) {
+  if (sendStep != atStart.sendStep) comm.channels[channel].sendStep = sendStep;
+  if (recvStep != atStart.recvStep) comm.channels[channel].recvStep = recvStep;
+}
+
 // The device side of the hook contract (hook_contract.h) for `reduced`: a hook that runs on
 // each fully reduced element in registers, between the reduction and the stores, so a fused
 // update costs no extra pass over the chunk. `first` is the logical index of element 0 of the
@@ -280,13 +323,9 @@ class DevPrims {
     return fcclSuccess;
   }
 
-  // The steps this CTA reached, for the channel's next kernel. Call once, by every thread. Only
-  // the counters it moved: a p2p channel's send and receive sides may be two CTAs of a launch.
+  // The steps this CTA reached, for the channel's next kernel. Call once, by every thread.
   __device__ void finish() {
-    if (tid_ == 0) {
-      if (sendStep_ != ch_.sendStep) comm_.channels[channel_].sendStep = sendStep_;
-      if (recvStep_ != ch_.recvStep) comm_.channels[channel_].recvStep = recvStep_;
-    }
+    if (tid_ == 0) devSaveSteps(comm_, channel_, ch_, sendStep_, recvStep_);
   }
 
  private:
@@ -332,28 +371,8 @@ class DevPrims {
     }
   }
 
-  // Polls *counter until it reaches `target` (as a signed difference, so a target below zero
-  // - the first kFifoSlots sends - is met at once). Thread 0 only.
   __device__ int spin(const uint64_t* counter, uint64_t target, DevWait what, int peer) {
-    if (static_cast<int64_t>(loadVolatile(counter) - target) >= 0) return fcclSuccess;
-    const unsigned long long start = globalTimerNs();
-    for (int polls = 1;; ++polls) {
-      if (static_cast<int64_t>(loadVolatile(counter) - target) >= 0) return fcclSuccess;
-      if (polls % kPollsPerCheck != 0) continue;
-      const bool aborted = *comm_.abortFlag != 0;
-      const bool late = comm_.timeoutNs != 0 && globalTimerNs() - start > comm_.timeoutNs;
-      if (!aborted && !late) continue;
-      const int code = aborted ? fcclRemoteError : fcclSystemError;
-      if (atomicCAS(&comm_.error->code, 0, code) == 0) {
-        comm_.error->aborted = aborted ? 1 : 0;
-        comm_.error->channel = channel_;
-        comm_.error->peer = peer;
-        comm_.error->waitingFor = static_cast<int>(what);
-        comm_.error->step = target;
-        __threadfence_system();
-      }
-      return code;
-    }
+    return devSpin(comm_, channel_, counter, target, what, peer);
   }
 
   const DevComm comm_;  // a copy: kernel parameters are read-only and cheap to keep in registers

@@ -15,7 +15,7 @@
 //
 // Every thread that polls checks the abort flag and the deadline itself every kPollsPerCheck
 // polls; the CTA agrees on the verdict with __syncthreads_or, and the first error is recorded in
-// DevError as DevPrims records it.
+// DevError by the same devWaitFailed as DevPrims'.
 #pragma once
 #include <cstdint>
 
@@ -117,10 +117,7 @@ class DevLLPrims {
   }
 
   __device__ void finish() {
-    if (tid_ == 0) {
-      if (sendStep_ != ch_.sendStep) comm_.channels[channel_].sendStep = sendStep_;
-      if (recvStep_ != ch_.recvStep) comm_.channels[channel_].recvStep = recvStep_;
-    }
+    if (tid_ == 0) devSaveSteps(comm_, channel_, ch_, sendStep_, recvStep_);
   }
 
  private:
@@ -209,7 +206,7 @@ class DevLLPrims {
       if (f1 == flag && f2 == flag) return uint64_t(d1) | (uint64_t(d2) << 32);
       if (polls == 1) start = globalTimerNs();
       if (polls % kPollsPerCheck != 0) continue;
-      const int code = failed(start, recvStep_, DevWait::Data, recvPeer_);
+      const int code = devWaitFailed(comm_, channel_, start, DevWait::Data, recvPeer_, recvStep_ + 1);
       if (code != 0) {
         *err = code;
         return 0;
@@ -217,38 +214,13 @@ class DevLLPrims {
     }
   }
 
-  // 0, or the abort's / timeout's code (recorded in DevError if it is the first).
-  __device__ int failed(unsigned long long start, uint64_t step, DevWait what, int peer) const {
-    const bool aborted = *comm_.abortFlag != 0;
-    const bool late = comm_.timeoutNs != 0 && globalTimerNs() - start > comm_.timeoutNs;
-    if (!aborted && !late) return 0;
-    const int code = aborted ? fcclRemoteError : fcclSystemError;
-    if (atomicCAS(&comm_.error->code, 0, code) == 0) {
-      comm_.error->aborted = aborted ? 1 : 0;
-      comm_.error->channel = channel_;
-      comm_.error->peer = peer;
-      comm_.error->waitingFor = static_cast<int>(what);
-      comm_.error->step = step + 1;
-      __threadfence_system();
-    }
-    return code;
-  }
-
   // Thread 0 waits until the next rank freed the slot this step writes; every thread learns
   // the verdict from the barrier itself (the shared word is written only on failure, after
   // every thread has read the previous verdict: a send step ends without a barrier).
   __device__ fcclResult_t waitFreeSlot() {
     int res = fcclSuccess;
-    if (tid_ == 0) {
-      const uint64_t target = sendStep_ + 1 - kFifoSlots;
-      unsigned long long start = 0;
-      for (int polls = 1; static_cast<int64_t>(loadVolatile(ch_.send.head) - target) < 0; ++polls) {
-        if (polls == 1) start = globalTimerNs();
-        if (polls % kPollsPerCheck != 0) continue;
-        res = failed(start, target - 1, DevWait::FreeSlot, sendPeer_);
-        if (res != 0) break;
-      }
-    }
+    if (tid_ == 0)
+      res = devSpin(comm_, channel_, ch_.send.head, sendStep_ + 1 - kFifoSlots, DevWait::FreeSlot, sendPeer_);
     if (!__syncthreads_or(res != 0)) return fcclSuccess;
     if (tid_ == 0) *shared_ = res;
     __syncthreads();
