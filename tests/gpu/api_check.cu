@@ -605,41 +605,55 @@ int abortAndTimeout() {
 
 // ---- bandwidth --------------------------------------------------------------------------------
 
-// Small AllReduces (float32 sum, 2 ranks on the GPU): the time per call from 8 B to 1 MiB, for
-// the protocol FCCL_PROTO picks (unset: LL up to 64 KiB), to place the LL/Simple threshold.
-int latency() {
-  const char* proto = std::getenv("FCCL_PROTO");
+// Two ranks on the GPU with a send and a receive buffer of `bytes` each (fcclMemAlloc).
+struct AllReducePair {
   Ranks rk = makeRanks(2);
-  const size_t maxBytes = size_t(1) << 20;
-  std::vector<void*> send(2), recv(2);
-  for (int r = 0; r < 2; ++r) {
-    FCCL_OK(fcclMemAlloc(&send[r], maxBytes));
-    FCCL_OK(fcclMemAlloc(&recv[r], maxBytes));
-    CUDA_OK(cudaMemset(send[r], 0, maxBytes));
+  std::vector<void*> send = std::vector<void*>(2), recv = std::vector<void*>(2);
+  explicit AllReducePair(size_t bytes) {
+    for (int r = 0; r < 2; ++r) {
+      FCCL_OK(fcclMemAlloc(&send[r], bytes));
+      FCCL_OK(fcclMemAlloc(&recv[r], bytes));
+      CUDA_OK(cudaMemset(send[r], 0, bytes));
+    }
   }
-  for (size_t bytes = 8; bytes <= maxBytes; bytes *= 4) {
-    const size_t count = bytes / 4;
+  bool hung = false;  // a timed loop did not finish: leave the ranks (destroying would wait on them)
+  ~AllReducePair() {
+    if (hung) return;
+    for (int r = 0; r < 2; ++r) {
+      FCCL_OK(fcclMemFree(send[r]));
+      FCCL_OK(fcclMemFree(recv[r]));
+    }
+    freeRanks(rk);
+  }
+  // Microseconds per float32 sum AllReduce of `count` elements (both ranks in one group), after
+  // `warmup` untimed calls; a negative time when the GPU did not finish within syncSec.
+  double time(size_t count, int warmup, int iters, int syncSec) {
     auto once = [&] {
       FCCL_OK(fcclGroupStart());
       for (int r = 0; r < 2; ++r)
         FCCL_OK(fcclAllReduce(send[r], recv[r], count, fcclFloat32, fcclSum, rk.comms[r], rk.streams[r]));
       FCCL_OK(fcclGroupEnd());
     };
-    for (int w = 0; w < 20; ++w) once();
-    if (!syncAll(rk, 60)) return fail("latency: warm-up did not finish"), 1;
-    const int iters = 200;
+    for (int w = 0; w < warmup; ++w) once();
+    if (!syncAll(rk, syncSec)) return hung = true, -1;
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < iters; ++i) once();
-    if (!syncAll(rk, 60)) return fail("latency: timed loop did not finish"), 1;
-    const double us =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iters;
+    if (!syncAll(rk, syncSec)) return hung = true, -1;
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iters;
+  }
+};
+
+// Small AllReduces (float32 sum, 2 ranks on the GPU): the time per call from 8 B to 1 MiB, for
+// the protocol FCCL_PROTO picks (unset: LL up to 64 KiB), to place the LL/Simple threshold.
+int latency() {
+  const char* proto = std::getenv("FCCL_PROTO");
+  const size_t maxBytes = size_t(1) << 20;
+  AllReducePair pair(maxBytes);
+  for (size_t bytes = 8; bytes <= maxBytes; bytes *= 4) {
+    const double us = pair.time(bytes / 4, 20, 200, 60);
+    if (us < 0) return fail("latency: the GPU did not finish"), 1;
     std::printf("latency %-6s %9zu B %9.1f us\n", proto != nullptr ? proto : "auto", bytes, us);
   }
-  for (int r = 0; r < 2; ++r) {
-    FCCL_OK(fcclMemFree(send[r]));
-    FCCL_OK(fcclMemFree(recv[r]));
-  }
-  freeRanks(rk);
   return 0;
 }
 
@@ -668,42 +682,20 @@ int bench() {
       copyGBs, copyGBs / 4);
   CUDA_OK(cudaFree(a));
   CUDA_OK(cudaFree(b));
-  Ranks rk = makeRanks(2);
-  std::vector<void*> send(2), recv(2);
-  for (int r = 0; r < 2; ++r) {
-    FCCL_OK(fcclMemAlloc(&send[r], maxBytes));
-    FCCL_OK(fcclMemAlloc(&recv[r], maxBytes));
-    CUDA_OK(cudaMemset(send[r], 0, maxBytes));
-  }
+  AllReducePair pair(maxBytes);
   std::printf("%12s %10s %10s %10s %8s\n", "bytes", "time(us)", "algbw", "busbw", "of bound");
   // Messages of 1 MiB .. 1 GiB per rank.
   for (size_t bytes = size_t(1) << 20; bytes <= maxBytes; bytes *= 4) {
-    const size_t count = bytes / 4;
-    auto once = [&] {
-      FCCL_OK(fcclGroupStart());
-      for (int r = 0; r < 2; ++r)
-        FCCL_OK(fcclAllReduce(send[r], recv[r], count, fcclFloat32, fcclSum, rk.comms[r], rk.streams[r]));
-      FCCL_OK(fcclGroupEnd());
-    };
-    for (int w = 0; w < 3; ++w) once();
-    if (!syncAll(rk, 60)) return fail("bench: warm-up did not finish"), 1;
-    const int iters = bytes >= (size_t(64) << 20) ? 5 : 20;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < iters; ++i) once();
-    if (!syncAll(rk, 120)) return fail("bench: timed loop did not finish"), 1;
-    const double us =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iters;
+    const double us = pair.time(bytes / 4, 3, bytes >= (size_t(64) << 20) ? 5 : 20, 120);
+    if (us < 0) return fail("bench: the GPU did not finish"), 1;
     const double algbw = bytes / us / 1e3, busbw = algbw;  // 2 ranks: busbw = algbw * 2(n-1)/n
     std::printf("%12zu %10.1f %10.2f %10.2f %7.0f%%\n", bytes, us, algbw, busbw, 100 * busbw / (copyGBs / 4));
   }
   fcclResult_t async;
   for (int r = 0; r < 2; ++r) {
-    FCCL_OK(fcclCommGetAsyncError(rk.comms[r], &async));
+    FCCL_OK(fcclCommGetAsyncError(pair.rk.comms[r], &async));
     if (async != fcclSuccess) fail("bench: async error on rank " + std::to_string(r));
-    FCCL_OK(fcclMemFree(send[r]));
-    FCCL_OK(fcclMemFree(recv[r]));
   }
-  freeRanks(rk);
   return g_failures == 0 ? 0 : 1;
 }
 
