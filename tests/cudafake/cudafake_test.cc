@@ -17,18 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include "fake_cuda.h"
 #include "fccl.h"
 
 namespace {
 
-enum Counter {
-  kVmmCreate,
-  kVmmExport,
-  kVmmImport,
-  kIpcGet,
-  kIpcOpen,
-  kLive
-};
+using namespace fakecuda;
 
 // The stand-in's counters (the library dlopens the same libcuda.so.1: one copy per process).
 int counter(Counter c) {

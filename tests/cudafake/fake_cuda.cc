@@ -20,7 +20,11 @@
 #include <map>
 #include <mutex>
 
+#include "fake_cuda.h"
+
 namespace {
+
+using namespace fakecuda;
 
 struct Region {
   int fd;
@@ -31,17 +35,8 @@ std::mutex g_mu;
 std::map<uintptr_t, Region> g_alloc;  // cuMemAlloc'd and IPC-opened regions: address -> memfd
 std::map<uintptr_t, size_t> g_host;   // cuMemHostAlloc'd
 thread_local CUcontext t_current = nullptr;
-char g_ctx;                      // the primary context's identity
-std::atomic<int> g_counters[6];  // vmmCreate, vmmExport, vmmImport, ipcGet, ipcOpen, unfreed
-
-enum Counter {
-  kVmmCreate,
-  kVmmExport,
-  kVmmImport,
-  kIpcGet,
-  kIpcOpen,
-  kLive
-};
+char g_ctx;  // the primary context's identity
+std::atomic<int> g_counters[kCounters];
 
 // IPC handle contents: the owner's pid and memfd, and the size.
 struct IpcBlob {
@@ -58,7 +53,7 @@ void* mapFd(int fd, size_t size) {
 
 extern "C" {
 
-int fake_cuda_counter(int which) { return which >= 0 && which < 6 ? g_counters[which].load() : -1; }
+int fake_cuda_counter(int which) { return which >= 0 && which < kCounters ? g_counters[which].load() : -1; }
 
 CUresult cuInit(unsigned int) { return CUDA_SUCCESS; }
 // NVRTC looks for the loaded driver's private tables (and crashes on a driver without the entry
